@@ -1,0 +1,356 @@
+"""Tokens with character offsets, long-document windows, and one model pass over a whole document.
+
+The document is tokenized once (no special tokens) and every view is a set of windows over that one
+token array:
+
+- longformer: windows of up to `max_tokens` (16,384 for the embedded default), overlapping by
+  `LONG_OVERLAP` tokens when a document is longer than one window;
+- truncated: the first window only, of 512 tokens (special tokens included);
+- chunked: consecutive 512-token windows overlapping by `CHUNK_OVERLAP` tokens, each run on its own.
+
+A pass returns the last-layer state of every token the view saw, merged so that each token takes its
+state from the window where it sits furthest from an edge. The pass does not depend on the question,
+so it is computed once per (document, model, view, strategy) and reused for every question.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from longformer_core.models import LoadedModel
+
+VIEWS = ("truncated", "chunked", "longformer")
+LONG_OVERLAP = 1024  # tokens shared by consecutive Longformer windows (two one-sided windows)
+CHUNK_OVERLAP = 128  # tokens shared by consecutive 512-token chunks (the usual SQuAD doc stride)
+Progress = Callable[[float, str], None]  # (fraction done, message)
+
+
+@dataclass(frozen=True)
+class DocumentTokens:
+    """A document's tokens (no special tokens) and the character span of each."""
+
+    ids: np.ndarray  # (n,) int64
+    offsets: np.ndarray  # (n, 2) int64 char [start, end) in the document text
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def token_at(self, char_offset: int) -> int:
+        """Index of the first token that ends after `char_offset` (clamped to the last token)."""
+        i = int(np.searchsorted(self.offsets[:, 1], char_offset, side="right"))
+        return min(i, len(self) - 1)
+
+    def char_span(self, start_token: int, end_token: int) -> tuple[int, int]:
+        """Character span [start, end) covered by tokens [start_token, end_token)."""
+        end_token = max(end_token, start_token + 1)
+        return int(self.offsets[start_token, 0]), int(self.offsets[end_token - 1, 1])
+
+    def tokens_in(self, char_start: int, char_end: int) -> tuple[int, int]:
+        """Token range [t0, t1) of the tokens overlapping chars [char_start, char_end)."""
+        t0 = int(np.searchsorted(self.offsets[:, 1], char_start, side="right"))
+        t1 = int(np.searchsorted(self.offsets[:, 0], char_end, side="left"))
+        return t0, max(t1, t0)
+
+
+def tokenize(tokenizer: PreTrainedTokenizerBase, text: str) -> DocumentTokens:
+    """Tokenize a whole document once, keeping character offsets.
+
+    Args:
+        tokenizer: a fast (Rust) tokenizer.
+        text: the document text (any length).
+    Returns:
+        DocumentTokens with ids and offsets.
+    """
+    # Tokenize in slices on line boundaries: one call on millions of characters is fine for the Rust
+    # tokenizer, but slices keep memory flat and avoid the "sequence too long" warning.
+    ids: list[np.ndarray] = []
+    offsets: list[np.ndarray] = []
+    slice_chars = 100_000
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + slice_chars)
+        if end < len(text):
+            cut = text.rfind("\n", start + slice_chars // 2, end)
+            end = cut + 1 if cut > start else end
+        enc = tokenizer(
+            text[start:end], add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
+        if enc["input_ids"]:
+            ids.append(np.asarray(enc["input_ids"], dtype=np.int64))
+            offsets.append(np.asarray(enc["offset_mapping"], dtype=np.int64) + start)
+        start = end
+    if not ids:
+        return DocumentTokens(np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64))
+    return DocumentTokens(np.concatenate(ids), np.concatenate(offsets))
+
+
+@dataclass(frozen=True)
+class SpecialTemplate:
+    """Where a tokenizer puts its special tokens for `q` alone and for the pair `(q, doc)`."""
+
+    single_prefix: tuple[int, ...]
+    single_suffix: tuple[int, ...]
+    pair_prefix: tuple[int, ...]
+    pair_middle: tuple[int, ...]
+    pair_suffix: tuple[int, ...]
+    second_type_id: int  # token_type_id of the second segment (1 for BERT, 0 for RoBERTa)
+
+
+@lru_cache(maxsize=16)
+def _template_cached(tokenizer: PreTrainedTokenizerBase) -> SpecialTemplate:
+    single = tokenizer("a", add_special_tokens=True)["input_ids"]
+    a = tokenizer("a", add_special_tokens=False)["input_ids"]
+    pair_enc = tokenizer("a", "b", add_special_tokens=True, return_token_type_ids=True)
+    pair = pair_enc["input_ids"]
+    b = tokenizer("b", add_special_tokens=False)["input_ids"]
+    i = single.index(a[0])
+    pi = pair.index(a[0])
+    pj = len(pair) - 1 - pair[::-1].index(b[-1])
+    type_ids = pair_enc.get("token_type_ids") or [0] * len(pair)
+    return SpecialTemplate(
+        single_prefix=tuple(single[:i]),
+        single_suffix=tuple(single[i + len(a) :]),
+        pair_prefix=tuple(pair[:pi]),
+        pair_middle=tuple(pair[pi + len(a) : pj - len(b) + 1]),
+        pair_suffix=tuple(pair[pj + 1 :]),
+        second_type_id=int(type_ids[pj]),
+    )
+
+
+def special_template(tokenizer: PreTrainedTokenizerBase) -> SpecialTemplate:
+    return _template_cached(tokenizer)
+
+
+@dataclass
+class WindowInput:
+    """One forward pass's input and where the document tokens sit inside it."""
+
+    input_ids: torch.Tensor  # (1, L)
+    attention_mask: torch.Tensor  # (1, L)
+    token_type_ids: torch.Tensor  # (1, L)
+    global_attention_mask: torch.Tensor  # (1, L) 1 = global attention
+    doc_start: int  # input position of the first document token
+    doc_range: tuple[int, int]  # document token range [start, end) in this window
+    question_range: tuple[int, int] | None  # input positions of the question tokens
+
+
+def build_input(
+    tokenizer: PreTrainedTokenizerBase,
+    doc: DocumentTokens,
+    doc_range: tuple[int, int],
+    question_ids: Sequence[int] | None = None,
+    doc_global: np.ndarray | None = None,
+    global_first: bool = False,
+    global_question: bool = False,
+) -> WindowInput:
+    """Assemble `[CLS] question [SEP] doc[start:end] [SEP]` (or `[CLS] doc [SEP]`) for one window.
+
+    Args:
+        tokenizer: decides the special tokens (BERT or RoBERTa style).
+        doc: the document tokens.
+        doc_range: which document tokens go in.
+        question_ids: question token ids (no special tokens), or None.
+        doc_global: (len(doc),) bool, global attention for document tokens (the strategy's mask).
+        global_first: give the first token ([CLS] / <s>) global attention.
+        global_question: give every question token global attention (the paper's QA setting).
+    """
+    t = special_template(tokenizer)
+    s, e = doc_range
+    body = doc.ids[s:e].tolist()
+    if question_ids is not None and len(question_ids):
+        q = list(question_ids)
+        ids = list(t.pair_prefix) + q + list(t.pair_middle) + body + list(t.pair_suffix)
+        q_range = (len(t.pair_prefix), len(t.pair_prefix) + len(q))
+        doc_start = q_range[1] + len(t.pair_middle)
+        types = [0] * doc_start + [t.second_type_id] * (len(ids) - doc_start)
+    else:
+        ids = list(t.single_prefix) + body + list(t.single_suffix)
+        q_range = None
+        doc_start = len(t.single_prefix)
+        types = [0] * len(ids)
+    glob = np.zeros(len(ids), dtype=np.int64)
+    if global_first:
+        glob[0] = 1
+    if global_question and q_range:
+        glob[q_range[0] : q_range[1]] = 1
+    if doc_global is not None:
+        glob[doc_start : doc_start + (e - s)] = doc_global[s:e]
+    return WindowInput(
+        input_ids=torch.tensor([ids]),
+        attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+        token_type_ids=torch.tensor([types]),
+        global_attention_mask=torch.from_numpy(glob)[None],
+        doc_start=doc_start,
+        doc_range=(s, e),
+        question_range=q_range,
+    )
+
+
+def plan_windows(n_tokens: int, capacity: int, overlap: int) -> list[tuple[int, int]]:
+    """Cover [0, n_tokens) with windows of at most `capacity` tokens overlapping by `overlap`.
+
+    The last window is shifted back to end exactly at n_tokens, so no window is tiny.
+    """
+    if n_tokens <= capacity:
+        return [(0, n_tokens)]
+    stride = max(1, capacity - overlap)
+    windows = []
+    start = 0
+    while True:
+        end = min(start + capacity, n_tokens)
+        windows.append((max(0, end - capacity), end))
+        if end >= n_tokens:
+            return windows
+        start += stride
+
+
+def view_windows(
+    model: LoadedModel, tokenizer: PreTrainedTokenizerBase, n_tokens: int, view: str, n_question: int = 0
+) -> list[tuple[int, int]]:
+    """Document-token windows a view reads (the truncated view reads only the first)."""
+    t = special_template(tokenizer)
+    n_special = len(t.pair_prefix) + len(t.pair_middle) + len(t.pair_suffix) if n_question else (
+        len(t.single_prefix) + len(t.single_suffix)
+    )
+    capacity = model.max_tokens - n_special - n_question
+    if capacity < 16:
+        raise ValueError(
+            f"The question is too long for this model ({n_question} tokens of {model.max_tokens}): shorten it."
+        )
+    if view == "truncated":
+        return [(0, min(n_tokens, capacity))]
+    if view == "chunked":
+        return plan_windows(n_tokens, capacity, CHUNK_OVERLAP)
+    if view == "longformer":
+        return plan_windows(n_tokens, capacity, LONG_OVERLAP)
+    raise ValueError(f"Unknown view '{view}': choose one of {', '.join(VIEWS)}")
+
+
+@dataclass
+class DocumentPass:
+    """Token states from one view of the document (question-independent, cacheable)."""
+
+    view: str
+    hidden: np.ndarray  # (n_seen, hidden) float32, last layer, merged over windows
+    last4: np.ndarray | None  # (n_seen, hidden) sum of the last 4 layers, when asked for
+    window_first: np.ndarray  # (n_windows, hidden) state of each window's first token ([CLS] / <s>)
+    windows: list[tuple[int, int]]  # document token ranges, one per forward pass
+    n_global: int  # global tokens used (all windows)
+    seconds: float
+    seen: tuple[int, int] = field(default=(0, 0))  # document tokens the view could see
+
+    @property
+    def n_seen(self) -> int:
+        return self.seen[1] - self.seen[0]
+
+
+def _centrality_merge(
+    n_tokens: int, windows: list[tuple[int, int]], states: list[np.ndarray]
+) -> np.ndarray:
+    """Merge per-window token states: each token takes its state from the window where it is most central."""
+    hidden = states[0].shape[-1]
+    out = np.zeros((n_tokens, hidden), dtype=np.float32)
+    best = np.full(n_tokens, -1, dtype=np.int64)
+    for (s, e), st in zip(windows, states):
+        pos = np.arange(s, e)
+        margin = np.minimum(pos - s, e - 1 - pos)
+        better = margin > best[s:e]
+        out[s:e][better] = st[better]
+        best[s:e][better] = margin[better]
+    return out
+
+
+@torch.inference_mode()
+def encode_document(
+    model: LoadedModel,
+    doc: DocumentTokens,
+    view: str,
+    doc_global: np.ndarray | None = None,
+    global_first: bool = True,
+    keep_last4: bool = False,
+    progress: Progress | None = None,
+) -> DocumentPass:
+    """Run one view of the model over the document and keep every token's state.
+
+    Args:
+        model: the Longformer (view "longformer") or the 512-token baseline.
+        doc: document tokens.
+        view: "truncated" | "chunked" | "longformer".
+        doc_global: (len(doc),) bool global attention mask from a strategy (Longformer only).
+        global_first: give [CLS] global attention (Longformer only; what the paper does by default).
+        keep_last4: also keep the sum of the last four layers (the seed project's embedding).
+        progress: called with (fraction, message) after each window.
+    Returns:
+        DocumentPass with merged token states.
+    """
+    t0 = time.perf_counter()
+    windows = view_windows(model, model.tokenizer, len(doc), view)
+    if len(doc) == 0:
+        raise ValueError("The document has no text to read.")
+    states, states4, firsts = [], [], []
+    n_global = 0
+    for i, (s, e) in enumerate(windows):
+        win = build_input(
+            model.tokenizer,
+            doc,
+            (s, e),
+            doc_global=doc_global if model.is_longformer else None,
+            global_first=global_first and model.is_longformer,
+        )
+        kwargs = dict(
+            input_ids=win.input_ids.to(model.device),
+            attention_mask=win.attention_mask.to(model.device),
+            token_type_ids=win.token_type_ids.to(model.device),
+            output_hidden_states=keep_last4,
+        )
+        if model.is_longformer:
+            kwargs["global_attention_mask"] = win.global_attention_mask.to(model.device)
+            n_global += int(win.global_attention_mask.sum())
+        out = model.encoder(**kwargs)
+        last = out.last_hidden_state[0].float().cpu().numpy()  # (L, hidden)
+        states.append(last[win.doc_start : win.doc_start + (e - s)])
+        firsts.append(last[0])
+        if keep_last4:
+            summed = torch.stack(out.hidden_states[-4:]).sum(0)[0].float().cpu().numpy()
+            states4.append(summed[win.doc_start : win.doc_start + (e - s)])
+        if progress:
+            progress((i + 1) / len(windows), f"{view}: window {i + 1} of {len(windows)}")
+    n_seen = windows[-1][1]
+    return DocumentPass(
+        view=view,
+        hidden=_centrality_merge(n_seen, windows, states),
+        last4=_centrality_merge(n_seen, windows, states4) if keep_last4 else None,
+        window_first=np.stack(firsts),
+        windows=windows,
+        n_global=n_global,
+        seconds=time.perf_counter() - t0,
+        seen=(0, n_seen),
+    )
+
+
+@torch.inference_mode()
+def embed_texts(model: LoadedModel, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """Mean-pooled, L2-normalised embeddings of short texts, each read on its own (sentence-transformers style).
+
+    Texts longer than the model's limit are truncated. Returns (len(texts), hidden) float32.
+    """
+    out = []
+    limit = min(model.max_tokens, 512)
+    for i in range(0, len(texts), batch_size):
+        batch = list(texts[i : i + batch_size])
+        enc = model.tokenizer(batch, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        enc = {k: v.to(model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        hidden = model.encoder(**enc).last_hidden_state.float()  # (b, L, hidden)
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+    if not out:
+        return np.zeros((0, model.encoder.config.hidden_size), dtype=np.float32)
+    return np.concatenate(out).astype(np.float32)

@@ -1,0 +1,280 @@
+"""Model registry and loading: the embedded default, hub ids and local checkpoint folders.
+
+Every task compares three views of one document:
+- **longformer**: a Longformer that reads up to `max_tokens` tokens in one pass (longer documents in
+  overlapping windows);
+- **truncated**: a 512-token model that reads only the start of the document (RoBERTa-style);
+- **chunked**: the same 512-token model run on every 512-token chunk independently, best result wins.
+
+`load_models` returns a `ModelPair` holding the Longformer and the 512-token baseline.
+For the embedded default the baseline is MiniLM itself (full attention, 512 positions): the exact
+analogue of "RoBERTa-512 vs Longformer-from-RoBERTa". For hub checkpoints the baseline is a given
+RoBERTa-style id, a known partner (allenai/longformer-base-4096 -> roberta-base), or else the same
+Longformer limited to 512 tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.utils import logging as hf_logging
+
+from longformer_core.convert import ConversionConfig, embedded_longformer_dir, embedded_source_dir
+
+log = logging.getLogger(__name__)
+
+EMBEDDED = "embedded"  # the id users pick for the offline default
+BASELINE_TOKENS = 512  # what a RoBERTa/BERT-style model can read
+KNOWN_BASELINES = {  # Longformer checkpoint -> the short model it was converted from
+    "allenai/longformer-base-4096": "roberta-base",
+    "allenai/longformer-large-4096": "roberta-large",
+}
+LONG_MODEL_TYPES = ("longformer",)
+
+
+class ModelLoadError(ValueError):
+    """A model could not be loaded; the message tells the user what to do."""
+
+
+@dataclass
+class LoadedModel:
+    """One loaded model and what it can do.
+
+    `model` is the task model (QA / classification head) when the checkpoint has one, else the bare
+    encoder; `encoder` is always the bare encoder inside it (for hidden states).
+    """
+
+    name: str  # id or path the user gave ("embedded" for the default)
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    max_tokens: int  # longest input (special tokens included) one forward pass accepts
+    is_longformer: bool  # sliding-window + global attention (accepts global_attention_mask)
+    head: str = "none"  # "none" | "qa" | "classification"
+    labels: list[str] = field(default_factory=list)  # classification head label names
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def encoder(self) -> PreTrainedModel:
+        """The bare encoder (LongformerModel / BertModel / RobertaModel) inside `model`."""
+        return getattr(self.model, self.model.base_model_prefix, self.model)
+
+    @property
+    def attention_window(self) -> int | None:
+        window = getattr(self.model.config, "attention_window", None)
+        if isinstance(window, (list, tuple)):
+            return int(max(window))
+        return int(window) if window else None
+
+    def limited_to(self, max_tokens: int) -> "LoadedModel":
+        """The same weights, allowed to read at most `max_tokens` tokens (the truncated view)."""
+        return LoadedModel(
+            name=f"{self.name} (first {max_tokens} tokens)",
+            model=self.model,
+            tokenizer=self.tokenizer,
+            max_tokens=min(max_tokens, self.max_tokens),
+            is_longformer=self.is_longformer,
+            head=self.head,
+            labels=self.labels,
+            device=self.device,
+        )
+
+
+@dataclass
+class ModelPair:
+    """The Longformer and the 512-token baseline that every task compares."""
+
+    longformer: LoadedModel
+    baseline: LoadedModel
+    name: str  # what the UI shows
+
+    @property
+    def same_tokenizer(self) -> bool:
+        return self.longformer.tokenizer.get_vocab() == self.baseline.tokenizer.get_vocab()
+
+
+def default_device() -> torch.device:
+    """CUDA when present (and not disabled with LONGDOC_DEVICE=cpu), else CPU."""
+    wanted = os.environ.get("LONGDOC_DEVICE")
+    if wanted:
+        return torch.device(wanted)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _quiet_transformers() -> None:
+    # Load reports and progress bars are for developers, not for people using the app.
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def _head_of(config) -> str:
+    archs = " ".join(getattr(config, "architectures", None) or [])
+    if "QuestionAnswering" in archs:
+        return "qa"
+    if "SequenceClassification" in archs:
+        return "classification"
+    return "none"
+
+
+def _positions_of(config) -> int:
+    """Longest input the checkpoint's position table allows (RoBERTa-style models reserve pad+1 rows)."""
+    n = int(config.max_position_embeddings)
+    if config.model_type in ("roberta", "longformer", "xlm-roberta", "camembert"):
+        n -= int(config.pad_token_id or 0) + 1
+    return n
+
+
+def _finish(model: PreTrainedModel, device: torch.device, fast_attention: bool) -> PreTrainedModel:
+    model.eval().to(device)
+    if fast_attention and getattr(model.config, "model_type", "") == "longformer":
+        try:
+            from longformer_core.attention import use_fast_attention
+        except ImportError:  # the fast kernel is optional; HF's attention is exact too
+            return model
+        use_fast_attention(model)
+    return model
+
+
+def load_checkpoint(
+    name_or_path: str,
+    *,
+    device: torch.device | None = None,
+    fast_attention: bool = True,
+    head: str | None = None,
+) -> LoadedModel:
+    """Load a hub id or local checkpoint folder, with its task head when it has one.
+
+    Args:
+        name_or_path: a Hugging Face id (`allenai/longformer-base-4096`) or a local folder.
+        device: where to run; default CUDA if available else CPU.
+        fast_attention: swap in longformer_core.attention for Longformer models (inference only).
+        head: force "none" | "qa" | "classification"; default: what the checkpoint's config says.
+    Returns:
+        the LoadedModel.
+    Raises:
+        ModelLoadError: unknown id, offline machine, or a folder that is not a model.
+    """
+    _quiet_transformers()
+    device = device or default_device()
+    path = Path(name_or_path).expanduser()
+    looks_like_path = path.exists() or name_or_path.startswith((".", "/", "~"))
+    if looks_like_path and not (path / "config.json").is_file():
+        raise ModelLoadError(
+            f"'{name_or_path}' is not a model folder (no config.json inside). Give the folder that "
+            "`save_pretrained` wrote, or a Hugging Face id."
+        )
+    try:
+        config = AutoConfig.from_pretrained(str(path) if looks_like_path else name_or_path)
+        head = head or _head_of(config)
+        auto = {"qa": AutoModelForQuestionAnswering, "classification": AutoModelForSequenceClassification}
+        source = str(path) if looks_like_path else name_or_path
+        model = auto.get(head, AutoModel).from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(
+            f"Could not load model '{name_or_path}'. It is not a local model folder, and it is not in the "
+            "local Hugging Face cache (this machine cannot download models). On a connected machine run "
+            f"`huggingface-cli download {name_or_path}` and copy the folder here, then give its path. "
+            f"(Details: {exc.__class__.__name__}: {str(exc)[:200]})"
+        ) from exc
+    labels = []
+    if head == "classification":
+        labels = [config.id2label[i] for i in sorted(config.id2label)]
+    return LoadedModel(
+        name=name_or_path,
+        model=_finish(model, device, fast_attention),
+        tokenizer=tokenizer,
+        max_tokens=_positions_of(config),
+        is_longformer=config.model_type in LONG_MODEL_TYPES,
+        head=head,
+        labels=labels,
+        device=device,
+    )
+
+
+def load_embedded(
+    *, device: torch.device | None = None, fast_attention: bool = True, conversion: ConversionConfig | None = None
+) -> ModelPair:
+    """The offline default: MiniLM converted to a Longformer (cached on disk) and MiniLM itself as baseline."""
+    _quiet_transformers()
+    device = device or default_device()
+    conversion = conversion or ConversionConfig()
+    long_dir = embedded_longformer_dir(conversion)
+    from transformers import LongformerModel
+
+    longformer = LongformerModel.from_pretrained(long_dir, add_pooling_layer=False)
+    tokenizer = AutoTokenizer.from_pretrained(long_dir)
+    source = embedded_source_dir()
+    baseline = AutoModel.from_pretrained(source, add_pooling_layer=False)
+    lf = LoadedModel(
+        name=EMBEDDED,
+        model=_finish(longformer, device, fast_attention),
+        tokenizer=tokenizer,
+        max_tokens=conversion.max_positions,
+        is_longformer=True,
+        device=device,
+    )
+    base = LoadedModel(
+        name="MiniLM-L6 (512 tokens)",
+        model=_finish(baseline, device, False),
+        tokenizer=AutoTokenizer.from_pretrained(source),
+        max_tokens=BASELINE_TOKENS,
+        is_longformer=False,
+        device=device,
+    )
+    return ModelPair(longformer=lf, baseline=base, name="Embedded MiniLM-Longformer (offline)")
+
+
+def load_models(
+    name_or_path: str = EMBEDDED,
+    baseline: str | None = None,
+    *,
+    device: torch.device | None = None,
+    fast_attention: bool = True,
+) -> ModelPair:
+    """Load the Longformer to explore and its 512-token baseline.
+
+    Args:
+        name_or_path: "embedded" (default, offline), a hub id or a local folder of a Longformer checkpoint.
+        baseline: a RoBERTa/BERT-style id or folder to use as the 512-token baseline; default: the known
+            partner of the checkpoint if it is available locally, else the same weights limited to 512 tokens.
+        device: where to run.
+        fast_attention: use longformer_core.attention instead of HF's attention (same results, faster).
+    Returns:
+        ModelPair(longformer, baseline).
+    Raises:
+        ModelLoadError: with a message that says what to do.
+    """
+    if name_or_path in (EMBEDDED, "", None):
+        return load_embedded(device=device, fast_attention=fast_attention)
+    long = load_checkpoint(name_or_path, device=device, fast_attention=fast_attention)
+    if not long.is_longformer:
+        raise ModelLoadError(
+            f"'{name_or_path}' is a {long.model.config.model_type} model that reads at most {long.max_tokens} "
+            "tokens. Choose a Longformer checkpoint (e.g. allenai/longformer-base-4096) as the main model and "
+            "give this one as the baseline."
+        )
+    if baseline is None and name_or_path in KNOWN_BASELINES:
+        try:
+            base = load_checkpoint(KNOWN_BASELINES[name_or_path], device=device, head=long.head)
+        except ModelLoadError:
+            log.info("known baseline %s not available; using truncated Longformer", KNOWN_BASELINES[name_or_path])
+            base = long.limited_to(BASELINE_TOKENS)
+    elif baseline:
+        base = load_checkpoint(baseline, device=device)
+        base.max_tokens = min(base.max_tokens, BASELINE_TOKENS)
+    else:
+        base = long.limited_to(BASELINE_TOKENS)
+    return ModelPair(longformer=long, baseline=base, name=name_or_path)
