@@ -16,7 +16,7 @@ so it is computed once per (document, model, view, strategy) and reused for ever
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -267,6 +267,49 @@ def _centrality_merge(
     return out
 
 
+def model_kwargs(model: LoadedModel, win: WindowInput) -> dict[str, torch.Tensor]:
+    """The forward-pass arguments this model accepts, on its device."""
+    kwargs = {"input_ids": win.input_ids, "attention_mask": win.attention_mask}
+    if getattr(model.model.config, "type_vocab_size", 1) > 1:  # RoBERTa has one type; BERT two
+        kwargs["token_type_ids"] = win.token_type_ids
+    if model.is_longformer:
+        kwargs["global_attention_mask"] = win.global_attention_mask
+    return {k: v.to(model.device) for k, v in kwargs.items()}
+
+
+@torch.inference_mode()
+def run_windows(
+    model: LoadedModel,
+    doc: DocumentTokens,
+    view: str,
+    question_ids: Sequence[int] | None = None,
+    doc_global: np.ndarray | None = None,
+    global_first: bool = False,
+    global_question: bool = False,
+    progress: Progress | None = None,
+) -> Iterator[tuple[WindowInput, object]]:
+    """Run the task model (with its head) over every window a view reads; yields (input, model output).
+
+    Global attention applies only when the model is a Longformer.
+    """
+    n_question = len(question_ids) if question_ids is not None else 0
+    windows = view_windows(model, model.tokenizer, len(doc), view, n_question=n_question)
+    long = model.is_longformer
+    for i, (s, e) in enumerate(windows):
+        win = build_input(
+            model.tokenizer,
+            doc,
+            (s, e),
+            question_ids=question_ids,
+            doc_global=doc_global if long else None,
+            global_first=global_first and long,
+            global_question=global_question and long,
+        )
+        yield win, model.model(**model_kwargs(model, win))
+        if progress:
+            progress((i + 1) / len(windows), f"{view}: window {i + 1} of {len(windows)}")
+
+
 @torch.inference_mode()
 def encode_document(
     model: LoadedModel,
@@ -304,16 +347,9 @@ def encode_document(
             doc_global=doc_global if model.is_longformer else None,
             global_first=global_first and model.is_longformer,
         )
-        kwargs = dict(
-            input_ids=win.input_ids.to(model.device),
-            attention_mask=win.attention_mask.to(model.device),
-            token_type_ids=win.token_type_ids.to(model.device),
-            output_hidden_states=keep_last4,
-        )
-        if model.is_longformer:
-            kwargs["global_attention_mask"] = win.global_attention_mask.to(model.device)
-            n_global += int(win.global_attention_mask.sum())
-        out = model.encoder(**kwargs)
+        kwargs = model_kwargs(model, win)
+        n_global += int(win.global_attention_mask.sum()) if model.is_longformer else 0
+        out = model.encoder(**kwargs, output_hidden_states=keep_last4)
         last = out.last_hidden_state[0].float().cpu().numpy()  # (L, hidden)
         states.append(last[win.doc_start : win.doc_start + (e - s)])
         firsts.append(last[0])

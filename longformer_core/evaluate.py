@@ -1,0 +1,186 @@
+"""Evaluation on real long documents: SQuAD at article level (contexts are whole Wikipedia articles).
+
+`squad_articles` runs the three views on the same questions and reports, for each:
+- `sentence_hit@1`: the top answer's sentence lies in the gold paragraph and contains a gold answer;
+- `em` / `f1` (official SQuAD normalisation) when the view extracts spans (a model with a QA head);
+- the same split by where the gold answer starts in the document (token buckets), because a 512-token
+  model can only ever be right in the first bucket.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import string
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from longformer_core.documents import text_document
+from longformer_core.encoding import VIEWS
+from longformer_core.models import ModelPair
+from longformer_core.qa import ask
+from longformer_core.reader import DocumentReader
+from longformer_core.strategies import DEFAULT_FOR_TASK
+
+BUCKETS = ((0, 512), (512, 2048), (2048, 4096), (4096, None))
+
+
+def bucket_name(lo: int, hi: int | None) -> str:
+    return f"{lo}-{hi}" if hi is not None else f"{lo}+"
+
+
+def bucket_of(token: int) -> str:
+    for lo, hi in BUCKETS:
+        if hi is None or token < hi:
+            return bucket_name(lo, hi)
+    raise AssertionError("unreachable")
+
+
+# Official SQuAD v1.1 evaluation normalisation.
+def normalize_answer(s: str) -> str:
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def f1_score(prediction: str, gold: str) -> float:
+    p, g = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = collections.Counter(p) & collections.Counter(g)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def load_squad_articles(path: str | Path) -> list[dict]:
+    """Articles as {"title", "context", "paragraph_starts", "qas"} from a SQuAD-format file whose
+    contexts are whole articles (paragraphs joined by blank lines; each qa has `paragraph_index`)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"Could not read SQuAD file {path}: {exc}") from exc
+    articles = []
+    for art in data.get("data", []):
+        for para in art.get("paragraphs", []):
+            ctx = para["context"]
+            starts = [0] + [m.end() for m in re.finditer(r"\n\n", ctx)]
+            articles.append({"title": art.get("title", ""), "context": ctx, "paragraph_starts": starts, "qas": para["qas"]})
+    if not articles:
+        raise ValueError(f"{path} holds no SQuAD articles (expected {{'data': [{{'paragraphs': [...]}}]}}).")
+    return articles
+
+
+def _paragraph_range(article: dict, qa: dict) -> tuple[int, int]:
+    starts = article["paragraph_starts"]
+    i = qa.get("paragraph_index")
+    if i is None:  # no gold paragraph recorded: any place in the article counts
+        return 0, len(article["context"])
+    return starts[i], starts[i + 1] if i + 1 < len(starts) else len(article["context"])
+
+
+def squad_articles(
+    pair: ModelPair,
+    path: str | Path,
+    limit: int | None = None,
+    max_articles: int | None = None,
+    strategy: str = DEFAULT_FOR_TASK["qa"],
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Run truncated, chunked and Longformer QA over SQuAD articles and score them on the same questions.
+
+    Args:
+        pair: the models.
+        path: SQuAD-format JSON with article-level contexts.
+        limit: at most this many questions in all, sampled evenly over the articles (seeded).
+        max_articles: use only the first N articles.
+        strategy: global-attention strategy for the Longformer.
+        seed: question sampling seed.
+        progress: called with a line of text after each article.
+    Returns:
+        {"questions": N, "articles": A, "strategy": s, view: {"sentence_hit@1", ["em", "f1"],
+         "by_answer_position": {bucket: {...}}, "seconds_per_question", "encode_seconds"}}.
+    """
+    articles = load_squad_articles(path)[:max_articles]
+    rng = np.random.default_rng(seed)
+    per_article = None if limit is None else max(1, -(-limit // len(articles)))
+    rows: list[dict] = []
+    timing = {v: {"encode": 0.0, "answer": 0.0} for v in VIEWS}
+    t_start = time.perf_counter()
+    for n_art, article in enumerate(articles):
+        qas = article["qas"]
+        if per_article is not None:
+            qas = [qas[i] for i in sorted(rng.permutation(len(qas))[:per_article])]
+        if limit is not None:
+            qas = qas[: max(0, limit - len(rows))]
+        if not qas:
+            break
+        reader = DocumentReader(pair, text_document(article["context"], article["title"]), strategy=strategy)
+        for qa in qas:
+            pa, pb = _paragraph_range(article, qa)
+            golds = [a["text"] for a in qa["answers"]]
+            norm_golds = [normalize_answer(g) for g in golds]
+            answer_char = qa["answers"][0]["answer_start"]
+            row = {"bucket": bucket_of(reader.long_tokens.token_at(answer_char))}
+            for view, result in ask(reader, qa["question"], n_best=1).items():
+                timing[view]["encode"] += result.encode_seconds
+                timing[view]["answer"] += result.seconds
+                best = result.best
+                if best is None:
+                    row[view] = {"hit": 0.0, "em": 0.0, "f1": 0.0}
+                    continue
+                sentence = _sentence_text(reader, best.char_span)
+                in_para = pa <= best.char_span[0] < pb
+                hit = float(in_para and any(g and g in normalize_answer(sentence) for g in norm_golds))
+                row[view] = {"hit": hit}
+                if result.method == "span":
+                    row[view]["em"] = max(exact_match(best.text, g) for g in golds)
+                    row[view]["f1"] = max(f1_score(best.text, g) for g in golds)
+            rows.append(row)
+        if progress:
+            progress(f"article {n_art + 1}/{len(articles)} ({article['title']}): {len(rows)} questions, "
+                     f"{time.perf_counter() - t_start:.0f} s")
+    return _summarise(rows, timing, len(articles), strategy)
+
+
+def _sentence_text(reader: DocumentReader, span: tuple[int, int]) -> str:
+    """The sentence(s) that hold a character span (a span answer is judged by its sentence for hit@1)."""
+    a, b = span
+    pieces = [reader.document.text[s:e] for s, e in reader.sentences if s < b and e > a]
+    return " ".join(pieces) or reader.document.text[a:b]
+
+
+def _metrics(rows: list[dict], view: str) -> dict:
+    out = {"questions": len(rows)}
+    if not rows:
+        return out
+    out["sentence_hit@1"] = round(float(np.mean([r[view]["hit"] for r in rows])), 4)
+    if all("em" in r[view] for r in rows):
+        out["em"] = round(100 * float(np.mean([r[view]["em"] for r in rows])), 2)
+        out["f1"] = round(100 * float(np.mean([r[view]["f1"] for r in rows])), 2)
+    return out
+
+
+def _summarise(rows: list[dict], timing: dict, n_articles: int, strategy: str) -> dict:
+    report: dict = {"questions": len(rows), "articles": n_articles, "strategy": strategy}
+    for view in VIEWS:
+        m = _metrics(rows, view)
+        m.pop("questions")
+        m["by_answer_position"] = {}
+        for lo, hi in BUCKETS:
+            name = bucket_name(lo, hi)
+            m["by_answer_position"][name] = _metrics([r for r in rows if r["bucket"] == name], view)
+        m["encode_seconds"] = round(timing[view]["encode"], 2)
+        m["seconds_per_question"] = round(timing[view]["answer"] / max(1, len(rows)), 4)
+        report[view] = m
+    return report

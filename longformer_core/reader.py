@@ -1,0 +1,151 @@
+"""One document read by one model pair under one strategy: the cacheable unit every task builds on.
+
+A `DocumentReader` tokenizes the document once per tokenizer, runs each view (truncated, chunked,
+longformer) at most once, and keeps the token states. Tasks (qa, classify, similarity) take a reader,
+so asking a second question or switching task does not re-encode the document. The app caches readers
+keyed by document hash + model + strategy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from longformer_core.documents import Document, paragraph_spans, sentence_spans
+from longformer_core.encoding import VIEWS, DocumentPass, DocumentTokens, Progress, embed_texts, encode_document, tokenize
+from longformer_core.models import LoadedModel, ModelPair
+from longformer_core.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
+
+
+@dataclass(frozen=True)
+class ViewInfo:
+    """What one view could see: shown next to every result."""
+
+    view: str
+    model_name: str
+    seen_tokens: tuple[int, int]  # document tokens [start, end) the view read
+    seen_chars: tuple[int, int]  # the same as characters
+    n_tokens: int  # document length in this model's tokens
+    windows: int  # forward passes
+
+
+class DocumentReader:
+    """Lazily encoded views of one document for one model pair and strategy.
+
+    Args:
+        pair: the Longformer and its 512-token baseline.
+        document: the document.
+        strategy: global-attention strategy key for the Longformer pass (see strategies.STRATEGIES).
+        keywords: terms for the "keywords" strategy.
+        every_k: spacing for the "every_k" strategy.
+    """
+
+    def __init__(
+        self,
+        pair: ModelPair,
+        document: Document,
+        strategy: str = "cls",
+        keywords: Sequence[str] = (),
+        every_k: int = DEFAULT_EVERY_K,
+    ) -> None:
+        self.pair = pair
+        self.document = document
+        self.strategy = strategy
+        self.keywords = tuple(keywords)
+        self.every_k = every_k
+        self._passes: dict[str, DocumentPass] = {}
+        self._lock = threading.Lock()  # one reader may be shared by several app sessions
+        _ = self.plan  # validate the strategy now, not at the first task
+
+    def model_for(self, view: str) -> LoadedModel:
+        if view not in VIEWS:
+            raise ValueError(f"Unknown view '{view}': choose one of {', '.join(VIEWS)}.")
+        return self.pair.longformer if view == "longformer" else self.pair.baseline
+
+    @cached_property
+    def long_tokens(self) -> DocumentTokens:
+        return tokenize(self.pair.longformer.tokenizer, self.document.text)
+
+    @cached_property
+    def base_tokens(self) -> DocumentTokens:
+        if self.pair.same_tokenizer:
+            return self.long_tokens
+        return tokenize(self.pair.baseline.tokenizer, self.document.text)
+
+    def tokens_for(self, view: str) -> DocumentTokens:
+        return self.long_tokens if view == "longformer" else self.base_tokens
+
+    @cached_property
+    def plan(self) -> GlobalPlan:
+        return plan_global(
+            self.strategy, self.document, self.long_tokens, every_k=self.every_k, keywords=self.keywords
+        )
+
+    @cached_property
+    def sentences(self) -> list[tuple[int, int]]:
+        return sentence_spans(self.document.text)
+
+    @cached_property
+    def paragraphs(self) -> list[tuple[int, int]]:
+        return paragraph_spans(self.document.text)
+
+    @cached_property
+    def sentence_vectors(self) -> np.ndarray:
+        """Each sentence embedded on its own by the baseline model: (n_sentences, hidden), L2-normalised."""
+        return embed_texts(self.pair.baseline, [self.document.text[a:b] for a, b in self.sentences])
+
+    def has_pass(self, view: str) -> bool:
+        return view in self._passes
+
+    def encoded(self, view: str, progress: Progress | None = None) -> DocumentPass:
+        """The view's token states (last layer and sum of last four), computed on first use."""
+        with self._lock:
+            if view not in self._passes:
+                model = self.model_for(view)
+                doc_global = self.plan.doc_mask if view == "longformer" else None
+                self._passes[view] = encode_document(
+                    model,
+                    self.tokens_for(view),
+                    view,
+                    doc_global=doc_global,
+                    global_first=self.plan.global_first,
+                    keep_last4=True,
+                    progress=progress,
+                )
+            return self._passes[view]
+
+    def view_info(self, view: str) -> ViewInfo:
+        tokens = self.tokens_for(view)
+        p = self.encoded(view)
+        s, e = p.seen
+        chars = tokens.char_span(s, e) if e > s else (0, 0)
+        if e >= len(tokens):
+            chars = (chars[0], len(self.document.text))
+        return ViewInfo(view, self.model_for(view).name, p.seen, chars, len(tokens), len(p.windows))
+
+    def pool_spans(self, view: str, spans: Sequence[tuple[int, int]], layers: str = "last") -> tuple[np.ndarray, np.ndarray]:
+        """Mean of the view's token states over each character span.
+
+        Args:
+            view: which pass.
+            spans: character spans.
+            layers: "last" (last layer) or "last4" (sum of the last four layers).
+        Returns:
+            (vectors (n_spans, hidden) float32 L2-normalised, seen (n_spans,) bool: the view read the span).
+        """
+        p = self.encoded(view)
+        tokens = self.tokens_for(view)
+        states = p.hidden if layers == "last" else p.last4
+        out = np.zeros((len(spans), states.shape[1]), dtype=np.float32)
+        seen = np.zeros(len(spans), dtype=bool)
+        for i, (a, b) in enumerate(spans):
+            t0, t1 = tokens.tokens_in(a, b)
+            if t1 > t0 and t1 <= p.seen[1]:
+                out[i] = states[t0:t1].mean(0)
+                seen[i] = True
+        out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-12
+        return out, seen

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install test requirements and run every test: fast, slow and browser (browser tests skip without chromium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh requirements-test.txt
+export HF_HUB_OFFLINE=1
+exec .venv/bin/python -m pytest -q "$@"

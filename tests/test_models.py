@@ -1,0 +1,124 @@
+"""The embedded conversion reproduces MiniLM; hub-style checkpoints load through the same code path."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from longformer_core.convert import ConversionConfig, embedded_longformer_dir
+from longformer_core.encoding import VIEWS, tokenize
+from longformer_core.models import ModelLoadError, load_checkpoint, load_models
+from longformer_core.qa import ask
+from longformer_core.classify import Label, classify
+from longformer_core.documents import text_document
+from longformer_core.reader import DocumentReader
+
+TEXT = "Longformer reads long documents. " * 40 + "The capital of France is Paris. " * 5
+
+
+def test_conversion_reproduces_minilm_within_half_window(embedded_pair):
+    """For inputs within half the window (256 tokens) the Longformer equals the original model."""
+    long, base = embedded_pair.longformer, embedded_pair.baseline
+    texts = ["The capital of France is Paris. " * 25, "A short one."]  # ~200 and 5 tokens: padded batch
+    enc = base.tokenizer(texts, padding=True, return_tensors="pt")
+    assert enc["input_ids"].shape[1] <= 256
+    with torch.inference_mode():
+        want = base.encoder(**enc).last_hidden_state
+        got = long.encoder(**enc).last_hidden_state
+    mask = enc["attention_mask"].bool()
+    diff = (want - got).abs()[mask].max().item()
+    assert diff <= 1e-4, diff
+
+
+def test_conversion_is_cached_and_records_its_recipe(embedded_pair):
+    folder = embedded_longformer_dir(ConversionConfig())
+    meta = json.loads((folder / "conversion.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "longformer"
+    assert config["attention_window"] == [512] * config["num_hidden_layers"]
+    assert config["max_position_embeddings"] >= 4096
+    assert meta  # the recipe and source fingerprint that key the cache
+    # A second call returns the cached folder instead of converting again.
+    assert embedded_longformer_dir(ConversionConfig()) == folder
+
+
+def test_position_table_is_tiled_from_the_learned_rows(embedded_pair):
+    long, base = embedded_pair.longformer, embedded_pair.baseline
+    src = base.encoder.embeddings.position_embeddings.weight
+    dst = long.encoder.embeddings.position_embeddings.weight
+    n = src.shape[0]
+    # HF Longformer positions start at pad_token_id + 1 = 1; row 1 + i holds learned row i % 512.
+    assert torch.equal(dst[1 : 1 + n], src)
+    assert torch.equal(dst[1 + n : 1 + 2 * n], src)
+    layer = long.encoder.encoder.layer[0].attention.self
+    assert torch.equal(layer.query_global.weight, layer.query.weight)
+    assert torch.equal(layer.value_global.weight, layer.value.weight)
+
+
+@pytest.mark.parametrize("kind,head", [
+    ("longformer", "none"), ("longformer-qa", "qa"), ("longformer-cls", "classification"),
+    ("roberta", "none"), ("roberta-qa", "qa"), ("roberta-cls", "classification"),
+])
+def test_hub_style_checkpoints_load_from_a_folder(tiny_checkpoint, kind, head):
+    model = load_checkpoint(str(tiny_checkpoint(kind)))
+    assert model.head == head
+    assert model.is_longformer == kind.startswith("longformer")
+    assert model.max_tokens == (4096 if model.is_longformer else 512)
+    if head == "classification":
+        assert model.labels == ["class_0", "class_1", "class_2"]
+
+
+def test_tiny_longformer_qa_pair_answers_with_spans_in_three_views(tiny_checkpoint):
+    pair = load_models(str(tiny_checkpoint("longformer-qa")), baseline=str(tiny_checkpoint("roberta-qa")))
+    assert pair.same_tokenizer
+    reader = DocumentReader(pair, text_document(TEXT), strategy="question")
+    results = ask(reader, "What is the capital of France?")
+    assert set(results) == set(VIEWS)
+    n = len(reader.long_tokens)
+    assert n > 512
+    assert results["truncated"].seen_tokens[1] < 512 <= results["chunked"].seen_tokens[1] == n
+    assert results["longformer"].seen_tokens == (0, n)
+    for r in results.values():
+        assert r.method == "span" and r.answers
+        best = r.best
+        assert TEXT[best.char_span[0] : best.char_span[1]] == best.text
+        assert 0 <= best.score <= 1 and r.no_answer_probability is not None
+
+
+def test_tiny_classification_head_scores_sum_to_one(tiny_checkpoint):
+    pair = load_models(str(tiny_checkpoint("longformer-cls")))  # baseline: the same weights cut at 512
+    reader = DocumentReader(pair, text_document(TEXT), strategy="cls")
+    results = classify(reader, [Label("ignored"), Label("also ignored")])
+    for r in results.values():
+        assert r.method == "head"
+        assert set(r.scores) == {"class_0", "class_1", "class_2"}
+        assert sum(r.scores.values()) == pytest.approx(1.0, abs=1e-5)
+    assert results["truncated"].seen_tokens[1] <= 512
+
+
+def test_a_roberta_model_is_refused_as_the_long_model(tiny_checkpoint):
+    with pytest.raises(ModelLoadError, match="Choose a Longformer checkpoint"):
+        load_models(str(tiny_checkpoint("roberta")))
+
+
+def test_unknown_id_says_the_machine_is_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="cannot download"):
+        load_checkpoint("nobody/no-such-longformer")
+
+
+def test_a_folder_that_is_not_a_model_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ModelLoadError, match="not a model folder"):
+        load_checkpoint(str(tmp_path))
+
+
+def test_tokenize_keeps_character_offsets(embedded_pair):
+    text = "Héllo wörld.\n\nSecond paragraph, with numbers 3.14!"
+    toks = tokenize(embedded_pair.longformer.tokenizer, text)
+    assert len(toks) > 5
+    for (a, b) in toks.offsets:
+        assert 0 <= a < b <= len(text)
+    assert toks.char_span(0, len(toks)) == (0, len(text))

@@ -1,0 +1,77 @@
+"""Question answering: span decoding, sentence selection with the real embedded model, deep answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from longformer_core.documents import load_path, text_document
+from longformer_core.qa import ask, check_question
+from longformer_core.reader import DocumentReader
+from longformer_core.spans import best_spans, span_probabilities
+
+FILLER = (
+    "The committee met again to review the quarterly schedule and the budget of the regional office. "
+    "Members discussed staffing, travel plans and the maintenance of the old building on the hill. "
+)
+DEEP_FACT = "The lighthouse keeper Marguerite Olsen painted the tower bright green in 1911."
+
+
+def test_best_spans_respects_context_order_and_length():
+    start = np.array([5.0, 0, 9, 0, 0, 1, 0])
+    end = np.array([5.0, 0, 0, 0, 8, 0, 7])
+    spans, null = best_spans(start, end, context=(1, 7), n_best=3, max_answer_tokens=3)
+    assert null == 10.0  # position 0 is [CLS]: the SQuAD 2.0 no-answer score
+    assert (spans[0].start, spans[0].end, spans[0].score) == (2, 4, 17.0)
+    assert all(s.start <= s.end < s.start + 3 and s.start >= 1 for s in spans)
+    assert [s.score for s in spans] == sorted((s.score for s in spans), reverse=True)
+    probs = span_probabilities([s.score for s in spans], null)
+    assert probs.sum() == pytest.approx(1.0) and probs[0] > probs[-1]
+
+
+def test_check_question_messages():
+    with pytest.raises(ValueError, match="Type a question"):
+        check_question("   ")
+    with pytest.raises(ValueError, match="characters long"):
+        check_question("why " * 2500)
+    assert check_question("  What   is it? ") == "What is it?"
+
+
+@pytest.fixture(scope="module")
+def deep_reader(embedded_pair):
+    text = FILLER * 30 + DEEP_FACT + " " + FILLER * 5
+    return DocumentReader(embedded_pair, text_document(text, "deep.txt"), strategy="question")
+
+
+def test_longformer_finds_an_answer_the_truncated_model_never_saw(deep_reader):
+    results = ask(deep_reader, "What color did the lighthouse keeper paint the tower?")
+    answer_char = deep_reader.document.text.index(DEEP_FACT)
+    assert deep_reader.long_tokens.token_at(answer_char) > 512
+    assert results["longformer"].best.text == DEEP_FACT
+    assert results["chunked"].best.text == DEEP_FACT
+    truncated = results["truncated"]
+    assert truncated.seen_chars[1] < answer_char  # it stopped reading before the answer
+    assert truncated.best.text != DEEP_FACT
+    for r in results.values():
+        assert r.method == "sentence" and 0 < r.best.score <= 1
+        a, b = r.best.context
+        assert a <= r.best.char_span[0] and r.best.char_span[1] <= b
+
+
+def test_a_second_question_reuses_the_encoding(deep_reader):
+    ask(deep_reader, "Who painted the tower?")
+    again = ask(deep_reader, "When was the tower painted?")
+    assert all(r.encode_seconds == 0.0 for r in again.values())
+    assert again["longformer"].best.text == DEEP_FACT
+
+
+@pytest.mark.slow
+def test_nist_deep_answer_is_on_the_right_page(embedded_pair, nist_pdf):
+    """A question answered on page 12 of the 79-page NIST guide, far beyond token 512."""
+    reader = DocumentReader(embedded_pair, load_path(nist_pdf), strategy="question")
+    results = ask(reader, "When should a lessons learned meeting be held?")
+    best = results["longformer"].best
+    assert best.page == 12
+    assert "lessons learned" in best.text.lower()
+    truncated = results["truncated"]
+    assert truncated.seen_tokens[1] <= 512 and truncated.best.page == 1  # it only read the first pages
