@@ -105,7 +105,7 @@ def sentence_scores(reader: DocumentReader, question: str, view: str) -> tuple[n
     """Score of every sentence for a view; (scores, seen) with scores of unseen sentences = -inf."""
     q = embed_texts(reader.pair.baseline, [question])[0]  # (hidden,)
     standalone = reader.sentence_vectors @ q  # (n_sentences,)
-    contextual, seen = reader.pool_spans(view, reader.sentences)
+    contextual, seen = reader.sentence_states(view)
     # A converted Longformer shares its source model's space; a different width cannot be compared.
     ctx = contextual @ q if contextual.shape[1] == q.shape[0] else 0.0
     scores = np.where(seen, standalone + CONTEXT_WEIGHT * ctx, -np.inf)
@@ -119,7 +119,7 @@ def answer_sentences(
     cached = reader.has_pass(view) and "sentence_vectors" in vars(reader)
     t0 = time.perf_counter()
     reader.encoded(view, progress)
-    _ = reader.sentence_vectors  # question-independent too: count it as encoding
+    _ = reader.sentence_vectors, reader.sentence_states(view)  # question-independent: count as encoding
     encode_seconds = 0.0 if cached else time.perf_counter() - t0
     t1 = time.perf_counter()
     scores, seen = sentence_scores(reader, question, view)

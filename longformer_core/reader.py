@@ -58,6 +58,7 @@ class DocumentReader:
         self.keywords = tuple(keywords)
         self.every_k = every_k
         self._passes: dict[str, DocumentPass] = {}
+        self._sentence_states: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()  # one reader may be shared by several app sessions
         _ = self.plan  # validate the strategy now, not at the first task
 
@@ -97,6 +98,12 @@ class DocumentReader:
     def sentence_vectors(self) -> np.ndarray:
         """Each sentence embedded on its own by the baseline model: (n_sentences, hidden), L2-normalised."""
         return embed_texts(self.pair.baseline, [self.document.text[a:b] for a, b in self.sentences])
+
+    def sentence_states(self, view: str) -> tuple[np.ndarray, np.ndarray]:
+        """`pool_spans` over the sentences, cached per view (every question scores all sentences)."""
+        if view not in self._sentence_states:
+            self._sentence_states[view] = self.pool_spans(view, self.sentences)
+        return self._sentence_states[view]
 
     def has_pass(self, view: str) -> bool:
         return view in self._passes
