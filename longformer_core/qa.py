@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from longformer_core.encoding import VIEWS, Progress, embed_texts, run_windows
+from longformer_core.encoding import VIEWS, Progress, embed_texts, run_windows, scaled
 from longformer_core.reader import DocumentReader
 from longformer_core.results import Located, ModelRun, model_run, windows_run
 from longformer_core.spans import best_spans, span_probabilities
@@ -83,18 +83,12 @@ def ask(
     question = check_question(question)
     results = {}
     for i, view in enumerate(views):
-        step = _scaled(progress, i / len(views), (i + 1) / len(views))
+        step = scaled(progress, i / len(views), (i + 1) / len(views))
         if reader.model_for(view).head == "qa":
             results[view] = answer_spans(reader, question, view, n_best, step)
         else:
             results[view] = answer_sentences(reader, question, view, n_best, step)
     return results
-
-
-def _scaled(progress: Progress | None, lo: float, hi: float) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda f, msg: progress(lo + (hi - lo) * f, msg)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -116,10 +110,11 @@ def answer_sentences(
     reader: DocumentReader, question: str, view: str, n_best: int = 3, progress: Progress | None = None
 ) -> QAResult:
     """Pick the answer sentence(s) with one view (see module docstring)."""
-    cached = reader.has_pass(view) and "sentence_vectors" in vars(reader)
+    cached = reader.has_pass(view) and reader.sentence_vectors_ready()
     t0 = time.perf_counter()
     reader.encoded(view, progress)
-    _ = reader.sentence_vectors, reader.sentence_states(view)  # question-independent: count as encoding
+    reader.embed_sentences(progress)  # question-independent: counted as encoding
+    reader.sentence_states(view)
     encode_seconds = 0.0 if cached else time.perf_counter() - t0
     t1 = time.perf_counter()
     scores, seen = sentence_scores(reader, question, view)

@@ -21,6 +21,11 @@ from longformer_core.models import LoadedModel, ModelPair
 from longformer_core.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
 
 
+_SENTENCE_CACHE_SIZE = 8  # documents whose sentence embeddings stay in memory (a few MB each)
+_SENTENCE_VECTORS: dict[tuple[str, int], np.ndarray] = {}
+_SENTENCE_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True)
 class ViewInfo:
     """What one view could see: shown next to every result."""
@@ -94,10 +99,31 @@ class DocumentReader:
     def paragraphs(self) -> list[tuple[int, int]]:
         return paragraph_spans(self.document.text)
 
-    @cached_property
+    def sentence_vectors_ready(self) -> bool:
+        return self._sentence_key in _SENTENCE_VECTORS
+
+    def embed_sentences(self, progress: Progress | None = None) -> np.ndarray:
+        """Each sentence embedded on its own by the baseline: (n_sentences, hidden), L2-normalised.
+
+        They depend only on the document and the baseline, not on the strategy, so readers of the same
+        document share them (switching strategy or task does not embed the sentences again).
+        """
+        key = self._sentence_key
+        with _SENTENCE_LOCK:
+            if key not in _SENTENCE_VECTORS:
+                texts = [self.document.text[a:b] for a, b in self.sentences]
+                _SENTENCE_VECTORS[key] = embed_texts(self.pair.baseline, texts, progress=progress)
+                while len(_SENTENCE_VECTORS) > _SENTENCE_CACHE_SIZE:
+                    _SENTENCE_VECTORS.pop(next(iter(_SENTENCE_VECTORS)))  # oldest first
+            return _SENTENCE_VECTORS[key]
+
+    @property
     def sentence_vectors(self) -> np.ndarray:
-        """Each sentence embedded on its own by the baseline model: (n_sentences, hidden), L2-normalised."""
-        return embed_texts(self.pair.baseline, [self.document.text[a:b] for a, b in self.sentences])
+        return self.embed_sentences()
+
+    @property
+    def _sentence_key(self) -> tuple[str, int]:
+        return self.document.sha256, id(self.pair.baseline.model)
 
     def sentence_states(self, view: str) -> tuple[np.ndarray, np.ndarray]:
         """`pool_spans` over the sentences, cached per view (every question scores all sentences)."""

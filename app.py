@@ -1,0 +1,19 @@
+"""Explore long documents with Longformer: entry point of the Streamlit app (`streamlit run app.py`).
+
+This file only lists the pages. Each page draws the shared sidebar itself (app_common.page_setup), the
+shared UI helpers are in app_common.py and the models in longformer_core/.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+PAGES = [
+    st.Page("pages/document.py", title="Document", icon=":material/description:", default=True),
+    st.Page("pages/ask.py", title="Ask", icon=":material/question_answer:"),
+    st.Page("pages/classify.py", title="Classify", icon=":material/label:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/attention.py", title="Attention", icon=":material/visibility:"),
+]
+
+st.navigation(PAGES).run()

@@ -1,0 +1,138 @@
+"""The app in a real browser: `streamlit run app.py` driven by headless Chromium through Playwright.
+
+Needs the `playwright` Python package and a Chromium binary (Debian: `apt-get install chromium`);
+`playwright install` is not needed and not used. Skips cleanly when either is missing.
+A screenshot of the answered question is saved to artifacts/screenshots/ask.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PAGES = [
+    "Harbour notes\nThe old ferry crosses the bay twice a day.\nTickets are sold at the kiosk on the pier.",
+    "Weather\nFog is common in the autumn months.\nThe lighthouse is painted red and white.",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory) -> Iterator[str]:
+    """A streamlit server running app.py on a free port (stopped after the module's tests)."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("streamlit") / "server.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, server)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_upload_ask_and_see_the_answer(browser, app_url, make_pdf):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(app_url)
+    page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
+
+    page.locator("input[type=file]").first.set_input_files(
+        files=[{"name": "harbour.pdf", "mimeType": "application/pdf", "buffer": make_pdf(PAGES)}]
+    )
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("2 pages", exact=False).wait_for(timeout=120_000)
+
+    sidebar.get_by_role("link", name="Ask").click()
+    question = page.get_by_label("Your question")
+    question.wait_for(timeout=60_000)
+    question.fill("What colour is the lighthouse?")
+    page.get_by_role("button", name="Ask").click()
+
+    # Every column highlights its answer, the sentence on page 2. An error message ends the wait early.
+    answers = page.locator("mark", has_text="red and white")
+    alert = page.get_by_test_id("stAlertContainer")
+    answers.first.or_(alert.first).wait_for(timeout=300_000)
+    assert alert.count() == 0, alert.first.inner_text()
+    answers.nth(2).wait_for(timeout=60_000)
+    assert answers.count() == 3
+    page.get_by_text("Questions asked in this session").wait_for(timeout=30_000)
+    assert page.get_by_test_id("stException").count() == 0
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "ask.png"), full_page=True)
+    page.close()
