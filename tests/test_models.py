@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -122,3 +123,19 @@ def test_tokenize_keeps_character_offsets(embedded_pair):
     for (a, b) in toks.offsets:
         assert 0 <= a < b <= len(text)
     assert toks.char_span(0, len(toks)) == (0, len(text))
+
+
+def test_fast_attention_matches_hf_in_inference_mode(embedded_pair):
+    """The app encodes under torch.inference_mode, with the attention's worker threads: same states as HF."""
+    from longformer_core.encoding import encode_document
+    from longformer_core.models import load_embedded
+
+    hf_pair = load_embedded(fast_attention=False)
+    assert type(hf_pair.longformer.encoder.encoder.layer[0].attention.self).__name__ == "LongformerSelfAttention"
+    assert type(embedded_pair.longformer.encoder.encoder.layer[0].attention.self).__name__ != "LongformerSelfAttention"
+    toks = tokenize(embedded_pair.longformer.tokenizer, "Long documents need long models. " * 250)  # ~1,750 tokens
+    mask = np.zeros(len(toks), dtype=bool)
+    mask[::300] = True
+    fast = encode_document(embedded_pair.longformer, toks, "longformer", doc_global=mask)
+    slow = encode_document(hf_pair.longformer, toks, "longformer", doc_global=mask)
+    assert np.abs(fast.hidden - slow.hidden).max() <= 1e-4

@@ -1,0 +1,606 @@
+"""Exact sliding-window + global attention for Hugging Face Longformer, fast on CPU (inference).
+
+Same results as `transformers`' `LongformerSelfAttention` (to fp32 rounding), with less work:
+
+* Band: queries are cut into blocks of `block` rows; block i reads one contiguous window of the keys,
+  `block + 2w` rows (clamped at the sequence ends), so the scores need no chunk/diagonal reshuffling
+  and the matmuls compute `(block + 2w) / (2w + 1)` times the band (1.12x for w=256, block=64)
+  instead of HF's ~2x. The band mask `|i - j| <= w`, padding and global keys (which HF moves out of
+  the band into columns of their own) are one additive bias per block::
+
+        keys               ->        k0 ... k(n-1)
+        query block 0  [q0 .. q63]    sees  keys [0,        63 + w]
+        query block 1  [q64 .. q127]  sees  keys [64 - w,  127 + w]
+                                ...
+        scores of one block = [ global columns | block x (block + 2w) window ]
+                                   (G cols)        band = diagonal strip of width 2w+1
+
+  Each block's scores stay in cache: scores -> softmax (fp32) -> probs @ values, then the next block.
+  Blocks are shared out to single-threaded workers (see _worker_pool) rather than split by OpenMP.
+* Global columns: every query also scores the global tokens' keys (the *local* key projection, as HF).
+* Global rows: only the global tokens attend to the whole sequence, with the *_global projections.
+  HF projects every token with key_global and value_global in every layer; we fold those projections
+  into the G global queries instead (q^T (W h) = (W^T q)^T h), which costs O(G * heads * hidden) per
+  token instead of O(hidden^2). With many global tokens (G * heads >= hidden) we project as HF does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import torch
+from torch import Tensor, nn
+from transformers.models.longformer.modeling_longformer import LongformerSelfAttention
+
+DEFAULT_BLOCK = 64  # query rows per block; bench/attention.py measured 64 fastest on the 2-core CPU
+_M = TypeVar("_M", bound=nn.Module)
+
+
+# --------------------------------------------------------------------------------------------------
+# Core kernel
+
+
+def sliding_window_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    window: int,
+    *,
+    key_mask: Tensor | None = None,
+    global_k: Tensor | None = None,
+    global_v: Tensor | None = None,
+    global_mask: Tensor | None = None,
+    probs_heads: Sequence[int] | None = None,
+    block: int | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """Sliding-window attention (band of 2*window+1 keys) plus optional global key columns.
+
+    Args:
+        q: (batch, seq, heads, head_dim) queries, already scaled by 1/sqrt(head_dim); any strides.
+        k: (batch, seq, heads, head_dim) keys.
+        v: (batch, seq, heads, head_dim) values.
+        window: one-sided window w: query i attends to keys j with |i - j| <= w.
+        key_mask: (batch, seq) bool, True for keys removed from every band (padding, and global
+            tokens, whose keys enter through `global_k` instead, as in HF).
+        global_k: (batch, n_global, heads, head_dim) keys that every query attends to.
+        global_v: (batch, n_global, heads, head_dim) their values.
+        global_mask: (batch, n_global) bool, True for unused global slots (examples with fewer
+            global tokens than the batch maximum).
+        probs_heads: heads whose attention probabilities to return; None returns none.
+        block: query rows per block; default min(window, DEFAULT_BLOCK).
+    Returns:
+        (out, probs): out (batch, seq, heads, head_dim); probs None, or
+        (batch, seq, len(probs_heads), n_global + 2w + 1) in HF's order: the global columns, then
+        band column c for key i - w + c (0 outside the sequence and for masked keys).
+        A query whose whole band is masked gets an arbitrary row (HF zeroes such padding rows).
+    """
+    job = _BandJob(q, k, v, window, block or min(window, DEFAULT_BLOCK), key_mask)
+    if global_k is not None:
+        job.add_globals(global_k, global_v, global_mask)
+    if probs_heads is not None:
+        job.keep_probs(probs_heads)
+    # Autograd must not record from several threads into one output; it gets the plain loop.
+    threads_ok = q.device.type == "cpu" and not (
+        torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
+    )
+    _for_each(job.run, job.tasks(), threads_ok)
+    return job.out, job.probs
+
+
+class _BandJob:
+    """Inputs, outputs and per-block work of one sliding_window_attention call."""
+
+    def __init__(
+        self, q: Tensor, k: Tensor, v: Tensor, window: int, block: int, key_mask: Tensor | None
+    ) -> None:
+        batch, n, heads, head_dim = q.shape
+        self.batch, self.n, self.window, self.block, self.n_global = batch, n, window, block, 0
+        self.queries, self.keys, self.values = (
+            x.transpose(1, 2) for x in (q, k, v)
+        )  # (batch, heads, seq, d)
+        self.masks = _BlockMasks(key_mask, n, window, block, q.dtype, q.device)
+        self.out = q.new_empty(batch, n, heads, head_dim)
+        self.probs: Tensor | None = None
+        self.probs_heads: list[int] = []
+
+    def add_globals(self, global_k: Tensor, global_v: Tensor, global_mask: Tensor | None) -> None:
+        """Global key columns for every query (see sliding_window_attention)."""
+        self.n_global = global_k.shape[1]
+        self.global_keys_t = global_k.permute(0, 2, 3, 1)  # (batch, heads, head_dim, n_global)
+        self.global_values = global_v.transpose(1, 2)
+        self.global_bias = global_k.new_zeros(self.batch, 1, self.n_global)
+        if global_mask is not None:
+            self.global_bias.masked_fill_(global_mask[:, None, :], torch.finfo(global_k.dtype).min)
+
+    def keep_probs(self, heads: Sequence[int]) -> None:
+        """Also fill self.probs for these heads, in HF's order."""
+        self.probs_heads = list(heads)
+        width = self.n_global + 2 * self.window + 1
+        self.probs = self.out.new_zeros(self.batch, self.n, len(self.probs_heads), width)
+
+    def tasks(self) -> list[tuple[int, int]]:
+        """(example, first query) of every block."""
+        return [(b, start) for b in range(self.batch) for start in range(0, self.n, self.block)]
+
+    def run(self, task: tuple[int, int]) -> None:
+        """Attention of example b's queries [start, start + block): scores, fp32 softmax, probs @ values."""
+        b, start = task
+        n_global, window = self.n_global, self.window
+        rows = min(self.block, self.n - start)
+        # Keys any row of the block may see, clamped to the sequence (no padded copies needed).
+        lo, hi = max(0, start - window), min(self.n, start + rows + window)
+        q_block = self.queries[b, :, start : start + rows]
+        bias = self.masks.bias(b, start, rows, lo, hi)
+        scores = torch.baddbmm(bias, q_block, self.keys[b, :, lo:hi].transpose(1, 2))
+        if n_global:
+            global_scores = torch.baddbmm(self.global_bias[b], q_block, self.global_keys_t[b])
+            scores = torch.cat([global_scores, scores], dim=-1)
+        p = torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
+        o = torch.bmm(p[..., n_global:], self.values[b, :, lo:hi])
+        if n_global:
+            o = torch.baddbmm(o, p[..., :n_global], self.global_values[b])
+        self.out[b, start : start + rows] = o.transpose(0, 1)
+        if self.probs is not None:
+            first = lo - (start - window)  # window column of key `lo`
+            self.probs[b, start : start + rows] = _hf_order_probs(
+                p, n_global, window, first, self.probs_heads
+            )
+
+
+class _BlockMasks:
+    """Additive score bias of each query block: 0 where attention is allowed, dtype min elsewhere.
+
+    Column c of block `start` is key start - w + c; row r is query start + r. Allowed: inside the band
+    (0 <= c - r <= 2w) and not in `key_mask`. Blocks with no masked key in reach share one band bias,
+    so the common case (a few global tokens, no padding) builds almost nothing per block.
+    """
+
+    def __init__(
+        self,
+        key_mask: Tensor | None,
+        n: int,
+        window: int,
+        block: int,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
+        offset = (
+            torch.arange(block + 2 * window, device=device)[None, :]
+            - torch.arange(block, device=device)[:, None]
+        )
+        self.band = torch.zeros(offset.shape, dtype=dtype, device=device)
+        self.band.masked_fill_((offset < 0) | (offset > 2 * window), torch.finfo(dtype).min)
+        self.window = window
+        self.key_mask = key_mask
+        self.masked_before: list[list[int]] | None = None  # per example: masked keys among the first j
+        if key_mask is not None and bool(key_mask.any()):
+            counts = torch.nn.functional.pad(key_mask.long().cumsum(dim=1), (1, 0))
+            self.masked_before = counts.tolist()
+
+    def bias(self, b: int, start: int, rows: int, lo: int, hi: int) -> Tensor:
+        """(rows, hi - lo) bias for queries [start, start+rows) against keys [lo, hi) of example b."""
+        first = lo - (start - self.window)
+        band = self.band[:rows, first : first + hi - lo]
+        if self.masked_before is None or self.masked_before[b][hi] == self.masked_before[b][lo]:
+            return band
+        return band.masked_fill(self.key_mask[b, lo:hi], torch.finfo(band.dtype).min)
+
+
+def _hf_order_probs(p: Tensor, n_global: int, window: int, first: int, heads: Sequence[int]) -> Tensor:
+    """One block's probs -> (rows, len(heads), n_global + 2w + 1) in HF's order.
+
+    Args:
+        p: (heads, rows, n_global + keys) probs: global columns, then the block's keys.
+        first: window column of the block's first key (> 0 where the window was clamped at the start).
+    """
+    picked = list(heads)
+    _, rows, width = p.shape
+    span = rows + 2 * window
+    # Re-inflate a clamped window to full width so every row's band sits at column r of it.
+    local = torch.nn.functional.pad(p[picked, :, n_global:], (first, span - first - (width - n_global)))
+    # Row r's band is a diagonal strip: a strided view, no gather needed.
+    band = local.as_strided((len(picked), rows, 2 * window + 1), (local.stride(0), span + 1, 1))
+    return torch.cat([p[picked, :, :n_global], band], dim=-1).transpose(0, 1)
+
+
+_POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool) of _worker_pool
+_POOL_LOCK = threading.Lock()
+
+
+def _for_each(fn: Callable[[tuple[int, int]], None], tasks: list[tuple[int, int]], threads_ok: bool) -> None:
+    """fn(task) for every task, on the worker pool when allowed and useful, else in this thread.
+
+    Grad mode and autocast are thread-local: workers run without autograd (threads are only allowed
+    when no gradient is needed) and under the caller's CPU autocast setting.
+    """
+    pool = _worker_pool() if threads_ok and len(tasks) > 1 else None
+    if pool is None:
+        for task in tasks:
+            fn(task)
+        return
+    autocast = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
+    inference = torch.is_inference_mode_enabled()  # thread-local too: inference tensors need it to be written
+
+    def in_caller_modes(task: tuple[int, int]) -> None:
+        with torch.inference_mode(inference), torch.no_grad(), torch.autocast(
+            "cpu", dtype=autocast[1], enabled=autocast[0]
+        ):
+            fn(task)
+
+    for _ in pool.map(in_caller_modes, tasks):  # consuming the results re-raises a worker's exception
+        pass
+
+
+def _worker_pool() -> ThreadPoolExecutor | None:
+    """One single-threaded torch worker per intra-op thread of the caller (None when that is 1).
+
+    Why not torch's own intra-op threads: a block's ops are small, and each OpenMP parallel region ends
+    in a barrier. On a 2-core machine shared with other work a descheduled thread stalls every barrier
+    for a scheduler tick, which made the block loop several times slower than HF under load. Workers
+    that each take the next block never wait for one another.
+    """
+    global _POOL
+    workers = torch.get_num_threads()
+    if workers < 2:
+        return None
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[:2] != (os.getpid(), workers):  # a forked child has no worker threads
+            if _POOL is not None and _POOL[0] == os.getpid():
+                _POOL[2].shutdown(wait=False)
+            _POOL = (os.getpid(), workers, _start_pool(workers))
+        return _POOL[2]
+
+
+def _start_pool(workers: int) -> ThreadPoolExecutor:
+    """Start `workers` threads, each set to one intra-op thread, and wait until all are ready."""
+    ready = threading.Barrier(workers + 1)
+
+    def single_threaded() -> None:
+        torch.set_num_threads(1)  # thread-local for OpenMP and MKL
+        ready.wait()
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="longformer-attention", initializer=single_threaded)
+    for _ in range(workers):  # each submit starts a worker, since none is idle before the barrier
+        pool.submit(int)
+    ready.wait()
+    torch.set_num_threads(workers)  # the workers also lowered torch's default for threads started later
+    return pool
+
+
+# --------------------------------------------------------------------------------------------------
+# Drop-in replacement for HF's LongformerSelfAttention
+
+
+@dataclass
+class _GlobalIndex:
+    """Where the global tokens are: per example, their positions in ascending order, padded to the max."""
+
+    positions: Tensor  # (batch, n_global) long; padded slots hold a position that is not global
+    valid: Tensor  # (batch, n_global) bool
+
+    @classmethod
+    def of(cls, is_global: Tensor) -> _GlobalIndex:
+        """Build from the (batch, seq) bool mask of global tokens."""
+        counts = is_global.sum(dim=1)
+        n_global = int(counts.max())
+        # Stable sort puts each example's global positions first, in order (as HF's nonzero()).
+        order = torch.sort((~is_global).to(torch.int8), dim=1, stable=True).indices[:, :n_global]
+        valid = torch.arange(n_global, device=is_global.device)[None, :] < counts[:, None]
+        return cls(order, valid)
+
+    @property
+    def count(self) -> int:
+        return self.positions.shape[1]
+
+    def gather(self, x: Tensor) -> Tensor:
+        """Rows of x (batch, seq, ...) at the global positions -> (batch, n_global, ...)."""
+        index = self.positions.view(*self.positions.shape, *([1] * (x.dim() - 2)))
+        return x.gather(1, index.expand(-1, -1, *x.shape[2:]))
+
+
+@dataclass
+class _Probe:
+    """What band_attention_probs asked one layer to keep, and what it kept."""
+
+    heads: list[int]
+    kept: dict[str, Tensor] = field(default_factory=dict)
+
+
+class FastLongformerSelfAttention(LongformerSelfAttention):
+    """HF's LongformerSelfAttention with the same weights, inputs and outputs, computed block-banded.
+
+    A subclass, so the parameter names (state_dict keys) and every attribute HF reads stay the same.
+    In training mode with dropout it runs HF's own forward, so it is exact there too.
+    """
+
+    probe: _Probe | None = None  # set by band_attention_probs for the duration of one forward
+
+    @classmethod
+    def from_hf(cls, hf_module: LongformerSelfAttention) -> FastLongformerSelfAttention:
+        """Wrap an HF LongformerSelfAttention, sharing (not copying) its projection layers.
+
+        Args:
+            hf_module: the module to replace.
+        Returns:
+            a FastLongformerSelfAttention whose parameters are the very tensors of `hf_module`.
+        """
+        fast = cls.__new__(cls)
+        nn.Module.__init__(fast)  # the parent __init__ would allocate fresh weights
+        for name, child in hf_module.named_children():
+            fast.add_module(name, child)
+        for attr in (
+            "num_heads",
+            "head_dim",
+            "embed_dim",
+            "dropout",
+            "layer_id",
+            "one_sided_attn_window_size",
+            "config",
+        ):
+            setattr(fast, attr, getattr(hf_module, attr))
+        return fast.train(hf_module.training)
+
+    def forward(
+        self,
+        hidden_states: Tensor,
+        attention_mask: Tensor | None = None,
+        is_index_masked: Tensor | None = None,
+        is_index_global_attn: Tensor | None = None,
+        is_global_attn: bool | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[Tensor, ...]:
+        """Same contract as LongformerSelfAttention.forward.
+
+        Args:
+            hidden_states: (batch, seq, hidden).
+            attention_mask: (batch, seq) float: 0 local, negative masked (padding), positive global.
+            is_index_masked: (batch, seq) bool, attention_mask < 0 (derived when None).
+            is_index_global_attn: (batch, seq) bool, attention_mask > 0 (derived when None).
+            is_global_attn: whether any token is global (derived when None).
+            output_attentions: also return the probabilities.
+        Returns:
+            (attn_output (batch, seq, hidden),) then, with output_attentions, the local probs
+            (batch, seq, heads, n_global + 2w + 1) (zero rows for padding and global tokens) and, when a
+            token is global, the global tokens' probs (batch, heads, n_global, seq).
+        """
+        if self.training and self.dropout > 0:
+            return super().forward(
+                hidden_states,
+                attention_mask,
+                is_index_masked,
+                is_index_global_attn,
+                is_global_attn,
+                output_attentions,
+            )
+        batch, n, _ = hidden_states.shape
+        if attention_mask is None:
+            attention_mask = hidden_states.new_zeros(batch, n)
+        if is_index_masked is None:
+            is_index_masked = attention_mask < 0
+        if is_index_global_attn is None:
+            is_index_global_attn = attention_mask > 0
+        if is_global_attn is None:
+            is_global_attn = bool(is_index_global_attn.any())
+        glob = _GlobalIndex.of(is_index_global_attn) if is_global_attn else None
+        probs_heads = list(range(self.num_heads)) if output_attentions else (self.probe and self.probe.heads)
+
+        out, probs = self._local(hidden_states, attention_mask != 0, glob, probs_heads)
+        padding = is_index_masked.nonzero(as_tuple=True)  # HF zeroes padding rows; index only those
+        out[padding] = 0.0
+        global_probs = None
+        if glob is not None:
+            global_out, global_probs = self._global_rows(hidden_states, glob, is_index_masked)
+            rows = glob.valid.nonzero(as_tuple=True)
+            out[rows[0], glob.positions[rows]] = global_out[rows].to(out.dtype)  # autocast may mix dtypes
+        if probs is not None:
+            probs[padding] = 0.0
+            if glob is not None:
+                probs[rows[0], glob.positions[rows]] = 0.0  # HF: global rows live in global_probs
+        if self.probe is not None:
+            self._keep(probs, global_probs, glob, output_attentions)
+
+        outputs = (out.view(batch, n, self.embed_dim),)
+        if output_attentions:
+            outputs += (probs,)
+            if is_global_attn:
+                outputs += (global_probs,)
+        return outputs
+
+    def _local(
+        self,
+        hidden_states: Tensor,
+        key_mask: Tensor,
+        glob: _GlobalIndex | None,
+        probs_heads: Sequence[int] | None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Every token's band + global-column attention (global tokens' rows are overwritten later)."""
+        batch, n, _ = hidden_states.shape
+        shape = (batch, n, self.num_heads, self.head_dim)
+        q = self.query(hidden_states)
+        q /= math.sqrt(self.head_dim)  # divide like HF, so fp32 results match to the last bits
+        k = self.key(hidden_states).view(shape)
+        v = self.value(hidden_states).view(shape)
+        extra = {}
+        if glob is not None:
+            extra = {"global_k": glob.gather(k), "global_v": glob.gather(v), "global_mask": ~glob.valid}
+        return sliding_window_attention(
+            q.view(shape),
+            k,
+            v,
+            self.one_sided_attn_window_size,
+            key_mask=key_mask,
+            probs_heads=probs_heads,
+            **extra,
+        )
+
+    def _global_rows(
+        self, hidden_states: Tensor, glob: _GlobalIndex, is_index_masked: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Global tokens attending to every token with the *_global projections.
+
+        Returns:
+            (out (batch, n_global, heads, head_dim), probs (batch, heads, n_global, seq)); unused slots
+            get uniform probs, as in HF.
+        """
+        batch, n, hidden = hidden_states.shape
+        heads, head_dim, n_global = self.num_heads, self.head_dim, glob.count
+        q = self.query_global(glob.gather(hidden_states))
+        q /= math.sqrt(head_dim)
+        q = q.view(batch, n_global, heads, head_dim)
+        # Folding W_k into the few global queries beats projecting every token while G*heads < hidden.
+        folded = n_global * heads < hidden
+        if folded:
+            w_k = self.key_global.weight.view(heads, head_dim, hidden)
+            q_hidden = torch.einsum("bghd,hde->bhge", q, w_k).reshape(batch, heads * n_global, hidden)
+            # key_global's bias adds q.b to a whole row of scores; softmax does not see it.
+            scores = torch.bmm(q_hidden, hidden_states.transpose(1, 2)).view(batch, heads, n_global, n)
+        else:
+            k = self.key_global(hidden_states).view(batch, n, heads, head_dim)
+            scores = torch.einsum("bghd,bnhd->bhgn", q, k)
+        hidden_mask = is_index_masked[:, None, None, :] | ~glob.valid[:, None, :, None]
+        scores = scores.masked_fill(hidden_mask, torch.finfo(scores.dtype).min)
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
+        if folded:
+            mixed = torch.bmm(probs.view(batch, heads * n_global, n), hidden_states)
+            w_v = self.value_global.weight.view(heads, head_dim, hidden)
+            # Each row of probs sums to 1, so value_global's bias passes through unchanged.
+            out = torch.einsum("bhge,hde->bghd", mixed.view(batch, heads, n_global, hidden), w_v)
+            out = out + self.value_global.bias.view(heads, head_dim)
+        else:
+            v = self.value_global(hidden_states).view(batch, n, heads, head_dim)
+            out = torch.einsum("bhgn,bnhd->bghd", probs, v)
+        return out, probs
+
+    def _keep(
+        self, probs: Tensor, global_probs: Tensor | None, glob: _GlobalIndex | None, all_heads: bool
+    ) -> None:
+        """Store the probe's heads, in band_attention_probs' format."""
+        heads = self.probe.heads
+        picked = probs[:, :, heads] if all_heads else probs  # (batch, seq, h, G + 2w + 1)
+        n_global = 0 if glob is None else glob.count
+        self.probe.kept = {
+            "local": picked[..., n_global:].permute(0, 2, 1, 3).contiguous(),
+            "global_columns": picked[..., :n_global].permute(0, 2, 1, 3).contiguous(),
+        }
+        if glob is not None:
+            self.probe.kept["global_rows"] = global_probs[:, heads].contiguous()
+            self.probe.kept["global_positions"] = glob.positions.masked_fill(~glob.valid, -1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Model-level helpers
+
+
+def use_fast_attention(model: _M) -> _M:
+    """Swap every HF LongformerSelfAttention inside `model` for FastLongformerSelfAttention, in place.
+
+    Works on LongformerModel and every Longformer task model; idempotent; weights are shared.
+
+    Args:
+        model: any module containing LongformerSelfAttention layers (others are left alone).
+    Returns:
+        the same model.
+    """
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, LongformerSelfAttention) and not isinstance(
+                child, FastLongformerSelfAttention
+            ):
+                setattr(parent, name, FastLongformerSelfAttention.from_hf(child))
+    return model
+
+
+def fast_attention_layers(model: nn.Module) -> list[FastLongformerSelfAttention]:
+    """The model's FastLongformerSelfAttention modules in layer order (empty before use_fast_attention)."""
+    return [m for m in model.modules() if isinstance(m, FastLongformerSelfAttention)]
+
+
+@torch.no_grad()
+def band_attention_probs(
+    model: nn.Module,
+    input_ids: Tensor,
+    attention_mask: Tensor | None = None,
+    global_attention_mask: Tensor | None = None,
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+) -> dict[int, dict[str, Tensor | int]]:
+    """Attention probabilities of chosen layers/heads in band format, never materialising seq x seq.
+
+    Runs the model's encoder once (swapping in fast attention first, in place, if needed).
+
+    Args:
+        model: an HF Longformer model (LongformerModel or a task model).
+        input_ids: (batch, seq) token ids.
+        attention_mask: (batch, seq) 1 for tokens, 0 for padding; default all ones.
+        global_attention_mask: (batch, seq) 1 for global tokens; default none.
+        layers: layer indices to keep; default all.
+        heads: head indices to keep; default all.
+    Returns:
+        {layer: {
+            "window": one-sided window w of that layer,
+            "local": (batch, h, seq, 2w+1) probs; column c is key i - w + c; zero rows for padding and
+                global tokens (their attention is in "global_rows"),
+            "global_columns": (batch, h, seq, n_global) each token's attention to the global tokens,
+            "global_rows": (batch, h, n_global, seq) the global tokens' attention to every token,
+            "global_positions": (batch, n_global) long, the global tokens' positions (-1: unused slot),
+        }} with the two global keys present only when some token is global. seq is input_ids' length
+        (HF's padding to a multiple of the window is cut off).
+    """
+    use_fast_attention(model)
+    modules = fast_attention_layers(model)
+    chosen = range(len(modules)) if layers is None else layers
+    n = input_ids.shape[1]
+    encoder = getattr(model, getattr(model, "base_model_prefix", ""), model)
+    for i in chosen:
+        modules[i].probe = _Probe(list(range(modules[i].num_heads)) if heads is None else list(heads))
+    try:
+        encoder(
+            input_ids=input_ids, attention_mask=attention_mask, global_attention_mask=global_attention_mask
+        )
+        result: dict[int, dict[str, Tensor | int]] = {}
+        for i in chosen:
+            kept = modules[i].probe.kept
+            result[i] = {"window": modules[i].one_sided_attn_window_size} | {
+                "local": kept["local"][:, :, :n],
+                "global_columns": kept["global_columns"][:, :, :n],
+            }
+            if "global_rows" in kept:
+                result[i]["global_rows"] = kept["global_rows"][..., :n]
+                result[i]["global_positions"] = kept["global_positions"]
+        return result
+    finally:
+        for i in chosen:
+            modules[i].probe = None
+
+
+def hf_layer_inputs(
+    attention_mask: Tensor, global_attention_mask: Tensor | None = None, dtype: torch.dtype = torch.float32
+) -> dict[str, Tensor | bool]:
+    """The keyword arguments LongformerModel passes to each self-attention layer.
+
+    Args:
+        attention_mask: (batch, seq) 1 for tokens, 0 for padding.
+        global_attention_mask: (batch, seq) 1 for global tokens; default none.
+        dtype: dtype of the hidden states.
+    Returns:
+        dict with attention_mask (0 local, dtype min padding, dtype max global), is_index_masked,
+        is_index_global_attn and is_global_attn, ready for `layer(hidden, **inputs)`.
+    """
+    is_global = torch.zeros_like(attention_mask, dtype=torch.bool)
+    if global_attention_mask is not None:
+        is_global = global_attention_mask.bool() & attention_mask.bool()
+    mask = torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device)
+    mask.masked_fill_(~attention_mask.bool(), torch.finfo(dtype).min)
+    mask.masked_fill_(is_global, torch.finfo(dtype).max)
+    return {
+        "attention_mask": mask,
+        "is_index_masked": mask < 0,
+        "is_index_global_attn": mask > 0,
+        "is_global_attn": bool(is_global.any()),
+    }
