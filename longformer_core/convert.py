@@ -31,6 +31,14 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, LongformerConfig,
 
 log = logging.getLogger(__name__)
 
+
+def quiet_transformers() -> None:
+    """Load reports and progress bars are for developers, not for people using the app or the CLI."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
 RECIPE_VERSION = 1  # bump when the conversion changes, so stale caches are rebuilt
 
 
@@ -92,6 +100,7 @@ def convert_encoder(source_dir: str | Path, out_dir: str | Path, config: Convers
         ValueError: if the source is not a BERT/RoBERTa-style encoder.
     """
     source_dir, out_dir = Path(source_dir), Path(out_dir)
+    quiet_transformers()
     src_config = AutoConfig.from_pretrained(source_dir)
     if src_config.model_type not in ("bert", "roberta"):
         raise ValueError(

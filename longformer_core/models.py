@@ -30,9 +30,8 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
-from transformers.utils import logging as hf_logging
 
-from longformer_core.convert import ConversionConfig, embedded_longformer_dir, embedded_source_dir
+from longformer_core.convert import ConversionConfig, embedded_longformer_dir, embedded_source_dir, quiet_transformers
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +112,6 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _quiet_transformers() -> None:
-    # Load reports and progress bars are for developers, not for people using the app.
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-
-
 def _head_of(config) -> str:
     archs = " ".join(getattr(config, "architectures", None) or [])
     if "QuestionAnswering" in archs:
@@ -166,7 +159,7 @@ def load_checkpoint(
     Raises:
         ModelLoadError: unknown id, offline machine, or a folder that is not a model.
     """
-    _quiet_transformers()
+    quiet_transformers()
     device = device or default_device()
     path = Path(name_or_path).expanduser()
     looks_like_path = path.exists() or name_or_path.startswith((".", "/", "~"))
@@ -208,7 +201,7 @@ def load_embedded(
     *, device: torch.device | None = None, fast_attention: bool = True, conversion: ConversionConfig | None = None
 ) -> ModelPair:
     """The offline default: MiniLM converted to a Longformer (cached on disk) and MiniLM itself as baseline."""
-    _quiet_transformers()
+    quiet_transformers()
     device = device or default_device()
     conversion = conversion or ConversionConfig()
     long_dir = embedded_longformer_dir(conversion)
