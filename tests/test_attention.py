@@ -291,6 +291,21 @@ def test_question_answering_logits_match_hf() -> None:
     assert (got.end_logits - expected.end_logits).abs().max() <= MODEL_TOL
 
 
+def test_model_under_inference_mode_matches_hf() -> None:
+    """inference_mode is thread-local: the worker threads must write the caller's inference tensors."""
+    hf, fast = model_pair(LongformerModel, 4)
+    inputs = model_inputs([70], [[0]], 70)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            got = fast(**inputs).last_hidden_state
+            expected = hf(**inputs).last_hidden_state
+    finally:
+        torch.set_num_threads(threads)
+    assert (got - expected).abs().max() <= MODEL_TOL
+
+
 def test_use_fast_attention_shares_weights_and_is_idempotent() -> None:
     torch.manual_seed(0)
     model = LongformerForQuestionAnswering(tiny_config([4, 8])).eval()
