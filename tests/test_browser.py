@@ -136,3 +136,44 @@ def test_upload_ask_and_see_the_answer(browser, app_url, make_pdf):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "ask.png"), full_page=True)
     page.close()
+
+
+HOSTILE = (
+    "Harbour notes. <script>window.__xss = 'script ran'</script> The ferry leaves at noon.\n\n"
+    '<img src="x" onerror="window.__xss = \'onerror ran\'"> The lighthouse is painted red and white.\n'
+)
+
+
+def test_document_markup_never_runs_and_the_attention_page_draws(browser, app_url):
+    """Script and onerror handlers inside a document are shown as text, never executed; the Attention
+    page draws its plots for the same document (screenshot saved)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1400})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(app_url)
+    page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
+    page.locator("input[type=file]").first.set_input_files(
+        files=[{"name": "hostile.txt", "mimeType": "text/plain", "buffer": HOSTILE.encode()}]
+    )
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("hostile.txt", exact=False).wait_for(timeout=120_000)
+    # The Document page shows the text, markup included, as plain text.
+    page.get_by_text("window.__xss = 'script ran'", exact=False).first.wait_for(timeout=30_000)
+
+    sidebar.get_by_role("link", name="Ask").click()
+    question = page.get_by_label("Your question")
+    question.wait_for(timeout=60_000)
+    question.fill("What colour is the lighthouse?")
+    page.get_by_role("button", name="Ask").click()
+    page.locator("mark", has_text="red and white").first.wait_for(timeout=300_000)
+
+    sidebar.get_by_role("link", name="Attention").click()
+    page.get_by_role("heading", name="Attention: who reads whom").wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot >> visible=true").nth(1).wait_for(timeout=300_000)  # pattern + per-token
+    assert page.get_by_test_id("stException").count() == 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "attention.png"), full_page=True)
+
+    assert page.evaluate("window.__xss") is None
+    assert dialogs == []
+    page.close()
