@@ -169,10 +169,12 @@ def test_document_markup_never_runs_and_the_attention_page_draws(browser, app_ur
 
     sidebar.get_by_role("link", name="Attention").click()
     page.get_by_role("heading", name="Attention: who reads whom").wait_for(timeout=60_000)
-    page.locator(".js-plotly-plot >> visible=true").nth(1).wait_for(timeout=300_000)  # pattern + per-token
+    page.locator(".js-plotly-plot >> visible=true").nth(2).wait_for(timeout=300_000)  # pattern, per-token, band
     assert page.get_by_test_id("stException").count() == 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "attention.png"), full_page=True)
+    # Streamlit scrolls inside its own container, so the per-token plot gets a screenshot of its own.
+    page.locator(".js-plotly-plot >> visible=true").nth(1).screenshot(path=str(SCREENSHOTS / "attention_token.png"))
 
     assert page.evaluate("window.__xss") is None
     assert dialogs == []
