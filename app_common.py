@@ -298,6 +298,16 @@ def current_document(slot: str = MAIN) -> Document | None:
     return st.session_state.get(slot)
 
 
+def require_document(message: str = "Choose a document first.") -> Document:
+    """The document in use; without one, say so with a link to the Document page and stop the page."""
+    document = current_document()
+    if document is None:
+        st.info(message)
+        st.page_link("pages/document.py", label="Choose a document", icon=":material/description:")
+        st.stop()
+    return document
+
+
 def document_picker(slot: str) -> Document | None:
     """Upload a file or pick a sample; the document that loads becomes the slot's document.
 

@@ -10,11 +10,7 @@ from longformer_core.encoding import VIEWS
 
 settings = ui.page_setup("qa")
 st.title("Ask a question")
-document = ui.current_document()
-if document is None:
-    st.info("Choose a document first.")
-    st.page_link("pages/document.py", label="Choose a document", icon=":material/description:")
-    st.stop()
+document = ui.require_document()
 
 st.markdown(
     f"Asking about **{ui.md(document.name)}**. The first question reads the whole document (this can take a "

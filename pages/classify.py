@@ -14,11 +14,7 @@ legal: laws, contracts, regulations or policies"""
 
 settings = ui.page_setup("classify")
 st.title("Classify the document")
-document = ui.current_document()
-if document is None:
-    st.info("Choose a document first.")
-    st.page_link("pages/document.py", label="Choose a document", icon=":material/description:")
-    st.stop()
+document = ui.require_document()
 
 st.markdown(
     f"Which box does **{ui.md(document.name)}** belong in? Type the boxes (labels) yourself, one per line, "

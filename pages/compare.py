@@ -10,11 +10,7 @@ from longformer_core.similarity import POOLINGS
 
 settings = ui.page_setup("similarity")
 st.title("Compare two documents")
-document = ui.current_document()
-if document is None:
-    st.info("Choose a first document on the Document page.")
-    st.page_link("pages/document.py", label="Choose a document", icon=":material/description:")
-    st.stop()
+document = ui.require_document("Choose a first document on the Document page.")
 
 st.markdown(
     f"How close in meaning is **{ui.md(document.name)}** to another document? Each model turns each "
