@@ -14,8 +14,8 @@ import os
 import platform
 import resource
 import statistics
-import tempfile
 import sys
+import tempfile
 import time
 from pathlib import Path
 

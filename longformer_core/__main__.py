@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             from longformer_core.qa import ask
 
             results = ask(reader, args.question, n_best=args.n_best)
-            line = lambda r: "\n".join(  # noqa: E731
+            line = lambda r: "\n".join(
                 f"{a.score:5.1%}  p.{a.page_label}: {a.text[:300]}" for a in r.answers
             ) or "(no answer)"
         else:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
             labels = parse_labels(args.labels) if args.labels else []
             results = classify(reader, labels)
-            line = lambda r: "\n".join(  # noqa: E731
+            line = lambda r: "\n".join(
                 f"{p:5.1%}  {name}" for name, p in sorted(r.scores.items(), key=lambda kv: -kv[1])
             )
         if args.json:

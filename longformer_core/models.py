@@ -31,7 +31,12 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from longformer_core.convert import ConversionConfig, embedded_longformer_dir, embedded_source_dir, quiet_transformers
+from longformer_core.convert import (
+    ConversionConfig,
+    embedded_longformer_dir,
+    embedded_source_dir,
+    quiet_transformers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +82,7 @@ class LoadedModel:
             return int(max(window))
         return int(window) if window else None
 
-    def limited_to(self, max_tokens: int) -> "LoadedModel":
+    def limited_to(self, max_tokens: int) -> LoadedModel:
         """The same weights, allowed to read at most `max_tokens` tokens (the truncated view)."""
         return LoadedModel(
             name=f"{self.name} (first {max_tokens} tokens)",

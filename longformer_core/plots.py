@@ -541,10 +541,8 @@ def zoom_figure(spec: PatternSpec, q0: int, q1: int, k0: int, k1: int, height: i
 
 
 # The toy document of the explainer: [CLS] + 5 sentences (2 paragraphs, 2 pages) + [SEP] + padding.
-_TOY_DOC = "[CLS] The lease starts in May . Rent is due each month . Pets are not allowed . " \
-           "The tenant pays rent by transfer . Keys are returned . [SEP]".split()
-_TOY_QA = "[CLS] When is rent due ? [SEP] The lease starts in May . Rent is due each month . " \
-          "Pets are not allowed . Keys are returned . [SEP]".split()
+_TOY_DOC = ["[CLS]", "The", "lease", "starts", "in", "May", ".", "Rent", "is", "due", "each", "month", ".", "Pets", "are", "not", "allowed", ".", "The", "tenant", "pays", "rent", "by", "transfer", ".", "Keys", "are", "returned", ".", "[SEP]"]
+_TOY_QA = ["[CLS]", "When", "is", "rent", "due", "?", "[SEP]", "The", "lease", "starts", "in", "May", ".", "Rent", "is", "due", "each", "month", ".", "Pets", "are", "not", "allowed", ".", "Keys", "are", "returned", ".", "[SEP]"]
 _TOY_GLOBALS = {  # strategy -> global positions in _TOY_DOC ([CLS] added for every strategy but "none")
     "none": [],
     "cls": [],

@@ -16,10 +16,17 @@ from functools import cached_property
 import numpy as np
 
 from longformer_core.documents import Document, paragraph_spans, sentence_spans
-from longformer_core.encoding import VIEWS, DocumentPass, DocumentTokens, Progress, embed_texts, encode_document, tokenize
+from longformer_core.encoding import (
+    VIEWS,
+    DocumentPass,
+    DocumentTokens,
+    Progress,
+    embed_texts,
+    encode_document,
+    tokenize,
+)
 from longformer_core.models import LoadedModel, ModelPair
 from longformer_core.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
-
 
 _SENTENCE_CACHE_SIZE = 8  # documents whose sentence embeddings stay in memory (a few MB each)
 _SENTENCE_VECTORS: dict[tuple[str, int], np.ndarray] = {}

@@ -20,7 +20,7 @@ class Located:
     page_label: str  # printed label
 
     @classmethod
-    def of(cls, document: Document, span: tuple[int, int]) -> "Located":
+    def of(cls, document: Document, span: tuple[int, int]) -> Located:
         a, b = span
         return cls(document.text[a:b], (a, b), document.page_of(a), document.page_label_of(a))
 

@@ -15,7 +15,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import app_common as ui
-
 from longformer_core import plots
 from longformer_core.reader import DocumentReader
 from longformer_core.strategies import STRATEGIES

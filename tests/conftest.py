@@ -165,8 +165,14 @@ def build_tiny_checkpoint(folder: Path, kind: str, num_labels: int = 3) -> Path:
     """
     import torch
     from transformers import (
-        LongformerConfig, LongformerForQuestionAnswering, LongformerForSequenceClassification, LongformerModel,
-        RobertaConfig, RobertaForQuestionAnswering, RobertaForSequenceClassification, RobertaModel,
+        LongformerConfig,
+        LongformerForQuestionAnswering,
+        LongformerForSequenceClassification,
+        LongformerModel,
+        RobertaConfig,
+        RobertaForQuestionAnswering,
+        RobertaForSequenceClassification,
+        RobertaModel,
     )
 
     torch.manual_seed(0)

@@ -60,7 +60,7 @@ def _three_pages() -> Document:
 
 def test_page_of_maps_offsets_to_page_numbers_at_boundaries() -> None:
     doc = _three_pages()
-    assert [doc.page_of(i) for i in range(0, 5)] == [1] * 5
+    assert [doc.page_of(i) for i in range(5)] == [1] * 5
     assert doc.page_of(5) == 1 and doc.page_of(6) == 1  # separator belongs to the page before
     assert doc.page_of(7) == 2 and doc.page_of(8) == 2  # empty page, then its separator
     assert doc.page_of(9) == 3 and doc.page_of(13) == 3

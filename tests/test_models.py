@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from longformer_core.classify import Label, classify
 from longformer_core.convert import ConversionConfig, embedded_longformer_dir
+from longformer_core.documents import text_document
 from longformer_core.encoding import VIEWS, tokenize
 from longformer_core.models import ModelLoadError, load_checkpoint, load_models
 from longformer_core.qa import ask
-from longformer_core.classify import Label, classify
-from longformer_core.documents import text_document
 from longformer_core.reader import DocumentReader
 
 TEXT = "Longformer reads long documents. " * 40 + "The capital of France is Paris. " * 5
