@@ -850,6 +850,8 @@ def render_answer(view: str, answer: ViewAnswer, document: Document) -> None:
         key=f"seen_{view}",
     )
     st.caption(seen_caption(result.seen_tokens, result.n_tokens))
+    for note in result.notes:
+        st.caption(note)
     st.caption(_timing(result.seconds, answer.reading_seconds))
     if len(result.answers) > 1:
         with st.expander("Other candidates"):

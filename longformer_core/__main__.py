@@ -1,4 +1,4 @@
-"""Command line: python -m longformer_core {qa,classify,similar,evaluate} ... (--help on each)."""
+"""Command line: python -m longformer_core {qa,classify,similar,evaluate,finetune} ... (--help on each)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import textwrap
 
 from longformer_core.documents import DocumentError, load_path
 from longformer_core.encoding import VIEWS
-from longformer_core.models import EMBEDDED, ModelLoadError, load_models
+from longformer_core.models import EMBEDDED, ModelLoadError, embedded_qa_head, load_models
 from longformer_core.reader import DocumentReader
 from longformer_core.strategies import DEFAULT_FOR_TASK, STRATEGIES
 
@@ -46,8 +46,61 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--limit", type=int, default=None, help="at most N questions, spread over the articles")
     sq.add_argument("--articles", type=int, default=None, help="use only the first N articles")
     sq.add_argument("--seed", type=int, default=0)
+    sq.add_argument("--heldout", action="store_true",
+                    help="only the articles the embedded QA head kept aside for validation (never trained on)")
     _add_model_args(sq, "qa")
+    ft = sub.add_parser("finetune", help="fine-tune a model with transformers.Trainer (QA or classification)")
+    ft.add_argument("--task", required=True, choices=["qa", "classify"])
+    ft.add_argument("--model", default=EMBEDDED, help="'embedded' (trains a small LoRA QA head), a hub id or a folder")
+    ft.add_argument("--train", required=True, help="SQuAD-format JSON (qa) or CSV (classify)")
+    ft.add_argument("--eval", default=None, help="a file of the same format to evaluate on")
+    ft.add_argument("--val-articles", type=int, default=0, help="qa: keep N articles of --train aside for evaluation")
+    ft.add_argument("--out", required=True, help="folder for the checkpoint (or the embedded QA head) and report.json")
+    ft.add_argument("--epochs", type=float, default=2.0)
+    ft.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4 with LoRA, else 5e-5)")
+    ft.add_argument("--batch-size", type=int, default=16)
+    ft.add_argument("--max-steps", type=int, default=-1, help="stop after N steps (quick checks)")
+    ft.add_argument("--max-length", type=int, default=None, help="tokens per window/document")
+    ft.add_argument("--lora-rank", type=int, default=None, help="qa: train a LoRA adapter of this rank (embedded: 16)")
+    ft.add_argument("--text-column", default="text")
+    ft.add_argument("--label-column", default="label")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--bf16", action="store_true", help="bf16 autocast (automatic on a GPU that supports it)")
+    ft.add_argument("--sweep", action="store_true", help="grid over --sweep-lr x --sweep-batch; writes sweep.csv/html")
+    ft.add_argument("--sweep-lr", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3])
+    ft.add_argument("--sweep-batch", type=int, nargs="+", default=[8, 16])
+    ft.add_argument("--json", action="store_true", help="print the report as one JSON line")
     return parser
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from longformer_core import finetune as ft
+
+    lora = args.task == "qa" and (args.model == EMBEDDED or args.lora_rank)
+    settings = ft.TrainSettings(
+        epochs=args.epochs, learning_rate=args.lr or (5e-4 if lora else 5e-5), batch_size=args.batch_size,
+        seed=args.seed, bf16=args.bf16, max_steps=args.max_steps,
+    )
+
+    def run(s: ft.TrainSettings, out: Path) -> dict:
+        if args.task == "qa":
+            return ft.finetune_qa(args.model, args.train, out, eval_path=args.eval, val_articles=args.val_articles,
+                                  settings=s, lora_rank=args.lora_rank, max_length=args.max_length)
+        return ft.finetune_classifier(args.model, args.train, out, text_column=args.text_column,
+                                      label_column=args.label_column, eval_path=args.eval, settings=s,
+                                      max_length=args.max_length)
+
+    if args.sweep:
+        metric = "f1" if args.task == "qa" else "macro_f1"
+        rows = ft.sweep(run, settings, args.sweep_lr, args.sweep_batch, args.out, metric)
+        print(json.dumps(rows, indent=None if args.json else 2))
+        return 0
+    report = run(settings, Path(args.out))
+    report.pop("log", None)
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
 
 
 def _print_runs(results: dict, line) -> None:
@@ -62,13 +115,22 @@ def _print_runs(results: dict, line) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "finetune":
+            return _finetune(args)
         pair = load_models(args.model, args.baseline)
         if args.command == "evaluate":
             from longformer_core.evaluate import squad_articles
 
+            titles = None
+            if args.heldout:
+                head = embedded_qa_head()
+                if head is None:
+                    raise ValueError("--heldout needs the embedded QA head (assets/qa_head or $LONGDOC_QA_HEAD).")
+                titles = json.loads((head / "adapter.json").read_text(encoding="utf-8"))["val_articles"]
             report = squad_articles(
                 pair, args.path, limit=args.limit, max_articles=args.articles, strategy=args.strategy,
                 seed=args.seed, progress=lambda msg: print(msg, file=sys.stderr),  # stdout stays pure JSON
+                titles=titles,
             )
             print(json.dumps(report, indent=None if args.json else 2))
             return 0

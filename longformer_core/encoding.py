@@ -218,10 +218,8 @@ def plan_windows(n_tokens: int, capacity: int, overlap: int) -> list[tuple[int, 
         start += stride
 
 
-def view_windows(
-    model: LoadedModel, tokenizer: PreTrainedTokenizerBase, n_tokens: int, view: str, n_question: int = 0
-) -> list[tuple[int, int]]:
-    """Document-token windows a view reads (the truncated view reads only the first)."""
+def window_capacity(model: LoadedModel, tokenizer: PreTrainedTokenizerBase, n_question: int = 0) -> int:
+    """Document tokens that fit in one forward pass next to the special tokens and the question."""
     t = special_template(tokenizer)
     n_special = len(t.pair_prefix) + len(t.pair_middle) + len(t.pair_suffix) if n_question else (
         len(t.single_prefix) + len(t.single_suffix)
@@ -231,6 +229,14 @@ def view_windows(
         raise ValueError(
             f"The question is too long for this model ({n_question} tokens of {model.max_tokens}): shorten it."
         )
+    return capacity
+
+
+def view_windows(
+    model: LoadedModel, tokenizer: PreTrainedTokenizerBase, n_tokens: int, view: str, n_question: int = 0
+) -> list[tuple[int, int]]:
+    """Document-token windows a view reads (the truncated view reads only the first)."""
+    capacity = window_capacity(model, tokenizer, n_question)
     if view == "truncated":
         return [(0, min(n_tokens, capacity))]
     if view == "chunked":
@@ -294,13 +300,22 @@ def run_windows(
     global_first: bool = False,
     global_question: bool = False,
     progress: Progress | None = None,
+    windows: Sequence[tuple[int, int]] | None = None,
+    module: torch.nn.Module | None = None,
 ) -> Iterator[tuple[WindowInput, object]]:
     """Run the task model (with its head) over every window a view reads; yields (input, model output).
 
     Global attention applies only when the model is a Longformer.
+    windows: document-token ranges to read instead of the view's windows (retrieve-then-read).
+    module: the network to run instead of `model.model` (e.g. `model.qa_reader`).
     """
     n_question = len(question_ids) if question_ids is not None else 0
-    windows = view_windows(model, model.tokenizer, len(doc), view, n_question=n_question)
+    if windows is None:
+        windows = view_windows(model, model.tokenizer, len(doc), view, n_question=n_question)
+    else:  # given regions are clipped to what one pass holds
+        capacity = window_capacity(model, model.tokenizer, n_question)
+        windows = [(s, min(e, s + capacity)) for s, e in windows]
+    module = module if module is not None else model.model
     long = model.is_longformer
     for i, (s, e) in enumerate(windows):
         win = build_input(
@@ -312,7 +327,7 @@ def run_windows(
             global_first=global_first and long,
             global_question=global_question and long,
         )
-        yield win, model.model(**model_kwargs(model, win))
+        yield win, module(**model_kwargs(model, win))
         if progress:
             progress((i + 1) / len(windows), f"{view}: window {i + 1} of {len(windows)}")
 

@@ -14,7 +14,7 @@ import json
 import re
 import string
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +96,7 @@ def squad_articles(
     strategy: str = DEFAULT_FOR_TASK["qa"],
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    titles: Sequence[str] | None = None,
 ) -> dict:
     """Run truncated, chunked and Longformer QA over SQuAD articles and score them on the same questions.
 
@@ -107,11 +108,17 @@ def squad_articles(
         strategy: global-attention strategy for the Longformer.
         seed: question sampling seed.
         progress: called with a line of text after each article.
+        titles: only these articles (e.g. those a QA head never trained on).
     Returns:
         {"questions": N, "articles": A, "strategy": s, view: {"sentence_hit@1", ["em", "f1"],
          "by_answer_position": {bucket: {...}}, "seconds_per_question", "encode_seconds"}}.
     """
-    articles = load_squad_articles(path)[:max_articles]
+    articles = load_squad_articles(path)
+    if titles is not None:
+        articles = [a for a in articles if a["title"] in set(titles)]
+        if not articles:
+            raise ValueError(f"None of the articles {', '.join(titles)} is in {path}.")
+    articles = articles[:max_articles]
     rng = np.random.default_rng(seed)
     per_article = None if limit is None else max(1, -(-limit // len(articles)))
     rows: list[dict] = []
@@ -143,7 +150,7 @@ def squad_articles(
                 in_para = pa <= best.char_span[0] < pb
                 hit = float(in_para and any(g and g in normalize_answer(sentence) for g in norm_golds))
                 row[view] = {"hit": hit}
-                if result.method == "span":
+                if result.method in ("span", "retrieve-then-read"):
                     row[view]["em"] = max(exact_match(best.text, g) for g in golds)
                     row[view]["f1"] = max(f1_score(best.text, g) for g in golds)
             rows.append(row)

@@ -15,6 +15,7 @@ Longformer limited to 512 tokens.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ KNOWN_BASELINES = {  # Longformer checkpoint -> the short model it was converted
     "allenai/longformer-large-4096": "roberta-large",
 }
 LONG_MODEL_TYPES = ("longformer",)
+QA_HEAD_DIR = Path(__file__).resolve().parent.parent / "assets" / "qa_head"  # the shipped embedded QA head
 
 
 class ModelLoadError(ValueError):
@@ -69,6 +71,9 @@ class LoadedModel:
     head: str = "none"  # "none" | "qa" | "classification"
     labels: list[str] = field(default_factory=list)  # classification head label names
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    # A separately trained extractive reader for this encoder (the embedded QA head), kept apart from
+    # `model` so embeddings, classification and the attention views keep using the untouched encoder.
+    qa_reader: PreTrainedModel | None = None
 
     @property
     def encoder(self) -> PreTrainedModel:
@@ -93,6 +98,7 @@ class LoadedModel:
             head=self.head,
             labels=self.labels,
             device=self.device,
+            qa_reader=self.qa_reader,
         )
 
 
@@ -202,10 +208,47 @@ def load_checkpoint(
     )
 
 
+def embedded_qa_head() -> Path | None:
+    """The QA head the embedded default uses: $LONGDOC_QA_HEAD (a folder, or "none"), else the shipped one."""
+    chosen = os.environ.get("LONGDOC_QA_HEAD", "")
+    if chosen.lower() == "none":
+        return None
+    path = Path(chosen).expanduser() if chosen else QA_HEAD_DIR
+    return path if (path / "adapter.safetensors").is_file() else None
+
+
+def load_qa_reader(source: str | Path, head_dir: Path, device: torch.device, fast_attention: bool) -> PreTrainedModel:
+    """A QA model of `source` (the converted Longformer or MiniLM) with a LoRA QA head merged into its weights.
+
+    The head is what `python -m longformer_core finetune --task qa --model embedded` saves: LoRA deltas
+    (merged here, the Longformer's global projections included) and the span layer.
+    """
+    from safetensors.torch import load_file
+
+    from longformer_core.lora import LoraConfig, merge_adapter
+
+    card = json.loads((head_dir / "adapter.json").read_text(encoding="utf-8"))
+    state = {k: v.float() for k, v in load_file(str(head_dir / "adapter.safetensors")).items()}
+    model = AutoModelForQuestionAnswering.from_pretrained(str(source))
+    merge_adapter(model, {k: v for k, v in state.items() if k.startswith("encoder.")}, LoraConfig(**card["lora"]))
+    with torch.no_grad():
+        model.qa_outputs.weight.copy_(state["qa_outputs.weight"])
+        model.qa_outputs.bias.copy_(state["qa_outputs.bias"])
+    return _finish(model, device, fast_attention)
+
+
 def load_embedded(
-    *, device: torch.device | None = None, fast_attention: bool = True, conversion: ConversionConfig | None = None
+    *,
+    device: torch.device | None = None,
+    fast_attention: bool = True,
+    conversion: ConversionConfig | None = None,
+    qa_head: Path | None | str = "default",
 ) -> ModelPair:
-    """The offline default: MiniLM converted to a Longformer (cached on disk) and MiniLM itself as baseline."""
+    """The offline default: MiniLM converted to a Longformer (cached on disk) and MiniLM itself as baseline.
+
+    qa_head: folder of a trained QA head ("default": `embedded_qa_head()`; None: no head, so QA picks
+        answer sentences). With a head, both models get a `qa_reader` that extracts answer spans.
+    """
     quiet_transformers()
     device = device or default_device()
     conversion = conversion or ConversionConfig()
@@ -232,6 +275,14 @@ def load_embedded(
         is_longformer=False,
         device=device,
     )
+    head = embedded_qa_head() if qa_head == "default" else (Path(qa_head) if qa_head else None)
+    if head is not None:
+        try:
+            lf.qa_reader = load_qa_reader(long_dir, head, device, fast_attention)
+            base.qa_reader = load_qa_reader(source, head, device, False)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:  # a damaged head must not stop the app
+            log.warning("QA head %s not loaded (%s); questions get answer sentences instead", head, exc)
+            lf.qa_reader = base.qa_reader = None
     return ModelPair(longformer=lf, baseline=base, name="Embedded MiniLM-Longformer (offline)")
 
 

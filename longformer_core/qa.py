@@ -1,11 +1,14 @@
 """Question answering over a whole document, three ways: truncated, chunked and Longformer.
 
-Two methods, chosen by the model:
-- **span** (the model has a QA head, e.g. a fine-tuned hub checkpoint): `[CLS] question [SEP] window [SEP]`
-  per window, question tokens global for the Longformer (the paper's setting), spans decoded from the
-  start/end logits (n-best, max answer length, SQuAD 2.0 no-answer). Question-dependent: one pass per
-  question.
-- **sentence** (no QA head, e.g. the embedded default): pick the sentence that answers the question.
+Three methods, chosen by the model:
+- **span** (the checkpoint has a QA head, e.g. a fine-tuned hub Longformer): `[CLS] question [SEP] window
+  [SEP]` for every window the view reads, question tokens global for the Longformer (the paper's
+  setting), spans decoded from the start/end logits (n-best, max answer length, SQuAD 2.0 no-answer).
+- **retrieve-then-read** (the embedded default with its shipped QA head, `LoadedModel.qa_reader`): the
+  view's cached, question-independent pass over the document scores every sentence (as below); the
+  reader then extracts spans from regions of `REGION_TOKENS` tokens around the `READ_REGIONS` best
+  sentences. The truncated view reads its first 512 tokens with the same head.
+- **sentence** (no QA head at all): pick the sentence that answers the question.
   Each sentence gets `standalone + CONTEXT_WEIGHT * contextual`: the cosine between the question and the
   sentence embedded on its own (what MiniLM was trained for) plus the cosine with the mean of the
   sentence's token states from the view's pass over the document (the context the view could read).
@@ -29,6 +32,8 @@ from longformer_core.spans import best_spans, span_probabilities
 CONTEXT_WEIGHT = 0.5  # weight of the contextual cosine; 0.5 measured best of {0, 0.5, 1} (docs/results.md)
 SENTENCE_TEMPERATURE = 0.1  # softmax temperature turning sentence scores into confidences
 MAX_QUESTION_CHARS = 1000
+READ_REGIONS = 4  # regions the reader reads per question (retrieve-then-read)
+REGION_TOKENS = 384  # tokens per region: the head was trained on 257-token windows; the Longformer sees +-256
 
 
 @dataclass
@@ -40,7 +45,7 @@ class Answer(Located):
 @dataclass
 class QAResult(ModelRun):
     question: str = ""
-    method: str = "sentence"  # "sentence" | "span"
+    method: str = "sentence"  # "sentence" | "span" | "retrieve-then-read"
     answers: list[Answer] = field(default_factory=list)  # best first
     no_answer_probability: float | None = None  # span method with a SQuAD 2.0 head
 
@@ -84,8 +89,11 @@ def ask(
     results = {}
     for i, view in enumerate(views):
         step = scaled(progress, i / len(views), (i + 1) / len(views))
-        if reader.model_for(view).head == "qa":
+        model = reader.model_for(view)
+        if model.head == "qa":
             results[view] = answer_spans(reader, question, view, n_best, step)
+        elif model.qa_reader is not None:
+            results[view] = retrieve_then_read(reader, question, view, n_best, step)
         else:
             results[view] = answer_sentences(reader, question, view, n_best, step)
     return results
@@ -147,6 +155,45 @@ def _paragraph_around(reader: DocumentReader, span: tuple[int, int], max_chars: 
 # Extractive spans (QA head)
 
 
+def candidate_regions(
+    reader: DocumentReader, question: str, view: str, k: int = READ_REGIONS, region_tokens: int = REGION_TOKENS
+) -> list[tuple[int, int]]:
+    """Document-token ranges of `region_tokens` centred on the view's k best-scored sentences, best first."""
+    scores, seen = sentence_scores(reader, question, view)
+    tokens = reader.tokens_for(view)
+    regions: list[tuple[int, int]] = []
+    for i in np.argsort(-np.where(seen, scores, -np.inf))[: min(k, int(seen.sum()))]:
+        a, b = tokens.tokens_in(*reader.sentences[i])
+        lo = max(0, (a + b) // 2 - region_tokens // 2)
+        hi = min(len(tokens), lo + region_tokens)
+        regions.append((max(0, hi - region_tokens), hi))
+    return regions
+
+
+def retrieve_then_read(
+    reader: DocumentReader, question: str, view: str, n_best: int = 3, progress: Progress | None = None
+) -> QAResult:
+    """The embedded default with its QA head: candidate regions from the view's cached pass, then spans.
+
+    The truncated view has nothing to choose from: its reader reads the first 512 tokens.
+    """
+    if view == "truncated":
+        return answer_spans(reader, question, view, n_best, progress)
+    cached = reader.has_pass(view) and reader.sentence_vectors_ready()
+    t0 = time.perf_counter()
+    reader.encoded(view, scaled(progress, 0.0, 0.8))
+    reader.embed_sentences(scaled(progress, 0.8, 0.9))
+    reader.sentence_states(view)
+    encode_seconds = 0.0 if cached else time.perf_counter() - t0
+    regions = candidate_regions(reader, question, view)
+    result = answer_spans(reader, question, view, n_best, scaled(progress, 0.9, 1.0), regions=regions)
+    run = model_run(reader, view, result.seconds, encode_seconds)  # the pass saw the whole view
+    return QAResult(**run, question=question, method="retrieve-then-read", answers=result.answers,
+                    no_answer_probability=result.no_answer_probability,
+                    notes=[(f"Found the {len(regions)} passages closest to the question in everything it read, "
+                            "then marked the exact answer inside them.")])
+
+
 def answer_spans(
     reader: DocumentReader,
     question: str,
@@ -154,8 +201,10 @@ def answer_spans(
     n_best: int = 3,
     progress: Progress | None = None,
     max_answer_tokens: int = 30,
+    regions: Sequence[tuple[int, int]] | None = None,
 ) -> QAResult:
-    """Extract answer spans with a QA head: every window the view reads, best spans over all windows."""
+    """Extract answer spans with a QA head: every window the view reads (or the given document-token
+    regions), best spans over all of them. Uses the model's own head, else its `qa_reader`."""
     t0 = time.perf_counter()
     model = reader.model_for(view)
     tokens = reader.tokens_for(view)
@@ -172,6 +221,8 @@ def answer_spans(
         global_first=reader.plan.global_first,
         global_question=True,  # the paper's QA setting, whatever the document strategy
         progress=progress,
+        windows=regions,
+        module=None if model.head == "qa" else model.qa_reader,
     ):
         s, e = win.doc_range
         seen_end = max(seen_end, e)
