@@ -20,6 +20,7 @@ import io
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -670,7 +671,8 @@ class _PageDeadline:
     minutes on a crafted page. So besides `check` (a pypdf visitor), a watchdog thread raises
     `_PageTimeout` in the reading thread at the deadline (CPython's PyThreadState_SetAsyncExc: the
     exception fires at the next bytecode, which bounds pure-Python parsing; zlib runs are bounded by the
-    size limits). It re-arms every 0.2 s because pypdf catches and logs some exceptions.
+    size limits). It re-arms every 0.2 s because pypdf catches and logs some exceptions, and it waits
+    while the thread is inside logging or threading code, where an exception could leave a lock held.
     """
 
     _REARM_S = 0.2
@@ -705,11 +707,13 @@ class _PageDeadline:
             with self._lock:
                 if self._done.is_set():
                     return
-                self.expired = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(self._thread_id), ctypes.py_object(_PageTimeout)
-                )
-            if self._done.wait(self._REARM_S):
+                self.expired = True  # from now on the visitor raises too
+                safe = _safe_to_interrupt(self._thread_id)
+                if safe:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(self._thread_id), ctypes.py_object(_PageTimeout)
+                    )
+            if self._done.wait(self._REARM_S if safe else 0.01):
                 return
 
     def __exit__(self, *exc: object) -> None:
@@ -726,6 +730,21 @@ class _PageDeadline:
                 continue
         if self._watchdog is not None:
             self._watchdog.join()
+
+
+# An exception raised between a lock's acquire() and the try that releases it would leave the lock held
+# (logging's handler locks, threading's conditions): never interrupt a thread inside these modules.
+_UNINTERRUPTIBLE_FILES = frozenset({logging.__file__, threading.__file__})
+
+
+def _safe_to_interrupt(thread_id: int) -> bool:
+    """Whether the thread is outside logging and threading code right now (see _UNINTERRUPTIBLE_FILES)."""
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None:
+        if frame.f_code.co_filename in _UNINTERRUPTIBLE_FILES:
+            return False
+        frame = frame.f_back
+    return True
 
 
 def _page_too_slow_error(name: str, index: int, budget_s: float) -> ExtractionTimeoutError:

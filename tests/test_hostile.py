@@ -319,6 +319,30 @@ def test_page_budget_leaves_normal_pages_alone_and_the_thread_clean() -> None:
     assert not [t for t in threading.enumerate() if t.name == "pdf-page-deadline"]
 
 
+def test_watchdog_waits_while_the_thread_is_in_threading_or_logging_code() -> None:
+    """An exception between a lock's acquire() and its try/finally would leave the lock held forever."""
+    import threading
+
+    from longformer_core.documents import _safe_to_interrupt
+
+    inside, release = threading.Event(), threading.Event()
+
+    def parked() -> None:
+        inside.set()
+        release.wait(10)  # a frame of threading.py
+
+    thread = threading.Thread(target=parked)
+    thread.start()
+    try:
+        assert inside.wait(5)
+        time.sleep(0.05)
+        assert not _safe_to_interrupt(thread.ident)
+    finally:
+        release.set()
+        thread.join()
+    assert _safe_to_interrupt(threading.get_ident())
+
+
 # --------------------------------------------------------------------------------------------------
 # Questions
 
