@@ -15,6 +15,7 @@ import bisect
 import codecs
 import ctypes
 import functools
+import gc
 import hashlib
 import io
 import logging
@@ -738,10 +739,12 @@ _UNINTERRUPTIBLE_FILES = frozenset({logging.__file__, threading.__file__})
 
 
 def _safe_to_interrupt(thread_id: int) -> bool:
-    """Whether the thread is outside logging and threading code right now (see _UNINTERRUPTIBLE_FILES)."""
+    """Whether the thread is outside logging and threading code (see _UNINTERRUPTIBLE_FILES) and outside
+    garbage-collector callbacks (an exception there is printed and lost) right now."""
+    gc_callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
     frame = sys._current_frames().get(thread_id)
     while frame is not None:
-        if frame.f_code.co_filename in _UNINTERRUPTIBLE_FILES:
+        if frame.f_code.co_filename in _UNINTERRUPTIBLE_FILES or frame.f_code in gc_callbacks:
             return False
         frame = frame.f_back
     return True
