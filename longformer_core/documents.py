@@ -13,21 +13,29 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import ctypes
 import functools
+import gc
 import hashlib
 import io
 import logging
 import os
 import re
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024  # refuse uploads bigger than this (override: LONGDOC_MAX_UPLOAD_MB)
 DEFAULT_MAX_CHARS = 2_000_000  # ~400k words: far beyond any model's context, and still fast to split
 MAX_PAGE_CONTENT_BYTES = 50 * 1024 * 1024  # decoded drawing data of one PDF page; more is a zip bomb
+# One page of real text takes milliseconds (NIST SP 800-61: 79 pages in ~5 s); a page that takes seconds
+# is a crafted one, e.g. tens of MB of drawing commands that unpack from a few kB (under the limit above).
+DEFAULT_PAGE_TIME_BUDGET_S = 5.0
 MAX_UPLOAD_ENV = "LONGDOC_MAX_UPLOAD_MB"
 
 TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".text"})
@@ -207,6 +215,7 @@ def load_document(
     max_bytes: int | None = None,
     max_chars: int | None = None,
     time_budget_s: float = 60.0,
+    page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
 ) -> Document:
     """Turn an uploaded file into a Document.
 
@@ -221,6 +230,8 @@ def load_document(
         max_bytes: refuse larger files; default `default_max_bytes()` (env LONGDOC_MAX_UPLOAD_MB).
         max_chars: refuse documents with more extracted characters; default DEFAULT_MAX_CHARS.
         time_budget_s: give up PDF text extraction after this many seconds (checked between pages).
+        page_time_budget_s: give up when one PDF page takes longer than this (enforced while the page
+            is being read, so a crafted page stops within about this time plus a fraction of a second).
 
     Returns:
         The Document; for PDFs one Page per PDF page, for text a single page labelled "1".
@@ -249,7 +260,7 @@ def load_document(
             )
         sha256 = hashlib.sha256(data).hexdigest()
         if _looks_like_pdf(data, name):
-            return _load_pdf(data, name, sha256, password, limit_chars, time_budget_s)
+            return _load_pdf(data, name, sha256, password, limit_chars, time_budget_s, page_time_budget_s)
         text = _decode_text_file(data, name)
         return _make_text_document(text, name, sha256, limit_chars)
     except DocumentError:
@@ -271,7 +282,8 @@ def load_path(path: str | Path, **kw: object) -> Document:
 
     Args:
         path: the file to read.
-        **kw: keyword arguments for `load_document` (password, max_bytes, max_chars, time_budget_s).
+        **kw: keyword arguments for `load_document` (password, max_bytes, max_chars, time_budget_s,
+            page_time_budget_s).
 
     Returns:
         The Document, named after the file.
@@ -540,7 +552,13 @@ def _corrupt_pdf_error(name: str, detail: str = "") -> CorruptPdfError:
 
 
 def _load_pdf(
-    data: bytes, name: str, sha256: str, password: str | None, max_chars: int, time_budget_s: float
+    data: bytes,
+    name: str,
+    sha256: str,
+    password: str | None,
+    max_chars: int,
+    time_budget_s: float,
+    page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
 ) -> Document:
     import pypdf  # imported here so text-only users never pay for it
 
@@ -580,7 +598,7 @@ def _load_pdf(
                     f"had only reached page {index + 1} of {n_pages}. Try a smaller file (split the PDF), "
                     "or re-save it with a PDF printer, which often makes text extraction much faster."
                 )
-            raw = _extract_page_text(reader, index, name)
+            raw = _extract_page_text(reader, index, name, page_time_budget_s)
             text = clean_pdf_page_text(raw)
             page_texts.append(text)
             n_chars += len(text) + len(_PAGE_SEPARATOR)
@@ -609,28 +627,136 @@ def _load_pdf(
     )
 
 
-def _extract_page_text(reader: object, index: int, name: str) -> str:
-    """extract_text() of one page, after checking its content streams are not a decompression bomb."""
+def _extract_page_text(
+    reader: object, index: int, name: str, budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S
+) -> str:
+    """extract_text() of one page, after checking its content streams are not a decompression bomb.
+
+    The whole page (decoding, parsing its drawing commands, running them) gets `budget_s` seconds.
+    """
     from pypdf.errors import DependencyError, LimitReachedError
 
+    deadline = _PageDeadline(budget_s)
     try:
-        page = reader.pages[index]  # type: ignore[attr-defined]
-        # Decoding here (pypdf caches the result for extract_text) is where a bomb hits the limit.
-        content_size = _page_content_size(page)
+        with deadline:
+            page = reader.pages[index]  # type: ignore[attr-defined]
+            # Decoding here (pypdf caches the result for extract_text) is where a bomb hits the limit.
+            content_size = _page_content_size(page)
+            if content_size > MAX_PAGE_CONTENT_BYTES:
+                raise _page_too_large_error(name, index)
+            # The visitor stops the loop over drawing commands at the deadline without the watchdog.
+            text = page.extract_text(visitor_operand_before=deadline.check) or ""
+    except DocumentError:
+        raise
     except LimitReachedError as error:
         raise _page_too_large_error(name, index) from error
     except DependencyError as error:
         raise _missing_crypto_error(name) from error
-    except Exception as error:  # includes RecursionError (cyclic objects)
+    except Exception as error:  # includes _PageTimeout, RecursionError (cyclic objects), odd structures
+        if deadline.expired:
+            raise _page_too_slow_error(name, index, budget_s) from error
         raise _corrupt_pdf_error(name, f"page {index + 1} could not be read") from error
-    if content_size > MAX_PAGE_CONTENT_BYTES:
-        raise _page_too_large_error(name, index)
-    try:
-        return page.extract_text() or ""
-    except DependencyError as error:
-        raise _missing_crypto_error(name) from error
-    except Exception as error:  # includes RecursionError and pypdf's LimitReachedError for odd structures
-        raise _corrupt_pdf_error(name, f"page {index + 1} could not be read") from error
+    if deadline.expired:  # pypdf swallows errors inside form XObjects: the text may be cut short
+        raise _page_too_slow_error(name, index, budget_s)
+    return text
+
+
+class _PageTimeout(Exception):
+    """Raised inside pypdf when a page is over its time budget (never escapes `_extract_page_text`)."""
+
+
+class _PageDeadline:
+    """Time budget for reading one PDF page.
+
+    pypdf parses a page's whole content stream before its first callback, and that parse alone can take
+    minutes on a crafted page. So besides `check` (a pypdf visitor), a watchdog thread raises
+    `_PageTimeout` in the reading thread at the deadline (CPython's PyThreadState_SetAsyncExc: the
+    exception fires at the next bytecode, which bounds pure-Python parsing; zlib runs are bounded by the
+    size limits). It re-arms every 0.2 s because pypdf catches and logs some exceptions, and it waits
+    while the thread is inside logging or threading code, where an exception could leave a lock held.
+    """
+
+    _REARM_S = 0.2
+    _clock = staticmethod(time.monotonic)  # its own reference: tests fake the module's clock per page
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s = budget_s
+        self.expired = False
+        self._deadline = 0.0
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread_id = 0
+        self._watchdog: threading.Thread | None = None
+
+    def check(self, *args: object) -> None:
+        """pypdf visitor (operator, operands, cm, tm): raise once over budget."""
+        if self._clock() > self._deadline:
+            self.expired = True
+            raise _PageTimeout
+
+    def __enter__(self) -> Self:
+        self._deadline = self._clock() + self.budget_s
+        self._thread_id = threading.get_ident()
+        self._watchdog = threading.Thread(target=self._watch, name="pdf-page-deadline", daemon=True)
+        self._watchdog.start()
+        return self
+
+    def _watch(self) -> None:
+        if self._done.wait(self.budget_s):
+            return
+        while True:
+            with self._lock:
+                if self._done.is_set():
+                    return
+                self.expired = True  # from now on the visitor raises too
+                safe = _safe_to_interrupt(self._thread_id)
+                if safe:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(self._thread_id), ctypes.py_object(_PageTimeout)
+                    )
+            if self._done.wait(self._REARM_S if safe else 0.01):
+                return
+
+    def __exit__(self, *exc: object) -> None:
+        # Stop the watchdog for good before leaving: an exception it raised may still fire right here,
+        # so retry until `_done` is set and nothing is pending.
+        while True:
+            try:
+                with self._lock:
+                    self._done.set()
+                    if self.expired:  # cancel an exception raised but not fired yet
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id), None)
+                break
+            except _PageTimeout:
+                continue
+        if self._watchdog is not None:
+            self._watchdog.join()
+
+
+# An exception raised between a lock's acquire() and the try that releases it would leave the lock held
+# (logging's handler locks, threading's conditions): never interrupt a thread inside these modules.
+_UNINTERRUPTIBLE_FILES = frozenset({logging.__file__, threading.__file__})
+
+
+def _safe_to_interrupt(thread_id: int) -> bool:
+    """Whether the thread is outside logging and threading code (see _UNINTERRUPTIBLE_FILES) and outside
+    garbage-collector callbacks (an exception there is printed and lost) right now."""
+    gc_callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None:
+        if frame.f_code.co_filename in _UNINTERRUPTIBLE_FILES or frame.f_code in gc_callbacks:
+            return False
+        frame = frame.f_back
+    return True
+
+
+def _page_too_slow_error(name: str, index: int, budget_s: float) -> ExtractionTimeoutError:
+    return ExtractionTimeoutError(
+        f"Reading page {index + 1} of '{name}' took too long (over {budget_s:g} s; a page of text takes "
+        "a fraction of a second). The page holds an enormous amount of drawing commands: a damaged or "
+        "malicious file looks like this. If the file is genuine, re-save it with a PDF printer or remove "
+        "that page, then upload it again."
+    )
 
 
 def _page_too_large_error(name: str, index: int) -> DocumentTooLargeError:
@@ -750,9 +876,8 @@ def _is_sentence_boundary(text: str, match: re.Match[str], region_start: int) ->
         return False  # an initial: "J. Smith"
     if word[0].isdigit() and (word_start == region_start or text[word_start - 1] == "\n"):
         return False  # a list number or section number opening a line: "4. If the team ..."
-    if _DOTTED_ACRONYM.fullmatch(word):
-        return False  # "U.S.", "e.g.", "Ph.D." followed by a capitalised name
-    return True
+    # "U.S.", "e.g.", "Ph.D." followed by a capitalised name do not end one.
+    return not _DOTTED_ACRONYM.fullmatch(word)
 
 
 def _typical_line_length(lengths: list[int]) -> float:

@@ -66,14 +66,17 @@ class DocumentTokens:
         return t0, max(t1, t0)
 
 
-def tokenize(tokenizer: PreTrainedTokenizerBase, text: str) -> DocumentTokens:
+def tokenize(tokenizer: PreTrainedTokenizerBase, text: str, stop_after: int | None = None) -> DocumentTokens:
     """Tokenize a whole document once, keeping character offsets.
 
     Args:
         tokenizer: a fast (Rust) tokenizer.
         text: the document text (any length).
+        stop_after: stop early once more than this many tokens are found (the caller refuses such
+            documents; no need to tokenize millions of tokens to say so).
     Returns:
-        DocumentTokens with ids and offsets.
+        DocumentTokens with ids and offsets (only the first slices' when stopped early: more than
+        `stop_after` tokens, fewer than the whole text).
     """
     # Tokenize in slices on line boundaries: one call on millions of characters is fine for the Rust
     # tokenizer, but slices keep memory flat and avoid the "sequence too long" warning.
@@ -93,6 +96,8 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, text: str) -> DocumentTokens:
             ids.append(np.asarray(enc["input_ids"], dtype=np.int64))
             offsets.append(np.asarray(enc["offset_mapping"], dtype=np.int64) + start)
         start = end
+        if stop_after is not None and sum(len(chunk) for chunk in ids) > stop_after:
+            break
     if not ids:
         return DocumentTokens(np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64))
     return DocumentTokens(np.concatenate(ids), np.concatenate(offsets))

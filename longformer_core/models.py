@@ -18,8 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from transformers import (
@@ -49,6 +52,7 @@ KNOWN_BASELINES = {  # Longformer checkpoint -> the short model it was converted
 }
 LONG_MODEL_TYPES = ("longformer",)
 QA_HEAD_DIR = Path(__file__).resolve().parent.parent / "assets" / "qa_head"  # the shipped embedded QA head
+HUB_PROBE_TIMEOUT_S = 3.0  # how long to wait for the hub before treating the machine as offline
 
 
 class ModelLoadError(ValueError):
@@ -140,6 +144,40 @@ def _positions_of(config) -> int:
     return n
 
 
+def _hub_offline() -> bool:
+    """Whether the Hugging Face hub must not be asked: HF_HUB_OFFLINE set, or the hub cannot be reached.
+
+    Without this, transformers retries an unreachable hub for ~25 s per file before giving up, so a typo
+    in the sidebar on an air-gapped machine would freeze the app for half a minute.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
+        return True
+    return not _reachable(os.environ.get("HF_ENDPOINT") or "https://huggingface.co", HUB_PROBE_TIMEOUT_S)
+
+
+def _reachable(url: str, timeout_s: float) -> bool:
+    """A TCP connection to the URL's host (or the HTTPS proxy in use) opens within `timeout_s`."""
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    target = urlparse(proxy if proxy else url)
+    host, port = target.hostname, target.port or (443 if target.scheme == "https" else 80)
+    if not host:
+        return False
+    result: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    # Name resolution ignores socket timeouts; a daemon thread bounds it too.
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout_s)
+    return bool(result and result[0])
+
+
 def _finish(model: PreTrainedModel, device: torch.device, fast_attention: bool) -> PreTrainedModel:
     model.eval().to(device)
     if fast_attention and getattr(model.config, "model_type", "") == "longformer":
@@ -179,13 +217,16 @@ def load_checkpoint(
             f"'{name_or_path}' is not a model folder (no config.json inside). Give the folder that "
             "`save_pretrained` wrote, or a Hugging Face id."
         )
+    # A hub id on a machine without network: only the local cache, so a miss fails at once.
+    offline = not looks_like_path and _hub_offline()
+    local = {"local_files_only": True} if offline else {}
     try:
-        config = AutoConfig.from_pretrained(str(path) if looks_like_path else name_or_path)
+        config = AutoConfig.from_pretrained(str(path) if looks_like_path else name_or_path, **local)
         head = head or _head_of(config)
         auto = {"qa": AutoModelForQuestionAnswering, "classification": AutoModelForSequenceClassification}
         source = str(path) if looks_like_path else name_or_path
-        model = auto.get(head, AutoModel).from_pretrained(source)
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = auto.get(head, AutoModel).from_pretrained(source, **local)
+        tokenizer = AutoTokenizer.from_pretrained(source, **local)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(
             f"Could not load model '{name_or_path}'. It is not a local model folder, and it is not in the "

@@ -8,6 +8,7 @@ keyed by document hash + model + strategy.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from longformer_core.documents import Document, paragraph_spans, sentence_spans
+from longformer_core.documents import Document, DocumentTooLargeError, paragraph_spans, sentence_spans
 from longformer_core.encoding import (
     VIEWS,
     DocumentPass,
@@ -28,9 +29,35 @@ from longformer_core.encoding import (
 from longformer_core.models import LoadedModel, ModelPair
 from longformer_core.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
 
+# Reading keeps ~20 kB per token (token states of two views, sentence states) on top of ~1.2 GB while a
+# 16k-token window runs: the 47k-token NIST guide peaks at 2.7 GB (bench/memory.py, docs/results.md).
+# 100k tokens (about 200 dense pages) stays under 4 GB; a longer document is refused before reading.
+DEFAULT_MAX_TOKENS = 100_000
+MAX_TOKENS_ENV = "LONGDOC_MAX_TOKENS"
+
 _SENTENCE_CACHE_SIZE = 8  # documents whose sentence embeddings stay in memory (a few MB each)
 _SENTENCE_VECTORS: dict[tuple[str, int], np.ndarray] = {}
 _SENTENCE_LOCK = threading.Lock()
+
+
+def max_document_tokens() -> int:
+    """Longest document the app reads, in tokens: env LONGDOC_MAX_TOKENS if a positive integer, else 100,000."""
+    raw = os.environ.get(MAX_TOKENS_ENV, "").strip()
+    try:
+        value = int(raw) if raw else 0
+    except ValueError:
+        value = 0
+    return value if value > 0 else DEFAULT_MAX_TOKENS
+
+
+def check_token_count(n_tokens: int, document: Document, limit: int) -> None:
+    """Refuse a document longer than `limit` tokens with a message for the user (DocumentTooLargeError)."""
+    if n_tokens > limit:
+        raise DocumentTooLargeError(
+            f"'{document.name}' is too long for this app: more than {limit:,} tokens (small pieces of words), "
+            "more than it can read within its memory budget. Split it into smaller parts, or upload only the "
+            "chapters you need."
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +81,8 @@ class DocumentReader:
         strategy: global-attention strategy key for the Longformer pass (see strategies.STRATEGIES).
         keywords: terms for the "keywords" strategy.
         every_k: spacing for the "every_k" strategy.
+        max_tokens: refuse longer documents (DocumentTooLargeError when first tokenized); default
+            `max_document_tokens()` (env LONGDOC_MAX_TOKENS, else 100,000).
     """
 
     def __init__(
@@ -63,8 +92,10 @@ class DocumentReader:
         strategy: str = "cls",
         keywords: Sequence[str] = (),
         every_k: int = DEFAULT_EVERY_K,
+        max_tokens: int | None = None,
     ) -> None:
         self.pair = pair
+        self.max_tokens = max_document_tokens() if max_tokens is None else max_tokens
         self.document = document
         self.strategy = strategy
         self.keywords = tuple(keywords)
@@ -81,13 +112,17 @@ class DocumentReader:
 
     @cached_property
     def long_tokens(self) -> DocumentTokens:
-        return tokenize(self.pair.longformer.tokenizer, self.document.text)
+        tokens = tokenize(self.pair.longformer.tokenizer, self.document.text, stop_after=self.max_tokens)
+        check_token_count(len(tokens), self.document, self.max_tokens)
+        return tokens
 
     @cached_property
     def base_tokens(self) -> DocumentTokens:
         if self.pair.same_tokenizer:
             return self.long_tokens
-        return tokenize(self.pair.baseline.tokenizer, self.document.text)
+        tokens = tokenize(self.pair.baseline.tokenizer, self.document.text, stop_after=self.max_tokens)
+        check_token_count(len(tokens), self.document, self.max_tokens)
+        return tokens
 
     def tokens_for(self, view: str) -> DocumentTokens:
         return self.long_tokens if view == "longformer" else self.base_tokens

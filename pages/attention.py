@@ -240,7 +240,7 @@ def main() -> None:
     sel = Selection(document, settings.pair, reader.strategy, reader.keywords, reader.every_k)
     key = (document.sha256, settings.model_key, reader.strategy, reader.keywords, reader.every_k)
     strategy = STRATEGIES.get(sel.strategy)
-    st.markdown(f"**{sel.document.name}** · strategy: **{strategy.label if strategy else sel.strategy}**")
+    st.markdown(f"**{ui.md(sel.document.name)}** · strategy: **{strategy.label if strategy else sel.strategy}**")
     with st.expander("How to read these pictures", expanded=False):
         st.plotly_chart(plots.explainer_figure(sel.strategy), theme=None, key="attn_explainer")
         st.markdown(

@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import app_common
-from longformer_core.documents import DocumentError, load_document, load_path
+from longformer_core.documents import load_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = REPO_ROOT / "app.py"
@@ -48,13 +48,6 @@ def assert_healthy(at: AppTest) -> None:
 def upload(at: AppTest, name: str, data: bytes, slot: str = "document") -> AppTest:
     mime = "application/pdf" if name.endswith(".pdf") else "text/plain"
     return at.file_uploader(key=f"{slot}_upload").set_value((name, data, mime)).run()
-
-
-def user_message_for(data: bytes, name: str) -> str:
-    """What the core says about a bad file: the app must show exactly this."""
-    with pytest.raises(DocumentError) as info:
-        load_document(data, name)
-    return str(info.value)
 
 
 def sidebar_text(at: AppTest) -> str:
@@ -110,28 +103,6 @@ def test_uploaded_pdf_shows_pages_tokens_and_first_page(make_pdf):
     first_page = " ".join(h.value for h in at.get("html"))
     assert "The old ferry crosses the bay" in first_page
     assert "lighthouse" not in first_page  # page two is not the first page
-
-
-@pytest.mark.parametrize(
-    "name, data",
-    [
-        ("empty.txt", b""),
-        ("binary.txt", bytes(range(256)) * 64),
-        ("broken.pdf", b"%PDF-1.7\n this is not really a PDF"),
-    ],
-)
-def test_bad_file_shows_the_user_message_and_the_app_keeps_working(name, data, make_pdf):
-    at = start()
-    upload(at, name, data)
-    assert not at.exception
-    assert shown_errors(at) == [user_message_for(data, name)]
-    assert "None yet" in sidebar_text(at)
-    # The error stays while the bad file is there, and goes once a good file is uploaded.
-    at.run()
-    assert shown_errors(at) == [user_message_for(data, name)]
-    upload(at, "harbour.pdf", make_pdf(SMALL_PAGES))
-    assert_healthy(at)
-    assert "harbour.pdf" in sidebar_text(at)
 
 
 def test_locked_pdf_asks_for_the_password(make_pdf):

@@ -179,3 +179,49 @@ def test_document_markup_never_runs_and_the_attention_page_draws(browser, app_ur
     assert page.evaluate("window.__xss") is None
     assert dialogs == []
     page.close()
+
+
+TWO_SESSIONS = [
+    ("ferry.pdf", PAGES, "What colour is the lighthouse?", "red and white"),
+    (
+        "garden.pdf",
+        ["Garden diary\nThe roses were planted in April.", "Tools\nThe wheelbarrow is kept in the green shed."],
+        "Where is the wheelbarrow kept?",
+        "green shed",
+    ),
+]
+
+
+def test_two_browser_sessions_at_once_see_only_their_own_document(browser, app_url, make_pdf):
+    """Two browser contexts (separate cookies: two users) upload different PDFs and ask at the same
+    time; both finish, and each sees only its own document and answer. (That both use one cached model
+    is checked in-process by test_concurrency.py, where loads can be counted.)"""
+    pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in TWO_SESSIONS]
+    for page in pages:
+        page.goto(app_url)
+    for page, (name, doc_pages, _, _) in zip(pages, TWO_SESSIONS):
+        page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
+        page.locator("input[type=file]").first.set_input_files(
+            files=[{"name": name, "mimeType": "application/pdf", "buffer": make_pdf(doc_pages)}]
+        )
+    for page, (name, _, question, _) in zip(pages, TWO_SESSIONS):
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_text(name, exact=False).wait_for(timeout=120_000)
+        sidebar.get_by_role("link", name="Ask").click()
+        page.get_by_label("Your question").wait_for(timeout=60_000)
+        page.get_by_label("Your question").fill(question)
+    for page in pages:  # both questions are in flight together
+        page.get_by_role("button", name="Ask").click()
+
+    for page, (name, _, _, expected) in zip(pages, TWO_SESSIONS):
+        answers = page.locator("mark", has_text=expected)
+        alert = page.get_by_test_id("stAlertContainer")
+        answers.first.or_(alert.first).wait_for(timeout=300_000)
+        assert alert.count() == 0, alert.first.inner_text()
+        answers.nth(2).wait_for(timeout=120_000)
+    for page, (name, _, _, _), (other, _, _, other_answer) in zip(pages, TWO_SESSIONS, TWO_SESSIONS[::-1]):
+        body = page.locator("body").inner_text()
+        assert name in body and other not in body
+        assert other_answer not in body
+        assert page.get_by_test_id("stException").count() == 0
+        page.context.close()

@@ -1,6 +1,8 @@
 """Tests for longformer_core.documents: loading PDFs and text, clear errors, page mapping, sentence splits.
 
 Every input is generated here (PDFs with pypdf's writer or by hand); only the NIST test reads shared data.
+Hostile files (empty, broken, locked, scanned, bombs, crafted structures, binary, odd encodings) are the
+corpus in test_hostile.py; this file keeps the ordinary behaviour and the unit checks of each guard.
 """
 
 from __future__ import annotations
@@ -8,14 +10,12 @@ from __future__ import annotations
 import codecs
 import hashlib
 import time
-import zlib
 
 import pytest
 
 from longformer_core import documents
 from longformer_core.documents import (
     DEFAULT_MAX_BYTES,
-    BinaryTextError,
     CorruptPdfError,
     Document,
     DocumentError,
@@ -23,7 +23,6 @@ from longformer_core.documents import (
     EmptyDocumentError,
     EncryptedPdfError,
     ExtractionTimeoutError,
-    NoTextError,
     Page,
     UnsupportedFileTypeError,
     load_document,
@@ -37,14 +36,6 @@ LOREM = (
     "The incident response team met on Monday. They reviewed the logs from the firewall and the "
     "mail server, then wrote a short report for management."
 )
-
-
-def _has_cryptography() -> bool:
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,41 +121,10 @@ def test_utf16_with_bom(encoding: str) -> None:
     assert load_document(raw, "u16.txt").text == text
 
 
-def test_utf16_without_bom_is_refused_as_binary() -> None:
-    with pytest.raises(BinaryTextError, match="plain text"):
-        load_document("Plain words without a byte order mark.".encode("utf-16-le"), "nobom.txt")
-
-
-def test_cp1252_fallback() -> None:
-    text = "Smart “quotes” and an en dash – in a café résumé, 50 €."
-    doc = load_document(text.encode("cp1252"), "legacy.txt")
-    assert doc.text == text
-
-
-def test_control_characters_become_spaces_and_bidi_marks_vanish() -> None:
-    text = "Pay \u202eredro\u202c now\x07.\tTabbed\x0bline\x00end \u2066iso\u2069 \u200f\u200e ok\ufeff"
-    doc = load_document(text.encode(), "ctl.txt")
-    assert doc.text == "Pay redro now .\tTabbed line end iso  ok"
-    assert not any(0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069 for c in doc.text)
-
-
 def test_a_few_nul_bytes_are_cleaned_not_refused() -> None:
     data = (LOREM * 5).encode() + b"\x00" + b" tail."
     doc = load_document(data, "almost.txt")
     assert "\x00" not in doc.text and doc.text.endswith("  tail.")
-
-
-def test_binary_bytes_named_txt() -> None:
-    data = bytes(range(256)) * 8
-    with pytest.raises(BinaryTextError) as info:
-        load_document(data, "data.txt")
-    message = str(info.value)
-    assert "binary" in message and "plain text" in message and "data.txt" in message
-
-
-def test_zip_named_txt_says_what_it_looks_like() -> None:
-    with pytest.raises(BinaryTextError, match="Word"):
-        load_document(b"PK\x03\x04" + b"\x14\x00" * 40, "report.txt")
 
 
 @pytest.mark.parametrize(
@@ -188,13 +148,6 @@ def test_unsupported_file_types(data: bytes, name: str, hint: str) -> None:
 def test_other_names_that_decode_are_text(name: str) -> None:
     doc = load_document(b"col1,col2\nA sentence here.", name)
     assert doc.kind == "text" and doc.text == "col1,col2\nA sentence here."
-
-
-@pytest.mark.parametrize("data", [b"", b"   \n\t\r\n ", codecs.BOM_UTF8, codecs.BOM_UTF16_LE, "\u200e\u200f".encode()])
-def test_empty_files(data: bytes) -> None:
-    with pytest.raises(EmptyDocumentError) as info:
-        load_document(data, "empty.txt")
-    assert "empty" in str(info.value)
 
 
 def test_oversize_file_mentions_size_and_limit() -> None:
@@ -310,31 +263,6 @@ def test_pdf_page_labels(make_pdf) -> None:
     assert doc.page_of(offset) == 5 and doc.page_label_of(offset) == "A-2"
 
 
-@pytest.mark.parametrize(
-    "algorithm",
-    ["RC4-128", pytest.param("AES-256", marks=pytest.mark.skipif(not _has_cryptography(), reason="needs cryptography"))],
-)
-def test_encrypted_pdf(make_pdf, algorithm: str) -> None:
-    data = make_pdf([LOREM], password="s3cret", algorithm=algorithm)
-    with pytest.raises(EncryptedPdfError) as info:
-        load_document(data, "locked.pdf")
-    assert not info.value.wrong_password
-    assert "password-protected" in str(info.value) and "unlocked copy" in str(info.value)
-
-    with pytest.raises(EncryptedPdfError) as info:
-        load_document(data, "locked.pdf", password="guess")
-    assert info.value.wrong_password
-    assert "wrong" in str(info.value) and "unlocked copy" in str(info.value)
-
-    assert load_document(data, "locked.pdf", password="s3cret").text == LOREM
-
-
-def test_pdf_with_empty_user_password_just_opens(make_pdf) -> None:
-    data = make_pdf([LOREM], password="", algorithm="RC4-128")
-    assert load_document(data, "restricted.pdf").text == LOREM
-    assert load_document(data, "restricted.pdf", password="typed anyway").text == LOREM
-
-
 def test_missing_crypto_package_is_explained(make_pdf, monkeypatch: pytest.MonkeyPatch) -> None:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError
@@ -345,72 +273,6 @@ def test_missing_crypto_package_is_explained(make_pdf, monkeypatch: pytest.Monke
     monkeypatch.setattr(PdfReader, "decrypt", needs_crypto)
     with pytest.raises(EncryptedPdfError, match="cryptography"):
         load_document(make_pdf([LOREM], password="pw", algorithm="RC4-128"), "aes.pdf")
-
-
-def _assert_corrupt_message(error: BaseException) -> None:
-    message = str(error)
-    assert "could not be read" in message and "damaged or incomplete" in message
-    assert "re-saving" in message
-
-
-@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9])
-def test_truncated_pdf(make_pdf, keep: float) -> None:
-    data = make_pdf([LOREM, LOREM])
-    with pytest.raises(CorruptPdfError) as info:
-        load_document(data[: int(len(data) * keep)], "cut.pdf")
-    _assert_corrupt_message(info.value)
-
-
-@pytest.mark.parametrize("data", [b"this is not a pdf at all", bytes(range(256)) * 4, b"%PDF-1.7\n" + b"\x00garbage" * 100])
-def test_garbage_named_pdf(data: bytes) -> None:
-    with pytest.raises(CorruptPdfError) as info:
-        load_document(data, "fake.pdf")
-    _assert_corrupt_message(info.value)
-
-
-def test_scanned_pdf_without_text(make_pdf) -> None:
-    with pytest.raises(NoTextError) as info:
-        load_document(make_pdf(["", "", ""]), "scan.pdf")
-    message = str(info.value)
-    assert "scanned" in message and "OCR" in message and "ocrmypdf" in message and "3 page" in message
-
-
-def test_mostly_blank_pdf_counts_as_scanned(make_pdf) -> None:
-    # Page numbers only: 30 pages with 2 characters each.
-    with pytest.raises(NoTextError):
-        load_document(make_pdf([str(i) for i in range(10, 40)]), "numbers.pdf")
-
-
-def test_pdf_without_pages(make_pdf) -> None:
-    with pytest.raises(EmptyDocumentError, match="no pages"):
-        load_document(make_pdf([]), "nothing.pdf")
-
-
-@pytest.fixture(scope="module")
-def bomb_pdf(make_raw_pdf) -> bytes:
-    """One page whose FlateDecode content stream unpacks to 200 MB (about 0.9 MB compressed)."""
-    compressor = zlib.compressobj(1)
-    chunk = b" " * (1 << 20)
-    body = compressor.compress(b"BT /F1 12 Tf 72 700 Td (Bomb) Tj ET\n")
-    body += b"".join(compressor.compress(chunk) for _ in range(200)) + compressor.flush()
-    stream = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(body) + body + b"\nendstream"
-    return make_raw_pdf(
-        [
-            b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
-            stream,
-        ]
-    )
-
-
-def test_decompression_bomb_is_refused_quickly(bomb_pdf: bytes) -> None:
-    started = time.monotonic()
-    with pytest.raises(DocumentTooLargeError) as info:
-        load_document(bomb_pdf, "bomb.pdf")
-    assert time.monotonic() - started < 10
-    message = str(info.value)
-    assert "Page 1" in message and "50.0 MB" in message and "too much to read safely" in message
 
 
 def test_page_content_limit_applies_to_streams_summed(make_raw_pdf, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -485,23 +347,6 @@ def _page(extra: bytes = b"") -> bytes:
     )
 
 
-@pytest.mark.parametrize(
-    "objects",
-    [
-        # Page tree whose /Kids contains itself.
-        [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>", _page(), _stream(_TEXT), _FONT],
-        # Arrays nested 5,000 deep in the page dictionary, and in the content stream.
-        [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", _page(b"/Annots " + b"[" * 5000 + b"]" * 5000), _stream(_TEXT), _FONT],
-        [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", _page(), _stream(_TEXT + b" " + b"[" * 5000 + b"]" * 5000 + b" pop"), _FONT],
-    ],
-    ids=["cyclic-kids", "deep-dict", "deep-content"],
-)
-def test_pathological_structures_are_corrupt(make_raw_pdf, objects: list[bytes]) -> None:
-    with pytest.raises(CorruptPdfError) as info:
-        load_document(make_raw_pdf(objects), "evil.pdf")
-    _assert_corrupt_message(info.value)
-
-
 def test_hand_written_pdf_loads(make_raw_pdf) -> None:
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", _page(), _stream(_TEXT), _FONT]
     assert load_document(make_raw_pdf(objects), "ok.pdf").text == "Hello there, this is a page of text."
@@ -559,9 +404,11 @@ def test_sentence_spans_headings_lists_and_blank_lines() -> None:
     )
     assert _sentences(wrapped) == [
         "1. Introduction",
-        "Incident response is an important component of information technology programs and it\n"
-        "is described in detail in this long wrapped paragraph of text which continues on the\n"
-        "next line without a break.",
+        (
+            "Incident response is an important component of information technology programs and it\n"
+            "is described in detail in this long wrapped paragraph of text which continues on the\n"
+            "next line without a break."
+        ),
         "Key points",
         "- first item",
         "- second item",

@@ -1,0 +1,92 @@
+"""Two sessions at once (issue 7): one cached model, each session sees only its own document and answers.
+
+Two `AppTest` sessions run in two threads of this process, the way Streamlit runs two browser tabs: each
+script run in its own thread, `st.cache_resource` shared, `st.session_state` per session. The same
+scenario against a real server and two browser contexts is in test_browser.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from streamlit.testing.v1.util import patch_config_options
+from test_app import assert_healthy, sidebar_text, start, upload
+
+import app_common
+
+SESSIONS = {
+    "ferry.pdf": (
+        ["Harbour notes\nThe old ferry crosses the bay twice a day.", "Weather\nThe lighthouse is painted red and white."],
+        "What colour is the lighthouse?",
+        "red and white",
+    ),
+    "garden.pdf": (
+        ["Garden diary\nThe roses were planted in April.", "Tools\nThe wheelbarrow is kept in the green shed."],
+        "Where is the wheelbarrow kept?",
+        "green shed",
+    ),
+}
+
+
+def _session(name: str, make_pdf, results: dict, errors: dict, both_started: threading.Barrier) -> None:
+    try:
+        pages, question, _ = SESSIONS[name]
+        both_started.wait(timeout=60)  # start together: both want the model at the same moment
+        at = start()
+        upload(at, name, make_pdf(pages))
+        at.switch_page("pages/ask.py").run()
+        at.text_input(key="question").input(question)
+        at.button(key="ask_button").click().run()
+        results[name] = at
+    except BaseException as error:  # noqa: BLE001 - reported by the main thread
+        errors[name] = error
+
+
+def test_two_sessions_at_once_share_one_model_and_keep_their_own_documents(make_pdf, monkeypatch):
+    real_load = app_common.load_models
+    loads: list[tuple] = []
+
+    def counting_load(*args, **kwargs):
+        loads.append(args)
+        time.sleep(0.5)  # widen the window in which the second session also asks for the model
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(app_common, "load_models", counting_load)
+    app_common.cached_models.clear()  # earlier tests in this process may have loaded it already
+
+    results: dict = {}
+    errors: dict = {}
+    barrier = threading.Barrier(len(SESSIONS))
+    threads = [
+        threading.Thread(target=_session, args=(name, make_pdf, results, errors, barrier), name=name)
+        for name in SESSIONS
+    ]
+    # AppTest turns the process-wide option global.appTest on for each run and restores the old value
+    # afterwards, so one session finishing would switch it off under the other (a harness race, not
+    # the app's). Holding it on for the whole test keeps every restore at True.
+    with patch_config_options({"global.appTest": True}):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
+    assert not errors, errors
+    assert set(results) == set(SESSIONS), "both sessions must finish"
+
+    assert len(loads) == 1, f"the model was loaded {len(loads)} times"
+    pairs = [at.session_state["pair"] for at in results.values()]
+    assert pairs[0] is pairs[1]
+
+    for name, at in results.items():
+        other = next(n for n in SESSIONS if n != name)
+        _, question, expected = SESSIONS[name]
+        _, _, other_answer = SESSIONS[other]
+        assert_healthy(at)
+        assert at.session_state["document"].name == name
+        assert name in sidebar_text(at) and other not in sidebar_text(at)
+        history = at.session_state["ask_history"]
+        assert [record.question for record in history] == [question]
+        assert history[0].source.name == name
+        assert expected in history[0].answers["longformer"].result.best.text
+        shown = " ".join(h.value for h in at.get("html"))
+        assert expected in shown and other_answer not in shown
