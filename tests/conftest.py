@@ -132,10 +132,19 @@ def make_raw_pdf():
 
 @pytest.fixture(scope="session")
 def embedded_pair():
-    """The embedded MiniLM-Longformer and its 512-token baseline (converted once, then cached)."""
+    """The embedded MiniLM-Longformer and its 512-token baseline (converted once, then cached), with the
+    QA head shipped in assets/ as the app uses them."""
     from longformer_core.models import load_embedded
 
     return load_embedded()
+
+
+@pytest.fixture(scope="session")
+def embedded_sentence_pair():
+    """The embedded pair without a QA head: questions get answer sentences."""
+    from longformer_core.models import load_embedded
+
+    return load_embedded(qa_head=None)
 
 
 def _roberta_style_tokenizer(folder: Path):

@@ -1,4 +1,5 @@
-"""Question answering: span decoding, sentence selection with the real embedded model, deep answers."""
+"""Question answering: span decoding, sentence selection and retrieve-then-read with the real embedded
+model, deep answers."""
 
 from __future__ import annotations
 
@@ -37,10 +38,27 @@ def test_check_question_messages():
     assert check_question("  What   is it? ") == "What is it?"
 
 
+DEEP_TEXT = FILLER * 30 + DEEP_FACT + " " + FILLER * 5
+
+
 @pytest.fixture(scope="module")
-def deep_reader(embedded_pair):
-    text = FILLER * 30 + DEEP_FACT + " " + FILLER * 5
-    return DocumentReader(embedded_pair, text_document(text, "deep.txt"), strategy="question")
+def deep_reader(embedded_sentence_pair):
+    return DocumentReader(embedded_sentence_pair, text_document(DEEP_TEXT, "deep.txt"), strategy="question")
+
+
+def test_the_shipped_head_reads_the_retrieved_region(embedded_pair):
+    """Retrieve-then-read: the long views extract a span from the deep sentence; the truncated one cannot."""
+    reader = DocumentReader(embedded_pair, text_document(DEEP_TEXT, "deep.txt"), strategy="question")
+    results = ask(reader, "Who painted the tower?")
+    a, b = DEEP_TEXT.index(DEEP_FACT), DEEP_TEXT.index(DEEP_FACT) + len(DEEP_FACT)
+    for view in ("chunked", "longformer"):
+        r = results[view]
+        assert r.method == "retrieve-then-read" and r.notes
+        assert a <= r.best.char_span[0] < r.best.char_span[1] <= b  # a span inside the deep sentence
+        assert "Marguerite Olsen" in r.best.text and len(r.best.text) < len(DEEP_FACT)
+        assert r.seen_tokens == (0, len(reader.tokens_for(view)))  # its pass read the whole document
+    truncated = results["truncated"]
+    assert truncated.method == "span" and truncated.best.char_span[1] < a
 
 
 def test_longformer_finds_an_answer_the_truncated_model_never_saw(deep_reader):
@@ -66,12 +84,23 @@ def test_a_second_question_reuses_the_encoding(deep_reader):
 
 
 @pytest.mark.slow
-def test_nist_deep_answer_is_on_the_right_page(embedded_pair, nist_pdf):
+def test_nist_deep_answer_is_on_the_right_page(embedded_sentence_pair, nist_pdf):
     """A question answered on page 12 of the 79-page NIST guide, far beyond token 512."""
-    reader = DocumentReader(embedded_pair, load_path(nist_pdf), strategy="question")
+    reader = DocumentReader(embedded_sentence_pair, load_path(nist_pdf), strategy="question")
     results = ask(reader, "When should a lessons learned meeting be held?")
     best = results["longformer"].best
     assert best.page == 12
     assert "lessons learned" in best.text.lower()
     truncated = results["truncated"]
     assert truncated.seen_tokens[1] <= 512 and truncated.best.page == 1  # it only read the first pages
+
+
+@pytest.mark.slow
+def test_nist_span_answer_with_the_shipped_head(embedded_pair, nist_pdf):
+    """The shipped head extracts the answer itself; the guide says it on page 12 and again on page 53."""
+    reader = DocumentReader(embedded_pair, load_path(nist_pdf), strategy="question")
+    results = ask(reader, "When should a lessons learned meeting be held?")
+    best = results["longformer"].best
+    assert "major incident" in best.text.lower() and len(best.text) < 80 and best.page in (12, 53)
+    assert "lessons learned" in reader.document.text[best.context[0] : best.context[1]].lower()
+    assert results["truncated"].seen_tokens[1] <= 512 and "major incident" not in results["truncated"].best.text
