@@ -1,4 +1,4 @@
-"""Command line: python -m longformer_core {qa,classify,similar,evaluate} ... (--help on each)."""
+"""Command line: python -m longformer_core {qa,classify,similar,embed,evaluate} ... (--help on each)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("file2")
     si.add_argument("--pooling", default="mean", choices=["sum-last4", "mean", "cls"])
     _add_model_args(si, "similarity")
+    em = sub.add_parser("embed", help="embed a corpus (CSV or folder) into parquet; resumable")
+    em.add_argument("corpus", help="a CSV file (one document per row) or a folder of PDF/text files")
+    em.add_argument("--text-column", default=None, help="CSV column holding the text")
+    em.add_argument("--id-column", default=None, help="CSV column of document ids (default: row number)")
+    em.add_argument("--label-column", default=None, help="CSV column kept as each document's label")
+    em.add_argument("--title-column", default=None, help="CSV column kept as each document's title")
+    em.add_argument("--pooling", default="all", choices=["all", "sum-last4", "mean", "cls"])
+    em.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    em.add_argument("--chunk-size", type=int, default=16, help="documents per part file (at most lost on kill -9)")
+    em.add_argument("--out", required=True, help="parquet file; rerunning continues an interrupted run")
+    em.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (1 is fastest when other jobs share the cores)")
+    _add_model_args(em, "classify")
     ev = sub.add_parser("evaluate", help="evaluate on a shared dataset")
     ev_sub = ev.add_subparsers(dest="dataset", required=True)
     sq = ev_sub.add_parser("squad-articles", help="SQuAD with whole articles as contexts")
@@ -59,10 +72,58 @@ def _print_runs(results: dict, line) -> None:
             print(textwrap.indent(line(r), "   "))
 
 
+def _embed(args: argparse.Namespace, pair) -> int:
+    import time
+
+    from longformer_core.corpus import embed_corpus, read_any
+    from longformer_core.similarity import POOLINGS
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    corpus = read_any(args.corpus, args.text_column, args.id_column, args.label_column, args.title_column)
+    for note in corpus.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if corpus.skipped:
+        print(f"note: {corpus.skipped_summary()}", file=sys.stderr)
+    poolings = list(POOLINGS) if args.pooling == "all" else [args.pooling]
+    started = time.perf_counter()
+    last = [0.0]
+
+    def progress(fraction: float, message: str) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 5 or fraction >= 1:  # a line every 5 s keeps logs short
+            last[0] = now
+            print(f"{message} ({fraction:.0%}, {now - started:.0f} s)", file=sys.stderr, flush=True)
+
+    report = embed_corpus(pair, corpus, args.out, views=args.views, poolings=poolings, strategy=args.strategy,
+                          chunk_size=args.chunk_size, progress=progress)
+    print(f"{report.documents} documents: {report.computed} computed, {report.reused} already in {args.out} "
+          f"({report.seconds:.1f} s)", file=sys.stderr)
+    for view, stats in report.throughput.items():
+        print("throughput " + stats.line(view), file=sys.stderr)
+    summary = {
+        "out": report.out, "corpus": report.corpus, "model": report.model, "documents": report.documents,
+        "computed": report.computed, "reused": report.reused, "skipped": len(corpus.skipped),
+        "seconds": round(report.seconds, 2),
+        "throughput": {
+            v: {"documents": t.documents, "tokens": t.tokens, "seconds": round(t.seconds, 2),
+                "docs_per_s": round(t.documents / t.seconds, 3) if t.seconds else None,
+                "tokens_per_s": round(t.tokens / t.seconds, 1) if t.seconds else None}
+            for v, t in report.throughput.items()
+        },
+    }
+    print(json.dumps(summary, indent=None if args.json else 2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         pair = load_models(args.model, args.baseline)
+        if args.command == "embed":
+            return _embed(args, pair)
         if args.command == "evaluate":
             from longformer_core.evaluate import squad_articles
 
@@ -104,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _print_runs(results, line)
         return 0
+    except KeyboardInterrupt:
+        print("interrupted: finished documents are saved; run the same command again to continue", file=sys.stderr)
+        return 130
     except (DocumentError, ModelLoadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
