@@ -24,9 +24,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from longformer_core.classify import ClassifyResult, classify, parse_labels
+from longformer_core.classify import ClassifyResult, classify, classify_with_trained_heads, parse_labels
 from longformer_core.documents import Document, DocumentError, load_document, load_path
 from longformer_core.encoding import VIEWS, Progress, scaled, view_windows
+from longformer_core.heads import Head, bundled_heads
 from longformer_core.models import BASELINE_TOKENS, EMBEDDED, ModelLoadError, ModelPair, load_models
 from longformer_core.qa import QAResult, ask, check_question
 from longformer_core.reader import DocumentReader
@@ -598,6 +599,28 @@ def classify_document(document: Document, settings: Settings, labels_text: str) 
     return ClassifyRecord(results, reading)
 
 
+@st.cache_resource(show_spinner=False)
+def shipped_heads() -> dict[str, dict[str, Head]]:
+    """The trained heads in assets/heads, {task: {view: Head}}, read once."""
+    return bundled_heads()
+
+
+def trained_head_titles() -> dict[str, str]:
+    """{task: title} of the shipped heads ("hyperpartisan": "Hyperpartisan news?")."""
+    return {task: next(iter(by_view.values())).title for task, by_view in shipped_heads().items()}
+
+
+def classify_with_head(document: Document, settings: Settings, task: str) -> ClassifyRecord:
+    """Classify with a shipped trained head (one per view)."""
+    heads = shipped_heads()[task]
+    reader = reader_for(document, settings, "classify")
+    with working("Classifying...") as progress:
+        read_views(reader, [v for v in VIEWS if v in heads], scaled(progress, 0.0, 0.95))
+        results = classify_with_trained_heads(reader, heads)
+    reading = {view: reading_seconds(reader, view, results[view].method) for view in results}
+    return ClassifyRecord(results, reading)
+
+
 @dataclass
 class CompareRecord:
     results: dict[str, SimilarityResult]
@@ -886,6 +909,8 @@ def render_classification(result: ClassifyResult, reader_seconds: float | None) 
     )
     if result.method == "head":
         st.caption("Uses the labels this model was trained with.")
+    for note in result.notes:
+        st.caption(note)
     if result.evidence is not None:
         ev = result.evidence
         st.caption(f"Decided by the piece starting on {page_text(ev.page, ev.page_label)}.")

@@ -60,7 +60,98 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--articles", type=int, default=None, help="use only the first N articles")
     sq.add_argument("--seed", type=int, default=0)
     _add_model_args(sq, "qa")
+    for dataset, what in (("hyperpartisan", "Hyperpartisan news (SemEval-2019, by article)"),
+                          ("bbc", "BBC News topics")):
+        d = ev_sub.add_parser(dataset, help=f"{what}: linear heads on embeddings, truncated vs chunked vs Longformer")
+        d.add_argument("path", help="the dataset's CSV")
+        d.add_argument("--cache", default=None, help="parquet of embeddings (default: ~/.cache/longdoc/corpus/)")
+        d.add_argument("--limit", type=int, default=None, help="a seeded stratified subset of N rows")
+        d.add_argument("--folds", type=int, default=5)
+        d.add_argument("--seed", type=int, default=0)
+        d.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+        d.add_argument("--poolings", nargs="+", default=["sum-last4", "mean", "cls"],
+                       choices=["sum-last4", "mean", "cls"])
+        d.add_argument("--write-heads", default=None, metavar="DIR",
+                       help="also fit each view's best head on all rows and save it in DIR (e.g. assets/heads)")
+        d.add_argument("--model-head", nargs="+", default=None, metavar="HEAD",
+                       help="instead of cross-validating, score saved head file(s) on these rows")
+        d.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        _add_model_args(d, "classify")
+    bc = ev_sub.add_parser("bbc-clusters", help="BBC News: k-NN topic accuracy and k-means purity/NMI per view")
+    bc.add_argument("path", help="the BBC CSV (columns category, text)")
+    bc.add_argument("--cache", default=None, help="parquet of embeddings (default: ~/.cache/longdoc/corpus/)")
+    bc.add_argument("--limit", type=int, default=None, help="a seeded stratified subset of N rows")
+    bc.add_argument("--clusters", type=int, default=None, help="k for k-means (default: number of topics)")
+    bc.add_argument("--seed", type=int, default=0)
+    bc.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    bc.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    _add_model_args(bc, "similarity")
     return parser
+
+
+def _evaluate_clusters(args: argparse.Namespace, pair) -> int:
+    from longformer_core.collection import evaluate_collection
+    from longformer_core.corpus import default_cache, embed_and_load
+    from longformer_core.evaluate_corpus import load_dataset
+    from longformer_core.similarity import POOLINGS
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    corpus = load_dataset("bbc", args.path, args.limit, args.seed)
+    cache = args.cache or default_cache(corpus)
+    embeddings = embed_and_load(pair, corpus, cache, args.views, list(POOLINGS), args.strategy,
+                                progress=lambda f, m: print(m, file=sys.stderr) if f >= 1 else None)
+    report = evaluate_collection(embeddings, corpus.texts, corpus.labels, n_clusters=args.clusters, seed=args.seed)
+    report["cache"] = str(cache)
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _evaluate_corpus(args: argparse.Namespace, pair) -> int:
+    from longformer_core import evaluate_corpus as ec
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    last = [0.0]
+
+    def progress(fraction: float, message: str) -> None:
+        import time
+
+        if time.perf_counter() - last[0] >= 10 or fraction >= 1:
+            last[0] = time.perf_counter()
+            print(f"{message} ({fraction:.0%})", file=sys.stderr, flush=True)
+
+    if args.model_head:
+        report = ec.score_heads(pair, args.dataset, args.path, args.model_head, cache=args.cache, limit=args.limit,
+                                seed=args.seed, progress=progress)
+    else:
+        report, embeddings, corpus = ec.evaluate_dataset(
+            pair, args.dataset, args.path, cache=args.cache, views=args.views, poolings=args.poolings,
+            folds=args.folds, seed=args.seed, limit=args.limit, strategy=args.strategy, progress=progress,
+        )
+        if args.write_heads:
+            written = ec.write_heads(report, embeddings, corpus, args.write_heads, ec.command_line(), seed=args.seed)
+            report["heads_written"] = [str(p) for p in written]
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(json.dumps({k: v for k, v in report.items() if k not in ("results", "heads")}, indent=2))
+        rows = report.get("results") or {}
+        for view, by_pooling in rows.items():
+            for pooling, r in by_pooling.items():
+                print(f"{view:>10} {pooling:>9}  " + "  ".join(_metric_cells(r[b], b) for b in ("all", "<=512", ">512")))
+        for head, r in (report.get("heads") or {}).items():
+            print(f"{head}: " + "  ".join(_metric_cells(r[b], b) for b in ("all", "<=512", ">512")))
+    return 0
+
+
+def _metric_cells(m: dict, bucket: str) -> str:
+    keys = [k for k in ("accuracy", "macro_f1", "positive_f1") if k in m]
+    return f"{bucket} (n={m['n']}): " + " ".join(f"{k}={m[k]:.1f}" for k in keys)
 
 
 def _print_runs(results: dict, line) -> None:
@@ -124,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         pair = load_models(args.model, args.baseline)
         if args.command == "embed":
             return _embed(args, pair)
+        if args.command == "evaluate" and args.dataset == "bbc-clusters":
+            return _evaluate_clusters(args, pair)
+        if args.command == "evaluate" and args.dataset in ("hyperpartisan", "bbc"):
+            return _evaluate_corpus(args, pair)
         if args.command == "evaluate":
             from longformer_core.evaluate import squad_articles
 
