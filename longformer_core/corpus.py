@@ -616,7 +616,13 @@ def embed_and_load(
 
 
 def default_cache(corpus: Corpus, kind: str = "corpus") -> Path:
-    """Where embeddings of a corpus are kept by default: ~/.cache/longdoc/corpus/<hash>.parquet."""
-    root = Path(os.environ.get("LONGDOC_CACHE", Path.home() / ".cache" / "longdoc"))
-    return root / kind / f"{corpus.hash}.parquet"
+    """Where embeddings of a corpus are kept by default: ~/.cache/longdoc/<kind>/<hash>.parquet.
+
+    LONGDOC_CORPUS_CACHE moves these files only; LONGDOC_CACHE moves them with the converted model.
+    """
+    root = os.environ.get("LONGDOC_CORPUS_CACHE")
+    if root:
+        return Path(root) / kind / f"{corpus.hash}.parquet"
+    base = Path(os.environ.get("LONGDOC_CACHE", Path.home() / ".cache" / "longdoc"))
+    return base / kind / f"{corpus.hash}.parquet"
 
