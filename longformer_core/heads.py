@@ -102,20 +102,25 @@ def fit_linear(x: np.ndarray, y: list[str], seed: int = 0) -> tuple[np.ndarray, 
     Returns:
         (coef (n_classes, hidden), intercept (n_classes,), classes, C).
     """
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(x)
+    xs = scaler.transform(x)
+    y = np.asarray(y)
     n_inner = min(3, int(np.unique(y, return_counts=True)[1].min()))
+    c = C_GRID[len(C_GRID) // 2]  # too few rows of some label to choose: the middle of the grid
     if n_inner >= 2:
-        inner = StratifiedKFold(n_splits=n_inner, shuffle=True, random_state=seed)
-        model = LogisticRegressionCV(Cs=list(C_GRID), cv=inner, max_iter=3000, scoring="f1_macro")
-        model.fit(scaler.transform(x), y)
-        c = float(np.ravel(model.C_)[0])
-    else:  # too few rows of some label to choose C: the middle of the grid
-        c = C_GRID[len(C_GRID) // 2]
-        model = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(x), y)
+        inner = list(StratifiedKFold(n_splits=n_inner, shuffle=True, random_state=seed).split(xs, y))
+        scores = []
+        for candidate in C_GRID:
+            f1s = [f1_score(y[te], LogisticRegression(C=candidate, max_iter=3000).fit(xs[tr], y[tr]).predict(xs[te]),
+                            average="macro") for tr, te in inner]
+            scores.append(float(np.mean(f1s)))
+        c = C_GRID[int(np.argmax(scores))]
+    model = LogisticRegression(C=c, max_iter=3000).fit(xs, y)
     coef, intercept = model.coef_, model.intercept_
     if coef.shape[0] == 1:  # binary: sigmoid(w x + b) == softmax over rows (0, w x + b)
         coef = np.vstack([np.zeros_like(coef), coef])
