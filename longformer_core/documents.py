@@ -750,7 +750,7 @@ def _is_sentence_boundary(text: str, match: re.Match[str], region_start: int) ->
         return False  # an initial: "J. Smith"
     if word[0].isdigit() and (word_start == region_start or text[word_start - 1] == "\n"):
         return False  # a list number or section number opening a line: "4. If the team ..."
-    if _DOTTED_ACRONYM.fullmatch(word):
+    if _DOTTED_ACRONYM.fullmatch(word):  # noqa: SIM103 - one rule per line reads better
         return False  # "U.S.", "e.g.", "Ph.D." followed by a capitalised name
     return True
 

@@ -981,8 +981,8 @@ def token_text_html(
     a, b = max(s, tw.token - context), min(e, tw.token + context + 1)
     shown = tw.weights[a - s : b - s]
     scale = float(shown.max()) if shown.size and shown.max() > 0 else 1.0
-    parts = [f'<div style="max-height:{max_height_px}px;overflow-y:auto;line-height:1.9;'
-             'font-family:sans-serif;font-size:15px;padding:6px;border:1px solid #ddd;border-radius:6px">']
+    parts = [(f'<div style="max-height:{max_height_px}px;overflow-y:auto;line-height:1.9;'
+             'font-family:sans-serif;font-size:15px;padding:6px;border:1px solid #ddd;border-radius:6px">')]
     parts.append(_shaded_run(text, tokens, tw, a, b, scale))
     parts.append("</div>")
     far = _far_tokens(tw, a, b, top_far)

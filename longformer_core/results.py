@@ -49,28 +49,28 @@ class ModelRun:
 def model_run(reader: DocumentReader, view: str, seconds: float, encode_seconds: float = 0.0) -> dict:
     """The ModelRun fields of a view, for building task results."""
     info = reader.view_info(view)
-    return dict(
-        view=view,
-        model_name=info.model_name,
-        seen_tokens=info.seen_tokens,
-        seen_chars=info.seen_chars,
-        n_tokens=info.n_tokens,
-        seconds=seconds,
-        encode_seconds=encode_seconds,
-    )
+    return {
+        "view": view,
+        "model_name": info.model_name,
+        "seen_tokens": info.seen_tokens,
+        "seen_chars": info.seen_chars,
+        "n_tokens": info.n_tokens,
+        "seconds": seconds,
+        "encode_seconds": encode_seconds,
+    }
 
 
 def windows_run(reader: DocumentReader, view: str, windows_end: int, seconds: float) -> dict:
     """The ModelRun fields of a question-dependent run that read document tokens [0, windows_end)."""
     tokens = reader.tokens_for(view)
-    return dict(
-        view=view,
-        model_name=reader.model_for(view).name,
-        seen_tokens=(0, windows_end),
-        seen_chars=(0, tokens.char_span(0, windows_end)[1] if windows_end else 0),
-        n_tokens=len(tokens),
-        seconds=seconds,
-    )
+    return {
+        "view": view,
+        "model_name": reader.model_for(view).name,
+        "seen_tokens": (0, windows_end),
+        "seen_chars": (0, tokens.char_span(0, windows_end)[1] if windows_end else 0),
+        "n_tokens": len(tokens),
+        "seconds": seconds,
+    }
 
 
 def _plain(value):

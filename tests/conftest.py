@@ -178,8 +178,8 @@ def build_tiny_checkpoint(folder: Path, kind: str, num_labels: int = 3) -> Path:
     torch.manual_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = _roberta_style_tokenizer(folder)
-    common = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                  intermediate_size=37, pad_token_id=1, bos_token_id=0, eos_token_id=2, type_vocab_size=1)
+    common = {"vocab_size": len(tokenizer), "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                  "intermediate_size": 37, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "type_vocab_size": 1}
     family, _, head = kind.partition("-")
     if head == "cls":
         common["id2label"] = {i: f"class_{i}" for i in range(num_labels)}

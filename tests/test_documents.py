@@ -559,9 +559,9 @@ def test_sentence_spans_headings_lists_and_blank_lines() -> None:
     )
     assert _sentences(wrapped) == [
         "1. Introduction",
-        "Incident response is an important component of information technology programs and it\n"
+        ("Incident response is an important component of information technology programs and it\n"
         "is described in detail in this long wrapped paragraph of text which continues on the\n"
-        "next line without a break.",
+        "next line without a break."),
         "Key points",
         "- first item",
         "- second item",

@@ -225,7 +225,7 @@ def test_token_weights_equal_the_model_probabilities(tiny):
 
 
 def test_head_average_and_single_head_pass(tiny):
-    model, _, ids, attention, global_mask, real, globals_ = tiny
+    model, _, ids, attention, global_mask, _real, _globals = tiny
     probs = band_attention_probs(model, ids, attention, global_mask, layers=[1])
     per_head = [plots.token_weights(plots.layer_attention(probs[1], 1, h, head_index=h), 9) for h in range(4)]
     average = plots.token_weights(plots.layer_attention(probs[1], 1, None), 9)
@@ -246,7 +246,7 @@ def test_head_average_and_single_head_pass(tiny):
 
 
 def test_band_and_global_views_hold_the_probabilities(tiny):
-    model, _, ids, attention, global_mask, real, globals_ = tiny
+    model, _, ids, attention, global_mask, _real, globals_ = tiny
     probs = band_attention_probs(model, ids, attention, global_mask, layers=[0])
     att = plots.layer_attention(probs[0], 0, 1, head_index=1)
     band = plots.band_view(att)

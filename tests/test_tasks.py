@@ -64,7 +64,7 @@ def test_passage_matrix_shape_and_best_pair(embedded_pair):
     b = reader(embedded_pair, COOKING)
     m = passage_matrix(a, b, "longformer", "mean")
     assert m.matrix.shape == (len(passages(a)), len(passages(b)))
-    i, j, cos = m.best_pairs(1)[0]
+    i, _j, cos = m.best_pairs(1)[0]
     assert "cake" in m.passages_a[i].text and cos > 0.5
     truncated = passage_matrix(a, b, "truncated", "mean")
     assert np.isnan(truncated.matrix).any() or len(a.long_tokens) <= 510
