@@ -453,7 +453,9 @@ def embed_corpus(
     out.parent.mkdir(parents=True, exist_ok=True)
     corpus_hash, fingerprint = corpus.hash, model_fingerprint(pair)
     needed = {(v, p) for v in views for p in poolings}
-    done = _done_docs(out, corpus_hash, fingerprint, strategy, needed)
+    have = _written(out, corpus_hash, fingerprint, strategy)
+    missing = {i: sorted({v for v, p in needed - have.get(i, set())}, key=VIEWS.index) for i in range(len(corpus))}
+    done = {i for i, m in missing.items() if not m}
     parts = _parts_dir(out)
     report = EmbedReport(str(out), corpus_hash, fingerprint, len(corpus), 0, len(done),
                          {v: ViewThroughput() for v in views})
@@ -469,7 +471,7 @@ def embed_corpus(
     todo = [i for i in range(len(corpus)) if i not in done]
     try:
         for k, i in enumerate(todo):
-            buffer.extend(_embed_one(pair, corpus, i, views, poolings, strategy, corpus_hash, fingerprint, report))
+            buffer.extend(_embed_one(pair, corpus, i, missing[i], poolings, strategy, corpus_hash, fingerprint, report))
             report.computed += 1
             if len(buffer) >= chunk_size * len(needed):
                 flush()
@@ -510,17 +512,19 @@ def _embed_one(pair, corpus, i, views, poolings, strategy, corpus_hash, fingerpr
     return rows
 
 
-def _done_docs(out: Path, corpus_hash: str, fingerprint: str, strategy: str, needed: set) -> set[int]:
-    """Documents whose every needed (view, pooling) row is already written."""
+def _written(out: Path, corpus_hash: str, fingerprint: str, strategy: str) -> dict[int, set[tuple[str, str]]]:
+    """{doc: {(view, pooling)}} already written for this corpus and model. The strategy (global attention)
+    only changes the Longformer pass, so truncated and chunked rows of any strategy count."""
     table = _read_table(out)
     if table is None:
-        return set()
-    cols = table.select(["corpus", "model", "strategy", "view", "pooling", "doc"]).to_pydict()
+        return {}
+    keys = ("corpus", "model", "strategy", "view", "pooling", "doc")
+    cols = table.select(list(keys)).to_pydict()
     have: dict[int, set] = {}
-    for c, m, s, v, p, d in zip(*(cols[k] for k in ("corpus", "model", "strategy", "view", "pooling", "doc"))):
-        if c == corpus_hash and m == fingerprint and s == strategy:
+    for c, m, s, v, p, d in zip(*(cols[k] for k in keys)):
+        if c == corpus_hash and m == fingerprint and (s == strategy or v != "longformer"):
             have.setdefault(d, set()).add((v, p))
-    return {d for d, got in have.items() if needed <= got}
+    return have
 
 
 def _merge(out: Path) -> None:
@@ -574,8 +578,9 @@ def load_embeddings(
     table = _read_table(path)
     if table is None:
         raise CorpusError(f"'{path}' holds no embeddings yet: run `python -m longformer_core embed` first.")
-    mask = pc.and_(pc.and_(pc.equal(table["view"], view), pc.equal(table["pooling"], pooling)),
-                   pc.equal(table["strategy"], strategy))
+    mask = pc.and_(pc.equal(table["view"], view), pc.equal(table["pooling"], pooling))
+    if view == "longformer":  # the only view the global-attention strategy changes
+        mask = pc.and_(mask, pc.equal(table["strategy"], strategy))
     if corpus_hash is not None:
         mask = pc.and_(mask, pc.equal(table["corpus"], corpus_hash))
     if model is not None:
@@ -586,6 +591,8 @@ def load_embeddings(
         raise CorpusError(f"'{path}' has no {view}/{pooling} embeddings for this corpus and model "
                           f"(it holds corpus, model, view, pooling: {held[:12]}).")
     picked = picked.sort_by("doc")
+    first = np.flatnonzero(np.diff(picked["doc"].to_numpy(), prepend=-1) != 0)  # one row per document
+    picked = picked.take(first)
     vectors = picked["vector"].combine_chunks()
     dim = vectors.type.list_size
     return Embeddings(

@@ -177,3 +177,18 @@ def test_cli_embed_prints_throughput_and_json(tiny_checkpoint, tmp_path, capsys)
                  "--model", str(tiny_checkpoint("longformer"))]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Column 'Content' not found: choose one of 'id', 'text', 'topic'")
+
+
+def test_another_strategy_recomputes_only_the_longformer_view(tiny_pair, tmp_path):
+    corpus = _corpus()
+    out = tmp_path / "e.parquet"
+    embed_corpus(tiny_pair, corpus, out, poolings=["cls"])
+    again = embed_corpus(tiny_pair, corpus, out, poolings=["cls"], strategy="sentences")
+    assert again.computed == len(TEXTS)
+    assert again.throughput["longformer"].documents == len(TEXTS)
+    assert again.throughput["truncated"].documents == again.throughput["chunked"].documents == 0
+    t = load_embeddings(out, "truncated", "cls", strategy="sentences")
+    assert t.doc_ids == corpus.ids  # the truncated rows of the first run, once each
+    cls_global = load_embeddings(out, "longformer", "cls", strategy="cls").vectors
+    sentence_global = load_embeddings(out, "longformer", "cls", strategy="sentences").vectors
+    assert cls_global.shape == sentence_global.shape
