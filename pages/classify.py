@@ -52,11 +52,12 @@ if submitted:
         work = lambda: ui.classify_with_head(document, settings, choice)
     record = ui.attempt(work, doing="classifying")
     if record is not None:
-        st.session_state["classify_last"] = (document.sha256, choice, record)
+        st.session_state["classify_last"] = (document.sha256, record)
+        st.session_state["classify_last_by"] = choice
 
 last = st.session_state.get("classify_last")
-if last is not None and last[0] == document.sha256 and last[1] == choice:
-    record = last[2]
+if last is not None and last[0] == document.sha256 and st.session_state.get("classify_last_by", OWN) == choice:
+    record = last[1]
     st.plotly_chart(ui.scores_chart(record.results), config={"displayModeBar": False})
     views = [v for v in VIEWS if v in record.results]
     for view, column in zip(views, st.columns(len(views), border=True), strict=True):

@@ -96,3 +96,19 @@ def test_cli_cross_validates_and_scores_a_shipped_head(shared_data, tmp_path, ca
     assert main(["evaluate", "hyperpartisan", str(bbc), "--limit", "4", "--cache", str(cache)]) == 2
     err = capsys.readouterr().err
     assert "Column 'hyperpartisan' not found" in err and "'category'" in err
+
+
+@pytest.mark.slow
+def test_classify_page_offers_the_trained_heads():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(HEADS_DIR.parent.parent / "app.py"), default_timeout=300).run()
+    at.file_uploader(key="document_upload").set_value(("match.txt", SPORT.encode(), "text/plain")).run()
+    at.switch_page("pages/classify.py").run()
+    assert set(at.radio(key="classify_by").options) >= {
+        "Your labels (typed below)", "Hyperpartisan news? (trained classifier)", "News topic (BBC) (trained classifier)"}
+    at.radio(key="classify_by").set_value("bbc").run()
+    assert at.text_area(key="labels").disabled
+    at.button(key="classify_button").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [m.value for m in at.metric] == ["sport"] * 3
