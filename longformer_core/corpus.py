@@ -22,7 +22,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +31,11 @@ import numpy as np
 from longformer_core.documents import (
     PDF_EXTENSIONS,
     TEXT_EXTENSIONS,
+    Document,
     DocumentError,
     clean_text,
     load_document,
+    load_path,
     text_document,
 )
 from longformer_core.encoding import VIEWS, Progress
@@ -283,10 +285,15 @@ def read_files(files: Sequence[tuple[str, bytes]], source: str = "uploaded files
     Raises:
         CorpusError: no file could be read.
     """
+    return _read_documents([(name, lambda data=data, name=name: load_document(data, name)) for name, data in files],
+                           source)
+
+
+def _read_documents(loaders: Sequence[tuple[str, Callable[[], Document]]], source: str) -> Corpus:
     corpus = Corpus(texts=[], ids=[], titles=[], source=source)
-    for name, data in files:
+    for name, load in loaders:
         try:
-            document = load_document(data, name)
+            document = load()
         except DocumentError as exc:
             corpus.skipped.append(SkippedRow(name, str(exc)))
             continue
@@ -312,7 +319,7 @@ def read_folder(path: str | Path) -> Corpus:
     names = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PDF_EXTENSIONS | TEXT_EXTENSIONS)
     if not names:
         raise CorpusError(f"'{folder}' holds no PDF or text files (.pdf, .txt, .md).")
-    return read_files([(p.name, p.read_bytes()) for p in names], source=str(folder))
+    return _read_documents([(p.name, lambda p=p: load_path(p)) for p in names], source=str(folder))
 
 
 def read_any(

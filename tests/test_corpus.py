@@ -15,6 +15,7 @@ from longformer_core.corpus import (
     load_embeddings,
     read_csv_bytes,
     read_files,
+    read_folder,
 )
 from longformer_core.models import load_models
 
@@ -192,3 +193,15 @@ def test_another_strategy_recomputes_only_the_longformer_view(tiny_pair, tmp_pat
     cls_global = load_embeddings(out, "longformer", "cls", strategy="cls").vectors
     sentence_global = load_embeddings(out, "longformer", "cls", strategy="sentences").vectors
     assert cls_global.shape == sentence_global.shape
+
+
+def test_a_folder_of_documents_is_read_file_by_file(tmp_path, make_pdf):
+    (tmp_path / "a.txt").write_text("A plain text document about harbours.")
+    (tmp_path / "b.pdf").write_bytes(make_pdf(["A PDF page about ferries."]))
+    (tmp_path / "c.pdf").write_bytes(b"%PDF-1.7 broken")
+    (tmp_path / "notes.csv").write_text("ignored,because,not a document")
+    corpus = read_folder(tmp_path)
+    assert corpus.ids == ["a.txt", "b.pdf"] and "ferries" in corpus.texts[1]
+    assert [s.row for s in corpus.skipped] == ["c.pdf"]
+    with pytest.raises(CorpusError, match="not a folder"):
+        read_folder(tmp_path / "a.txt")
