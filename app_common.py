@@ -1001,7 +1001,7 @@ def embed_collection(corpus: Corpus, settings: Settings) -> CollectionState:
     reusing whatever an earlier run left in the on-disk cache."""
     strategy = settings.strategy_for("similarity")
     with working(f"Reading {len(corpus)} documents...") as progress:
-        embeddings = embed_and_load(settings.pair, corpus, default_cache(corpus, "collection"),
+        embeddings = embed_and_load(settings.pair, corpus, default_cache(corpus),  # shared with `evaluate`
                                     COLLECTION_VIEWS, list(POOLINGS), strategy, progress=progress)
     return CollectionState(corpus, embeddings, settings.model_key, strategy)
 
