@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also fit each view's best head on all rows and save it in DIR (e.g. assets/heads)")
         d.add_argument("--model-head", nargs="+", default=None, metavar="HEAD",
                        help="instead of cross-validating, score saved head file(s) on these rows")
+        d.add_argument("--embedded-only", action="store_true",
+                       help="embed nothing: use the rows an earlier (maybe interrupted) embed run left in --cache")
         d.add_argument("--threads", type=int, default=None, help="torch CPU threads")
         _add_model_args(d, "classify")
     bc = ev_sub.add_parser("bbc-clusters", help="BBC News: k-NN topic accuracy and k-means purity/NMI per view")
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--clusters", type=int, default=None, help="k for k-means (default: number of topics)")
     bc.add_argument("--seed", type=int, default=0)
     bc.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    bc.add_argument("--embedded-only", action="store_true", help="use only the rows already in --cache")
     bc.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     _add_model_args(bc, "similarity")
     return parser
@@ -92,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _evaluate_clusters(args: argparse.Namespace, pair) -> int:
     from longformer_core.collection import evaluate_collection
     from longformer_core.corpus import default_cache, embed_and_load
-    from longformer_core.evaluate_corpus import load_dataset
+    from longformer_core.evaluate_corpus import embedded_rows, load_dataset
     from longformer_core.similarity import POOLINGS
 
     if args.threads:
@@ -101,10 +104,15 @@ def _evaluate_clusters(args: argparse.Namespace, pair) -> int:
         torch.set_num_threads(args.threads)
     corpus = load_dataset("bbc", args.path, args.limit, args.seed)
     cache = args.cache or default_cache(corpus)
-    embeddings = embed_and_load(pair, corpus, cache, args.views, list(POOLINGS), args.strategy,
-                                progress=lambda f, m: print(m, file=sys.stderr) if f >= 1 else None)
+    rows_in_file = len(corpus)
+    if args.embedded_only:
+        embeddings, corpus = embedded_rows(pair, corpus, cache, args.views, list(POOLINGS), args.strategy)
+    else:
+        embeddings = embed_and_load(pair, corpus, cache, args.views, list(POOLINGS), args.strategy,
+                                    progress=lambda f, m: print(m, file=sys.stderr) if f >= 1 else None)
     report = evaluate_collection(embeddings, corpus.texts, corpus.labels, n_clusters=args.clusters, seed=args.seed)
     report["cache"] = str(cache)
+    report["rows_in_file"] = rows_in_file
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
@@ -132,6 +140,7 @@ def _evaluate_corpus(args: argparse.Namespace, pair) -> int:
         report, embeddings, corpus = ec.evaluate_dataset(
             pair, args.dataset, args.path, cache=args.cache, views=args.views, poolings=args.poolings,
             folds=args.folds, seed=args.seed, limit=args.limit, strategy=args.strategy, progress=progress,
+            embedded_only=args.embedded_only,
         )
         if args.write_heads:
             written = ec.write_heads(report, embeddings, corpus, args.write_heads, ec.command_line(), seed=args.seed)

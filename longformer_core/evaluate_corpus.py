@@ -180,8 +180,12 @@ def evaluate_dataset(
     limit: int | None = None,
     strategy: str = "cls",
     progress: Callable[[float, str], None] | None = None,
+    embedded_only: bool = False,
 ) -> tuple[dict, dict[tuple[str, str], Embeddings], Corpus]:
     """Cross-validated linear heads for every view and pooling on the same rows and folds.
+
+    With `embedded_only`, nothing is embedded: the rows an earlier (perhaps interrupted) `embed` run
+    already wrote to `cache` for every view and pooling are used, and the report says how many.
 
     Returns:
         (report, embeddings by (view, pooling), corpus). The report holds, per view and pooling,
@@ -190,7 +194,11 @@ def evaluate_dataset(
     spec = DATASETS[name]
     corpus = load_dataset(name, path, limit, seed)
     cache = Path(cache) if cache else default_cache(corpus)
-    embeddings = embed_and_load(pair, corpus, cache, views, poolings, strategy, progress=progress)
+    rows_in_file = len(corpus)
+    if embedded_only:
+        embeddings, corpus = embedded_rows(pair, corpus, cache, views, poolings, strategy)
+    else:
+        embeddings = embed_and_load(pair, corpus, cache, views, poolings, strategy, progress=progress)
     y = corpus.labels
     groups = duplicate_groups(corpus.texts)
     any_emb = next(iter(embeddings.values()))
@@ -198,7 +206,7 @@ def evaluate_dataset(
     smallest = min(np.unique(y, return_counts=True)[1])
     folds = min(folds, int(smallest))
     report: dict = {
-        "dataset": name, "rows": len(corpus), "skipped_rows": len(corpus.skipped), "folds": folds, "seed": seed,
+        "dataset": name, "rows": len(corpus), "rows_in_file": rows_in_file, "skipped_rows": len(corpus.skipped), "folds": folds, "seed": seed,
         "strategy": strategy, "model": model_fingerprint(pair), "cache": str(cache),
         "duplicate_texts": int(len(groups) - len(set(groups.tolist()))),
         "labels": {k: int(v) for k, v in zip(*np.unique(y, return_counts=True))},
@@ -218,6 +226,31 @@ def evaluate_dataset(
                 y, predictions[("longformer", pooling)], predictions[("truncated", pooling)], buckets == LONG
             )
     return report, embeddings, corpus
+
+
+def embedded_rows(
+    pair: ModelPair, corpus: Corpus, cache: str | Path, views: Sequence[str], poolings: Sequence[str], strategy: str
+) -> tuple[dict[tuple[str, str], Embeddings], Corpus]:
+    """The embeddings already in `cache` for this corpus and model, restricted to the documents that have
+    every view and pooling, and the matching sub-corpus (rows in file order)."""
+    from dataclasses import replace
+
+    from longformer_core.corpus import load_embeddings
+
+    fingerprint = model_fingerprint(pair)
+    loaded = {(v, p): load_embeddings(cache, v, p, corpus.hash, fingerprint, strategy) for v in views for p in poolings}
+    common = sorted(set.intersection(*(set(e.doc.tolist()) for e in loaded.values())))
+    if not common:
+        raise ValueError(f"No document is embedded in {cache} with every view and pooling asked for: run `embed` "
+                         "(or evaluate without --embedded-only) first.")
+    out = {}
+    for key, e in loaded.items():
+        pos = {d: j for j, d in enumerate(e.doc.tolist())}
+        take = [pos[d] for d in common]
+        out[key] = replace(e, vectors=e.vectors[take], doc=e.doc[take], doc_ids=[e.doc_ids[j] for j in take],
+                           n_tokens=e.n_tokens[take], labels=[e.labels[j] for j in take],
+                           titles=[e.titles[j] for j in take])
+    return out, _subset(corpus, common)
 
 
 def best_pooling(report: dict, view: str) -> str:

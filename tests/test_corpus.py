@@ -205,3 +205,20 @@ def test_a_folder_of_documents_is_read_file_by_file(tmp_path, make_pdf):
     assert [s.row for s in corpus.skipped] == ["c.pdf"]
     with pytest.raises(CorpusError, match="not a folder"):
         read_folder(tmp_path / "a.txt")
+
+
+def test_evaluation_can_use_the_rows_an_interrupted_run_left(tiny_pair, tmp_path):
+    from longformer_core.evaluate_corpus import embedded_rows
+
+    corpus = _corpus()
+    out = tmp_path / "partial.parquet"
+
+    def stop_after_three(fraction: float, message: str) -> None:
+        if fraction >= 3 / len(TEXTS):
+            raise Stop
+
+    with pytest.raises(Stop):
+        embed_corpus(tiny_pair, corpus, out, poolings=["mean"], chunk_size=1, progress=stop_after_three)
+    embeddings, sub = embedded_rows(tiny_pair, corpus, out, ["truncated", "longformer"], ["mean"], "cls")
+    assert sub.ids == corpus.ids[:3] and sub.texts == corpus.texts[:3]
+    assert embeddings[("longformer", "mean")].doc_ids == corpus.ids[:3]
