@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also fit each view's best head on all rows and save it in DIR (e.g. assets/heads)")
         d.add_argument("--model-head", nargs="+", default=None, metavar="HEAD",
                        help="instead of cross-validating, score saved head file(s) on these rows")
+        d.add_argument("--C", type=float, default=None, dest="c",
+                       help="fix the logistic regression's C instead of an inner search (ten times faster)")
         d.add_argument("--embedded-only", action="store_true",
                        help="embed nothing: use the rows an earlier (maybe interrupted) embed run left in --cache")
         d.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -140,7 +142,7 @@ def _evaluate_corpus(args: argparse.Namespace, pair) -> int:
         report, embeddings, corpus = ec.evaluate_dataset(
             pair, args.dataset, args.path, cache=args.cache, views=args.views, poolings=args.poolings,
             folds=args.folds, seed=args.seed, limit=args.limit, strategy=args.strategy, progress=progress,
-            embedded_only=args.embedded_only,
+            embedded_only=args.embedded_only, c=args.c,
         )
         if args.write_heads:
             written = ec.write_heads(report, embeddings, corpus, args.write_heads, ec.command_line(), seed=args.seed)

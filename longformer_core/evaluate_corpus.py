@@ -31,7 +31,7 @@ from longformer_core.corpus import (
     read_csv,
 )
 from longformer_core.encoding import VIEWS
-from longformer_core.heads import Head, fit_linear, load_head
+from longformer_core.heads import C_GRID, Head, fit_linear, load_head
 from longformer_core.models import ModelPair
 from longformer_core.similarity import POOLINGS
 
@@ -133,7 +133,9 @@ def metrics(y_true: Sequence[str], y_pred: Sequence[str], positive: str | None =
     return out
 
 
-def out_of_fold_predictions(x: np.ndarray, y: Sequence[str], groups: np.ndarray, folds: int, seed: int) -> list[str]:
+def out_of_fold_predictions(
+    x: np.ndarray, y: Sequence[str], groups: np.ndarray, folds: int, seed: int, c: float | None = None
+) -> list[str]:
     """Each row predicted by a head trained on the other folds (stratified; a duplicate group never splits)."""
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -141,7 +143,7 @@ def out_of_fold_predictions(x: np.ndarray, y: Sequence[str], groups: np.ndarray,
     pred = np.empty(len(y), dtype=object)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(x, y, groups):
-        coef, bias, classes, _ = fit_linear(x[train], y[train].tolist(), seed=seed)
+        coef, bias, classes, _ = fit_linear(x[train], y[train].tolist(), seed=seed, c=c)
         z = x[test] @ coef.T + bias
         pred[test] = np.asarray(classes)[z.argmax(1)]
     return pred.tolist()
@@ -181,6 +183,7 @@ def evaluate_dataset(
     strategy: str = "cls",
     progress: Callable[[float, str], None] | None = None,
     embedded_only: bool = False,
+    c: float | None = None,
 ) -> tuple[dict, dict[tuple[str, str], Embeddings], Corpus]:
     """Cross-validated linear heads for every view and pooling on the same rows and folds.
 
@@ -208,6 +211,7 @@ def evaluate_dataset(
     report: dict = {
         "dataset": name, "rows": len(corpus), "rows_in_file": rows_in_file, "skipped_rows": len(corpus.skipped), "folds": folds, "seed": seed,
         "strategy": strategy, "model": model_fingerprint(pair), "cache": str(cache),
+        "C": c if c is not None else f"inner 3-fold search over {list(C_GRID)}",
         "duplicate_texts": int(len(groups) - len(set(groups.tolist()))),
         "labels": {k: int(v) for k, v in zip(*np.unique(y, return_counts=True))},
         "length": {SHORT: int((buckets == SHORT).sum()), LONG: int((buckets == LONG).sum())},
@@ -217,7 +221,9 @@ def evaluate_dataset(
     for view in views:
         report["results"][view] = {}
         for pooling in poolings:
-            pred = out_of_fold_predictions(embeddings[(view, pooling)].vectors, y, groups, folds, seed)
+            pred = out_of_fold_predictions(embeddings[(view, pooling)].vectors, y, groups, folds, seed, c)
+            if progress:
+                progress(1.0, f"cross-validated {view}/{pooling}")
             predictions[(view, pooling)] = pred
             report["results"][view][pooling] = _scored(y, pred, buckets, spec.positive)
     if "longformer" in views and "truncated" in views:
@@ -273,7 +279,8 @@ def write_heads(
     written = []
     for view, by_pooling in report["results"].items():
         pooling = best_pooling(report, view)
-        coef, bias, classes, c = fit_linear(embeddings[(view, pooling)].vectors, corpus.labels, seed=seed)
+        fixed = report["C"] if isinstance(report["C"], float) else None
+        coef, bias, classes, c = fit_linear(embeddings[(view, pooling)].vectors, corpus.labels, seed=seed, c=fixed)
         head = Head(
             task=name, title=spec.title, view=view, pooling=pooling, strategy=report["strategy"],
             model=report["model"], classes=classes, display=dict(spec.display), coef=coef, intercept=bias,
