@@ -95,7 +95,7 @@ def test_cli_cross_validates_and_scores_a_shipped_head(shared_data, tmp_path, ca
 
     assert main(["evaluate", "hyperpartisan", str(bbc), "--limit", "4", "--cache", str(cache)]) == 2
     err = capsys.readouterr().err
-    assert "Column 'hyperpartisan' not found" in err and "'category'" in err
+    assert "Column 'id' not found" in err and "'category'" in err  # a BBC file is not a Hyperpartisan file
 
 
 @pytest.mark.slow
