@@ -13,6 +13,7 @@ PAGES = [
     st.Page("pages/ask.py", title="Ask", icon=":material/question_answer:"),
     st.Page("pages/classify.py", title="Classify", icon=":material/label:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/collection.py", title="Collection", icon=":material/hub:"),
     st.Page("pages/attention.py", title="Attention", icon=":material/visibility:"),
 ]
 

@@ -24,14 +24,25 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from longformer_core.classify import ClassifyResult, classify, parse_labels
-from longformer_core.documents import Document, DocumentError, load_document, load_path
+from longformer_core.classify import ClassifyResult, classify, classify_with_trained_heads, parse_labels
+from longformer_core.collection import Clusters, cluster, map_2d, top_terms
+from longformer_core.corpus import Corpus, Embeddings, default_cache, embed_and_load, read_csv_bytes
+from longformer_core.documents import Document, DocumentError, load_document, load_path, text_document
 from longformer_core.encoding import VIEWS, Progress, scaled, view_windows
+from longformer_core.evaluate_corpus import duplicate_groups
+from longformer_core.heads import Head, bundled_heads
 from longformer_core.models import BASELINE_TOKENS, EMBEDDED, ModelLoadError, ModelPair, load_models
 from longformer_core.qa import QAResult, ask, check_question
 from longformer_core.reader import DocumentReader
 from longformer_core.results import Located
-from longformer_core.similarity import PassageMatrix, SimilarityResult, compare, passage_matrix
+from longformer_core.similarity import (
+    POOLINGS,
+    PassageMatrix,
+    SimilarityResult,
+    compare,
+    document_embedding,
+    passage_matrix,
+)
 from longformer_core.strategies import DEFAULT_EVERY_K, DEFAULT_FOR_TASK, STRATEGIES
 
 log = logging.getLogger(__name__)
@@ -598,6 +609,28 @@ def classify_document(document: Document, settings: Settings, labels_text: str) 
     return ClassifyRecord(results, reading)
 
 
+@st.cache_resource(show_spinner=False)
+def shipped_heads() -> dict[str, dict[str, Head]]:
+    """The trained heads in assets/heads, {task: {view: Head}}, read once."""
+    return bundled_heads()
+
+
+def trained_head_titles() -> dict[str, str]:
+    """{task: title} of the shipped heads ("hyperpartisan": "Hyperpartisan news?")."""
+    return {task: next(iter(by_view.values())).title for task, by_view in shipped_heads().items()}
+
+
+def classify_with_head(document: Document, settings: Settings, task: str) -> ClassifyRecord:
+    """Classify with a shipped trained head (one per view)."""
+    heads = shipped_heads()[task]
+    reader = reader_for(document, settings, "classify")
+    with working("Classifying...") as progress:
+        read_views(reader, [v for v in VIEWS if v in heads], scaled(progress, 0.0, 0.95))
+        results = classify_with_trained_heads(reader, heads)
+    reading = {view: reading_seconds(reader, view, results[view].method) for view in results}
+    return ClassifyRecord(results, reading)
+
+
 @dataclass
 class CompareRecord:
     results: dict[str, SimilarityResult]
@@ -888,6 +921,8 @@ def render_classification(result: ClassifyResult, reader_seconds: float | None) 
     )
     if result.method == "head":
         st.caption("Uses the labels this model was trained with.")
+    for note in result.notes:
+        st.caption(note)
     if result.evidence is not None:
         ev = result.evidence
         st.caption(f"Decided by the piece starting on {page_text(ev.page, ev.page_label)}.")
@@ -922,3 +957,102 @@ def best_pairs_table(matrix: PassageMatrix, k: int = 5) -> list[dict]:
 
 def _passage_cell(passage: Located) -> str:
     return f"page {passage.page_label}: {flat(passage.text, 160)}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Collections (pages/collection.py): many documents, embedded once, clustered and searched
+
+COLLECTION_VIEWS = ("longformer", "truncated")  # the chunked view would add a pass per chunk for little
+
+
+@dataclass
+class CollectionState:
+    """An embedded collection: the documents and their vectors for every view and pooling."""
+
+    corpus: Corpus
+    embeddings: dict[tuple[str, str], Embeddings]
+    model_key: str
+    strategy: str
+
+    @property
+    def titles(self) -> list[str]:
+        given = self.corpus.titles or [""] * len(self.corpus)
+        return [title or flat(text.strip().split("\n", 1)[0], 80) for title, text in zip(given, self.corpus.texts)]
+
+    @property
+    def groups(self) -> np.ndarray:
+        return duplicate_groups(self.corpus.texts)
+
+
+def default_text_column(columns: Sequence[str]) -> int:
+    """Index of the column most likely to hold the text (Content, text, body, ...)."""
+    lowered = [c.lower() for c in columns]
+    for name in ("content", "text", "body", "article", "document"):
+        if name in lowered:
+            return lowered.index(name)
+    return 0
+
+
+def read_collection_csv(data: bytes, name: str, text_column: str, title_column: str | None,
+                        label_column: str | None) -> Corpus:
+    return read_csv_bytes(data, text_column, title_column=title_column, label_column=label_column, name=name)
+
+
+def embed_collection(corpus: Corpus, settings: Settings) -> CollectionState:
+    """Embed every document with the Longformer and the truncated view (all poolings, one pass each),
+    reusing whatever an earlier run left in the on-disk cache."""
+    strategy = settings.strategy_for("similarity")
+    with working(f"Reading {len(corpus)} documents...") as progress:
+        embeddings = embed_and_load(settings.pair, corpus, default_cache(corpus),  # shared with `evaluate`
+                                    COLLECTION_VIEWS, list(POOLINGS), strategy, progress=progress)
+    return CollectionState(corpus, embeddings, settings.model_key, strategy)
+
+
+@st.cache_data(max_entries=32, show_spinner="Grouping the documents...")
+def collection_clusters(key: str, view: str, pooling: str, k: int, _state: CollectionState) -> Clusters:
+    return cluster(_state.embeddings[(view, pooling)].vectors, k)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def collection_map(key: str, view: str, pooling: str, _state: CollectionState) -> np.ndarray:
+    return map_2d(_state.embeddings[(view, pooling)].vectors)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def collection_terms(key: str, view: str, pooling: str, k: int, _state: CollectionState) -> list[list[str]]:
+    clusters = collection_clusters(key, view, pooling, k, _state)
+    return top_terms(_state.corpus.texts, clusters.labels)
+
+
+def collection_figure(coords: np.ndarray, labels: np.ndarray, titles: Sequence[str], texts: Sequence[str]) -> go.Figure:
+    """The 2-D map: one dot per document, coloured by cluster; hover shows the title and a snippet (escaped)."""
+    fig = go.Figure()
+    for c in sorted(set(labels.tolist())):
+        idx = np.flatnonzero(labels == c)
+        fig.add_scatter(
+            x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=f"cluster {c + 1}",
+            text=[f"<b>{html.escape(flat(titles[i], 90))}</b><br>{_snippet(texts[i], 160)}" for i in idx],
+            hovertemplate="%{text}<extra>cluster " + str(c + 1) + "</extra>",
+            marker={"size": 8, "opacity": 0.8},
+        )
+    fig.update_layout(height=480, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      xaxis={"title": "first direction of difference (PCA)"},
+                      yaxis={"title": "second direction (PCA)"}, legend={"orientation": "h", "y": 1.08})
+    return fig
+
+
+def neighbour_rows(state: CollectionState, hits: Sequence[tuple[int, float | None]]) -> list[dict]:
+    """Table rows for (document index, similarity or None) pairs."""
+    labels = state.corpus.labels
+    return [
+        {"document": flat(state.titles[i], 90), **({"similarity": round(s, 3)} if s is not None else {}),
+         **({"label": labels[i]} if labels else {}), "start": flat(state.corpus.texts[i], 140)}
+        for i, s in hits
+    ]
+
+
+def embed_one_text(text: str, state: CollectionState, settings: Settings, view: str, pooling: str) -> np.ndarray:
+    """A pasted article's embedding, read the way the collection was (same view, pooling and strategy)."""
+    document = text_document(text, "pasted article")
+    reader = DocumentReader(settings.pair, document, strategy=state.strategy)
+    return document_embedding(reader, view, pooling)

@@ -1,4 +1,4 @@
-"""Command line: python -m longformer_core {qa,classify,similar,evaluate,finetune} ... (--help on each)."""
+"""Command line: python -m longformer_core {qa,classify,similar,embed,evaluate,finetune} ... (--help on each)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("file2")
     si.add_argument("--pooling", default="mean", choices=["sum-last4", "mean", "cls"])
     _add_model_args(si, "similarity")
+    em = sub.add_parser("embed", help="embed a corpus (CSV or folder) into parquet; resumable")
+    em.add_argument("corpus", help="a CSV file (one document per row) or a folder of PDF/text files")
+    em.add_argument("--text-column", default=None, help="CSV column holding the text")
+    em.add_argument("--id-column", default=None, help="CSV column of document ids (default: row number)")
+    em.add_argument("--label-column", default=None, help="CSV column kept as each document's label")
+    em.add_argument("--title-column", default=None, help="CSV column kept as each document's title")
+    em.add_argument("--pooling", default="all", choices=["all", "sum-last4", "mean", "cls"])
+    em.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    em.add_argument("--chunk-size", type=int, default=16, help="documents per part file (at most lost on kill -9)")
+    em.add_argument("--out", required=True, help="parquet file; rerunning continues an interrupted run")
+    em.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (1 is fastest when other jobs share the cores)")
+    _add_model_args(em, "classify")
     ev = sub.add_parser("evaluate", help="evaluate on a shared dataset")
     ev_sub = ev.add_subparsers(dest="dataset", required=True)
     sq = ev_sub.add_parser("squad-articles", help="SQuAD with whole articles as contexts")
@@ -49,6 +62,37 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--heldout", action="store_true",
                     help="only the articles the embedded QA head kept aside for validation (never trained on)")
     _add_model_args(sq, "qa")
+    for dataset, what in (("hyperpartisan", "Hyperpartisan news (SemEval-2019, by article)"),
+                          ("bbc", "BBC News topics")):
+        d = ev_sub.add_parser(dataset, help=f"{what}: linear heads on embeddings, truncated vs chunked vs Longformer")
+        d.add_argument("path", help="the dataset's CSV")
+        d.add_argument("--cache", default=None, help="parquet of embeddings (default: ~/.cache/longdoc/corpus/)")
+        d.add_argument("--limit", type=int, default=None, help="a seeded stratified subset of N rows")
+        d.add_argument("--folds", type=int, default=5)
+        d.add_argument("--seed", type=int, default=0)
+        d.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+        d.add_argument("--poolings", nargs="+", default=["sum-last4", "mean", "cls"],
+                       choices=["sum-last4", "mean", "cls"])
+        d.add_argument("--write-heads", default=None, metavar="DIR",
+                       help="also fit each view's best head on all rows and save it in DIR (e.g. assets/heads)")
+        d.add_argument("--model-head", nargs="+", default=None, metavar="HEAD",
+                       help="instead of cross-validating, score saved head file(s) on these rows")
+        d.add_argument("--C", type=float, default=None, dest="c",
+                       help="fix the logistic regression's C instead of an inner search (ten times faster)")
+        d.add_argument("--embedded-only", action="store_true",
+                       help="embed nothing: use the rows an earlier (maybe interrupted) embed run left in --cache")
+        d.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        _add_model_args(d, "classify")
+    bc = ev_sub.add_parser("bbc-clusters", help="BBC News: k-NN topic accuracy and k-means purity/NMI per view")
+    bc.add_argument("path", help="the BBC CSV (columns category, text)")
+    bc.add_argument("--cache", default=None, help="parquet of embeddings (default: ~/.cache/longdoc/corpus/)")
+    bc.add_argument("--limit", type=int, default=None, help="a seeded stratified subset of N rows")
+    bc.add_argument("--clusters", type=int, default=None, help="k for k-means (default: number of topics)")
+    bc.add_argument("--seed", type=int, default=0)
+    bc.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    bc.add_argument("--embedded-only", action="store_true", help="use only the rows already in --cache")
+    bc.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    _add_model_args(bc, "similarity")
     ft = sub.add_parser("finetune", help="fine-tune a model with transformers.Trainer (QA or classification)")
     ft.add_argument("--task", required=True, choices=["qa", "classify"])
     ft.add_argument("--model", default=EMBEDDED, help="'embedded' (trains a small LoRA QA head), a hub id or a folder")
@@ -103,6 +147,77 @@ def _finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_clusters(args: argparse.Namespace, pair) -> int:
+    from longformer_core.collection import evaluate_collection
+    from longformer_core.corpus import default_cache, embed_and_load
+    from longformer_core.evaluate_corpus import embedded_rows, load_dataset
+    from longformer_core.similarity import POOLINGS
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    corpus = load_dataset("bbc", args.path, args.limit, args.seed)
+    cache = args.cache or default_cache(corpus)
+    rows_in_file = len(corpus)
+    if args.embedded_only:
+        embeddings, corpus = embedded_rows(pair, corpus, cache, args.views, list(POOLINGS), args.strategy)
+    else:
+        embeddings = embed_and_load(pair, corpus, cache, args.views, list(POOLINGS), args.strategy,
+                                    progress=lambda f, m: print(m, file=sys.stderr) if f >= 1 else None)
+    report = evaluate_collection(embeddings, corpus.texts, corpus.labels, n_clusters=args.clusters, seed=args.seed)
+    report["cache"] = str(cache)
+    report["rows_in_file"] = rows_in_file
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _evaluate_corpus(args: argparse.Namespace, pair) -> int:
+    from longformer_core import evaluate_corpus as ec
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    last = [0.0]
+
+    def progress(fraction: float, message: str) -> None:
+        import time
+
+        if time.perf_counter() - last[0] >= 10 or fraction >= 1:
+            last[0] = time.perf_counter()
+            print(f"{message} ({fraction:.0%})", file=sys.stderr, flush=True)
+
+    if args.model_head:
+        report = ec.score_heads(pair, args.dataset, args.path, args.model_head, cache=args.cache, limit=args.limit,
+                                seed=args.seed, progress=progress)
+    else:
+        report, embeddings, corpus = ec.evaluate_dataset(
+            pair, args.dataset, args.path, cache=args.cache, views=args.views, poolings=args.poolings,
+            folds=args.folds, seed=args.seed, limit=args.limit, strategy=args.strategy, progress=progress,
+            embedded_only=args.embedded_only, c=args.c,
+        )
+        if args.write_heads:
+            written = ec.write_heads(report, embeddings, corpus, args.write_heads, ec.command_line(), seed=args.seed)
+            report["heads_written"] = [str(p) for p in written]
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(json.dumps({k: v for k, v in report.items() if k not in ("results", "heads")}, indent=2))
+        rows = report.get("results") or {}
+        for view, by_pooling in rows.items():
+            for pooling, r in by_pooling.items():
+                print(f"{view:>10} {pooling:>9}  " + "  ".join(_metric_cells(r[b], b) for b in ("all", "<=512", ">512")))
+        for head, r in (report.get("heads") or {}).items():
+            print(f"{head}: " + "  ".join(_metric_cells(r[b], b) for b in ("all", "<=512", ">512")))
+    return 0
+
+
+def _metric_cells(m: dict, bucket: str) -> str:
+    keys = [k for k in ("accuracy", "macro_f1", "positive_f1") if k in m]
+    return f"{bucket} (n={m['n']}): " + " ".join(f"{k}={m[k]:.1f}" for k in keys)
+
+
 def _print_runs(results: dict, line) -> None:
     for view in VIEWS:
         if view in results:
@@ -112,12 +227,64 @@ def _print_runs(results: dict, line) -> None:
             print(textwrap.indent(line(r), "   "))
 
 
+def _embed(args: argparse.Namespace, pair) -> int:
+    import time
+
+    from longformer_core.corpus import embed_corpus, read_any
+    from longformer_core.similarity import POOLINGS
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    corpus = read_any(args.corpus, args.text_column, args.id_column, args.label_column, args.title_column)
+    for note in corpus.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if corpus.skipped:
+        print(f"note: {corpus.skipped_summary()}", file=sys.stderr)
+    poolings = list(POOLINGS) if args.pooling == "all" else [args.pooling]
+    started = time.perf_counter()
+    last = [0.0]
+
+    def progress(fraction: float, message: str) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 5 or fraction >= 1:  # a line every 5 s keeps logs short
+            last[0] = now
+            print(f"{message} ({fraction:.0%}, {now - started:.0f} s)", file=sys.stderr, flush=True)
+
+    report = embed_corpus(pair, corpus, args.out, views=args.views, poolings=poolings, strategy=args.strategy,
+                          chunk_size=args.chunk_size, progress=progress)
+    print(f"{report.documents} documents: {report.computed} computed, {report.reused} already in {args.out} "
+          f"({report.seconds:.1f} s)", file=sys.stderr)
+    for view, stats in report.throughput.items():
+        print("throughput " + stats.line(view), file=sys.stderr)
+    summary = {
+        "out": report.out, "corpus": report.corpus, "model": report.model, "documents": report.documents,
+        "computed": report.computed, "reused": report.reused, "skipped": len(corpus.skipped),
+        "seconds": round(report.seconds, 2),
+        "throughput": {
+            v: {"documents": t.documents, "tokens": t.tokens, "seconds": round(t.seconds, 2),
+                "docs_per_s": round(t.documents / t.seconds, 3) if t.seconds else None,
+                "tokens_per_s": round(t.tokens / t.seconds, 1) if t.seconds else None}
+            for v, t in report.throughput.items()
+        },
+    }
+    print(json.dumps(summary, indent=None if args.json else 2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "finetune":
             return _finetune(args)
         pair = load_models(args.model, args.baseline)
+        if args.command == "embed":
+            return _embed(args, pair)
+        if args.command == "evaluate" and args.dataset == "bbc-clusters":
+            return _evaluate_clusters(args, pair)
+        if args.command == "evaluate" and args.dataset in ("hyperpartisan", "bbc"):
+            return _evaluate_corpus(args, pair)
         if args.command == "evaluate":
             from longformer_core.evaluate import squad_articles
 
@@ -166,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _print_runs(results, line)
         return 0
+    except KeyboardInterrupt:
+        print("interrupted: finished documents are saved; run the same command again to continue", file=sys.stderr)
+        return 130
     except (DocumentError, ModelLoadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,8 @@
   512-token chunk is scored on its own and the most confident chunk decides (best result wins).
 - **head** (the model has a sequence-classification head): logits per window, [CLS] global for the
   Longformer (the paper's setting); Longformer windows are averaged, chunked takes the most confident.
+- **trained head** (heads.py, e.g. the bundled "Hyperpartisan news?" and "News topic (BBC)"): a small
+  logistic regression trained on one view's document embedding, one head per view.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from longformer_core.encoding import VIEWS, Progress, embed_texts, run_windows
+from longformer_core.heads import Head
 from longformer_core.reader import DocumentReader
 from longformer_core.results import Located, ModelRun, model_run, windows_run
+from longformer_core.similarity import document_embedding
 
 LABEL_TEMPERATURE = 0.05  # cosine differences are small; this makes a 0.05 gap a clear preference
 
@@ -157,3 +161,55 @@ def classify_with_head(reader: DocumentReader, view: str, progress: Progress | N
     run = windows_run(reader, view, windows[-1][1], time.perf_counter() - t0)
     names = model.labels or [f"label {i}" for i in range(len(scores))]
     return ClassifyResult(**run, method="head", scores={n: float(s) for n, s in zip(names, scores)}, evidence=evidence)
+
+
+def heads_for_models(heads: dict[str, Head], pair) -> dict[str, Head]:
+    """The heads (by view) that read embeddings of this model pair (a head is tied to one model's embeddings)."""
+    from longformer_core.corpus import model_fingerprint
+
+    fingerprint = model_fingerprint(pair)
+    return {view: head for view, head in heads.items() if head.model == fingerprint}
+
+
+def classify_with_trained_heads(
+    reader: DocumentReader,
+    heads: dict[str, Head],
+    views: Sequence[str] = VIEWS,
+    progress: Progress | None = None,
+) -> dict[str, ClassifyResult]:
+    """Classify the document with a trained head per view, each on its own view's document embedding.
+
+    Args:
+        reader: document + models + strategy.
+        heads: {view: Head} (see heads.bundled_heads); views without a head are left out.
+        views: views to run.
+        progress: (fraction, message) callback for reading the document.
+    Returns:
+        {view: ClassifyResult} with method "trained head".
+    Raises:
+        ValueError: no head fits this model (they were trained on another model's embeddings).
+    """
+    usable = heads_for_models(heads, reader.pair)
+    if not usable:
+        raise ValueError(
+            "These trained heads read the built-in model's embeddings; the model in use is another one. "
+            "Switch to the built-in model, or use your own labels."
+        )
+    results = {}
+    for view in views:
+        head = usable.get(view)
+        if head is None:
+            continue
+        t0 = time.perf_counter()
+        cached = reader.has_pass(view)
+        reader.encoded(view, progress)
+        encode_seconds = 0.0 if cached else time.perf_counter() - t0
+        t1 = time.perf_counter()
+        scores = head.scores(document_embedding(reader, view, head.pooling))
+        run = model_run(reader, view, time.perf_counter() - t1, encode_seconds)
+        rows = head.meta.get("rows", "?")
+        notes = [f"{head.title}: a linear head on the {head.pooling} embedding, trained on {rows} labelled articles."]
+        if reader.strategy != head.strategy and view == "longformer":
+            notes.append(f"Trained with the '{head.strategy}' global attention; this reading uses '{reader.strategy}'.")
+        results[view] = ClassifyResult(**run, method="trained head", scores=scores, notes=notes)
+    return results

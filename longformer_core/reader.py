@@ -9,6 +9,7 @@ keyed by document hash + model + strategy.
 from __future__ import annotations
 
 import os
+import dataclasses
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -179,6 +180,9 @@ class DocumentReader:
     def encoded(self, view: str, progress: Progress | None = None) -> DocumentPass:
         """The view's token states (last layer and sum of last four), computed on first use."""
         with self._lock:
+            if view == "chunked" and "truncated" in self._passes and self._fits_one_chunk():
+                # One chunk covers the whole document: the chunked pass is the truncated pass.
+                self._passes[view] = dataclasses.replace(self._passes["truncated"], view="chunked", seconds=0.0)
             if view not in self._passes:
                 model = self.model_for(view)
                 doc_global = self.plan.doc_mask if view == "longformer" else None
@@ -192,6 +196,10 @@ class DocumentReader:
                     progress=progress,
                 )
             return self._passes[view]
+
+    def _fits_one_chunk(self) -> bool:
+        truncated = self._passes["truncated"]
+        return truncated.seen[1] >= len(self.base_tokens) and len(truncated.windows) == 1
 
     def view_info(self, view: str) -> ViewInfo:
         tokens = self.tokens_for(view)
