@@ -8,8 +8,8 @@ keyed by document hash + model + strategy.
 
 from __future__ import annotations
 
-import os
 import dataclasses
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
