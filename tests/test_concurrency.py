@@ -43,6 +43,27 @@ def _session(name: str, make_pdf, results: dict, errors: dict, both_started: thr
         errors[name] = error
 
 
+def _keep_apptest_runtime(monkeypatch) -> None:
+    """AppTest installs a process-wide mock Runtime for each run and sets it back to None when the run
+    ends, so one session finishing would pull the Runtime from under the other one's script thread
+    ("Runtime hasn't been created!": a harness race, not the app's; a real server has one Runtime).
+    Keep answering with the last mock Runtime while the other session still runs."""
+    from streamlit.runtime.runtime import Runtime
+
+    last: list = []
+
+    def instance(cls):
+        if cls._instance is not None:
+            last[:] = [cls._instance]
+            return cls._instance
+        if last:
+            return last[0]
+        raise RuntimeError("Runtime hasn't been created!")
+
+    monkeypatch.setattr(Runtime, "instance", classmethod(instance))
+    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: cls._instance is not None or bool(last)))
+
+
 def test_two_sessions_at_once_share_one_model_and_keep_their_own_documents(make_pdf, monkeypatch):
     real_load = app_common.load_models
     loads: list[tuple] = []
@@ -54,6 +75,7 @@ def test_two_sessions_at_once_share_one_model_and_keep_their_own_documents(make_
 
     monkeypatch.setattr(app_common, "load_models", counting_load)
     app_common.cached_models.clear()  # earlier tests in this process may have loaded it already
+    _keep_apptest_runtime(monkeypatch)
 
     results: dict = {}
     errors: dict = {}
