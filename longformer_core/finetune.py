@@ -30,9 +30,9 @@ from torch import nn
 
 from longformer_core.evaluate import exact_match, f1_score
 from longformer_core.lora import LoraConfig, adapter_state, add_lora
+from longformer_core.models import EMBEDDED
 from longformer_core.spans import best_spans
 
-EMBEDDED = "embedded"
 EMBEDDED_QA_TOKENS = 257  # [CLS] + 256: within this length the sliding window is full attention
 QA_HEAD_FILES = ("adapter.safetensors", "adapter.json")
 
@@ -346,7 +346,7 @@ def finetune_qa(
         train = load_squad_examples(train_path, train_titles)
         evals = load_squad_examples(train_path, val_titles)
     else:
-        train_titles, val_titles = None, None
+        val_titles = None
         train = load_squad_examples(train_path)
         evals = load_squad_examples(eval_path) if eval_path else []
 
