@@ -229,16 +229,12 @@ def squad_scores(predictions: Sequence[str], examples: Sequence[QAExample]) -> d
     return {"em": round(100 * float(np.mean(em)), 2), "f1": round(100 * float(np.mean(f1)), 2), "questions": len(examples)}
 
 
-def classification_scores(predictions: np.ndarray, labels: np.ndarray, n_classes: int) -> dict:
-    """Accuracy and macro-F1 (each class's F1 averaged, absent classes skipped)."""
-    f1s = []
-    for c in range(n_classes):
-        tp = int(((predictions == c) & (labels == c)).sum())
-        fp = int(((predictions == c) & (labels != c)).sum())
-        fn = int(((predictions != c) & (labels == c)).sum())
-        if tp + fp + fn:
-            f1s.append(2 * tp / (2 * tp + fp + fn))
-    return {"accuracy": round(float((predictions == labels).mean()), 4), "macro_f1": round(float(np.mean(f1s)), 4)}
+def classification_scores(predictions: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy and macro-F1 as fractions (scikit-learn, as evaluate_corpus uses; absent classes skipped)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {"accuracy": round(float(accuracy_score(labels, predictions)), 4),
+            "macro_f1": round(float(f1_score(labels, predictions, average="macro", zero_division=0)), 4)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -442,7 +438,7 @@ def finetune_classifier(
                                "labels": [names.index(y) for y in ys]})
 
     def metrics(pred) -> dict:
-        return classification_scores(np.asarray(pred.predictions).argmax(-1), np.asarray(pred.label_ids), len(names))
+        return classification_scores(np.asarray(pred.predictions).argmax(-1), np.asarray(pred.label_ids))
 
     report = {"task": "classify", "model": model_name, "train": str(train_path), "eval": str(eval_path or ""),
               "train_rows": len(texts), "eval_rows": len(eval_texts), "labels": names, "max_length": max_length,

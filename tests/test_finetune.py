@@ -72,7 +72,7 @@ def test_metrics():
     ex = [QAExample("1", "q", "c", [{"text": "the Paris", "answer_start": 0}, {"text": "Lyon", "answer_start": 0}])]
     assert squad_scores(["Paris"], ex) == {"em": 100.0, "f1": 100.0, "questions": 1}  # articles ignored
     assert squad_scores(["Paris France"], ex)["f1"] == pytest.approx(66.67, abs=0.01)
-    scores = classification_scores(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)
+    scores = classification_scores(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
     assert scores["accuracy"] == 0.75 and scores["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3, abs=1e-4)
 
 
