@@ -323,7 +323,7 @@ def test_watchdog_waits_while_the_thread_is_in_threading_or_logging_code() -> No
     """An exception between a lock's acquire() and its try/finally would leave the lock held forever."""
     import threading
 
-    from longformer_core.documents import _safe_to_interrupt
+    from longformer_core.documents.watchdog import _safe_to_interrupt
 
     inside, release = threading.Event(), threading.Event()
 
