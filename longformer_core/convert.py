@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, LongformerConfig, LongformerModel
+
+from longformer_core import settings
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,8 @@ class ConversionConfig:
 
 
 def cache_root() -> Path:
-    """Where converted models live: $LONGDOC_CACHE, else ~/.cache/longdoc."""
-    return Path(os.environ.get("LONGDOC_CACHE", Path.home() / ".cache" / "longdoc"))
+    """Where converted models live: LONGDOC_CACHE (longformer_core.settings), else ~/.cache/longdoc."""
+    return settings.cache_dir()
 
 
 def embedded_source_dir() -> Path:

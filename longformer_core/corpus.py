@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from longformer_core import settings
 from longformer_core.documents import (
     PDF_EXTENSIONS,
     TEXT_EXTENSIONS,
@@ -634,9 +635,6 @@ def default_cache(corpus: Corpus, kind: str = "corpus") -> Path:
 
     LONGDOC_CORPUS_CACHE moves these files only; LONGDOC_CACHE moves them with the converted model.
     """
-    root = os.environ.get("LONGDOC_CORPUS_CACHE")
-    if root:
-        return Path(root) / kind / f"{corpus.hash}.parquet"
-    base = Path(os.environ.get("LONGDOC_CACHE", Path.home() / ".cache" / "longdoc"))
+    base = settings.path("LONGDOC_CORPUS_CACHE") or settings.cache_dir()
     return base / kind / f"{corpus.hash}.parquet"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
+from longformer_core import settings
 from longformer_core.documents.decoding import (
     _decode_text_file,
     _display_name,
@@ -37,7 +37,7 @@ def default_max_bytes() -> int:
     Returns:
         The limit in bytes.
     """
-    raw = os.environ.get(MAX_UPLOAD_ENV, "").strip()
+    raw = settings.value(MAX_UPLOAD_ENV)
     if raw:
         try:
             megabytes = float(raw)
