@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from longformer_core.classify import ClassifyResult
 from longformer_core.similarity import PassageMatrix
+from longformer_core.vocab import View
 from ui.render import VIEW_COLORS, VIEW_TITLES, flat, snippet
 
 
@@ -40,7 +41,7 @@ def coverage_chart(n_tokens: int, baseline_reads: int, longformer_limit: int) ->
 
 
 def seen_chart(
-    view: str, n_tokens: int, seen: tuple[int, int], answer_token: int | None, answer_where: str
+    view: View, n_tokens: int, seen: tuple[int, int], answer_token: int | None, answer_where: str
 ) -> go.Figure:
     """One bar over the whole document: the part this view read, and a marker where its answer starts."""
     fig = go.Figure()

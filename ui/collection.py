@@ -37,6 +37,7 @@ from longformer_core.documents import text_document
 from longformer_core.evaluate_corpus import duplicate_groups
 from longformer_core.reader import DocumentReader
 from longformer_core.similarity import POOLINGS, document_embedding
+from longformer_core.vocab import View
 from ui.charts import collection_figure
 from ui.columns import model_header
 from ui.feedback import attempt, working
@@ -47,7 +48,7 @@ NONE = "(none)"
 N_SHOWN = 5  # neighbours and recommendations listed
 
 
-COLLECTION_VIEWS = ("longformer", "truncated")  # the chunked view would add a pass per chunk for little
+COLLECTION_VIEWS: tuple[View, ...] = ("longformer", "truncated")  # the chunked view would add a pass per chunk for little
 
 
 @dataclass
@@ -96,17 +97,17 @@ def embed_collection(corpus: Corpus, settings: Settings) -> CollectionState:
 
 
 @st.cache_data(max_entries=32, show_spinner="Grouping the documents...")
-def collection_clusters(key: str, view: str, pooling: str, k: int, _state: CollectionState) -> Clusters:
+def collection_clusters(key: str, view: View, pooling: str, k: int, _state: CollectionState) -> Clusters:
     return cluster(_state.embeddings[(view, pooling)].vectors, k)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def collection_map(key: str, view: str, pooling: str, _state: CollectionState) -> np.ndarray:
+def collection_map(key: str, view: View, pooling: str, _state: CollectionState) -> np.ndarray:
     return map_2d(_state.embeddings[(view, pooling)].vectors)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def collection_terms(key: str, view: str, pooling: str, k: int, _state: CollectionState) -> list[list[str]]:
+def collection_terms(key: str, view: View, pooling: str, k: int, _state: CollectionState) -> list[list[str]]:
     clusters = collection_clusters(key, view, pooling, k, _state)
     return top_terms(_state.corpus.texts, clusters.labels)
 
@@ -122,7 +123,7 @@ def neighbour_rows(state: CollectionState, hits: Sequence[tuple[int, float | Non
     ]
 
 
-def embed_one_text(text: str, state: CollectionState, settings: Settings, view: str, pooling: str) -> np.ndarray:
+def embed_one_text(text: str, state: CollectionState, settings: Settings, view: View, pooling: str) -> np.ndarray:
     """A pasted article's embedding, read the way the collection was (same view, pooling and strategy)."""
     if settings.model_key != state.model_key:  # the vectors would not be comparable
         raise ValueError("The model changed since the collection was read: read the collection again first.")
@@ -197,8 +198,8 @@ class Shown:
     """What the page shows now: one model's vectors, the other model's, and the clusters of the first."""
 
     state: CollectionState
-    view: str
-    other: str
+    view: View
+    other: View
     pooling: str
     vectors: np.ndarray
     other_vectors: np.ndarray

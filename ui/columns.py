@@ -12,18 +12,19 @@ from longformer_core.classify import ClassifyResult
 from longformer_core.documents import Document
 from longformer_core.results import Located
 from longformer_core.similarity import PassageMatrix, SimilarityResult
+from longformer_core.vocab import View
 from ui.charts import seen_chart
 from ui.render import VIEW_HELP, VIEW_TITLES, flat, highlight, page_text, seen_caption
 from ui.tasks import ViewAnswer
 
 
-def model_header(view: str) -> None:
+def model_header(view: View) -> None:
     """The column title of a view with its one-line explanation."""
     st.subheader(VIEW_TITLES[view])
     st.caption(VIEW_HELP[view])
 
 
-def render_answer(view: str, answer: ViewAnswer, document: Document) -> None:
+def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
     """One view's column on the Ask page: answer, confidence, page, highlight, what it read, time."""
     result = answer.result
     best = result.best

@@ -8,18 +8,19 @@ from collections.abc import Sequence
 
 from longformer_core.documents import Document
 from longformer_core.models import BASELINE_TOKENS
+from longformer_core.vocab import View
 
-VIEW_TITLES = {
+VIEW_TITLES: dict[View, str] = {
     "truncated": "Truncated model",
     "chunked": "Chunked model",
     "longformer": "Longformer",
 }
-VIEW_HELP = {
+VIEW_HELP: dict[View, str] = {
     "truncated": f"A classic model that reads only the first {BASELINE_TOKENS} tokens (about one page).",
     "chunked": f"The same model run on every {BASELINE_TOKENS}-token piece separately; the best piece wins.",
     "longformer": "Reads the whole document with context: every word can look far beyond its page.",
 }
-VIEW_COLORS = {"truncated": "#d97706", "chunked": "#2563eb", "longformer": "#059669"}
+VIEW_COLORS: dict[View, str] = {"truncated": "#d97706", "chunked": "#2563eb", "longformer": "#059669"}
 
 def _plain_html(text: str) -> str:
     """Document text as safe HTML: escaped, hard line wraps joined, paragraph breaks kept."""

@@ -20,7 +20,7 @@ from longformer_core.qa import QAResult, ask, check_question
 from longformer_core.reader import DocumentReader
 from longformer_core.similarity import PassageMatrix, SimilarityResult, compare, passage_matrix
 from longformer_core.strategies import DEFAULT_EVERY_K
-from longformer_core.vocab import Task, reads_per_request
+from longformer_core.vocab import AnswerMethod, ModelHead, Task, View, reads_per_request
 from ui.feedback import working
 from ui.render import VIEW_TITLES
 from ui.state import Settings
@@ -86,10 +86,10 @@ def longformer_windows(document: Document, settings: Settings) -> int:
 
 def read_views(
     reader: DocumentReader,
-    views: Sequence[str],
+    views: Sequence[View],
     progress: Progress,
     *,
-    task_head: str | None = None,
+    task_head: ModelHead | None = None,
     sentences: bool = False,
 ) -> None:
     """Read the document with each view that needs it, reporting progress in plain words.
@@ -121,7 +121,7 @@ def read_views(
     progress(1.0, "The document is read; answering...")
 
 
-def reading_seconds(reader: DocumentReader, view: str, method: str) -> float | None:
+def reading_seconds(reader: DocumentReader, view: View, method: AnswerMethod) -> float | None:
     """Time the view spent reading the document once; None for a task head, which reads per request."""
     if reads_per_request(method) or not reader.has_pass(view):
         return None
@@ -299,5 +299,5 @@ def compare_documents(a: Document, b: Document, settings: Settings, pooling: str
     return CompareRecord(results, reader_a, reader_b, pooling)
 
 
-def passages_of(record: CompareRecord, view: str) -> PassageMatrix:
+def passages_of(record: CompareRecord, view: View) -> PassageMatrix:
     return passage_matrix(record.reader_a, record.reader_b, view=view, pooling=record.pooling)
