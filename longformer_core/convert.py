@@ -17,6 +17,7 @@ machine here can download RoBERTa. The result is converted once and cached on di
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -33,8 +34,13 @@ from longformer_core import settings
 log = logging.getLogger(__name__)
 
 
+@functools.cache
 def quiet_transformers() -> None:
-    """Load reports and progress bars are for developers, not for people using the app or the CLI."""
+    """Load reports and progress bars are for developers, not for people using the app or the CLI.
+
+    Done once per process (cached): a developer who turns Hugging Face logging back on after the first
+    model load is not overridden by every later load.
+    """
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
