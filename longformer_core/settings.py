@@ -25,7 +25,7 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("LONGDOC_DATA_DIR", "../shared/data", "Shared evaluation data and the NIST sample (relative to the repository's parent)."),
     Setting("LONGDOC_CACHE", "~/.cache/longdoc", "Where the converted embedded model (and, by default, corpus embeddings) are cached."),
-    Setting("LONGDOC_CORPUS_CACHE", "", "Where corpus embeddings (parquet) are cached; default <LONGDOC_CACHE>/<kind>."),
+    Setting("LONGDOC_CORPUS_CACHE", "", "Where corpus embeddings (parquet) are cached; default: under LONGDOC_CACHE."),
     Setting("LONGDOC_QA_HEAD", "", "Folder of a trained QA head for the embedded model, or 'none'; default assets/qa_head."),
     Setting("LONGDOC_MAX_TOKENS", "100000", "Longest document the app and CLI read, in tokens; longer ones are refused."),
     Setting("LONGDOC_MAX_UPLOAD_MB", "50", "Largest file accepted, in megabytes."),

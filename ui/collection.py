@@ -42,7 +42,7 @@ from ui.charts import collection_figure
 from ui.columns import model_header
 from ui.feedback import attempt, working
 from ui.render import VIEW_TITLES, flat, md
-from ui.state import COLLECTION, Settings, Stored, store, stored
+from ui.state import COLLECTION, Provenance, Settings, Stored, store, stored
 
 NONE = "(none)"
 N_SHOWN = 5  # neighbours and recommendations listed
@@ -132,7 +132,7 @@ def embed_one_text(text: str, state: CollectionState, settings: Settings, view: 
     return document_embedding(reader, view, pooling)
 
 
-def provenance_of(corpus: Corpus, settings: Settings):
+def provenance_of(corpus: Corpus, settings: Settings) -> Provenance:
     """What a collection read now with these settings would be computed from."""
     return settings.provenance("similarity", corpus.hash)
 

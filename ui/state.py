@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import streamlit as st
 
@@ -18,6 +18,9 @@ from longformer_core.documents import Document
 from longformer_core.models import ModelPair
 from longformer_core.strategies import DEFAULT_EVERY_K, DEFAULT_FOR_TASK
 from longformer_core.vocab import Task
+
+if TYPE_CHECKING:
+    from ui.tasks import AskRecord
 
 T = TypeVar("T")
 
@@ -137,7 +140,6 @@ def upload_error_key(slot: str) -> str:
     return f"{slot}_upload_error"
 
 
-def ask_history() -> list[Any]:
-    """The session's questions (list of tasks.AskRecord, oldest first; each records its document,
-    model and strategy)."""
+def ask_history() -> list[AskRecord]:
+    """The session's questions, oldest first (each record names its document, model and strategy)."""
     return st.session_state.setdefault(ASK_HISTORY, [])
