@@ -304,6 +304,9 @@ def test_longformer_finds_an_answer_the_truncated_model_never_saw(make_pdf):
 
     shown = " ".join(h.value for h in at.get("html"))
     assert re.search(r"<mark>[^<]*7:45[^<]*</mark>", shown), "the answer is not highlighted"
+    # Each answer says which passage it came from, on which page, and what found that passage.
+    sources = [c.value for c in at.caption if c.value.startswith("From this passage on page")]
+    assert any(f"page {fact_pages[0]}" in c and "found by" in c and "7:45" in c for c in sources), sources
 
     # A second question reuses every model's reading of the document.
     at.text_input(key="question").input("How many atlases are kept in the basement map vault?")

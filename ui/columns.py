@@ -10,11 +10,12 @@ import streamlit as st
 
 from longformer_core.classify import ClassifyResult
 from longformer_core.documents import Document
+from longformer_core.qa import Answer
 from longformer_core.results import Located
 from longformer_core.similarity import PassageMatrix, SimilarityResult
 from longformer_core.vocab import View
 from ui.charts import seen_chart
-from ui.render import VIEW_HELP, VIEW_TITLES, flat, highlight, page_text, seen_caption
+from ui.render import VIEW_HELP, VIEW_TITLES, flat, highlight, md, page_text, seen_caption
 from ui.tasks import ViewAnswer
 
 
@@ -43,6 +44,7 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
             "Page", best.page_label, help=f"Found on {page_text(best.page, best.page_label)} of the file."
         )
         st.html(highlight(document, best.char_span, best.context))
+        st.caption(source_line(best, document))
     where = page_text(best.page, best.page_label) if best else ""
     st.plotly_chart(
         seen_chart(view, result.n_tokens, result.seen_tokens, answer.answer_token, where),
@@ -65,6 +67,16 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
                 ),
                 hide_index=True,
             )
+
+
+def source_line(answer: Answer, document: Document) -> str:
+    """Where an answer came from, in words: its passage, page, and the signal that found the passage."""
+    a, b = answer.passage
+    if b <= a:
+        return f"Found on {page_text(answer.page, answer.page_label)}."
+    page = document.page_of(a)
+    found = f", found by {answer.found_by}" if answer.found_by else ""
+    return f"From this passage on {page_text(page, document.page_label_of(a))}{found}: “{md(flat(document.text[a:b], 300))}”"
 
 
 def _timing(task_seconds: float, reading: float | None) -> str:
