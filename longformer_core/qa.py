@@ -36,6 +36,8 @@ from longformer_core.spans import best_spans, span_probabilities
 
 SENTENCE_TEMPERATURE = 0.5  # softmax temperature turning fused passage scores (z units) into confidences
 RETRIEVAL_WEIGHT = 3.0  # span score += this x fused retrieval score of its passage (docs/results.md)
+PRELIMINARY_NOTE = ("A first answer from the passages sharing the most words with the question; the full answer "
+                    "replaces it when this model has read the whole document.")
 FOCUS_PASSAGES = 8  # the best-ranked passages whose own best spans are always candidates
 # An answer inside a glossary/acronym entry or a caption is the whole unit: "MSSP Managed Security Services
 # Provider" answers "What does MSSP stand for?" better than any piece of it.
@@ -226,6 +228,38 @@ def retrieve_then_read(
                     no_answer_probability=result.no_answer_probability,
                     notes=[(f"Found the {len(regions)} passages closest to the question in everything it read "
                             "(by words in common, meaning and context), then marked the exact answer inside them.")])
+
+
+def preliminary_answer(
+    reader: DocumentReader, question: str, view: str, n_best: int = 3, regions: int = 2
+) -> QAResult:
+    """A first answer in about a second, before the view has read the document: passages ranked by words in
+    common only (the lexical index needs no model), then the reader on the `regions` best regions.
+
+    The app shows it as preliminary and replaces it when the view's reading is done. Without a QA reader it
+    returns the best lexical passages.
+    """
+    t0 = time.perf_counter()
+    model = reader.model_for(view)
+    spans = reader.passages.spans
+    seen = np.ones(len(spans), dtype=bool)
+    if view == "truncated":  # only what its 512 tokens hold
+        limit = reader.tokens_for(view).char_span(0, min(len(reader.tokens_for(view)), model.max_tokens))[1]
+        seen = np.array([b <= limit for _, b in spans], dtype=bool)
+    ranking = fuse({"lexical": reader.lexical_index.scores(question)}, seen, {"lexical": 1.0})
+    if model.qa_reader is None and model.head != "qa":
+        answers = []
+        for i in ranking.top(n_best):
+            loc = Located.of(reader.document, spans[i])
+            answers.append(Answer(**vars(loc), context=_paragraph_around(reader, spans[i]), passage=spans[i],
+                                  signal="lexical"))
+        result = QAResult(**windows_run(reader, view, 0, 0.0), question=question, method="sentence", answers=answers)
+    else:
+        chosen = candidate_regions(reader, ranking, view, k=regions)
+        result = answer_spans(reader, question, view, n_best, regions=chosen, ranking=ranking)
+    result.seconds = time.perf_counter() - t0
+    result.notes = [PRELIMINARY_NOTE]
+    return result
 
 
 def _passage_index(reader: DocumentReader, char: int) -> int:
