@@ -143,14 +143,17 @@ def _finetune(args: argparse.Namespace) -> int:
                                       label_column=args.label_column, eval_path=args.eval, settings=s,
                                       max_length=args.max_length)
 
-    if args.sweep:
-        metric = "f1" if args.task == "qa" else "macro_f1"
-        rows = ft.sweep(run, settings, args.sweep_lr, args.sweep_batch, args.out, metric)
-        print(json.dumps(rows, indent=None if args.json else 2))
-        return 0
-    report = run(settings, Path(args.out))
-    report.pop("log", None)
-    print(json.dumps(report, indent=None if args.json else 2))
+    try:
+        if args.sweep:
+            metric = "f1" if args.task == "qa" else "macro_f1"
+            result = ft.sweep(run, settings, args.sweep_lr, args.sweep_batch, args.out, metric)
+        else:
+            result = run(settings, Path(args.out))
+            result.pop("log", None)
+    finally:
+        ft.finish_distributed()
+    if ft.is_main_process():  # under torchrun, one report (rank 0's)
+        print(json.dumps(result, indent=None if args.json else 2))
     return 0
 
 
@@ -276,7 +279,7 @@ def _embed(args: argparse.Namespace, pair) -> int:
     summary = {
         "out": report.out, "corpus": report.corpus, "model": report.model, "documents": report.documents,
         "computed": report.computed, "reused": report.reused, "skipped": len(corpus.skipped),
-        "seconds": round(report.seconds, 2), "engine": report.engine, "workers": len(report.workers),
+        "seconds": round(report.seconds, 2), "engine": report.engine, "workers": report.workers,
         "throughput": {
             v: {"documents": t.documents, "tokens": t.tokens, "seconds": round(t.seconds, 2),
                 "docs_per_s": round(t.documents / t.seconds, 3) if t.seconds else None,

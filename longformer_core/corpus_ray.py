@@ -65,7 +65,7 @@ def import_ray():
     """`ray` and `ray.data`, or a CorpusError that says how to install them."""
     try:
         import ray
-        import ray.data  # noqa: F401  (the engine needs Ray Data, not only Ray core)
+        import ray.data  # the engine needs Ray Data, not only Ray core
     except ImportError as exc:
         raise CorpusError(RAY_MISSING) from exc
     return ray
@@ -213,8 +213,7 @@ def embed_corpus_ray(
     if todo:
         started = not ray.is_initialized()
         if started:
-            kwargs = {"include_dashboard": False, "log_to_driver": True, **options.init_kwargs}
-            ray.init(address=options.address, **kwargs)
+            _connect(ray, options)
         try:
             _run(ray, corpus, todo, missing, out, model, baseline, fingerprint, views, poolings, strategy,
                  chunk_size, progress, options, worker_class, report)
@@ -224,6 +223,20 @@ def embed_corpus_ray(
     _merge(out)  # also folds in the parts of an earlier interrupted run
     report.seconds = time.perf_counter() - t_start
     return report
+
+
+def _connect(ray, options: RayOptions) -> None:
+    """Join the cluster at `options.address`, or start a one-machine cluster for this run.
+
+    A cluster started here lives only as long as this command and serves only it, so unless the user chose
+    otherwise (RAY_AUTH_MODE=token), Ray's token authentication is turned off for it: with it on, starting a
+    local cluster on a small machine can hang (Ray 2.60).
+    """
+    if options.address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        ray.init(include_dashboard=False, **options.init_kwargs)
+    else:
+        ray.init(address=options.address, **options.init_kwargs)
 
 
 def _run(ray, corpus, todo, missing, out, model, baseline, fingerprint, views, poolings, strategy, chunk_size,
