@@ -1,0 +1,146 @@
+"""Issue 16: batched passes give the same states as one window at a time; bf16 only where native."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from longformer_core import encoding
+from longformer_core.encoding import (
+    batch_size_for,
+    embed_texts,
+    encode_document,
+    plan_batches,
+    run_windows,
+    tokenize,
+)
+from longformer_core.models import DTYPE_ENV, compute_dtype, cpu_has_native_bf16, load_checkpoint
+
+TEXT = " ".join(
+    f"Sentence {i} says that the capital of country {i % 7} is city {i % 11}, and the river runs north."
+    for i in range(120)
+)
+
+
+def _one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token budget so small that every forward pass holds one window."""
+    monkeypatch.setattr(encoding, "BATCH_TOKENS", 1)
+
+
+@pytest.fixture(scope="module")
+def tiny_roberta(tiny_checkpoint):
+    return load_checkpoint(str(tiny_checkpoint("roberta")))
+
+
+@pytest.fixture(scope="module")
+def tiny_longformer_qa(tiny_checkpoint):
+    return load_checkpoint(str(tiny_checkpoint("longformer-qa")))
+
+
+def test_batched_chunked_view_equals_one_chunk_at_a_time(tiny_roberta, monkeypatch):
+    model = tiny_roberta
+    model.dtype = torch.float32
+    doc = tokenize(model.tokenizer, TEXT)
+    assert len(doc) > 3 * model.max_tokens  # several chunks, so batches really hold more than one
+    batched = encode_document(model, doc, "chunked", keep_last4=True)
+    assert len(plan_batches([model.max_tokens] * len(batched.windows), model)) < len(batched.windows)
+    _one_at_a_time(monkeypatch)
+    assert len(plan_batches([model.max_tokens] * len(batched.windows), model)) == len(batched.windows)
+    single = encode_document(model, doc, "chunked", keep_last4=True)
+    assert batched.windows == single.windows
+    np.testing.assert_allclose(batched.hidden, single.hidden, atol=1e-5)
+    np.testing.assert_allclose(batched.last4, single.last4, atol=1e-5)
+    np.testing.assert_allclose(batched.window_first, single.window_first, atol=1e-5)
+
+
+def test_batched_regions_of_different_lengths_equal_one_at_a_time(tiny_longformer_qa, monkeypatch):
+    """Regions padded to the longest in the batch (Longformer, question tokens global) answer as alone."""
+    model = tiny_longformer_qa
+    model.dtype = torch.float32
+    doc = tokenize(model.tokenizer, TEXT)
+    q_ids = model.tokenizer("What is the capital of country 3?", add_special_tokens=False)["input_ids"]
+    regions = [(0, 40), (100, 190), (300, 317), (500, 620)]  # different lengths: padding inside a batch
+    kwargs = {"question_ids": q_ids, "global_question": True, "global_first": True, "windows": regions}
+
+    def logits() -> list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
+        return [
+            (out.start_logits[0].numpy(), out.end_logits[0].numpy(), win.doc_range)
+            for win, out in run_windows(model, doc, "longformer", **kwargs)
+        ]
+
+    batched = logits()
+    _one_at_a_time(monkeypatch)
+    single = logits()
+    assert [r for *_, r in batched] == [r for *_, r in single] == regions  # window order kept
+    for (bs, be, _), (ss, se, _) in zip(batched, single):
+        assert bs.shape == ss.shape and bs.dtype == np.float32  # trimmed to its own length, float32
+        np.testing.assert_allclose(bs, ss, atol=1e-4)
+        np.testing.assert_allclose(be, se, atol=1e-4)
+
+
+def test_embed_texts_in_length_sorted_batches_equals_one_by_one(tiny_roberta):
+    model = tiny_roberta
+    model.dtype = torch.float32
+    texts = ["short", TEXT[:900], "a somewhat longer sentence about rivers", TEXT[:300], "x"]
+    batched = embed_texts(model, texts)
+    single = np.concatenate([embed_texts(model, [t]) for t in texts])
+    tiny_budget = embed_texts(model, texts, token_budget=1)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    np.testing.assert_allclose(tiny_budget, single, atol=1e-5)
+    assert embed_texts(model, []).shape == (0, model.encoder.config.hidden_size)
+
+
+def test_batch_size_follows_the_token_budget_and_model_width(tiny_roberta):
+    """A model twice as wide gets half the sequences per pass; a batch never outgrows the budget."""
+    model = tiny_roberta
+    hidden = model.encoder.config.hidden_size
+    budget = encoding.BATCH_TOKENS * encoding.REFERENCE_HIDDEN // hidden
+    assert batch_size_for(model, 512) == max(1, budget // 512)
+    assert batch_size_for(model, 10**9) == 1  # a window longer than the budget still runs, alone
+    lengths = [50, 512, 30, 400, 512, 7, 300] * 40
+    for batch in plan_batches(lengths, model, token_budget=2048):
+        longest = max(lengths[i] for i in batch)
+        assert len(batch) == 1 or len(batch) * longest * hidden <= 2048 * encoding.REFERENCE_HIDDEN
+    assert sorted(i for b in plan_batches(lengths, model) for i in b) == list(range(len(lengths)))
+
+
+def test_dtype_setting_overrides_detection(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setenv(DTYPE_ENV, "fp32")
+    assert compute_dtype(cpu) == torch.float32
+    monkeypatch.setenv(DTYPE_ENV, "bf16")
+    assert compute_dtype(cpu) == torch.bfloat16
+    monkeypatch.setenv(DTYPE_ENV, "auto")
+    assert compute_dtype(cpu) == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    monkeypatch.setenv(DTYPE_ENV, "half please")
+    with pytest.raises(ValueError, match="fp32 or bf16"):
+        compute_dtype(cpu)
+
+
+def test_native_bf16_detection_agrees_with_the_kernel_flags():
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo on this system")
+    flags = next((line.split() for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), [])
+    assert cpu_has_native_bf16() == any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
+def test_bf16_pass_is_close_to_fp32_and_hands_back_float32(tiny_longformer_qa):
+    model = tiny_longformer_qa
+    doc = tokenize(model.tokenizer, TEXT[:2000])
+    model.dtype = torch.float32
+    fp32 = encode_document(model, doc, "longformer")
+    model.dtype = torch.bfloat16
+    try:
+        bf16 = encode_document(model, doc, "longformer")
+    finally:
+        model.dtype = torch.float32
+    assert bf16.hidden.dtype == np.float32
+    cos = (fp32.hidden * bf16.hidden).sum(1) / (
+        np.linalg.norm(fp32.hidden, axis=1) * np.linalg.norm(bf16.hidden, axis=1)
+    )
+    assert cos.min() > 0.99, cos.min()
+    assert not np.array_equal(fp32.hidden, bf16.hidden)  # it really ran in bf16
