@@ -152,6 +152,9 @@ class DocumentReader:
         document share them (switching strategy or task does not embed the sentences again).
         """
         key = self._sentence_key
+        done = _SENTENCE_VECTORS.get(key)  # no lock to read: a background reading must not block this
+        if done is not None:
+            return done
         with _SENTENCE_LOCK:
             if key not in _SENTENCE_VECTORS:
                 texts = [self.document.text[a:b] for a, b in self.sentences]
@@ -179,6 +182,9 @@ class DocumentReader:
 
     def encoded(self, view: str, progress: Progress | None = None) -> DocumentPass:
         """The view's token states (last layer and sum of last four), computed on first use."""
+        done = self._passes.get(view)  # no lock to read: a pass of another view may be running
+        if done is not None:
+            return done
         with self._lock:
             if view == "chunked" and "truncated" in self._passes and self._fits_one_chunk():
                 # One chunk covers the whole document: the chunked pass is the truncated pass.
