@@ -144,3 +144,90 @@ def test_bf16_pass_is_close_to_fp32_and_hands_back_float32(tiny_longformer_qa):
     )
     assert cos.min() > 0.99, cos.min()
     assert not np.array_equal(fp32.hidden, bf16.hidden)  # it really ran in bf16
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading in the background (longformer_core.background)
+
+
+@pytest.fixture()
+def tiny_pair(tiny_checkpoint):
+    """A fresh tiny Longformer + RoBERTa pair per test (hooks added by a test stay in it)."""
+    from longformer_core.models import load_models
+
+    return load_models(str(tiny_checkpoint("longformer")), str(tiny_checkpoint("roberta")))
+
+
+def _reader(pair, text: str = TEXT):
+    from longformer_core.documents import text_document
+    from longformer_core.reader import DocumentReader
+
+    return DocumentReader(pair, text_document(text, name="speed.txt"), strategy="cls")
+
+
+def test_background_reading_answers_each_view_when_ready_and_blocks_no_one(tiny_pair):
+    """Two threads: one waits for the Longformer, held up inside its forward pass (the reader's lock
+    held); the other gets the same reading and answers with the chunked view meanwhile."""
+    import threading
+
+    from longformer_core.background import SENTENCES, reading_of, start_reading
+    from longformer_core.qa import ask
+
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def hold(*_args, **_kwargs):
+        entered.set()
+        assert gate.wait(30), "the test never opened the gate"
+
+    hook = tiny_pair.longformer.encoder.register_forward_pre_hook(hold)
+    reader = _reader(tiny_pair)
+    reading = start_reading(reader)
+    assert reading.steps == ["truncated", SENTENCES, "chunked", "longformer"]
+    assert entered.wait(60), "the background reading never reached the Longformer"
+    assert reading.ready_views() == ["truncated", "chunked"]
+    assert not reading.wait("longformer", timeout=0.2)
+
+    answers: dict[str, object] = {}
+
+    def second_session() -> None:
+        same = start_reading(_reader(tiny_pair))  # another session's reader of the same document
+        answers["same"] = same is reading and reading_of(reader) is reading
+        answers["ready"] = same.wait("chunked", timeout=30)
+        answers["chunked"] = ask(reader, "What is the capital of country 3?", views=["chunked"])["chunked"]
+
+    other = threading.Thread(target=second_session)
+    other.start()
+    other.join(30)
+    assert not other.is_alive(), "a question on a read view waited for the Longformer's reading"
+    assert answers["same"] and answers["ready"]
+    assert answers["chunked"].best is not None
+    assert not reading.is_ready("longformer")
+    assert reading.fractions()["chunked"] == 1.0 and reading.fractions()["longformer"] < 1.0
+
+    gate.set()
+    assert reading.wait("longformer", timeout=60)
+    assert reading.join(60) and reading.error is None
+    assert reading.fractions() == {step: 1.0 for step in reading.steps}
+    assert reader.has_pass("longformer")
+    hook.remove()
+
+
+def test_background_reading_reports_a_failure_to_whoever_waits_and_restarts(tiny_pair):
+    from longformer_core.background import start_reading
+
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("out of memory (simulated)")
+
+    hook = tiny_pair.longformer.encoder.register_forward_pre_hook(fail)
+    reader = _reader(tiny_pair, TEXT[:3000])
+    reading = start_reading(reader)
+    with pytest.raises(RuntimeError, match="simulated"):
+        reading.wait("longformer", timeout=60)
+    assert reading.wait("chunked", timeout=60)  # what was read before the failure stays usable
+    with pytest.raises(ValueError, match="does not read the view"):
+        reading.wait("sentences")
+    hook.remove()
+    again = start_reading(reader)
+    assert again is not reading
+    assert again.wait("longformer", timeout=60) and again.error is None
