@@ -36,7 +36,7 @@ VIEWS = ("truncated", "chunked", "longformer")
 LONG_OVERLAP = 1024  # tokens shared by consecutive Longformer windows (two one-sided windows)
 CHUNK_OVERLAP = 128  # tokens shared by consecutive 512-token chunks (the usual SQuAD doc stride)
 # Padded tokens per forward pass at hidden size REFERENCE_HIDDEN; wider models get proportionally fewer,
-# so activation memory per pass stays about the same (16 chunks of 512 for MiniLM, 5 for a 768-wide
+# so activation memory per pass stays about the same (16 chunks of 512 for MiniLM, 8 for a 768-wide
 # base model). Batches of 8-16 chunks were ~1.3x faster than one at a time on the 2-core CPU
 # (docs/results.md, issue 16).
 BATCH_TOKENS = 8192
