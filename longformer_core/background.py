@@ -32,6 +32,19 @@ MAX_READINGS = 8  # readings kept (each keeps its reader's token states alive): 
 ReadingKey = tuple[str, str, str, str]  # (document sha256, Longformer name, baseline name, strategy)
 
 
+def needed_steps(reader: DocumentReader, view: str) -> list[str]:
+    """What a question's answer in `view` needs read first (see qa.ask's three methods).
+
+    A view whose model has its own QA head reads its windows per question (nothing to read ahead); the
+    truncated view with a separate QA reader reads its 512 tokens per question too. Otherwise the answer
+    ranks sentences: it needs the sentence embeddings and the view's pass.
+    """
+    model = reader.model_for(view)
+    if model.head == "qa" or (view == "truncated" and model.qa_reader is not None):
+        return []
+    return [SENTENCES, view]
+
+
 def reading_key(reader: DocumentReader) -> ReadingKey:
     """What makes two readings the same: the document's hash, both models and the strategy."""
     return (reader.document.sha256, reader.pair.longformer.name, reader.pair.baseline.name, reader.strategy)
@@ -44,6 +57,7 @@ class Reading:
         reader: the document, model pair and strategy to read (its caches receive the results).
         views: the views to read, in this order after the sentence embeddings; the truncated view (one
             512-token window) goes first whatever the order, so its column answers within seconds.
+            Steps no answer needs are skipped (see needed_steps).
     """
 
     def __init__(self, reader: DocumentReader, views: Sequence[str] = VIEWS) -> None:
@@ -52,8 +66,11 @@ class Reading:
             raise ValueError(f"Unknown view(s) {unknown}: choose among {', '.join(VIEWS)}.")
         self.reader = reader
         self.key = reading_key(reader)
-        first = [v for v in views if v == "truncated"]
-        self.steps: list[str] = first + [SENTENCES] + [v for v in views if v != "truncated"]
+        ordered = [v for v in views if v == "truncated"] + [v for v in views if v != "truncated"]
+        self._needs = {view: needed_steps(reader, view) for view in ordered}
+        wanted = {step for steps in self._needs.values() for step in steps}
+        # Skip what no answer needs (a view with its own QA head reads per question).
+        self.steps: list[str] = [s for s in ordered[:1] + [SENTENCES] + ordered[1:] if s in wanted]
         self._fraction = {step: 0.0 for step in self.steps}
         self._done = {step: threading.Event() for step in self.steps}
         self._finished = threading.Event()
@@ -69,12 +86,12 @@ class Reading:
 
     @property
     def views(self) -> list[str]:
-        return [s for s in self.steps if s != SENTENCES]
+        return list(self._needs)
 
     def is_ready(self, view: str) -> bool:
-        """The view's pass and the sentence embeddings are done: its answer needs no more reading."""
+        """Everything the view's answer needs is read (its pass, the sentence embeddings; see needed_steps)."""
         self._check_view(view)
-        return self._done[view].is_set() and self._done[SENTENCES].is_set()
+        return all(self._done[step].is_set() for step in self._needs[view])
 
     def ready_views(self) -> list[str]:
         """Views whose answers need no more reading, in reading order."""
@@ -90,7 +107,7 @@ class Reading:
         """
         self._check_view(view)
         deadline = None if timeout is None else time.monotonic() + timeout
-        for step in (SENTENCES, view):
+        for step in self._needs[view]:
             while not self._done[step].is_set():
                 if self._finished.is_set():  # failed: the step will never be done
                     self._raise_error()
@@ -144,7 +161,7 @@ class Reading:
             self._fraction[step] = max(self._fraction[step], fraction)
 
     def _check_view(self, view: str) -> None:
-        if view not in self._done or view == SENTENCES:
+        if view not in self._needs:
             raise ValueError(f"This reading does not read the view '{view}'; it reads {', '.join(self.views)}.")
 
     def _raise_error(self) -> None:

@@ -231,3 +231,14 @@ def test_background_reading_reports_a_failure_to_whoever_waits_and_restarts(tiny
     again = start_reading(reader)
     assert again is not reading
     assert again.wait("longformer", timeout=60) and again.error is None
+
+
+def test_background_reading_skips_what_views_with_their_own_qa_head_do_not_need(tiny_checkpoint):
+    from longformer_core.background import start_reading
+    from longformer_core.models import load_models
+
+    pair = load_models(str(tiny_checkpoint("longformer-qa")), str(tiny_checkpoint("roberta-qa")))
+    reading = start_reading(_reader(pair, TEXT[:2000]))
+    assert reading.steps == []  # span heads read their windows per question
+    assert reading.wait("longformer", timeout=0) and reading.ready_views() == ["truncated", "chunked", "longformer"]
+    assert reading.join(10) and reading.error is None
