@@ -164,7 +164,8 @@ def main() -> int:
     load_s = time.perf_counter() - t0
     dtype = str(getattr(pair.longformer, "dtype", torch.float32)).replace("torch.", "")
     t0 = time.perf_counter()
-    document = load_path(args.pdf)
+    # Generous parse budgets: on a busy shared machine the app's per-page guard can trip on a genuine PDF.
+    document = load_path(args.pdf, time_budget_s=3600.0, page_time_budget_s=600.0)
     parse_s = time.perf_counter() - t0
     log(f"models loaded in {load_s:.1f} s, PDF parsed in {parse_s:.1f} s; dtype {dtype}")
 
