@@ -37,8 +37,8 @@ LONG_OVERLAP = 1024  # tokens shared by consecutive Longformer windows (two one-
 CHUNK_OVERLAP = 128  # tokens shared by consecutive 512-token chunks (the usual SQuAD doc stride)
 # Padded tokens per forward pass at hidden size REFERENCE_HIDDEN; wider models get proportionally fewer,
 # so activation memory per pass stays about the same (16 chunks of 512 for MiniLM, 8 for a 768-wide
-# base model). Batches of 8-16 chunks were ~1.3x faster than one at a time on the 2-core CPU
-# (docs/results.md, issue 16).
+# base model). On the shared 2-core CPU, 24 chunks took 91 / 45 / 36 / 25 s at 1 / 4 / 8 / 16 chunks
+# per pass (fp32, bench/batch_sizes.py; docs/results.md, issue 16).
 BATCH_TOKENS = 8192
 REFERENCE_HIDDEN = 384
 Progress = Callable[[float, str], None]  # (fraction done, message)
