@@ -3,7 +3,7 @@
 In one run:
   1. a matmul micro-benchmark: this machine's fp32 and bf16 GFLOP/s (square matmuls, best of a few, at
      the start and at the end of the run; the better of the two sets the bound);
-  2. the FLOP count of reading the document (every window of every view, one embedding per sentence,
+  2. the FLOP count of reading the document (every window of every view, one embedding per passage,
      the per-question reader passes), from the model configs: layers, hidden, FFN, attention span;
   3. the wall time from "document chosen" (the Document is parsed; `DocumentReader` created) to the
      first answer of each view, then to the answer of a second question, through the code path the
@@ -94,8 +94,14 @@ def encoder_flops(config, lengths, span) -> float:
     return total
 
 
+def units_of(reader) -> list[tuple[int, int]]:
+    """The spans embedded one by one: passages (since the hybrid retrieval), sentences before."""
+    passages = getattr(reader, "passages", None)
+    return list(passages.spans) if passages is not None else list(reader.sentences)
+
+
 def reading_flops(reader, question: str) -> dict[str, float]:
-    """FLOPs each view needs to give its first answer (its pass, the sentence embeddings, the reader)."""
+    """FLOPs each view needs to give its first answer (its pass, the passage embeddings, the reader)."""
     from longformer_core.encoding import view_windows
 
     out: dict[str, float] = {}
@@ -122,11 +128,9 @@ def reading_flops(reader, question: str) -> dict[str, float]:
             flops += encoder_flops(reader_model.config, per, span)
         out[view] = flops
     tok = reader.pair.baseline.tokenizer
-    sentence_lengths = [
-        len(ids) + 2
-        for ids in tok([reader.document.text[a:b] for a, b in reader.sentences], add_special_tokens=False)["input_ids"]
-    ]
-    out["sentences"] = encoder_flops(reader.pair.baseline.encoder.config, [min(n, 512) for n in sentence_lengths], None)
+    texts = [reader.document.text[a:b] for a, b in units_of(reader)]
+    unit_lengths = [len(ids) + 2 for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+    out["passages"] = encoder_flops(reader.pair.baseline.encoder.config, [min(n, 512) for n in unit_lengths], None)
     return out
 
 
@@ -222,7 +226,7 @@ def main() -> int:
         },
         "model_load_s": round(load_s, 2),
         "pdf_parse_s": round(parse_s, 2),
-        "sentences": len(reader.sentences),
+        "passages": len(units_of(reader)),
         "questions": [args.question, args.second_question],
         "answers": answers,
         "second_answers": {v: (r.best.page if r.best else None) for v, r in second.items()},

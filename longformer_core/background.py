@@ -1,8 +1,9 @@
 """Read a document in the background as soon as it is chosen, shared by every caller that asks for it.
 
 A `Reading` runs, on one daemon thread, everything a question needs that does not depend on the
-question: each view's pass over the document and the per-sentence embeddings (`DocumentReader.encoded`,
-`DocumentReader.embed_sentences`). Callers never wait for the whole reading: `wait(view, timeout)`
+question (what `qa.prepare` does on first use): the passages, their lexical index and embeddings
+(`DocumentReader.embed_passages`), then each view's pass over the document and its passage states
+(`DocumentReader.encoded`, `DocumentReader.passage_states`). Callers never wait for the whole reading: `wait(view, timeout)`
 returns as soon as that one view is ready, and `ready_views()` / `fractions()` say where it stands.
 
 Readings are shared across sessions: `start_reading(reader)` returns the running (or finished) reading
@@ -12,7 +13,7 @@ holds a lock while a model runs, so a caller never blocks another.
     reading = start_reading(reader)        # returns at once
     if reading.wait("truncated", timeout=5):
         ask(reader, question, views=["truncated"])
-    reading.fractions()                    # {"truncated": 1.0, "sentences": 0.4, "chunked": 0.0, ...}
+    reading.fractions()                    # {"truncated": 1.0, "passages": 0.4, "chunked": 0.0, ...}
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 from longformer_core.encoding import VIEWS
 from longformer_core.reader import DocumentReader
 
-SENTENCES = "sentences"  # the step that embeds each sentence on its own (every view's answer uses it)
+PASSAGES = "passages"  # the step that embeds each passage on its own (every ranked answer uses it)
 MAX_READINGS = 8  # readings kept (each keeps its reader's token states alive): the app's reader cache size
 ReadingKey = tuple[str, str, str, str]  # (document sha256, Longformer name, baseline name, strategy)
 
@@ -37,12 +38,12 @@ def needed_steps(reader: DocumentReader, view: str) -> list[str]:
 
     A view whose model has its own QA head reads its windows per question (nothing to read ahead); the
     truncated view with a separate QA reader reads its 512 tokens per question too. Otherwise the answer
-    ranks sentences: it needs the sentence embeddings and the view's pass.
+    ranks passages: it needs the passage embeddings and the view's pass.
     """
     model = reader.model_for(view)
     if model.head == "qa" or (view == "truncated" and model.qa_reader is not None):
         return []
-    return [SENTENCES, view]
+    return [PASSAGES, view]
 
 
 def reading_key(reader: DocumentReader) -> ReadingKey:
@@ -55,7 +56,7 @@ class Reading:
 
     Args:
         reader: the document, model pair and strategy to read (its caches receive the results).
-        views: the views to read, in this order after the sentence embeddings; the truncated view (one
+        views: the views to read, in this order after the passage embeddings; the truncated view (one
             512-token window) goes first whatever the order, so its column answers within seconds.
             Steps no answer needs are skipped (see needed_steps).
     """
@@ -70,7 +71,7 @@ class Reading:
         self._needs = {view: needed_steps(reader, view) for view in ordered}
         wanted = {step for steps in self._needs.values() for step in steps}
         # Skip what no answer needs (a view with its own QA head reads per question).
-        self.steps: list[str] = [s for s in ordered[:1] + [SENTENCES] + ordered[1:] if s in wanted]
+        self.steps: list[str] = [s for s in ordered[:1] + [PASSAGES] + ordered[1:] if s in wanted]
         self._fraction = {step: 0.0 for step in self.steps}
         self._done = {step: threading.Event() for step in self.steps}
         self._finished = threading.Event()
@@ -89,7 +90,7 @@ class Reading:
         return list(self._needs)
 
     def is_ready(self, view: str) -> bool:
-        """Everything the view's answer needs is read (its pass, the sentence embeddings; see needed_steps)."""
+        """Everything the view's answer needs is read (its pass, the passage embeddings; see needed_steps)."""
         self._check_view(view)
         return all(self._done[step].is_set() for step in self._needs[view])
 
@@ -119,7 +120,7 @@ class Reading:
         return True
 
     def fractions(self) -> dict[str, float]:
-        """Fraction done of each step (each view, and "sentences"), in reading order."""
+        """Fraction done of each step (each view, and "passages"), in reading order."""
         with self._lock:
             return dict(self._fraction)
 
@@ -140,10 +141,12 @@ class Reading:
             with torch.inference_mode():
                 for step in self.steps:
                     progress = self._progress_of(step)
-                    if step == SENTENCES:
-                        self.reader.embed_sentences(progress)
+                    if step == PASSAGES:
+                        _ = self.reader.lexical_index  # builds the passages too
+                        self.reader.embed_passages(progress)
                     else:
                         self.reader.encoded(step, progress)
+                        self.reader.passage_states(step)
                     self._set(step, 1.0)
                     self.seconds[step] = round(time.monotonic() - self.started_at, 3)
                     self._done[step].set()

@@ -170,7 +170,7 @@ def test_background_reading_answers_each_view_when_ready_and_blocks_no_one(tiny_
     held); the other gets the same reading and answers with the chunked view meanwhile."""
     import threading
 
-    from longformer_core.background import SENTENCES, reading_of, start_reading
+    from longformer_core.background import PASSAGES, reading_of, start_reading
     from longformer_core.qa import ask
 
     gate = threading.Event()
@@ -183,7 +183,7 @@ def test_background_reading_answers_each_view_when_ready_and_blocks_no_one(tiny_
     hook = tiny_pair.longformer.encoder.register_forward_pre_hook(hold)
     reader = _reader(tiny_pair)
     reading = start_reading(reader)
-    assert reading.steps == ["truncated", SENTENCES, "chunked", "longformer"]
+    assert reading.steps == ["truncated", PASSAGES, "chunked", "longformer"]
     assert entered.wait(60), "the background reading never reached the Longformer"
     assert reading.ready_views() == ["truncated", "chunked"]
     assert not reading.wait("longformer", timeout=0.2)
@@ -226,7 +226,7 @@ def test_background_reading_reports_a_failure_to_whoever_waits_and_restarts(tiny
         reading.wait("longformer", timeout=60)
     assert reading.wait("chunked", timeout=60)  # what was read before the failure stays usable
     with pytest.raises(ValueError, match="does not read the view"):
-        reading.wait("sentences")
+        reading.wait("passages")
     hook.remove()
     again = start_reading(reader)
     assert again is not reading
