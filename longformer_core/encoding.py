@@ -21,6 +21,7 @@ handed back is float32.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -451,6 +452,32 @@ def run_windows(
             progress(done / len(windows), f"{view}: window {done} of {len(windows)}")
 
 
+@contextlib.contextmanager
+def _summing_last_layers(encoder: torch.nn.Module, n_layers: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Sum the outputs of the encoder's last `n_layers` layers as they run, into `yielded["sum"]` (float32).
+
+    The same as summing `output_hidden_states[-n:]`, without keeping every layer's states: at a 16k-token
+    window that tuple alone is ~175 MB in fp32. The sum may be longer than the input (a Longformer pads
+    to a multiple of its window inside); positions line up from the start.
+    """
+    found: dict[str, torch.Tensor] = {}
+    # hidden_states = (embeddings output, layer 1, ..., layer N): a model of fewer than n layers sums the
+    # embeddings too, as hidden_states[-n:] would.
+    stages = [encoder.embeddings, *encoder.encoder.layer]
+    layers = stages[-n_layers:] if n_layers else []
+
+    def add(_module: torch.nn.Module, _inputs: object, output: object) -> None:
+        states = (output[0] if isinstance(output, tuple) else output).float()  # (batch, L, hidden)
+        found["sum"] = states.clone() if "sum" not in found else found["sum"] + states
+
+    handles = [layer.register_forward_hook(add) for layer in layers]
+    try:
+        yield found
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @torch.inference_mode()
 def encode_document(
     model: LoadedModel,
@@ -495,12 +522,10 @@ def encode_document(
     done = 0
     for batch in _in_window_order(plan_batches([w.input_ids.shape[1] for w in wins], model)):
         stacked = collate(model.tokenizer, [wins[i] for i in batch])
-        with model.autocast():
-            out = model.encoder(**model_kwargs(model, stacked), output_hidden_states=keep_last4)
+        with model.autocast(), _summing_last_layers(model.encoder, 4 if keep_last4 else 0) as last4:
+            out = model.encoder(**model_kwargs(model, stacked))
         last = out.last_hidden_state.float().cpu().numpy()  # (batch, L_max, hidden)
-        summed = (
-            torch.stack(out.hidden_states[-4:]).sum(0).float().cpu().numpy() if keep_last4 else None
-        )  # (batch, L_max, hidden)
+        summed = last4["sum"].cpu().numpy() if keep_last4 else None  # (batch, >= L_max, hidden)
         for j, i in enumerate(batch):
             win, (s, e) = wins[i], windows[i]
             states[i] = last[j, win.doc_start : win.doc_start + (e - s)]

@@ -242,3 +242,19 @@ def test_background_reading_skips_what_views_with_their_own_qa_head_do_not_need(
     assert reading.steps == []  # span heads read their windows per question
     assert reading.wait("longformer", timeout=0) and reading.ready_views() == ["truncated", "chunked", "longformer"]
     assert reading.join(10) and reading.error is None
+
+
+def test_sum_of_last_four_layers_equals_summing_output_hidden_states(tiny_longformer_qa):
+    """keep_last4 sums the last four layers as they run; the same as HF's output_hidden_states[-4:]."""
+    from longformer_core.encoding import build_input, model_kwargs
+
+    model = tiny_longformer_qa
+    model.dtype = torch.float32
+    doc = tokenize(model.tokenizer, TEXT[:600])
+    p = encode_document(model, doc, "longformer", keep_last4=True, global_first=True)
+    win = build_input(model.tokenizer, doc, p.windows[0], global_first=True)
+    with torch.inference_mode():
+        out = model.encoder(**model_kwargs(model, win), output_hidden_states=True)
+    assert len(out.hidden_states) == 3  # embeddings + 2 layers: the sum takes all three, as [-4:] does
+    expected = torch.stack(out.hidden_states[-4:]).sum(0)[0, win.doc_start : win.doc_start + len(doc)]
+    np.testing.assert_allclose(p.last4, expected.numpy(), atol=1e-5)
