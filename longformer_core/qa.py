@@ -35,7 +35,8 @@ from longformer_core.retrieval import SIGNAL_WORDS, Ranking, fuse
 from longformer_core.spans import best_spans, span_probabilities
 
 SENTENCE_TEMPERATURE = 0.5  # softmax temperature turning fused passage scores (z units) into confidences
-RETRIEVAL_WEIGHT = 1.0  # span score += this x fused retrieval score of its passage (docs/results.md)
+RETRIEVAL_WEIGHT = 3.0  # span score += this x fused retrieval score of its passage (docs/results.md)
+FOCUS_PASSAGES = 8  # the best-ranked passages whose own best spans are always candidates
 # An answer inside a glossary/acronym entry or a caption is the whole unit: "MSSP Managed Security Services
 # Provider" answers "What does MSSP stand for?" better than any piece of it.
 WHOLE_PASSAGE_KINDS = frozenset({"entry", "caption"})
@@ -305,6 +306,9 @@ def span_candidates(
     candidates: list[tuple[float, int, int]] = []  # (score, first doc token, last doc token)
     nulls: list[float] = []
     seen_end = 0
+    # The best-ranked passages each put forward their own best spans, so a passage retrieval trusts is never
+    # out-voted only because the reader liked some other place in the same region better.
+    focus = [tokens.tokens_in(*reader.passages.spans[int(i)]) for i in ranking.order[:FOCUS_PASSAGES]] if ranking else []
     for win, out in run_windows(
         model,
         tokens,
@@ -322,17 +326,22 @@ def span_candidates(
         start = out.start_logits[0].float().cpu().numpy()
         end = out.end_logits[0].float().cpu().numpy()
         spans, null = best_spans(start, end, (win.doc_start, win.doc_start + e - s), n_best, max_answer_tokens)
+        for pa, pb in focus:
+            if s <= pa and pb <= e and pb > pa:
+                context = (win.doc_start + pa - s, win.doc_start + pb - s)
+                spans += best_spans(start, end, context, 2, max_answer_tokens)[0]
         nulls.append(null)
         candidates += [(sp.score, s + sp.start - win.doc_start, s + sp.end - win.doc_start) for sp in spans]
     located = []  # (score, char span, passage index or -1)
     question_words = _plain_words(question)
     for score, a, b in candidates:
         span = tokens.char_span(a, b + 1)
-        if _in_excluded(reader, span) or _plain_words(reader.document.text[span[0] : span[1]]) <= question_words:
-            continue  # a running header, or the question's own words ("MSSP" for "What does MSSP stand for?")
         passage = _passage_index(reader, span[0]) if ranking is not None else -1
         if passage >= 0 and reader.passages.kinds[passage] in WHOLE_PASSAGE_KINDS:
-            span = reader.passages.spans[passage]  # the whole entry or caption is the answer
+            # The whole entry or caption is the answer, even when the reader pointed at its term ("MSSP").
+            span = reader.passages.spans[passage]
+        if _in_excluded(reader, span) or _plain_words(reader.document.text[span[0] : span[1]]) <= question_words:
+            continue  # a running header, or the question's own words ("MSSP" for "What does MSSP stand for?")
         if passage >= 0 and np.isfinite(ranking.fused[passage]):
             score += retrieval_weight * float(ranking.fused[passage])
         located.append((score, span, passage))
