@@ -172,7 +172,7 @@ def compute_dtype(device: torch.device | None = None) -> torch.dtype:
     Raises:
         ValueError: LONGDOC_DTYPE is set to something else.
     """
-    raw = os.environ.get(DTYPE_ENV, "").strip().lower() or "auto"
+    raw = settings.value(DTYPE_ENV).lower()
     if raw not in DTYPE_CHOICES:
         raise ValueError(
             f"{DTYPE_ENV}={raw!r} is not a known setting: use auto (bf16 where the hardware has it), fp32 or bf16."
