@@ -258,3 +258,27 @@ def test_sum_of_last_four_layers_equals_summing_output_hidden_states(tiny_longfo
     assert len(out.hidden_states) == 3  # embeddings + 2 layers: the sum takes all three, as [-4:] does
     expected = torch.stack(out.hidden_states[-4:]).sum(0)[0, win.doc_start : win.doc_start + len(doc)]
     np.testing.assert_allclose(p.last4, expected.numpy(), atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# The Ask page reads in the background (real app, real embedded model, AppTest)
+
+
+@pytest.mark.slow
+def test_ask_page_shows_reading_progress_and_answers_every_view(make_pdf):
+    from test_app import SMALL_PAGES, assert_healthy, start, upload
+
+    at = start()
+    upload(at, "harbour.pdf", make_pdf(SMALL_PAGES))
+    at.switch_page("pages/ask.py").run()
+    assert_healthy(at)
+    progress = at.sidebar.get("progress")
+    assert progress, "no reading progress in the sidebar"
+    labels = " ".join(str(p.proto.text) for p in progress)
+    assert "Each passage on its own" in labels
+    at.text_input(key="question").input("What colour is the lighthouse?")
+    at.button(key="ask_button").click().run()
+    assert_healthy(at)
+    record = at.session_state["ask_history"][-1]
+    assert set(record.answers) == {"truncated", "chunked", "longformer"}
+    assert "red and white" in record.answers["longformer"].result.best.text
