@@ -22,6 +22,7 @@ handed back is float32.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -466,7 +467,13 @@ def _summing_last_layers(encoder: torch.nn.Module, n_layers: int) -> Iterator[di
     stages = [encoder.embeddings, *encoder.encoder.layer]
     layers = stages[-n_layers:] if n_layers else []
 
+    owner = threading.get_ident()
+
     def add(_module: torch.nn.Module, _inputs: object, output: object) -> None:
+        # Hooks belong to the module, not the call: another thread (a question's embedding while a
+        # background reading runs) may use the same model meanwhile, and must not be summed in.
+        if threading.get_ident() != owner:
+            return
         states = (output[0] if isinstance(output, tuple) else output).float()  # (batch, L, hidden)
         found["sum"] = states.clone() if "sum" not in found else found["sum"] + states
 

@@ -282,3 +282,20 @@ def test_ask_page_shows_reading_progress_and_answers_every_view(make_pdf):
     record = at.session_state["ask_history"][-1]
     assert set(record.answers) == {"truncated", "chunked", "longformer"}
     assert "red and white" in record.answers["longformer"].result.best.text
+
+
+def test_last_layer_sum_ignores_other_threads_using_the_same_model(tiny_roberta):
+    """A question's embedding in another thread during a background pass is not summed into the pass."""
+    import threading
+
+    from longformer_core.encoding import _summing_last_layers
+
+    model = tiny_roberta
+    ids = torch.tensor([[0, 5, 6, 7, 2]])
+    with torch.inference_mode(), _summing_last_layers(model.encoder, 4) as found:
+        other = threading.Thread(target=lambda: model.encoder(input_ids=torch.tensor([[0, 9, 2]])))
+        other.start()
+        other.join()
+        assert "sum" not in found  # the other thread's forward left no trace
+        out = model.encoder(input_ids=ids, output_hidden_states=True)
+    np.testing.assert_allclose(found["sum"].numpy(), torch.stack(out.hidden_states[-4:]).sum(0).numpy(), atol=1e-5)
