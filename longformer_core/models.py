@@ -15,12 +15,14 @@ Longformer limited to 512 tokens.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -54,6 +56,10 @@ KNOWN_BASELINES = {  # Longformer checkpoint -> the short model it was converted
 LONG_MODEL_TYPES = ("longformer",)
 QA_HEAD_DIR = Path(__file__).resolve().parent.parent / "assets" / "qa_head"  # the shipped embedded QA head
 HUB_PROBE_TIMEOUT_S = 3.0  # how long to wait for the hub before treating the machine as offline
+DTYPE_ENV = "LONGDOC_DTYPE"  # auto (default) | fp32 | bf16: the arithmetic inference runs in
+DTYPE_CHOICES = {"auto": None, "fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+                 "bfloat16": torch.bfloat16}
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU features that do bf16 arithmetic natively
 
 
 class ModelLoadError(ValueError):
@@ -79,6 +85,12 @@ class LoadedModel:
     # A separately trained extractive reader for this encoder (the embedded QA head), kept apart from
     # `model` so embeddings, classification and the attention views keep using the untouched encoder.
     qa_reader: PreTrainedModel | None = None
+    # The arithmetic of inference: bfloat16 runs the matmuls under autocast (weights stay fp32).
+    dtype: torch.dtype = torch.float32
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Context to run a forward pass in: bf16 autocast when `dtype` is bfloat16, else nothing."""
+        return inference_autocast(self.device, self.dtype)
 
     @property
     def encoder(self) -> PreTrainedModel:
@@ -104,6 +116,7 @@ class LoadedModel:
             labels=self.labels,
             device=self.device,
             qa_reader=self.qa_reader,
+            dtype=self.dtype,
         )
 
 
@@ -126,6 +139,60 @@ def default_device() -> torch.device:
     if wanted:
         return torch.device(wanted)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic in hardware (AVX512-BF16 or AMX-BF16), detected at run time.
+
+    Without them torch emulates bf16 matmuls, which is slower than fp32: never assume the flag.
+    """
+    get_capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if get_capabilities is not None:
+        try:
+            capabilities = get_capabilities()
+            return any(bool(capabilities.get(flag)) for flag in CPU_BF16_FLAGS)
+        except (RuntimeError, AttributeError):  # an older torch: read the kernel's flags instead
+            pass
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return any(flag in line.split() for flag in CPU_BF16_FLAGS)
+    return False
+
+
+def compute_dtype(device: torch.device | None = None) -> torch.dtype:
+    """The dtype inference runs in: $LONGDOC_DTYPE (auto | fp32 | bf16), auto meaning bf16 where native.
+
+    auto: bf16 on a CPU with AVX512-BF16 or AMX, or a CUDA GPU that supports it; fp32 elsewhere.
+
+    Raises:
+        ValueError: LONGDOC_DTYPE is set to something else.
+    """
+    raw = settings.value(DTYPE_ENV).lower()
+    if raw not in DTYPE_CHOICES:
+        raise ValueError(
+            f"{DTYPE_ENV}={raw!r} is not a known setting: use auto (bf16 where the hardware has it), fp32 or bf16."
+        )
+    chosen = DTYPE_CHOICES[raw]
+    if chosen is not None:
+        return chosen
+    device = device or default_device()
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    return torch.float32
+
+
+def inference_autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """torch.autocast on `device` in `dtype` when it is lower than fp32; a no-op context for fp32."""
+    if dtype == torch.float32 or device.type not in ("cpu", "cuda"):
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def _head_of(config) -> str:
@@ -247,6 +314,7 @@ def load_checkpoint(
         head=head,
         labels=labels,
         device=device,
+        dtype=compute_dtype(device),
     )
 
 
@@ -308,6 +376,7 @@ def load_embedded(
         max_tokens=conversion.max_positions,
         is_longformer=True,
         device=device,
+        dtype=compute_dtype(device),
     )
     base = LoadedModel(
         name="MiniLM-L6 (512 tokens)",
@@ -316,6 +385,7 @@ def load_embedded(
         max_tokens=BASELINE_TOKENS,
         is_longformer=False,
         device=device,
+        dtype=compute_dtype(device),
     )
     head = embedded_qa_head() if qa_head == "default" else (Path(qa_head) if qa_head else None)
     if head is not None:

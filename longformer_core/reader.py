@@ -159,8 +159,8 @@ class DocumentReader:
         return LexicalIndex([self.document.text[a:b] for a, b in self.passages.spans])
 
     def passage_vectors_ready(self) -> bool:
-        with _PASSAGE_LOCK:
-            return self.document.sha256 in _PASSAGE_VECTORS.get(self.pair.baseline.model, {})
+        # No lock to read: a background reading may hold it while it embeds (issue 16).
+        return self.document.sha256 in _PASSAGE_VECTORS.get(self.pair.baseline.model, {})
 
     def embed_passages(self, progress: Progress | None = None) -> np.ndarray:
         """Each passage embedded on its own by the baseline: (n_passages, hidden), L2-normalised.
@@ -170,6 +170,9 @@ class DocumentReader:
         asking at once embed once: the second waits for the first.
         """
         model = self.pair.baseline.model
+        done = _PASSAGE_VECTORS.get(model, {}).get(self.document.sha256)  # no lock to read (issue 16)
+        if done is not None:
+            return done
         with _PASSAGE_LOCK:
             per_model = _PASSAGE_VECTORS.setdefault(model, {})
             if self.document.sha256 not in per_model:
@@ -185,6 +188,9 @@ class DocumentReader:
 
     def passage_states(self, view: str) -> tuple[np.ndarray, np.ndarray]:
         """`pool_spans` over the passages, cached per view (every question scores all passages)."""
+        done = self._passage_states.get(view)  # no lock to read: another view's pass may hold it (issue 16)
+        if done is not None:
+            return done
         self.encoded(view)
         with self._lock:  # a reader is shared by sessions: compute each view's states once
             if view not in self._passage_states:
@@ -196,6 +202,9 @@ class DocumentReader:
 
     def encoded(self, view: str, progress: Progress | None = None) -> DocumentPass:
         """The view's token states (last layer and sum of last four), computed on first use."""
+        done = self._passes.get(view)  # no lock to read: a pass of another view may be running (issue 16)
+        if done is not None:
+            return done
         with self._lock:
             if view == "chunked" and "truncated" in self._passes and self._fits_one_chunk():
                 # One chunk covers the whole document: the chunked pass is the truncated pass.

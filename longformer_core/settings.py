@@ -30,6 +30,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LONGDOC_MAX_TOKENS", "100000", "Longest document the app and CLI read, in tokens; longer ones are refused."),
     Setting("LONGDOC_MAX_UPLOAD_MB", "50", "Largest file accepted, in megabytes."),
     Setting("LONGDOC_DEVICE", "", "Torch device for the models ('cpu', 'cuda', 'cuda:1'); default CUDA when present."),
+    Setting("LONGDOC_DTYPE", "auto", "Inference arithmetic: auto (bf16 where the CPU/GPU does it natively, else fp32), fp32 or bf16."),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

@@ -12,11 +12,28 @@ from ui.feedback import attempt
 from ui.render import md
 from ui.session import page_setup
 from ui.state import ask_history
-from ui.tasks import AskRecord, ViewAnswer, answer_question, history_csv, history_json, history_rows
+from ui.tasks import (
+    AskRecord,
+    ViewAnswer,
+    answer_question,
+    history_csv,
+    history_json,
+    history_rows,
+    show_reading_progress,
+    start_background_reading,
+)
 
 settings = page_setup("qa")
 st.title("Ask a question")
 document = require_document()
+# Reading starts as soon as the page has a document; each column answers once its view is read.
+try:
+    reading = start_background_reading(document, settings)
+except Exception:  # noqa: BLE001 - e.g. keywords missing: asking reports it, with the message to act on
+    reading = None
+if reading is not None:
+    with st.sidebar:
+        show_reading_progress(reading)
 
 st.markdown(
     f"Asking about **{md(document.name)}**. The first question reads the whole document (this can take a "

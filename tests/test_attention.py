@@ -372,3 +372,28 @@ def test_band_attention_probs_swaps_in_fast_attention_and_handles_no_globals() -
     assert probes[0]["local"].shape == (1, 4, 10, 5)
     assert torch.allclose(probes[0]["local"].sum(-1), torch.ones(1, 4, 10), atol=1e-6)
     assert isinstance(model.encoder.layer[0].attention.self, FastLongformerSelfAttention)
+
+
+@pytest.mark.parametrize("case", MODEL_CASES)
+def test_model_under_bf16_autocast_and_inference_mode_tracks_fp32(case: str) -> None:
+    """The reading path (longformer_core.encoding) runs this way where the CPU has native bf16:
+    padding, global tokens and the worker threads must all keep working in bf16."""
+    window, lengths, globals_ = MODEL_CASES[case]
+    hf, fast = model_pair(LongformerModel, window)
+    inputs = model_inputs(lengths, globals_, max(lengths))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the worker pool, so its threads inherit the caller's autocast
+    try:
+        with torch.inference_mode():
+            reference = hf(**inputs).last_hidden_state
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = fast(**inputs, output_attentions=True)
+    finally:
+        torch.set_num_threads(threads)
+    real = inputs["attention_mask"].bool()
+    got = low.last_hidden_state.float()[real]
+    assert got.isfinite().all()
+    cosine = torch.nn.functional.cosine_similarity(got, reference[real], dim=-1)
+    assert cosine.min() >= 0.999, cosine.min()
+    for probs in low.attentions:  # the probabilities the attention plots read are finite in bf16 too
+        assert probs.isfinite().all()

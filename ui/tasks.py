@@ -11,6 +11,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
+from longformer_core.background import Reading, start_reading
 from longformer_core.classify import ClassifyResult, classify, classify_with_trained_heads, parse_labels
 from longformer_core.documents import Document
 from longformer_core.encoding import VIEWS, Progress, scaled, view_windows
@@ -167,18 +168,61 @@ def answer_question(
     question = check_question(question)
     reader = reader_for(document, settings, "qa")
     record = AskRecord(question, document, reader.strategy, settings.pair.name, {})
+    reading = start_reading(reader)  # already going since the page opened, usually (shared by sessions)
     with working("Answering...") as progress:
-        sentences = any(reader.model_for(v).head != "qa" for v in VIEWS)
-        read_views(reader, VIEWS, scaled(progress, 0.0, 0.9), task_head="qa", sentences=sentences)
-        for i, view in enumerate(VIEWS):
-            step = scaled(progress, 0.9 + 0.1 * i / len(VIEWS), 0.9 + 0.1 * (i + 1) / len(VIEWS))
-            result = ask(reader, question, views=(view,), progress=step)[view]
-            best = result.best
-            token = reader.tokens_for(view).token_at(best.char_span[0]) if best else None
-            reading = reading_seconds(reader, view, result.method)
-            record.answers[view] = ViewAnswer(result, token, reading)
-            on_answer(view, record.answers[view])
+        pending: list[View] = list(VIEWS)
+        while pending:
+            ready = [v for v in pending if reading.is_ready(v)]
+            if not ready:  # wait for the next view, showing how far the reading is
+                fractions = reading.fractions()
+                done = sum(fractions.values()) / max(1, len(fractions))
+                progress(0.95 * done, "Reading the document: " + ", ".join(
+                    f"{VIEW_TITLES.get(step, step.capitalize())} {fraction:.0%}" for step, fraction in fractions.items()
+                ))
+                reading.wait(pending[0], timeout=0.5)  # raises when the reading failed
+                continue
+            for view in ready:  # each column answers as soon as its view is read
+                result = ask(reader, question, views=(view,))[view]
+                best = result.best
+                token = reader.tokens_for(view).token_at(best.char_span[0]) if best else None
+                record.answers[view] = ViewAnswer(result, token, reading_seconds(reader, view, result.method))
+                on_answer(view, record.answers[view])
+                pending.remove(view)
     return record
+
+
+def start_background_reading(document: Document, settings: Settings) -> Reading:
+    """Start (or find) the background reading of this document for questions: every view's pass and the
+    passage embeddings, shared by every session (longformer_core.background)."""
+    return start_reading(reader_for(document, settings, "qa"))
+
+
+READING_STEP_TITLES = {"passages": "Each passage on its own"}
+
+
+def show_reading_progress(reading: Reading) -> None:
+    """One progress bar per reading step; refreshed every second while the reading goes on."""
+    if reading.done:
+        _draw_reading_progress(reading)
+    else:
+        _live_reading_progress(reading)
+
+
+@st.fragment(run_every=1.0)
+def _live_reading_progress(reading: Reading) -> None:
+    _draw_reading_progress(reading)
+    if reading.done:
+        st.rerun()  # once more without the timer
+
+
+def _draw_reading_progress(reading: Reading) -> None:
+    with st.container(key="reading_progress"):
+        st.caption("Reading the document for questions" + (" (done)" if reading.done and not reading.error else ""))
+        for step, fraction in reading.fractions().items():
+            title = READING_STEP_TITLES.get(step) or VIEW_TITLES.get(step, step)
+            st.progress(fraction, text=f"{title}: {fraction:.0%}")
+        if reading.error is not None:
+            st.caption("Reading stopped; asking a question will try again.")
 
 
 def history_rows(history: Sequence[AskRecord]) -> list[dict]:

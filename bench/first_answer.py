@@ -1,0 +1,255 @@
+"""Time from "document chosen" to the first answer of each view, against what the arithmetic allows.
+
+In one run:
+  1. a matmul micro-benchmark: this machine's fp32 and bf16 GFLOP/s (square matmuls, best of a few, at
+     the start and at the end of the run; the better of the two sets the bound);
+  2. the FLOP count of reading the document (every window of every view, one embedding per passage,
+     the per-question reader passes), from the model configs: layers, hidden, FFN, attention span;
+  3. the wall time from "document chosen" (the Document is parsed; `DocumentReader` created) to the
+     first answer of each view, then to the answer of a second question, through the code path the
+     app's Ask page uses (`DocumentReader` + `qa.ask`, views in the order truncated, chunked, longformer).
+
+`flop_bound_s` = reading FLOPs / the measured GFLOP/s of the dtype in use; `ratio_to_flop_bound` =
+`first_answer_s` / `flop_bound_s` (1.0 would be every matmul at the micro-benchmark's speed).
+`ratio_to_flop_bound_cpu` uses the process's CPU time divided by its torch threads instead of the wall
+time: on a machine shared with other work it estimates the ratio with the cores to itself.
+
+Usage:
+    .venv/bin/python bench/first_answer.py --json                   # the NIST guide, embedded model
+    LONGDOC_DTYPE=bf16 .venv/bin/python bench/first_answer.py --json
+    .venv/bin/python bench/first_answer.py --pdf my.pdf --question "..." --model DIR --baseline DIR
+    .venv/bin/python bench/first_answer.py --json out.json          # also write the numbers to a file
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+DEFAULT_PDF = (
+    Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data")) / "pdfs/nist_sp800-61r2.pdf"
+)
+DEFAULT_QUESTIONS = (
+    "How long should incident handling records be retained?",
+    "What is a precursor?",
+)
+VIEW_ORDER = ("truncated", "chunked", "longformer")
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def matmul_gflops(dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Best GFLOP/s of an (n, n) @ (n, n) matmul in `dtype` (one warm-up call first)."""
+    import torch
+
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def encoder_flops(config, lengths, span) -> float:
+    """Forward FLOPs of a BERT/RoBERTa/Longformer encoder over sequences of the given lengths.
+
+    Per token and layer: Q, K, V and output projections 8*h^2, FFN 4*h*f, attention scores and the
+    weighted sum of values 4*h*k for k keys attended (the sequence for full attention, 2w+1 at most for
+    a sliding window). Embeddings, layer norms and softmax are a few percent and left out.
+
+    Args:
+        config: the model config (num_hidden_layers, hidden_size, intermediate_size).
+        lengths: input lengths (special tokens included), one per forward sequence.
+        span: keys a token attends to at most (None: the whole sequence).
+    """
+    h, f, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    total = 0.0
+    for n in lengths:
+        keys = n if span is None else min(n, span)
+        total += layers * n * (8 * h * h + 4 * h * f + 4 * h * keys)
+    return total
+
+
+def units_of(reader) -> list[tuple[int, int]]:
+    """The spans embedded one by one: passages (since the hybrid retrieval), sentences before."""
+    passages = getattr(reader, "passages", None)
+    return list(passages.spans) if passages is not None else list(reader.sentences)
+
+
+def reading_flops(reader, question: str) -> dict[str, float]:
+    """FLOPs each view needs to give its first answer (its pass, the passage embeddings, the reader)."""
+    from longformer_core.encoding import view_windows
+
+    out: dict[str, float] = {}
+    for view in VIEW_ORDER:
+        model = reader.model_for(view)
+        config = model.encoder.config
+        window = getattr(model, "attention_window", None)
+        span = 2 * window + 1 if model.is_longformer and window else None
+        lengths = [e - s + 2 for s, e in view_windows(model, model.tokenizer, len(reader.tokens_for(view)), view)]
+        reader_model = model.qa_reader if model.head != "qa" else model.model
+        # A span head reads per question; the truncated view's QA reader needs no pass of its own.
+        no_pass = model.head == "qa" or (view == "truncated" and reader_model is not None)
+        flops = 0.0 if no_pass else encoder_flops(config, lengths, span)
+        n_q = len(model.tokenizer(question, add_special_tokens=False)["input_ids"]) + 3
+        if reader_model is not None:  # retrieve-then-read / span head: the question's own passes
+            from longformer_core import qa
+
+            region = getattr(qa, "REGION_TOKENS", 384)
+            regions = 1 if view == "truncated" else getattr(qa, "READ_REGIONS", 4)
+            if model.head == "qa":
+                per = lengths
+            else:
+                per = [min(model.max_tokens, (model.max_tokens if view == "truncated" else region) + n_q)] * regions
+            flops += encoder_flops(reader_model.config, per, span)
+        out[view] = flops
+    tok = reader.pair.baseline.tokenizer
+    texts = [reader.document.text[a:b] for a, b in units_of(reader)]
+    unit_lengths = [len(ids) + 2 for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+    out["passages"] = encoder_flops(reader.pair.baseline.encoder.config, [min(n, 512) for n in unit_lengths], None)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pdf", type=Path, default=DEFAULT_PDF)
+    parser.add_argument("--question", default=DEFAULT_QUESTIONS[0], help="the first question")
+    parser.add_argument("--second-question", default=DEFAULT_QUESTIONS[1])
+    parser.add_argument("--model", default="embedded", help="Longformer id or folder (default: embedded)")
+    parser.add_argument("--baseline", default=None, help="512-token baseline id or folder")
+    parser.add_argument(
+        "--json", nargs="?", const="-", default=None, help="print the numbers as JSON (to stdout, or to FILE)"
+    )
+    args = parser.parse_args()
+    if not args.pdf.is_file():
+        print(f"no PDF at {args.pdf} (set LONGDOC_DATA_DIR or give --pdf)", file=sys.stderr)
+        return 2
+
+    import torch
+
+    from longformer_core.documents import load_path
+    from longformer_core.models import load_models
+    from longformer_core.qa import ask
+    from longformer_core.reader import DocumentReader
+    from longformer_core.strategies import DEFAULT_FOR_TASK
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    fp32 = matmul_gflops(torch.float32)
+    bf16 = matmul_gflops(torch.bfloat16)
+    log(f"matmul: fp32 {fp32:.0f} GFLOP/s, bf16 {bf16:.0f} GFLOP/s")
+
+    t0 = time.perf_counter()
+    pair = load_models(args.model, args.baseline)
+    load_s = time.perf_counter() - t0
+    dtype = str(getattr(pair.longformer, "dtype", torch.float32)).replace("torch.", "")
+    t0 = time.perf_counter()
+    # Generous parse budgets: on a busy shared machine the app's per-page guard can trip on a genuine PDF.
+    document = load_path(args.pdf, time_budget_s=3600.0, page_time_budget_s=600.0)
+    parse_s = time.perf_counter() - t0
+    log(f"models loaded in {load_s:.1f} s, PDF parsed in {parse_s:.1f} s; dtype {dtype}")
+
+    # "Document chosen": from here on, what the user waits for.
+    cpu_chosen = time.process_time()
+    t_chosen = time.perf_counter()
+    reader = DocumentReader(pair, document, strategy=DEFAULT_FOR_TASK["qa"])
+    per_view: dict[str, float] = {}
+    answers: dict[str, dict] = {}
+    for view in VIEW_ORDER:
+        result = ask(reader, args.question, views=[view])[view]
+        per_view[view] = round(time.perf_counter() - t_chosen, 2)
+        best = result.best
+        answers[view] = {"page": best.page if best else None, "text": " ".join(best.text.split())[:100] if best else ""}
+        log(f"{view}: first answer at {per_view[view]:.1f} s (page {answers[view]['page']})")
+    first_answer_s = time.perf_counter() - t_chosen
+    first_answer_cpu_s = time.process_time() - cpu_chosen
+
+    t0 = time.perf_counter()
+    second = ask(reader, args.second_question)
+    second_answer_s = time.perf_counter() - t0
+    log(f"second question: {second_answer_s:.2f} s")
+
+    # Measured again at the end: on a shared machine the first measurement may have met a busy moment;
+    # the machine's capability is the better of the two.
+    fp32_end, bf16_end = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    log(f"matmul at the end: fp32 {fp32_end:.0f} GFLOP/s, bf16 {bf16_end:.0f} GFLOP/s")
+    fp32_start, bf16_start = fp32, bf16
+    fp32, bf16 = max(fp32, fp32_end), max(bf16, bf16_end)
+
+    flops = reading_flops(reader, args.question)
+    total_flops = sum(flops.values())
+    gflops = bf16 if dtype == "bfloat16" else fp32
+    flop_bound_s = total_flops / (gflops * 1e9)
+    info = {
+        "first_answer_s": round(first_answer_s, 2),
+        "second_answer_s": round(second_answer_s, 3),
+        "flop_bound_s": round(flop_bound_s, 2),
+        "ratio_to_flop_bound": round(first_answer_s / flop_bound_s, 2),
+        # On a shared machine the wall time includes waiting for other processes; the CPU time this
+        # process used, spread over its threads, is what the wall time would be with the cores to itself.
+        "first_answer_cpu_s": round(first_answer_cpu_s, 1),
+        "ratio_to_flop_bound_cpu": round(first_answer_cpu_s / torch.get_num_threads() / flop_bound_s, 2),
+        "dtype": dtype,
+        "peak_rss_mb": peak_rss_mb(),
+        "tokens": len(reader.long_tokens),
+        "first_answer_by_view_s": per_view,
+        "reading_tflop": {k: round(v / 1e12, 3) for k, v in flops.items()} | {"total": round(total_flops / 1e12, 3)},
+        "matmul_gflops": {"float32": round(fp32, 1), "bfloat16": round(bf16, 1)},  # best of start and end
+        "matmul_gflops_start_end": {
+            "float32": [round(fp32_start, 1), round(fp32_end, 1)],
+            "bfloat16": [round(bf16_start, 1), round(bf16_end, 1)],
+        },
+        "model_load_s": round(load_s, 2),
+        "pdf_parse_s": round(parse_s, 2),
+        "passages": len(units_of(reader)),
+        "questions": [args.question, args.second_question],
+        "answers": answers,
+        "second_answers": {v: (r.best.page if r.best else None) for v, r in second.items()},
+        "model": args.model,
+        "baseline": args.baseline or "(default)",
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+    text = json.dumps(info, indent=2)
+    if args.json in (None, "-"):
+        print(text if args.json else "\n".join(f"{k}: {v}" for k, v in info.items()))
+    else:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text)
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
