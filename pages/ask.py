@@ -53,11 +53,11 @@ slots = {}
 for view, column in zip(VIEWS, columns, strict=True):
     with column:
         model_header(view)
-        slots[view] = st.container()
+        slots[view] = st.empty()  # a preliminary answer is replaced by the final one
 
 
 def show(view: str, answer: ViewAnswer, source: Document) -> None:
-    with slots[view]:
+    with slots[view].container():
         render_answer(view, answer, source)
 
 

@@ -92,7 +92,8 @@ def test_nist_deep_answer_is_on_the_right_page(embedded_sentence_pair, nist_pdf)
     assert best.page == 12
     assert "lessons learned" in best.text.lower()
     truncated = results["truncated"]
-    assert truncated.seen_tokens[1] <= 512 and truncated.best.page == 1  # it only read the first pages
+    assert truncated.seen_tokens[1] <= 512  # it only read the first pages
+    assert truncated.best.page <= reader.document.page_of(truncated.seen_chars[1]) < 12
 
 
 @pytest.mark.slow
@@ -101,6 +102,7 @@ def test_nist_span_answer_with_the_shipped_head(embedded_pair, nist_pdf):
     reader = DocumentReader(embedded_pair, load_path(nist_pdf), strategy="question")
     results = ask(reader, "When should a lessons learned meeting be held?")
     best = results["longformer"].best
-    assert "major incident" in best.text.lower() and len(best.text) < 80 and best.page in (12, 53)
-    assert "lessons learned" in reader.document.text[best.context[0] : best.context[1]].lower()
+    # "... after a major incident, and optionally periodically after lesser incidents as time and resources permit"
+    assert "incident" in best.text.lower() and len(best.text) < 80 and best.page in (12, 53)
+    assert "lessons learned" in reader.document.text[best.passage[0] : best.passage[1]].lower()
     assert results["truncated"].seen_tokens[1] <= 512 and "major incident" not in results["truncated"].best.text

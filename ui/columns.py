@@ -29,6 +29,9 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
     """One view's column on the Ask page: answer, confidence, page, highlight, what it read, time."""
     result = answer.result
     best = result.best
+    if answer.preliminary:
+        st.info("Preliminary answer: this model is still reading the document. The full answer replaces this one "
+                "when it has read everything.")
     if best is None:
         st.warning("No answer: this model found nothing to point to in the part it read.")
     else:
@@ -49,7 +52,7 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
     st.plotly_chart(
         seen_chart(view, result.n_tokens, result.seen_tokens, answer.answer_token, where),
         config={"displayModeBar": False},
-        key=f"seen_{view}",
+        key=f"seen_{view}_preliminary" if answer.preliminary else f"seen_{view}",
     )
     st.caption(seen_caption(result.seen_tokens, result.n_tokens))
     for note in result.notes:

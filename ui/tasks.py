@@ -17,7 +17,7 @@ from longformer_core.documents import Document
 from longformer_core.encoding import VIEWS, Progress, scaled, view_windows
 from longformer_core.heads import Head, bundled_heads
 from longformer_core.models import ModelPair
-from longformer_core.qa import QAResult, ask, check_question
+from longformer_core.qa import QAResult, ask, check_question, preliminary_answer
 from longformer_core.reader import DocumentReader
 from longformer_core.similarity import PassageMatrix, SimilarityResult, compare, passage_matrix
 from longformer_core.strategies import DEFAULT_EVERY_K
@@ -140,6 +140,7 @@ class ViewAnswer:
     result: QAResult
     answer_token: int | None  # document token where the best answer starts (for the "what it saw" bar)
     reading_seconds: float | None  # the one-off reading of the document (None: per-question model)
+    preliminary: bool = False  # a first answer given before the view had read the document; replaced later
 
 
 @dataclass
@@ -152,6 +153,7 @@ class AskRecord:
     model: str
     answers: dict[str, ViewAnswer]
     asked_at: str = field(default_factory=lambda: datetime.now().isoformat(timespec="seconds"))
+    preliminary: dict[str, ViewAnswer] = field(default_factory=dict)  # first answers shown while reading
 
 
 def answer_question(
@@ -171,6 +173,11 @@ def answer_question(
     reading = start_reading(reader)  # already going since the page opened, usually (shared by sessions)
     with working("Answering...") as progress:
         pending: list[View] = list(VIEWS)
+        for view in [v for v in pending if not reading.is_ready(v)]:
+            # Answer early: words in common and the reader on two regions need no reading of the document.
+            early = preliminary_answer(reader, question, view)
+            record.preliminary[view] = ViewAnswer(early, _answer_token(reader, view, early), None, preliminary=True)
+            on_answer(view, record.preliminary[view])
         while pending:
             ready = [v for v in pending if reading.is_ready(v)]
             if not ready:  # wait for the next view, showing how far the reading is
@@ -183,12 +190,16 @@ def answer_question(
                 continue
             for view in ready:  # each column answers as soon as its view is read
                 result = ask(reader, question, views=(view,))[view]
-                best = result.best
-                token = reader.tokens_for(view).token_at(best.char_span[0]) if best else None
+                token = _answer_token(reader, view, result)
                 record.answers[view] = ViewAnswer(result, token, reading_seconds(reader, view, result.method))
                 on_answer(view, record.answers[view])
                 pending.remove(view)
     return record
+
+
+def _answer_token(reader: DocumentReader, view: str, result: QAResult) -> int | None:
+    best = result.best
+    return reader.tokens_for(view).token_at(best.char_span[0]) if best else None
 
 
 def start_background_reading(document: Document, settings: Settings) -> Reading:
