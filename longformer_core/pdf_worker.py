@@ -8,7 +8,7 @@ fire in the wrong place, and does nothing for memory. So PDFs are read in a chil
 - started with the `spawn` method (a fresh interpreter: no copy of the server's model weights or
   threads), without re-running the parent's `__main__` (under Streamlit that is the app script);
 - with an address-space limit (`resource.setrlimit(RLIMIT_AS)`): its start-up size plus
-  `LONGDOC_PDF_WORKER_MB` (default 1024 MB); a page that needs more fails with the usual
+  LONGDOC_PDF_WORKER_MB (default 1024 MB); a page that needs more fails with the usual
   "needs more memory" message instead of swapping the server;
 - watched by the parent, which kills it (SIGKILL) when one page takes longer than its page budget or the
   whole document longer than its document budget, and then tells the user exactly what it always did;
@@ -18,14 +18,14 @@ The parent gets the text and page offsets, or a `DocumentError` subclass with th
 in-process reader gave. A worker that dies for another reason (killed from outside, out of memory in C)
 gives `ExtractionWorkerError`, and the next upload gets a fresh worker.
 
-`extract_pdf_pages` is the reading itself (it runs in the worker; tests may call it directly).
-`PdfWorkerPool.extract` is the parent's side; `default_pool()` is the process-wide pool.
+The reading itself is `documents.pdf.extract_pdf_pages` (what the worker runs; `load_document` sends
+PDFs here). `PdfWorkerPool.extract` is the parent's side; `default_pool()` is the process-wide pool.
+Settings: LONGDOC_PDF_WORKERS (PDFs read at once, default 2), LONGDOC_PDF_WORKER_MB (default 1024).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import multiprocessing
 import os
@@ -38,151 +38,24 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
 from typing import Any
 
-from longformer_core import documents
-from longformer_core.documents import (
-    DEFAULT_PAGE_TIME_BUDGET_S,
-    MAX_PAGE_CONTENT_BYTES,
+from longformer_core import settings
+from longformer_core.documents import errors as document_errors
+from longformer_core.documents.errors import (
     DocumentError,
     DocumentTooLargeError,
-    EmptyDocumentError,
     EncryptedPdfError,
     ExtractionTimeoutError,
-    NoTextError,
+    ExtractionWorkerError,
 )
+from longformer_core.documents.limits import DEFAULT_MAX_CHARS, DEFAULT_PAGE_TIME_BUDGET_S
+from longformer_core.documents.pdf import PdfText, _page_too_slow_error, extract_pdf_pages
 
 logger = logging.getLogger(__name__)
 
-WORKERS_ENV = "LONGDOC_PDF_WORKERS"  # how many PDFs are read at once (default 2)
+WORKERS_ENV = "LONGDOC_PDF_WORKERS"  # how many PDFs are read at once (settings.py: default 2)
 MEMORY_ENV = "LONGDOC_PDF_WORKER_MB"  # address space a worker may add to its start-up size (default 1024)
-DEFAULT_WORKERS = 2
-DEFAULT_WORKER_MB = 1024
 DEFAULT_DOCUMENT_TIME_BUDGET_S = 60.0
 WORKER_START_TIMEOUT_S = 60.0  # a fresh interpreter importing pypdf; minutes would mean a broken setup
-_PAGE_SEPARATOR = "\n\n"  # between pages in Document.text (as documents.py always did)
-_MIN_PDF_CHARS = 20  # below these a PDF is treated as scanned (no text layer)
-_MIN_PDF_CHARS_PER_PAGE = 5.0
-
-
-class ExtractionWorkerError(DocumentError):
-    """The process reading the PDF ended before it finished (killed from outside, or out of memory)."""
-
-
-@dataclass(frozen=True)
-class PdfText:
-    """What a worker sends back: the joined text and, per page, its (start, end) offsets and label."""
-
-    text: str
-    pages: tuple[tuple[int, int, str], ...]  # (start, end exclusive, printed label), in order
-
-
-# --------------------------------------------------------------------------------------------------
-# The reading itself (runs in the worker)
-
-
-def extract_pdf_pages(
-    data: bytes,
-    name: str,
-    password: str | None = None,
-    max_chars: int = documents.DEFAULT_MAX_CHARS,
-    on_progress: Callable[[str, int], None] | None = None,
-) -> PdfText:
-    """Read every page's text of a PDF, in this process and without time limits (the worker's parent
-    enforces those by killing the worker).
-
-    Args:
-        data: the PDF's bytes.
-        name: the file name shown in messages.
-        password: password for an encrypted PDF ("" is always tried too).
-        max_chars: refuse documents with more extracted characters (counted page by page).
-        on_progress: called with ("opened", n_pages) once the page list is read, then ("page", index)
-            before each page is read (0-based), so the parent knows which page is running.
-
-    Returns:
-        The text (pages joined by a blank line) and each page's offsets and label.
-
-    Raises:
-        DocumentError: a subclass saying what is wrong (corrupt, encrypted, empty, scanned, too large).
-    """
-    import pypdf  # the worker imports it once at start-up; text-only users never pay for it
-
-    report = on_progress or (lambda kind, value: None)
-    # Cap every decoder at the per-page content limit: pypdf's own extract_text() swallows its
-    # limit errors and returns "", which would make a zip bomb look like a scanned page.
-    limits = {
-        "zlib_maximum_output_length": MAX_PAGE_CONTENT_BYTES,
-        "lzw_maximum_output_length": MAX_PAGE_CONTENT_BYTES,
-        "run_length_maximum_output_length": MAX_PAGE_CONTENT_BYTES,
-        "brotli_maximum_output_length": MAX_PAGE_CONTENT_BYTES,
-        "array_based_stream_maximum_output_length": MAX_PAGE_CONTENT_BYTES,
-    }
-    with pypdf.apply_configuration(**limits):
-        try:
-            reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
-            encrypted = reader.is_encrypted
-        except MemoryError:
-            raise
-        except Exception as error:  # includes RecursionError (cyclic objects)
-            raise documents._corrupt_pdf_error(name) from error
-        if encrypted:
-            documents._decrypt(reader, name, password)
-        try:
-            n_pages = len(reader.pages)
-        except MemoryError:
-            raise
-        except Exception as error:  # includes RecursionError (cyclic objects)
-            raise documents._corrupt_pdf_error(name, "its list of pages is broken") from error
-        if n_pages == 0:
-            raise EmptyDocumentError(f"This file is empty: the PDF '{name}' has no pages.")
-        labels = documents._page_labels(reader, n_pages)
-        report("opened", n_pages)
-
-        page_texts: list[str] = []
-        n_chars = 0
-        for index in range(n_pages):
-            report("page", index)
-            text = documents.clean_pdf_page_text(_read_page(reader, index, name))
-            page_texts.append(text)
-            n_chars += len(text) + len(_PAGE_SEPARATOR)
-            if n_chars > max_chars + len(_PAGE_SEPARATOR):
-                raise DocumentTooLargeError(
-                    f"'{name}' has more than {max_chars:,} characters of text (the limit) by page "
-                    f"{index + 1} of {n_pages}. Split it into smaller parts, or upload only the "
-                    "chapters you need."
-                )
-
-    total = sum(len(text.strip()) for text in page_texts)
-    if total < _MIN_PDF_CHARS or total < _MIN_PDF_CHARS_PER_PAGE * n_pages:
-        raise NoTextError(
-            f"This PDF has no text layer — it looks scanned: '{name}' has {n_pages} page(s) but only "
-            f"{total} character(s) of text could be extracted. Run OCR first (e.g. ocrmypdf, or "
-            "'Recognize text' in your PDF tool) and upload the result."
-        )
-    pages = []
-    offset = 0
-    for text, label in zip(page_texts, labels):
-        pages.append((offset, offset + len(text), label))
-        offset += len(text) + len(_PAGE_SEPARATOR)
-    return PdfText(_PAGE_SEPARATOR.join(page_texts), tuple(pages))
-
-
-def _read_page(reader: Any, index: int, name: str) -> str:
-    """extract_text() of one page, after checking its content streams are not a decompression bomb."""
-    from pypdf.errors import DependencyError, LimitReachedError
-
-    try:
-        page = reader.pages[index]
-        # Decoding here (pypdf caches the result for extract_text) is where a bomb hits the limit.
-        if documents._page_content_size(page) > MAX_PAGE_CONTENT_BYTES:
-            raise documents._page_too_large_error(name, index)
-        return page.extract_text() or ""
-    except (DocumentError, MemoryError):
-        raise
-    except LimitReachedError as error:
-        raise documents._page_too_large_error(name, index) from error
-    except DependencyError as error:
-        raise documents._missing_crypto_error(name) from error
-    except Exception as error:  # RecursionError (cyclic objects), odd structures
-        raise documents._corrupt_pdf_error(name, f"page {index + 1} could not be read") from error
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,14 +194,9 @@ class _Worker:
 # The parent's side
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        logger.warning("Ignoring %s=%r: expected a positive whole number.", name, raw)
-        return default
-    return value if value > 0 else default
+def _setting_int(name: str) -> int:
+    """A positive whole-number setting (a typo falls back to its default, see settings.positive_number)."""
+    return max(1, int(settings.positive_number(name)))
 
 
 def _worker_died_error(name: str) -> ExtractionWorkerError:
@@ -356,9 +224,7 @@ def _document_too_slow_error(
 
 def _rebuild_error(class_name: str, message: str, wrong_password: bool) -> DocumentError:
     """The worker's error as the same DocumentError subclass in this process."""
-    cls = getattr(documents, class_name, None)
-    if class_name == "ExtractionWorkerError":
-        cls = ExtractionWorkerError
+    cls = getattr(document_errors, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, DocumentError)):
         cls = DocumentError
     if cls is EncryptedPdfError:
@@ -387,8 +253,8 @@ class PdfWorkerPool:
         memory_mb: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.max_workers = max_workers or _env_int(WORKERS_ENV, DEFAULT_WORKERS)
-        self.memory_mb = memory_mb or _env_int(MEMORY_ENV, DEFAULT_WORKER_MB)
+        self.max_workers = max_workers or _setting_int(WORKERS_ENV)
+        self.memory_mb = memory_mb or _setting_int(MEMORY_ENV)
         self._clock = clock
         self._context = multiprocessing.get_context("spawn")
         self._slots = threading.BoundedSemaphore(self.max_workers)
@@ -464,35 +330,32 @@ class PdfWorkerPool:
 
     def _restart_soon(self) -> None:
         """Start a replacement worker in the background, so the next upload finds one warm."""
+        threading.Thread(target=self.warm, name="pdf-worker-restart", daemon=True).start()
 
-        def start() -> None:
-            if not self._slots.acquire(blocking=False):
-                return  # all slots busy: whoever frees one keeps its worker
-            try:
-                with self._lock:
-                    if self._idle or self._closed:
-                        return
-                worker = self._start_worker()
-                with self._lock:
-                    self._idle.append(worker)
-            except DocumentError:
-                logger.warning("Could not start a replacement PDF worker", exc_info=True)
-            finally:
-                self._slots.release()
+    def warm(self) -> bool:
+        """Start one worker now if none is idle (at start-up: takes the first PDF's wait away).
 
-        threading.Thread(target=start, name="pdf-worker-restart", daemon=True).start()
-
-    def warm(self) -> None:
-        """Start one worker now if none is idle (call at start-up to take the first PDF's wait away)."""
+        Returns:
+            Whether a worker is idle and ready afterwards (False when all are busy or one failed to
+            start; that is logged, and the next PDF tries again).
+        """
         if not self._slots.acquire(blocking=False):
-            return
+            return False
         try:
             with self._lock:
-                if self._idle:
-                    return
+                if self._idle or self._closed:
+                    return bool(self._idle)
             worker = self._start_worker()
             with self._lock:
-                self._idle.append(worker)
+                closed = self._closed
+                if not closed:
+                    self._idle.append(worker)
+            if closed:
+                worker.kill()
+            return not closed
+        except DocumentError:
+            logger.warning("Could not start a PDF worker in advance", exc_info=True)
+            return False
         finally:
             self._slots.release()
 
@@ -524,7 +387,7 @@ class PdfWorkerPool:
         name: str,
         *,
         password: str | None = None,
-        max_chars: int = documents.DEFAULT_MAX_CHARS,
+        max_chars: int = DEFAULT_MAX_CHARS,
         time_budget_s: float = DEFAULT_DOCUMENT_TIME_BUDGET_S,
         page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
     ) -> PdfText:
@@ -562,7 +425,7 @@ class PdfWorkerPool:
                 wait = min(document_deadline, page_deadline) - self._clock()
                 if wait <= 0 or not worker.conn.poll(wait):
                     if page is not None and page_deadline <= document_deadline:
-                        raise documents._page_too_slow_error(name, page, page_time_budget_s)
+                        raise _page_too_slow_error(name, page, page_time_budget_s)
                     elapsed = self._clock() - started
                     raise _document_too_slow_error(name, elapsed, time_budget_s, page, n_pages)
                 try:
@@ -610,41 +473,3 @@ def replaced_default_pool(pool: PdfWorkerPool) -> Iterator[PdfWorkerPool]:
         with _DEFAULT_POOL_LOCK:
             _DEFAULT_POOL = previous
         pool.close()
-
-
-def load_pdf_document(
-    data: bytes,
-    name: str,
-    sha256: str,
-    *,
-    password: str | None = None,
-    max_chars: int = documents.DEFAULT_MAX_CHARS,
-    time_budget_s: float = DEFAULT_DOCUMENT_TIME_BUDGET_S,
-    page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
-    pool: PdfWorkerPool | None = None,
-) -> documents.Document:
-    """A PDF's Document, read in a worker process (see module docstring).
-
-    Args:
-        data: the PDF's bytes.
-        name: the display name.
-        sha256: hash of `data` (the Document's cache key).
-        password, max_chars, time_budget_s, page_time_budget_s: as `PdfWorkerPool.extract`.
-        pool: the pool to use; default `default_pool()`.
-
-    Returns:
-        The Document, one Page per PDF page.
-
-    Raises:
-        DocumentError: as `PdfWorkerPool.extract`.
-    """
-    result = (pool or default_pool()).extract(
-        data,
-        name,
-        password=password,
-        max_chars=max_chars,
-        time_budget_s=time_budget_s,
-        page_time_budget_s=page_time_budget_s,
-    )
-    pages = tuple(documents.Page(start, end, label) for start, end, label in result.pages)
-    return documents.Document(text=result.text, pages=pages, name=name, kind="pdf", sha256=sha256)

@@ -19,9 +19,15 @@ import pytest
 from conftest import build_pdf
 from test_hostile import LOREM, drawing_command_flood
 
-from longformer_core import pdf_worker
-from longformer_core.documents import DocumentTooLargeError, ExtractionTimeoutError, load_document
-from longformer_core.pdf_worker import ExtractionWorkerError, PdfWorkerPool, load_pdf_document
+from longformer_core import pdf_worker, settings
+from longformer_core.documents import (
+    DocumentTooLargeError,
+    ExtractionTimeoutError,
+    ExtractionWorkerError,
+    load_document,
+)
+from longformer_core.documents.pdf import extract_pdf_pages
+from longformer_core.pdf_worker import PdfWorkerPool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SLOW_PAGE = ("took too long", "a page of text takes a fraction of a second", "re-save it with a PDF printer")
@@ -39,13 +45,16 @@ def _good_pdf(pages: int = 3) -> bytes:
     return build_pdf([f"Page {i}. " + LOREM for i in range(pages)])
 
 
-def test_worker_reads_a_pdf_exactly_like_the_core(pool: PdfWorkerPool) -> None:
-    """Text, page offsets and labels from the worker equal the in-process reader's (the same Document)."""
+def test_worker_reads_a_pdf_exactly_as_this_process_would(pool: PdfWorkerPool) -> None:
+    """Text, page offsets and labels from the worker equal those of the same code run here, and
+    load_document builds its Document from them."""
     data = build_pdf(["Front matter", *[f"Chapter {i}. " + LOREM for i in range(4)]],
                      page_labels=[(0, 0, "/r", None, 1), (1, 4, "/D", "A-", 1)])
-    expected = load_document(data, "labels.pdf")
-    document = load_pdf_document(data, "labels.pdf", expected.sha256, pool=pool)
-    assert document == expected
+    here = extract_pdf_pages(data, "labels.pdf")
+    assert pool.extract(data, "labels.pdf") == here
+    document = load_document(data, "labels.pdf")
+    assert document.text == here.text
+    assert [(p.start, p.end, p.label) for p in document.pages] == list(here.pages)
     assert [page.label for page in document.pages] == ["i", "A-1", "A-2", "A-3", "A-4"]
 
 
@@ -56,11 +65,12 @@ def test_huge_content_stream_is_stopped_by_the_worker_limit() -> None:
     try:
         own.warm()
         (pid,) = own.worker_pids()
+        flood = drawing_command_flood()
         started = time.monotonic()
         with pytest.raises(ExtractionTimeoutError) as info:
-            own.extract(drawing_command_flood(), "flood.pdf", page_time_budget_s=1.5)
+            own.extract(flood, "flood.pdf", page_time_budget_s=1.5)
         seconds = time.monotonic() - started
-        assert seconds < 1.5 + 2.0, f"took {seconds:.1f} s"
+        assert seconds < 1.5 + 6.0, f"took {seconds:.1f} s"  # unstopped, pypdf takes minutes; CPUs are shared
         message = str(info.value)
         assert message.startswith("Reading page 1 of 'flood.pdf' took too long (over 1.5 s;")
         for words in SLOW_PAGE:
@@ -85,12 +95,13 @@ def _serve_stuck_in_c(conn, memory_mb: int) -> None:
     """A worker whose page read blocks inside one C call: time.sleep, which an exception raised into
     the thread (the old watchdog) cannot interrupt."""
     from longformer_core import pdf_worker as worker_module
+    from longformer_core.documents import pdf
 
     def stuck(reader: object, index: int, name: str) -> str:
         time.sleep(3600)
         return ""
 
-    worker_module._read_page = stuck
+    pdf._read_page = stuck
     worker_module._serve(conn, memory_mb)
 
 
@@ -103,10 +114,11 @@ def test_a_page_stuck_in_c_code_is_stopped_with_the_usual_message() -> None:
     try:
         stuck.warm()
         pid = stuck.worker_pids()[0]
+        data = _good_pdf(2)
         started = time.monotonic()
         with pytest.raises(ExtractionTimeoutError) as info:
-            stuck.extract(_good_pdf(2), "stuck.pdf", page_time_budget_s=1.0)
-        assert time.monotonic() - started < 4.0
+            stuck.extract(data, "stuck.pdf", page_time_budget_s=1.0)
+        assert time.monotonic() - started < 1.0 + 6.0  # stuck for an hour otherwise; CPUs are shared
         assert str(info.value).startswith("Reading page 1 of 'stuck.pdf' took too long (over 1 s;")
         assert not _alive(pid)
     finally:
@@ -219,4 +231,4 @@ def test_worker_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     pool = PdfWorkerPool()
     assert (pool.max_workers, pool.memory_mb) == (3, 512)
     monkeypatch.setenv(pdf_worker.WORKERS_ENV, "lots")  # a typo falls back to the default
-    assert PdfWorkerPool().max_workers == pdf_worker.DEFAULT_WORKERS
+    assert PdfWorkerPool().max_workers == int(settings.BY_NAME[pdf_worker.WORKERS_ENV].default) == 2
