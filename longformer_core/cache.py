@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import threading
 import types
@@ -31,10 +30,12 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from longformer_core import settings
+
 logger = logging.getLogger(__name__)
 
 CACHE_MB_ENV = "LONGDOC_CACHE_MB"
-DEFAULT_CACHE_MB = 4096
+DEFAULT_CACHE_MB = int(settings.BY_NAME[CACHE_MB_ENV].default)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -57,21 +58,12 @@ _MAX_OBJECTS = 2_000_000  # stop walking after this many objects (a guess beyond
 
 
 def cache_limit_bytes() -> int:
-    """The cache budget: env LONGDOC_CACHE_MB if a positive number, else 4096 MB.
+    """The cache budget: LONGDOC_CACHE_MB (settings.py) if a positive number, else 4096 MB.
 
     Returns:
         The budget in bytes.
     """
-    raw = os.environ.get(CACHE_MB_ENV, "").strip()
-    if raw:
-        try:
-            megabytes = float(raw)
-        except ValueError:
-            megabytes = 0.0
-        if megabytes > 0:
-            return int(megabytes * 1024 * 1024)
-        logger.warning("Ignoring %s=%r: expected a positive number of megabytes.", CACHE_MB_ENV, raw)
-    return DEFAULT_CACHE_MB * 1024 * 1024
+    return int(settings.positive_number(CACHE_MB_ENV) * 1024 * 1024)
 
 
 def _is_opaque(obj: object) -> bool:
@@ -285,22 +277,24 @@ class ByteBudgetCache(Generic[K, V]):
                 keys.add(key)
         return value
 
-    def release(self, holder: Holder) -> None:
-        """Unpin every entry `holder` pinned (then evict past the budget)."""
+    def release(self, holder: Holder, keep: Callable[[K], bool] | None = None) -> None:
+        """Unpin the entries `holder` pinned (then evict past the budget).
+
+        Args:
+            holder: whose pins to drop.
+            keep: pins for which this returns True stay (e.g. the documents a session still shows).
+        """
         with self._lock:
             keys = self._pins.get(holder)
-            if keys is None:
+            if not keys:
                 return
-            self._release_keys(keys)
-
-    def _release_keys(self, keys: set[K]) -> None:
-        with self._lock:
-            for key in list(keys):
+            dropped = {key for key in keys if keep is None or not keep(key)}
+            for key in dropped:
                 entry = self._entries.get(key)
                 if entry is not None and entry.users > 0:
                     entry.users -= 1
                     entry.nbytes = self._measure(entry.value)
-            keys.clear()
+            keys -= dropped
             self._evict_locked()
 
     def _acquire(self, key: K, build: Callable[[], V], users: int) -> V:

@@ -107,6 +107,18 @@ def test_a_holder_pins_until_released_or_collected() -> None:
     assert cache.stats().in_use == 0
 
 
+def test_release_can_keep_the_pins_still_needed() -> None:
+    """A session that moves to another document lets go of the old one and keeps the one it still shows."""
+    cache = array_cache(10)
+    session = Holder("session")
+    cache.get(("old", "cls"), lambda: block(3), holder=session)
+    cache.get(("shown", "cls"), lambda: block(3), holder=session)
+    cache.release(session, keep=lambda key: key[0] == "shown")
+    assert cache.stats().in_use == 1
+    cache.get(("other", "cls"), lambda: block(6))  # 12 MB: the unpinned old one goes
+    assert cache.keys() == [("shown", "cls"), ("other", "cls")]
+
+
 def test_a_failed_build_caches_nothing_and_raises_to_every_waiter() -> None:
     cache = array_cache(10)
     started = threading.Event()
