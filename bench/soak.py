@@ -336,7 +336,7 @@ class Session:
 
     async def _goto_page(self, page, title: str) -> None:
         link = page.get_by_test_id("stSidebar").get_by_role("link", name=title)
-        await self._finished_run(page, link.click, 120)
+        await self._finished_run(page, link.click, 300)
         self.report.page_switches += 1
         self.report.requests += 1
 
@@ -417,10 +417,16 @@ class Session:
 
     async def run(self) -> SessionReport:
         context = await self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(300_000)  # a loaded 2-core machine: 30 s (Playwright's default) is short
+        context.set_default_navigation_timeout(300_000)
         page = await context.new_page()
         try:
-            await page.goto(self.url)
-            await page.get_by_role("heading", name="Your document").wait_for(timeout=300_000)
+            try:
+                await page.goto(self.url)
+                await page.get_by_role("heading", name="Your document").wait_for(timeout=300_000)
+            except Exception as error:  # noqa: BLE001 - counted; the session cannot go on
+                self.report.errors.append(f"first visit: {type(error).__name__}: {str(error)[:200]}")
+                return self.report
             for upload in self.plan:
                 if time.monotonic() > self.deadline or self.report.requests >= self.args.max_requests:
                     break
