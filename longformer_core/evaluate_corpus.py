@@ -14,6 +14,7 @@ the comparison is paired; for the long documents it also counts where only one v
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -334,6 +335,51 @@ def score_heads(
     return report
 
 
-def command_line() -> str:
-    """The command that is running, as a user would type it (recorded in head files)."""
-    return "python -m longformer_core " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Where embeddings are cached on one machine: no part of what a head is, and its path is machine-local.
+_MACHINE_LOCAL_OPTIONS = frozenset({"--cache"})
+
+
+def command_line(
+    argv: Sequence[str] | None = None, cwd: str | Path | None = None, repo_root: str | Path = REPO_ROOT
+) -> str:
+    """The command that is running, as a user would type it in the repository root (recorded in head
+    files): paths relative to the repository (the shared data as ../shared/data/...), machine-local
+    options (--cache) left out, so that the command works on any checkout.
+
+    Args:
+        argv: the arguments after the program name; default sys.argv[1:].
+        cwd: the directory relative arguments were given in; default the current one.
+        repo_root: the repository root the command is written for.
+
+    Returns:
+        "python -m longformer_core ..." with shell quoting.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    base = Path(cwd or Path.cwd())
+    root = Path(repo_root).resolve()
+    kept: list[str] = []
+    skip_value = False
+    for arg in args:
+        if skip_value:
+            skip_value = False
+            continue
+        option, equals, value = arg.partition("=")
+        if option in _MACHINE_LOCAL_OPTIONS:
+            skip_value = not equals
+            continue
+        if arg.startswith("-"):
+            kept.append(f"{option}={_repo_relative(value, base, root)}" if equals else arg)
+        else:
+            kept.append(_repo_relative(arg, base, root))
+    return "python -m longformer_core " + " ".join(shlex.quote(a) for a in kept)
+
+
+def _repo_relative(arg: str, base: Path, root: Path) -> str:
+    """A path argument relative to `root` when it lies next to or inside the repository; else as given."""
+    if not arg or not (Path(arg).is_absolute() or (base / arg).exists()):
+        return arg  # not a path (a dataset name, a number)
+    path = (base / arg).resolve()
+    if not path.is_relative_to(root.parent):
+        return arg
+    return os.path.relpath(path, root)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import re
 import time
 
 import pytest
@@ -31,6 +32,7 @@ from longformer_core.documents import (
     sentence_spans,
     text_document,
 )
+from longformer_core.documents.pdf import extract_pdf_pages
 
 LOREM = (
     "The incident response team met on Monday. They reviewed the logs from the firewall and the "
@@ -271,8 +273,9 @@ def test_missing_crypto_package_is_explained(make_pdf, monkeypatch: pytest.Monke
         raise DependencyError("cryptography>=3.1 is required for AES algorithm")
 
     monkeypatch.setattr(PdfReader, "decrypt", needs_crypto)
+    # In this process: the PDF worker runs the same extract_pdf_pages, without this test's patch.
     with pytest.raises(EncryptedPdfError, match="cryptography"):
-        load_document(make_pdf([LOREM], password="pw", algorithm="RC4-128"), "aes.pdf")
+        extract_pdf_pages(make_pdf([LOREM], password="pw", algorithm="RC4-128"), "aes.pdf")
 
 
 def test_page_content_limit_applies_to_streams_summed(make_raw_pdf, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -288,27 +291,31 @@ def test_page_content_limit_applies_to_streams_summed(make_raw_pdf, monkeypatch:
         ]
     )
     with pytest.raises(DocumentTooLargeError, match="Page 1"):
-        load_document(data, "two_streams.pdf")
+        extract_pdf_pages(data, "two_streams.pdf")
 
 
 class _FakeClock:
-    """Stands in for the `time` module: every monotonic() call is one second later."""
+    """Every call is one second later than the last."""
 
     def __init__(self) -> None:
         self.now = 0.0
 
-    def monotonic(self) -> float:
+    def __call__(self) -> float:
         self.now += 1.0
         return self.now
 
 
-def test_time_budget_names_the_page(make_pdf, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_time_budget_names_the_page(make_pdf) -> None:
+    from longformer_core.pdf_worker import PdfWorkerPool, replaced_default_pool
+
     data = make_pdf([f"Page {i}. " + LOREM for i in range(5)])
-    monkeypatch.setattr(documents.pdf, "time", _FakeClock())
-    with pytest.raises(ExtractionTimeoutError) as info:
+    with replaced_default_pool(PdfWorkerPool(max_workers=1, clock=_FakeClock())), pytest.raises(
+        ExtractionTimeoutError
+    ) as info:
         load_document(data, "slow.pdf", time_budget_s=2.5)
     message = str(info.value)
-    assert "too long" in message and "page 3 of 5" in message and "smaller file" in message
+    assert re.search(r"Reading 'slow.pdf' took too long: after \d+ s \(limit 2 s\) it had only reached page \d of 5\.", message)
+    assert "smaller file" in message
 
 
 def test_pdf_character_limit(make_pdf) -> None:
@@ -327,7 +334,7 @@ def test_unexpected_pypdf_failure_is_corrupt(make_pdf, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(PageObject, "extract_text", fail)
     with pytest.raises(CorruptPdfError) as info:
-        load_document(make_pdf([LOREM]), "cyclic.pdf")
+        extract_pdf_pages(make_pdf([LOREM]), "cyclic.pdf")  # what the worker runs, here
     assert isinstance(info.value.__cause__, RecursionError)
     assert "page 1" in str(info.value)
 

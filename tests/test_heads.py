@@ -11,7 +11,7 @@ import pytest
 from longformer_core.__main__ import main
 from longformer_core.classify import classify_with_trained_heads
 from longformer_core.documents import text_document
-from longformer_core.evaluate_corpus import duplicate_groups, metrics
+from longformer_core.evaluate_corpus import command_line, duplicate_groups, metrics
 from longformer_core.heads import HEADS_DIR, Head, bundled_heads, fit_linear, load_head
 from longformer_core.reader import DocumentReader
 
@@ -43,6 +43,26 @@ def test_fit_linear_matches_sklearn_and_round_trips(tmp_path):
         load_head(tmp_path / "missing.npz")
 
 
+def test_recorded_command_is_repository_relative(tmp_path):
+    """Paths next to or inside the repository become relative to its root; --cache (machine-local) goes."""
+    repo = tmp_path / "checkout"
+    (repo / "assets" / "heads").mkdir(parents=True)
+    data = tmp_path / "shared" / "data" / "bbc" / "bbc news.csv"
+    data.parent.mkdir(parents=True)
+    data.write_text("x")
+    argv = ["evaluate", "bbc", str(data), "--cache", "/tmp/elsewhere/bbc.parquet", "--C", "0.1",
+            "--write-heads=assets/heads", "--json", "--model", "/opt/models/mine"]
+    command = command_line(argv, cwd=repo, repo_root=repo)
+    assert command == (
+        "python -m longformer_core evaluate bbc '../shared/data/bbc/bbc news.csv' --C 0.1 "
+        "--write-heads=assets/heads --json --model /opt/models/mine"
+    )
+    # Given relative to another directory, a path is still written relative to the repository root.
+    nested = command_line(["evaluate", "bbc", "../../shared/data/bbc/bbc news.csv"], cwd=repo / "assets",
+                          repo_root=repo)
+    assert nested == "python -m longformer_core evaluate bbc '../shared/data/bbc/bbc news.csv'"
+
+
 def test_metrics_and_duplicate_groups():
     assert duplicate_groups(["A  b", "a b", "c"]).tolist() == [0, 0, 1]
     m = metrics(["true", "false", "true", "false"], ["true", "true", "true", "false"], positive="true")
@@ -57,6 +77,9 @@ def test_shipped_heads_are_small_and_say_how_to_rebuild_them():
         for view, head in by_view.items():
             assert (HEADS_DIR / f"{task}-{view}.npz").stat().st_size < 16_000
             assert head.meta["rebuild"].startswith("python -m longformer_core evaluate")
+            # Runnable from any checkout's root: no absolute path of the machine that built it.
+            assert " /" not in head.meta["rebuild"] and "--cache" not in head.meta["rebuild"]
+            assert f" ../shared/data/{task}/" in head.meta["rebuild"]
             assert head.meta["cv_scores"]["all"]["n"] == head.meta["rows"]
 
 

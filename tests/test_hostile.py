@@ -252,6 +252,15 @@ FILES = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def warm_pdf_worker() -> None:
+    """A PDF worker is started before the timings, as the app starts one when its Document page first
+    shows: the budgets are about reading a file, not about starting an interpreter (CPUs are shared)."""
+    from longformer_core.pdf_worker import default_pool
+
+    assert default_pool().warm()
+
+
 def _outcome(case: Hostile) -> tuple[Document | DocumentError, float]:
     started = time.monotonic()
     try:
@@ -307,40 +316,13 @@ def test_page_budget_default_is_seconds_not_minutes() -> None:
     assert 1.0 <= DEFAULT_PAGE_TIME_BUDGET_S <= 10.0
 
 
-def test_page_budget_leaves_normal_pages_alone_and_the_thread_clean() -> None:
-    """The watchdog never fires on ordinary pages, and a timeout leaves nothing pending in this thread."""
-    import threading
-
+def test_page_budget_leaves_normal_pages_alone() -> None:
+    """A crafted page is stopped (its worker killed); ordinary pages right after, at the same tight
+    budget, all load (a fresh worker takes over)."""
     with pytest.raises(ExtractionTimeoutError):
         load_document(drawing_command_flood(), "flood.pdf", page_time_budget_s=0.5)
-    time.sleep(0.5)  # a stray async exception would fire in this thread now
     doc = load_document(build_pdf([f"Page {i}. " + LOREM for i in range(30)]), "ok.pdf", page_time_budget_s=0.5)
     assert doc.n_pages == 30
-    assert not [t for t in threading.enumerate() if t.name == "pdf-page-deadline"]
-
-
-def test_watchdog_waits_while_the_thread_is_in_threading_or_logging_code() -> None:
-    """An exception between a lock's acquire() and its try/finally would leave the lock held forever."""
-    import threading
-
-    from longformer_core.documents.watchdog import _safe_to_interrupt
-
-    inside, release = threading.Event(), threading.Event()
-
-    def parked() -> None:
-        inside.set()
-        release.wait(10)  # a frame of threading.py
-
-    thread = threading.Thread(target=parked)
-    thread.start()
-    try:
-        assert inside.wait(5)
-        time.sleep(0.05)
-        assert not _safe_to_interrupt(thread.ident)
-    finally:
-        release.set()
-        thread.join()
-    assert _safe_to_interrupt(threading.get_ident())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -488,7 +470,8 @@ def no_disk_writes_or_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
 
     def guarded_open(file, mode="r", *args, **kwargs):
-        if any(flag in str(mode) for flag in "wax+"):
+        # An int is a descriptor this process already holds (a pipe to the PDF worker), not a file.
+        if any(flag in str(mode) for flag in "wax+") and not isinstance(file, int):
             raise _Forbidden(f"opened {file!r} for writing")
         return real_open(file, mode, *args, **kwargs)
 

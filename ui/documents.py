@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import streamlit as st
 
 from longformer_core.documents import Document, load_document, load_path
+from longformer_core.pdf_worker import default_pool
 from longformer_core.settings import data_dir
 from ui.feedback import attempt, user_message
 from ui.state import DOCUMENT, current_document, set_document, upload_error_key, upload_key
@@ -44,6 +46,15 @@ def cached_sample(path: str, modified: float) -> Document:
     return load_path(path)
 
 
+@st.cache_resource(show_spinner=False)
+def _pdf_worker_warming() -> threading.Thread:
+    """Start one PDF worker process in the background, once per server, so that the first PDF uploaded
+    does not wait for a fresh interpreter (a second or two)."""
+    thread = threading.Thread(target=default_pool().warm, name="pdf-worker-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 def require_document(message: str = "Choose a document first.") -> Document:
     """The document in use; without one, say so with a link to the Document page and stop the page."""
     document = current_document()
@@ -62,6 +73,7 @@ def document_picker(slot: str) -> Document | None:
     Returns:
         The slot's document (maybe from an earlier run), or None.
     """
+    _pdf_worker_warming()
     uploaded = st.file_uploader(
         "Upload a PDF or a text file (.txt, .md)", type=UPLOAD_TYPES, key=f"{slot}_upload"
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import streamlit as st
 
+from longformer_core.cache import Holder
 from longformer_core.documents import Document
 from longformer_core.models import ModelPair
 from longformer_core.strategies import DEFAULT_EVERY_K, DEFAULT_FOR_TASK
@@ -31,6 +32,9 @@ ASK_HISTORY = "ask_history"  # list[tasks.AskRecord]: every question of the sess
 CLASSIFY_LAST = "classify_last"  # Stored[tasks.ClassifyRecord]
 COMPARE_LAST = "compare_last"  # Stored[tasks.CompareRecord]
 COLLECTION = "collection"  # Stored[collection.CollectionState]
+# The session's pins in the server's reader cache (a cache.Holder): readers of the documents it shows
+# are not evicted under it; the pins go when the session ends and this object is collected.
+READER_PINS = "reader_pins"
 # Sidebar widgets (their values are read through `Settings`, not directly).
 MODEL_ID = "model_id"
 BASELINE_ID = "baseline_id"
@@ -138,6 +142,16 @@ def upload_key(slot: str) -> str:
 def upload_error_key(slot: str) -> str:
     """Key of the message about a slot's failed upload (shown while that file stays in the uploader)."""
     return f"{slot}_upload_error"
+
+
+def reader_pins() -> Holder:
+    """This session's `cache.Holder` (created on first use)."""
+    return st.session_state.setdefault(READER_PINS, Holder("session"))
+
+
+def documents_in_use() -> set[str]:
+    """sha256 of the documents this session shows (its document and, on Compare, the second one)."""
+    return {d.sha256 for d in (current_document(DOCUMENT), current_document(SECOND_DOCUMENT)) if d is not None}
 
 
 def ask_history() -> list[AskRecord]:

@@ -12,35 +12,44 @@ import pandas as pd
 import streamlit as st
 
 from longformer_core.background import Reading, start_reading
+from longformer_core.cache import ByteBudgetCache, reader_nbytes
 from longformer_core.classify import ClassifyResult, classify, classify_with_trained_heads, parse_labels
 from longformer_core.documents import Document
 from longformer_core.encoding import VIEWS, Progress, scaled, view_windows
 from longformer_core.heads import Head, bundled_heads
-from longformer_core.models import ModelPair
 from longformer_core.qa import QAResult, ask, check_question, preliminary_answer
 from longformer_core.reader import DocumentReader
 from longformer_core.similarity import PassageMatrix, SimilarityResult, compare, passage_matrix
 from longformer_core.strategies import DEFAULT_EVERY_K
 from longformer_core.vocab import AnswerMethod, ModelHead, Task, View, reads_per_request
+from ui import state
 from ui.feedback import working
 from ui.render import VIEW_TITLES
 from ui.state import Settings
 
-READER_CACHE_SIZE = 8  # a reader of a 79-page PDF keeps ~300 MB of token states; bound the memory
+ReaderKey = tuple[str, str, str, tuple[str, ...], int]  # sha256, model key, strategy, keywords, every_k
 
 
-@st.cache_resource(max_entries=READER_CACHE_SIZE, show_spinner=False)
-def _cached_reader(
-    sha256: str,
-    model_key: str,
-    strategy: str,
-    keywords: tuple[str, ...],
-    every_k: int,
-    _pair: ModelPair,
-    _document: Document,
-) -> DocumentReader:
-    # The leading underscores keep the models and the text out of Streamlit's hashing; the key is the rest.
-    return DocumentReader(_pair, _document, strategy=strategy, keywords=keywords, every_k=every_k)
+@st.cache_resource(show_spinner=False)
+def reader_cache() -> ByteBudgetCache[ReaderKey, DocumentReader]:
+    """The server's readers, bounded by their estimated bytes (LONGDOC_CACHE_MB), shared by all sessions."""
+    return ByteBudgetCache(size_of=reader_nbytes, name="reader cache")
+
+
+def _shared_reader(document: Document, settings: Settings, key: ReaderKey) -> DocumentReader:
+    """The cached reader for `key`, pinned for this session while it shows the document."""
+    cache = reader_cache()
+    pins = state.reader_pins()
+    # Documents this session no longer shows may be evicted now; the one asked for (and the other one
+    # on Compare) stay pinned until the session moves on or ends.
+    in_use = state.documents_in_use() | {document.sha256}
+    cache.release(pins, keep=lambda pinned: pinned[0] in in_use)
+    _, _, strategy, keywords, every_k = key
+    return cache.get(
+        key,
+        lambda: DocumentReader(settings.pair, document, strategy=strategy, keywords=keywords, every_k=every_k),
+        holder=pins,
+    )
 
 
 def reader_for(document: Document, settings: Settings, task: Task) -> DocumentReader:
@@ -49,9 +58,7 @@ def reader_for(document: Document, settings: Settings, task: Task) -> DocumentRe
     # Parameters of other strategies would only split the cache.
     keywords = settings.keywords if strategy == "keywords" else ()
     every_k = settings.every_k if strategy == "every_k" else DEFAULT_EVERY_K
-    return _cached_reader(
-        document.sha256, settings.model_key, strategy, keywords, every_k, settings.pair, document
-    )
+    return _shared_reader(document, settings, (document.sha256, settings.model_key, strategy, keywords, every_k))
 
 
 def token_count(document: Document, settings: Settings) -> int:
@@ -60,9 +67,7 @@ def token_count(document: Document, settings: Settings) -> int:
     Counted with the first-token strategy, whatever the sidebar says: the count does not depend on the
     strategy, and this reader is the one classification and comparison use by default.
     """
-    reader = _cached_reader(
-        document.sha256, settings.model_key, "cls", (), DEFAULT_EVERY_K, settings.pair, document
-    )
+    reader = _shared_reader(document, settings, (document.sha256, settings.model_key, "cls", (), DEFAULT_EVERY_K))
     return len(reader.long_tokens)
 
 

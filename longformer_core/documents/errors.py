@@ -48,3 +48,7 @@ class UnsupportedFileTypeError(DocumentError):
 
 class ExtractionTimeoutError(DocumentError):
     """Extracting the text took longer than the time budget."""
+
+
+class ExtractionWorkerError(DocumentError):
+    """The process reading a PDF ended before it finished (killed from outside, or out of memory in C)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import re
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from longformer_core.documents.decoding import _megabytes, clean_text
 from longformer_core.documents.errors import (
@@ -20,11 +21,11 @@ from longformer_core.documents.errors import (
 from longformer_core.documents.limits import (
     _MIN_PDF_CHARS,
     _MIN_PDF_CHARS_PER_PAGE,
+    DEFAULT_MAX_CHARS,
     DEFAULT_PAGE_TIME_BUDGET_S,
     MAX_PAGE_CONTENT_BYTES,
 )
 from longformer_core.documents.model import Document, Page
-from longformer_core.documents.watchdog import _PageDeadline
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,14 @@ def _corrupt_pdf_error(name: str, detail: str = "") -> CorruptPdfError:
     )
 
 
+@dataclass(frozen=True)
+class PdfText:
+    """A PDF's extracted text: the pages joined by a blank line, and each page's place and label."""
+
+    text: str
+    pages: tuple[tuple[int, int, str], ...]  # (start, end exclusive, printed label) per page, in order
+
+
 def _load_pdf(
     data: bytes,
     name: str,
@@ -95,9 +104,50 @@ def _load_pdf(
     time_budget_s: float,
     page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
 ) -> Document:
+    """A PDF's Document, read by `extract_pdf_pages` in a worker process that is killed when a page or
+    the whole document is over its time budget (`longformer_core.pdf_worker`)."""
+    from longformer_core.pdf_worker import default_pool  # imports multiprocessing: only when a PDF comes
+
+    result = default_pool().extract(
+        data,
+        name,
+        password=password,
+        max_chars=max_chars,
+        time_budget_s=time_budget_s,
+        page_time_budget_s=page_time_budget_s,
+    )
+    pages = tuple(Page(start, end, label) for start, end, label in result.pages)
+    return Document(text=result.text, pages=pages, name=name, kind="pdf", sha256=sha256)
+
+
+def extract_pdf_pages(
+    data: bytes,
+    name: str,
+    password: str | None = None,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> PdfText:
+    """Read every page's text of a PDF, in this process and without time limits: this is what the PDF
+    worker runs (its parent enforces the time budgets by killing it, see `longformer_core.pdf_worker`).
+
+    Args:
+        data: the PDF's bytes.
+        name: the file name shown in messages.
+        password: password for an encrypted PDF ("" is always tried too).
+        max_chars: refuse documents with more extracted characters (counted page by page).
+        on_progress: called with ("opened", n_pages) once the page list is read, then ("page", index)
+            before each page is read (0-based), so the parent knows which page is running.
+
+    Returns:
+        The text (pages joined by a blank line) and each page's offsets and label.
+
+    Raises:
+        DocumentError: a subclass saying what is wrong (corrupt, encrypted, empty, scanned, too large).
+        MemoryError: the worker's address-space limit was reached.
+    """
     import pypdf  # imported here so text-only users never pay for it
 
-    started = time.monotonic()
+    report = on_progress or (lambda kind, value: None)
     # Cap every decoder at the per-page content limit: pypdf's own extract_text() swallows its
     # limit errors and returns "", which would make a zip bomb look like a scanned page.
     limits = {
@@ -111,30 +161,28 @@ def _load_pdf(
         try:
             reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
             encrypted = reader.is_encrypted
+        except MemoryError:
+            raise
         except Exception as error:  # includes RecursionError (cyclic objects)
             raise _corrupt_pdf_error(name) from error
         if encrypted:
             _decrypt(reader, name, password)
         try:
             n_pages = len(reader.pages)
+        except MemoryError:
+            raise
         except Exception as error:  # includes RecursionError (cyclic objects)
             raise _corrupt_pdf_error(name, "its list of pages is broken") from error
         if n_pages == 0:
             raise EmptyDocumentError(f"This file is empty: the PDF '{name}' has no pages.")
         labels = _page_labels(reader, n_pages)
+        report("opened", n_pages)
 
         page_texts: list[str] = []
         n_chars = 0
         for index in range(n_pages):
-            elapsed = time.monotonic() - started
-            if elapsed > time_budget_s:
-                raise ExtractionTimeoutError(
-                    f"Reading '{name}' took too long: after {elapsed:.0f} s (limit {time_budget_s:.0f} s) it "
-                    f"had only reached page {index + 1} of {n_pages}. Try a smaller file (split the PDF), "
-                    "or re-save it with a PDF printer, which often makes text extraction much faster."
-                )
-            raw = _extract_page_text(reader, index, name, page_time_budget_s)
-            text = clean_pdf_page_text(raw)
+            report("page", index)
+            text = clean_pdf_page_text(_read_page(reader, index, name))
             page_texts.append(text)
             n_chars += len(text) + len(_PAGE_SEPARATOR)
             if n_chars > max_chars + len(_PAGE_SEPARATOR):
@@ -151,51 +199,32 @@ def _load_pdf(
             f"{total} character(s) of text could be extracted. Run OCR first (e.g. ocrmypdf, or "
             "'Recognize text' in your PDF tool) and upload the result."
         )
-
-    pages: list[Page] = []
+    pages = []
     offset = 0
     for text, label in zip(page_texts, labels):
-        pages.append(Page(offset, offset + len(text), label))
+        pages.append((offset, offset + len(text), label))
         offset += len(text) + len(_PAGE_SEPARATOR)
-    return Document(
-        text=_PAGE_SEPARATOR.join(page_texts), pages=tuple(pages), name=name, kind="pdf", sha256=sha256
-    )
+    return PdfText(_PAGE_SEPARATOR.join(page_texts), tuple(pages))
 
 
-def _extract_page_text(
-    reader: object, index: int, name: str, budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S
-) -> str:
-    """extract_text() of one page, after checking its content streams are not a decompression bomb.
-
-    The whole page (decoding, parsing its drawing commands, running them) gets `budget_s` seconds.
-    """
+def _read_page(reader: object, index: int, name: str) -> str:
+    """extract_text() of one page, after checking its content streams are not a decompression bomb."""
     from pypdf.errors import DependencyError, LimitReachedError
 
-    deadline = _PageDeadline(budget_s)
     try:
-        with deadline:
-            page = reader.pages[index]  # type: ignore[attr-defined]
-            # Decoding here (pypdf caches the result for extract_text) is where a bomb hits the limit.
-            content_size = _page_content_size(page)
-            if content_size > MAX_PAGE_CONTENT_BYTES:
-                raise _page_too_large_error(name, index)
-            # The visitor stops the loop over drawing commands at the deadline without the watchdog.
-            text = page.extract_text(visitor_operand_before=deadline.check) or ""
-    except DocumentError:
+        page = reader.pages[index]  # type: ignore[attr-defined]
+        # Decoding here (pypdf caches the result for extract_text) is where a bomb hits the limit.
+        if _page_content_size(page) > MAX_PAGE_CONTENT_BYTES:
+            raise _page_too_large_error(name, index)
+        return page.extract_text() or ""
+    except (DocumentError, MemoryError):
         raise
     except LimitReachedError as error:
         raise _page_too_large_error(name, index) from error
     except DependencyError as error:
         raise _missing_crypto_error(name) from error
-    except Exception as error:  # includes _PageTimeout, RecursionError (cyclic objects), odd structures
-        if deadline.expired:
-            raise _page_too_slow_error(name, index, budget_s) from error
+    except Exception as error:  # RecursionError (cyclic objects), odd structures
         raise _corrupt_pdf_error(name, f"page {index + 1} could not be read") from error
-    if deadline.expired:  # pypdf swallows errors inside form XObjects: the text may be cut short
-        raise _page_too_slow_error(name, index, budget_s)
-    return text
-
-
 
 
 def _page_too_slow_error(name: str, index: int, budget_s: float) -> ExtractionTimeoutError:
