@@ -80,6 +80,20 @@ class DocumentTokens:
         return t0, max(t1, t0)
 
 
+_TOKENIZER_LOCK = threading.Lock()
+
+
+def tokenizer_call(tokenizer: PreTrainedTokenizerBase, *args: object, **kwargs: object):
+    """Call a tokenizer under one process-wide lock.
+
+    A fast tokenizer sets truncation and padding on its shared Rust backend for the length of each call, so two
+    threads using it at once (a background reading and a question) can see each other's settings. Calls are
+    short (a whole document's slice is ~0.1 s), so one lock costs nothing measurable.
+    """
+    with _TOKENIZER_LOCK:
+        return tokenizer(*args, **kwargs)
+
+
 def tokenize(tokenizer: PreTrainedTokenizerBase, text: str, stop_after: int | None = None) -> DocumentTokens:
     """Tokenize a whole document once, keeping character offsets.
 
@@ -103,8 +117,8 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, text: str, stop_after: int | No
         if end < len(text):
             cut = text.rfind("\n", start + slice_chars // 2, end)
             end = cut + 1 if cut > start else end
-        enc = tokenizer(
-            text[start:end], add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        enc = tokenizer_call(
+            tokenizer, text[start:end], add_special_tokens=False, return_offsets_mapping=True, verbose=False
         )
         if enc["input_ids"]:
             ids.append(np.asarray(enc["input_ids"], dtype=np.int64))
@@ -577,17 +591,24 @@ def embed_texts(
     result = np.zeros((len(texts), hidden_size), dtype=np.float32)
     if not texts:
         return result
-    enc_all = model.tokenizer(list(texts), truncation=True, max_length=limit)
+    enc_all = tokenizer_call(model.tokenizer, list(texts), truncation=True, max_length=limit)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc_all]
     lengths = [len(ids) for ids in enc_all["input_ids"]]
+    pad_id = model.tokenizer.pad_token_id or 0
     batches = [
         batch[i : i + batch_size] for batch in plan_batches(lengths, model, token_budget)
         for i in range(0, len(batch), batch_size)
     ]
     done = 0
     for idx in batches:
-        enc = model.tokenizer.pad([{k: enc_all[k][j] for k in keys} for j in idx], return_tensors="pt")
-        enc = {k: v.to(model.device) for k, v in enc.items() if k in keys}
+        # Padded here, not with tokenizer.pad: that changes the shared Rust tokenizer's padding state, which a
+        # reading in another thread would see half-way ("Unable to create tensor").
+        width = max(lengths[j] for j in idx)
+        enc = {
+            k: torch.tensor([enc_all[k][j] + [pad_id if k == "input_ids" else 0] * (width - lengths[j]) for j in idx])
+            .to(model.device)
+            for k in keys
+        }
         with model.autocast():
             hidden = model.encoder(**enc).last_hidden_state.float()  # (b, L, hidden)
         mask = enc["attention_mask"].unsqueeze(-1).float()

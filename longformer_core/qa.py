@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from longformer_core.encoding import VIEWS, Progress, embed_texts, run_windows, scaled
+from longformer_core.encoding import VIEWS, Progress, embed_texts, run_windows, scaled, tokenizer_call
 from longformer_core.reader import DocumentReader
 from longformer_core.results import Located, ModelRun, model_run, windows_run
 from longformer_core.retrieval import SIGNAL_WORDS, Ranking, fuse
@@ -336,7 +336,7 @@ def span_candidates(
     """
     model = reader.model_for(view)
     tokens = reader.tokens_for(view)
-    q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
+    q_ids = tokenizer_call(model.tokenizer, question, add_special_tokens=False)["input_ids"]
     candidates: list[tuple[float, int, int]] = []  # (score, first doc token, last doc token)
     nulls: list[float] = []
     seen_end = 0

@@ -112,3 +112,41 @@ def test_two_sessions_at_once_share_one_model_and_keep_their_own_documents(make_
         assert expected in history[0].answers["longformer"].result.best.text
         shown = " ".join(h.value for h in at.get("html"))
         assert expected in shown and other_answer not in shown
+
+
+def test_tokenizer_shared_by_threads_gives_the_same_embeddings(embedded_pair):
+    """A background reading and a question use one Rust tokenizer at once: no "Unable to create tensor", and
+    every thread gets the embeddings it would get alone."""
+    import threading
+
+    import numpy as np
+
+    from longformer_core.encoding import embed_texts, tokenize
+
+    model = embedded_pair.baseline
+    texts = [("word " * n).strip() + f" number {n}." for n in (3, 40, 7, 90, 1, 25, 60, 12)]
+    alone = embed_texts(model, texts)
+    errors: list[BaseException] = []
+    outputs: list[np.ndarray] = []
+
+    def embed() -> None:
+        try:
+            for _ in range(5):
+                outputs.append(embed_texts(model, texts))
+        except BaseException as exc:  # noqa: BLE001 - the test reports any failure of the thread
+            errors.append(exc)
+
+    def read() -> None:
+        try:
+            for _ in range(5):
+                tokenize(model.tokenizer, "A long document line.\n" * 3000)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=embed), threading.Thread(target=embed), threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(outputs) == 10 and all(np.allclose(out, alone, atol=1e-5) for out in outputs)
