@@ -22,6 +22,14 @@ def _add_model_args(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def _add_hotpot_parser(ev_sub) -> None:
+    from longformer_core import hotpot
+
+    hp = ev_sub.add_parser("hotpotqa", help="HotpotQA (official format): retrieve-then-read vs one-pass, per view")
+    hotpot.add_arguments(hp)
+    _add_model_args(hp, "qa")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m longformer_core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="embed nothing: use the rows an earlier (maybe interrupted) embed run left in --cache")
         d.add_argument("--threads", type=int, default=None, help="torch CPU threads")
         _add_model_args(d, "classify")
+    _add_hotpot_parser(ev_sub)
     bc = ev_sub.add_parser("bbc-clusters", help="BBC News: k-NN topic accuracy and k-means purity/NMI per view")
     bc.add_argument("path", help="the BBC CSV (columns category, text)")
     bc.add_argument("--cache", default=None, help="parquet of embeddings (default: ~/.cache/longdoc/corpus/)")
@@ -283,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
             return _embed(args, pair)
         if args.command == "evaluate" and args.dataset == "bbc-clusters":
             return _evaluate_clusters(args, pair)
+        if args.command == "evaluate" and args.dataset == "hotpotqa":
+            from longformer_core.hotpot import run_command
+
+            return run_command(args, pair)
         if args.command == "evaluate" and args.dataset in ("hyperpartisan", "bbc"):
             return _evaluate_corpus(args, pair)
         if args.command == "evaluate":
