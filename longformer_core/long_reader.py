@@ -168,7 +168,7 @@ def select_regions(
 
     The pass holds k = capacity // region_tokens regions of capacity // k tokens each (so each is at least
     `region_tokens` long). Candidates start every quarter region; each is scored by the TF-IDF cosine
-    (unigrams + bigrams, sublinear tf, fitted on the document's 128-token pieces) of its pieces with the
+    (unigrams + bigrams, sublinear tf, fitted on the document's pieces of up to 128 tokens) of its pieces with the
     question, summed; the best non-overlapping ones are kept, returned in document order.
     """
     n = len(tokens)
@@ -176,7 +176,7 @@ def select_regions(
         return [(0, n)]
     k = max(1, capacity // region_tokens)
     size = capacity // k
-    piece = 128
+    piece = max(8, min(128, size // 4))  # pieces must fit several times in a region to tell regions apart
     pieces = [(s, min(n, s + piece)) for s in range(0, n, piece)]
     piece_texts = [text[slice(*tokens.char_span(s, e))] for s, e in pieces]
     from sklearn.feature_extraction.text import TfidfVectorizer
