@@ -457,7 +457,7 @@ def read_views(
         sentences: also embed every sentence on its own (to pick answer sentences without a QA head).
     """
     todo = [v for v in views if reader.model_for(v).head != task_head and not reader.has_pass(v)]
-    sentences = sentences and not reader.sentence_vectors_ready()
+    sentences = sentences and not reader.passage_vectors_ready()
     steps = len(todo) + int(sentences)
     for i, view in enumerate(todo):
         step = scaled(progress, i / steps, (i + 1) / steps)
@@ -467,8 +467,8 @@ def read_views(
         )
     if sentences:
         step = scaled(progress, len(todo) / steps, 1.0)
-        step(0.0, f"Reading each of the {len(reader.sentences):,} sentences on its own...")
-        reader.embed_sentences(lambda f, msg: step(f, f"Reading each sentence on its own ({msg})"))
+        step(0.0, f"Reading each of the {len(reader.passages):,} passages on its own...")
+        reader.embed_passages(lambda f, msg: step(f, f"Reading each passage on its own ({msg})"))
     progress(1.0, "The document is read; answering...")
 
 

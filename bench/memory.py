@@ -118,7 +118,7 @@ def main() -> int:
             for view in VIEWS:
                 if reader.model_for(view).head != "qa":
                     reader.encoded(view)
-            reader.embed_sentences()
+            reader.embed_passages()
 
     step("read with every view", read)
 

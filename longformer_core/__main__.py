@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--heldout", action="store_true",
                     help="only the articles the embedded QA head kept aside for validation (never trained on)")
     _add_model_args(sq, "qa")
+    pq = ev_sub.add_parser("pdf-questions", help="questions about one PDF with their answer pages")
+    pq.add_argument("path", help="the PDF (or text) file")
+    pq.add_argument("questions", help="JSON list of {question, answer, pages}")
+    pq.add_argument("--rows", action="store_true", help="include each question's answers in the JSON")
+    _add_model_args(pq, "qa")
     for dataset, what in (("hyperpartisan", "Hyperpartisan news (SemEval-2019, by article)"),
                           ("bbc", "BBC News topics")):
         d = ev_sub.add_parser(dataset, help=f"{what}: linear heads on embeddings, truncated vs chunked vs Longformer")
@@ -105,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft = sub.add_parser("finetune", help="fine-tune a model with transformers.Trainer (QA or classification)")
     ft.add_argument("--task", required=True, choices=["qa", "classify"])
     ft.add_argument("--model", default=EMBEDDED, help="'embedded' (trains a small LoRA QA head), a hub id or a folder")
-    ft.add_argument("--train", required=True, help="SQuAD-format JSON (qa) or CSV (classify)")
+    ft.add_argument("--train", required=True, nargs="+",
+                    help="SQuAD-format JSON (qa; several files: --val-articles come from the first) or CSV (classify)")
     ft.add_argument("--eval", default=None, help="a file of the same format to evaluate on")
     ft.add_argument("--val-articles", type=int, default=0, help="qa: keep N articles of --train aside for evaluation")
     ft.add_argument("--out", required=True, help="folder for the checkpoint (or the embedded QA head) and report.json")
@@ -141,7 +147,7 @@ def _finetune(args: argparse.Namespace) -> int:
         if args.task == "qa":
             return ft.finetune_qa(args.model, args.train, out, eval_path=args.eval, val_articles=args.val_articles,
                                   settings=s, lora_rank=args.lora_rank, max_length=args.max_length)
-        return ft.finetune_classifier(args.model, args.train, out, text_column=args.text_column,
+        return ft.finetune_classifier(args.model, args.train[0], out, text_column=args.text_column,
                                       label_column=args.label_column, eval_path=args.eval, settings=s,
                                       max_length=args.max_length)
 
@@ -152,6 +158,17 @@ def _finetune(args: argparse.Namespace) -> int:
         return 0
     report = run(settings, Path(args.out))
     report.pop("log", None)
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _evaluate_pdf(args: argparse.Namespace, pair) -> int:
+    from longformer_core.evaluate import load_pdf_questions, pdf_questions
+
+    report = pdf_questions(pair, load_path(args.path), load_pdf_questions(args.questions), strategy=args.strategy,
+                           progress=lambda msg: print(msg, file=sys.stderr))
+    if not args.rows:
+        report.pop("rows")
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 
@@ -298,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_command(args, pair)
         if args.command == "evaluate" and args.dataset in ("hyperpartisan", "bbc"):
             return _evaluate_corpus(args, pair)
+        if args.command == "evaluate" and args.dataset == "pdf-questions":
+            return _evaluate_pdf(args, pair)
         if args.command == "evaluate":
             from longformer_core.evaluate import squad_articles
 
