@@ -7,7 +7,7 @@ with a blank line between paragraphs (the layout of the shared `hotpotqa-dev-dis
 
 Two ways of reading are scored, each with the three views:
 - **retrieve-then-read** (`qa.ask`, what the app does today): truncated reads its first 512 tokens;
-  chunked and Longformer read four 384-token regions around the sentences their pass ranked best.
+  chunked and Longformer read four 384-token regions around the passages their hybrid retrieval ranked best.
 - **one-pass** (`long_reader`): the Longformer reads the whole document in one pass with the question
   global (retrieved regions of >= 2,048 tokens when it does not fit in 4,096); chunked reads every
   512-token chunk, best span wins; truncated reads the first chunk.
@@ -129,7 +129,7 @@ def _answer_scores(prediction: str, gold: str) -> dict[str, float]:
 def _retrieve_then_read(pair: ModelPair, q: HotpotQuestion, strategy: str) -> dict[str, dict]:
     """Today's app path (`qa.ask`) for the three views: answer, windows read, seconds."""
     from longformer_core.encoding import view_windows
-    from longformer_core.qa import REGION_TOKENS, ask, candidate_regions
+    from longformer_core.qa import ask, candidate_regions, rank_passages
     from longformer_core.reader import DocumentReader
 
     reader = DocumentReader(pair, text_document(q.text, q.id), strategy=strategy)
@@ -138,7 +138,8 @@ def _retrieve_then_read(pair: ModelPair, q: HotpotQuestion, strategy: str) -> di
         model = reader.model_for(view)
         n_q = len(model.tokenizer(q.question, add_special_tokens=False)["input_ids"])
         if result.method == "retrieve-then-read":
-            passes = [[r] for r in candidate_regions(reader, q.question, view, region_tokens=REGION_TOKENS)]
+            # the same regions `ask` read: the ranking is deterministic and the passes are cached
+            passes = [[r] for r in candidate_regions(reader, rank_passages(reader, q.question, view), view)]
         elif result.method == "span" or view == "truncated":
             passes = [[w] for w in view_windows(model, model.tokenizer, len(reader.tokens_for(view)), view, n_q)]
         else:  # sentences picked from the view's pass over the document
