@@ -35,7 +35,10 @@ from longformer_core.retrieval import SIGNAL_WORDS, Ranking, fuse
 from longformer_core.spans import best_spans, span_probabilities
 
 SENTENCE_TEMPERATURE = 0.5  # softmax temperature turning fused passage scores (z units) into confidences
-RETRIEVAL_WEIGHT = 1.0  # span score += this x fused retrieval score of its passage (docs/results.md)
+RETRIEVAL_WEIGHT = 3.0  # span score += this x fused retrieval score of its passage (docs/results.md)
+PRELIMINARY_NOTE = ("A first answer from the passages sharing the most words with the question; the full answer "
+                    "replaces it when this model has read the whole document.")
+FOCUS_PASSAGES = 8  # the best-ranked passages whose own best spans are always candidates
 # An answer inside a glossary/acronym entry or a caption is the whole unit: "MSSP Managed Security Services
 # Provider" answers "What does MSSP stand for?" better than any piece of it.
 WHOLE_PASSAGE_KINDS = frozenset({"entry", "caption"})
@@ -227,6 +230,38 @@ def retrieve_then_read(
                             "(by words in common, meaning and context), then marked the exact answer inside them.")])
 
 
+def preliminary_answer(
+    reader: DocumentReader, question: str, view: str, n_best: int = 3, regions: int = 2
+) -> QAResult:
+    """A first answer in about a second, before the view has read the document: passages ranked by words in
+    common only (the lexical index needs no model), then the reader on the `regions` best regions.
+
+    The app shows it as preliminary and replaces it when the view's reading is done. Without a QA reader it
+    returns the best lexical passages.
+    """
+    t0 = time.perf_counter()
+    model = reader.model_for(view)
+    spans = reader.passages.spans
+    seen = np.ones(len(spans), dtype=bool)
+    if view == "truncated":  # only what its 512 tokens hold
+        limit = reader.tokens_for(view).char_span(0, min(len(reader.tokens_for(view)), model.max_tokens))[1]
+        seen = np.array([b <= limit for _, b in spans], dtype=bool)
+    ranking = fuse({"lexical": reader.lexical_index.scores(question)}, seen, {"lexical": 1.0})
+    if model.qa_reader is None and model.head != "qa":
+        answers = []
+        for i in ranking.top(n_best):
+            loc = Located.of(reader.document, spans[i])
+            answers.append(Answer(**vars(loc), context=_paragraph_around(reader, spans[i]), passage=spans[i],
+                                  signal="lexical"))
+        result = QAResult(**windows_run(reader, view, 0, 0.0), question=question, method="sentence", answers=answers)
+    else:
+        chosen = candidate_regions(reader, ranking, view, k=regions)
+        result = answer_spans(reader, question, view, n_best, regions=chosen, ranking=ranking)
+    result.seconds = time.perf_counter() - t0
+    result.notes = [PRELIMINARY_NOTE]
+    return result
+
+
 def _passage_index(reader: DocumentReader, char: int) -> int:
     """Index of the passage holding a character (the nearest one before it when it falls between two)."""
     starts = [a for a, _ in reader.passages.spans]
@@ -305,6 +340,9 @@ def span_candidates(
     candidates: list[tuple[float, int, int]] = []  # (score, first doc token, last doc token)
     nulls: list[float] = []
     seen_end = 0
+    # The best-ranked passages each put forward their own best spans, so a passage retrieval trusts is never
+    # out-voted only because the reader liked some other place in the same region better.
+    focus = [tokens.tokens_in(*reader.passages.spans[int(i)]) for i in ranking.order[:FOCUS_PASSAGES]] if ranking else []
     for win, out in run_windows(
         model,
         tokens,
@@ -322,17 +360,22 @@ def span_candidates(
         start = out.start_logits[0].float().cpu().numpy()
         end = out.end_logits[0].float().cpu().numpy()
         spans, null = best_spans(start, end, (win.doc_start, win.doc_start + e - s), n_best, max_answer_tokens)
+        for pa, pb in focus:
+            if s <= pa and pb <= e and pb > pa:
+                context = (win.doc_start + pa - s, win.doc_start + pb - s)
+                spans += best_spans(start, end, context, 2, max_answer_tokens)[0]
         nulls.append(null)
         candidates += [(sp.score, s + sp.start - win.doc_start, s + sp.end - win.doc_start) for sp in spans]
     located = []  # (score, char span, passage index or -1)
     question_words = _plain_words(question)
     for score, a, b in candidates:
         span = tokens.char_span(a, b + 1)
-        if _in_excluded(reader, span) or _plain_words(reader.document.text[span[0] : span[1]]) <= question_words:
-            continue  # a running header, or the question's own words ("MSSP" for "What does MSSP stand for?")
         passage = _passage_index(reader, span[0]) if ranking is not None else -1
         if passage >= 0 and reader.passages.kinds[passage] in WHOLE_PASSAGE_KINDS:
-            span = reader.passages.spans[passage]  # the whole entry or caption is the answer
+            # The whole entry or caption is the answer, even when the reader pointed at its term ("MSSP").
+            span = reader.passages.spans[passage]
+        if _in_excluded(reader, span) or _plain_words(reader.document.text[span[0] : span[1]]) <= question_words:
+            continue  # a running header, or the question's own words ("MSSP" for "What does MSSP stand for?")
         if passage >= 0 and np.isfinite(ranking.fused[passage]):
             score += retrieval_weight * float(ranking.fused[passage])
         located.append((score, span, passage))

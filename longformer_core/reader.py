@@ -9,7 +9,6 @@ keyed by document hash + model + strategy.
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import weakref
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from functools import cached_property
 
 import numpy as np
 
+from longformer_core import settings
 from longformer_core.documents import Document, DocumentTooLargeError, paragraph_spans, sentence_spans
 from longformer_core.encoding import (
     VIEWS,
@@ -49,7 +49,7 @@ _PASSAGE_LOCK = threading.Lock()
 
 def max_document_tokens() -> int:
     """Longest document the app reads, in tokens: env LONGDOC_MAX_TOKENS if a positive integer, else 100,000."""
-    raw = os.environ.get(MAX_TOKENS_ENV, "").strip()
+    raw = settings.value(MAX_TOKENS_ENV)
     try:
         value = int(raw) if raw else 0
     except ValueError:

@@ -173,3 +173,15 @@ def test_evaluate_pdf_questions_end_to_end(embedded_pair, handbook, tmp_path):
     )
     cli = json.loads(out.stdout)
     assert cli["questions"] == 3 and "rows" not in cli and cli["longformer"]["page_hit@1"] >= 2 / 3
+
+
+@pytest.mark.slow
+def test_preliminary_answer_needs_no_reading(embedded_pair, handbook):
+    from longformer_core.qa import preliminary_answer
+    from longformer_core.reader import DocumentReader
+
+    reader = DocumentReader(embedded_pair, handbook, strategy="question")
+    result = preliminary_answer(reader, "What does VTS stand for?", "longformer")
+    assert result.best.text == "VTS Vessel Traffic Service" and result.best.page == 5
+    assert not reader.has_pass("longformer")  # the view did not read the document for it
+    assert "first answer" in result.notes[0]
