@@ -65,6 +65,13 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     em.add_argument("--out", required=True, help="parquet file; rerunning continues an interrupted run")
     em.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (1 is fastest when other jobs share the cores)")
+    em.add_argument("--engine", default="local", choices=["local", "ray"],
+                    help="local: this process; ray: Ray Data workers on a Ray cluster (pip install 'ray[data]')")
+    em.add_argument("--workers", type=int, default=None, help="ray: workers (default: one per free CPU or GPU)")
+    em.add_argument("--ray-address", default=None,
+                    help="ray: a running cluster ('auto', 'host:6379', 'ray://host:10001'); default: start one here")
+    em.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs each worker reserves")
+    em.add_argument("--threads-per-worker", type=int, default=1, help="ray: torch threads (and CPUs) per worker")
     _add_model_args(em, "classify")
     em.set_defaults(func=_with_models(_embed), interrupted=RESUMABLE)
 
@@ -217,14 +224,17 @@ def _finetune(args: argparse.Namespace) -> int:
                                       label_column=args.label_column, eval_path=args.eval, settings=s,
                                       max_length=args.max_length)
 
-    if args.sweep:
-        metric = "f1" if args.task == "qa" else "macro_f1"
-        rows = ft.sweep(run, settings, args.sweep_lr, args.sweep_batch, args.out, metric)
-        print(json.dumps(rows, indent=None if args.json else 2))
-        return 0
-    report = run(settings, Path(args.out))
-    report.pop("log", None)
-    print(json.dumps(report, indent=None if args.json else 2))
+    try:
+        if args.sweep:
+            metric = "f1" if args.task == "qa" else "macro_f1"
+            result = ft.sweep(run, settings, args.sweep_lr, args.sweep_batch, args.out, metric)
+        else:
+            result = run(settings, Path(args.out))
+            result.pop("log", None)
+    finally:
+        ft.finish_distributed()
+    if ft.is_main_process():  # under torchrun, one report (rank 0's)
+        print(json.dumps(result, indent=None if args.json else 2))
     return 0
 
 
@@ -333,8 +343,16 @@ def _embed(args: argparse.Namespace, pair: ModelPair) -> int:
             last[0] = now
             print(f"{message} ({fraction:.0%}, {now - started:.0f} s)", file=sys.stderr, flush=True)
 
-    report = embed_corpus(pair, corpus, args.out, views=args.views, poolings=poolings, strategy=args.strategy,
-                          chunk_size=args.chunk_size, progress=progress)
+    if args.engine == "ray":
+        from longformer_core.corpus_ray import RayOptions, embed_corpus_ray
+
+        options = RayOptions(args.workers, args.ray_address, args.gpus_per_worker, args.threads_per_worker)
+        report = embed_corpus_ray(pair, corpus, args.out, model=args.model, baseline=args.baseline, views=args.views,
+                                  poolings=poolings, strategy=args.strategy, chunk_size=args.chunk_size,
+                                  progress=progress, options=options)
+    else:
+        report = embed_corpus(pair, corpus, args.out, views=args.views, poolings=poolings, strategy=args.strategy,
+                              chunk_size=args.chunk_size, progress=progress)
     print(f"{report.documents} documents: {report.computed} computed, {report.reused} already in {args.out} "
           f"({report.seconds:.1f} s)", file=sys.stderr)
     for view, stats in report.throughput.items():
@@ -342,7 +360,7 @@ def _embed(args: argparse.Namespace, pair: ModelPair) -> int:
     summary = {
         "out": report.out, "corpus": report.corpus, "model": report.model, "documents": report.documents,
         "computed": report.computed, "reused": report.reused, "skipped": len(corpus.skipped),
-        "seconds": round(report.seconds, 2),
+        "seconds": round(report.seconds, 2), "engine": report.engine, "workers": report.workers,
         "throughput": {
             v: {"documents": t.documents, "tokens": t.tokens, "seconds": round(t.seconds, 2),
                 "docs_per_s": round(t.documents / t.seconds, 3) if t.seconds else None,

@@ -374,7 +374,8 @@ def model_fingerprint(pair: ModelPair) -> str:
         h.update(json.dumps(config, sort_keys=True, default=str).encode())
         h.update(str(model.max_tokens).encode())
         weights = model.encoder.get_input_embeddings().weight
-        h.update(np.float64(weights[:64].double().sum().item()).tobytes())
+        # On the CPU in float64: a worker on a GPU must get the same checksum as a driver on a CPU.
+        h.update(np.float64(weights[:64].detach().cpu().double().sum().item()).tobytes())
     return h.hexdigest()[:12]
 
 
@@ -403,6 +404,8 @@ class EmbedReport:
     reused: int  # documents found already written (an earlier or interrupted run)
     throughput: dict[str, ViewThroughput] = field(default_factory=dict)
     seconds: float = 0.0
+    engine: str = "local"  # "local" or "ray"
+    workers: dict[str, dict] = field(default_factory=dict)  # ray: {worker: {"documents", "model_loads"}}
 
 
 def _parts_dir(out: Path) -> Path:
@@ -471,19 +474,12 @@ def embed_corpus(
     Returns:
         EmbedReport with counts and per-view throughput of this run.
     """
-    for view in views:
-        if view not in VIEWS:
-            raise ValueError(f"Unknown view '{view}': choose one of {', '.join(VIEWS)}.")
-    for pooling in poolings:
-        if pooling not in POOLINGS:
-            raise ValueError(f"Unknown pooling '{pooling}': choose one of {', '.join(POOLINGS)}.")
     t_start = time.perf_counter()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     corpus_hash, fingerprint = corpus.hash, model_fingerprint(pair)
     needed = {(v, p) for v in views for p in poolings}
-    have = _written(out, corpus_hash, fingerprint, strategy)
-    missing = {i: sorted({v for v, p in needed - have.get(i, set())}, key=VIEWS.index) for i in range(len(corpus))}
+    missing = missing_views(out, corpus, fingerprint, views, poolings, strategy)
     done = {i for i, m in missing.items() if not m}
     parts = _parts_dir(out)
     report = EmbedReport(str(out), corpus_hash, fingerprint, len(corpus), 0, len(done),
@@ -514,9 +510,60 @@ def embed_corpus(
     return report
 
 
+def missing_views(
+    out: Path, corpus: Corpus, fingerprint: str, views: Sequence[str], poolings: Sequence[str], strategy: str
+) -> dict[int, list[str]]:
+    """{doc: views still to compute} for every document of the corpus ([] when all its rows are written).
+
+    Raises:
+        ValueError: an unknown view or pooling.
+    """
+    for view in views:
+        if view not in VIEWS:
+            raise ValueError(f"Unknown view '{view}': choose one of {', '.join(VIEWS)}.")
+    for pooling in poolings:
+        if pooling not in POOLINGS:
+            raise ValueError(f"Unknown pooling '{pooling}': choose one of {', '.join(POOLINGS)}.")
+    needed = {(v, p) for v in views for p in poolings}
+    have = _written(out, corpus.hash, fingerprint, strategy)
+    return {i: sorted({v for v, p in needed - have.get(i, set())}, key=VIEWS.index) for i in range(len(corpus))}
+
+
 def _embed_one(pair, corpus, i, views, poolings, strategy, corpus_hash, fingerprint, report) -> list[dict]:
-    doc_id = corpus.ids[i]
-    reader = DocumentReader(pair, text_document(corpus.texts[i], doc_id), strategy=strategy)
+    return embed_document(
+        pair, i, corpus.ids[i], corpus.texts[i], corpus.labels[i] if corpus.labels else None,
+        corpus.titles[i] if corpus.titles else None, views, poolings, strategy, corpus_hash, fingerprint,
+        report.throughput,
+    )
+
+
+def embed_document(
+    pair: ModelPair,
+    doc: int,
+    doc_id: str,
+    text: str,
+    label: str | None,
+    title: str | None,
+    views: Sequence[str],
+    poolings: Sequence[str],
+    strategy: str,
+    corpus_hash: str,
+    fingerprint: str,
+    throughput: dict[str, ViewThroughput],
+) -> list[dict]:
+    """The parquet rows of one document: every pooling of every view in `views` (one pass per view).
+
+    Shared by the local engine and the Ray workers (`corpus_ray`), so both write identical rows.
+
+    Args:
+        doc: the document's index in the corpus; doc_id, text, label, title: its fields.
+        views, poolings, strategy: what to compute (see `embed_corpus`).
+        corpus_hash, fingerprint: the keys the rows are stored under.
+        throughput: per-view counters, updated in place with this document's tokens and forward time.
+    Returns:
+        one dict per (view, pooling) with the keys of `COLUMNS`; "vector" is a (hidden,) float array.
+    """
+    reader = DocumentReader(pair, text_document(text, doc_id), strategy=strategy)
     rows = []
     ordered = sorted(views, key=lambda v: VIEWS.index(v))  # truncated first: chunked may reuse its pass
     for view in ordered:
@@ -525,16 +572,15 @@ def _embed_one(pair, corpus, i, views, poolings, strategy, corpus_hash, fingerpr
         t0 = time.perf_counter()
         p = reader.encoded(view)
         seconds = time.perf_counter() - t0
-        stats = report.throughput[view]
+        stats = throughput.setdefault(view, ViewThroughput())
         stats.documents += 1
         stats.tokens += p.n_seen
         stats.seconds += seconds
         for pooling in poolings:
             rows.append({
                 "corpus": corpus_hash, "model": fingerprint, "strategy": strategy, "view": view,
-                "pooling": pooling, "doc": i, "doc_id": doc_id, "doc_sha": reader.document.sha256[:16],
-                "label": corpus.labels[i] if corpus.labels else None,
-                "title": corpus.titles[i] if corpus.titles else None,
+                "pooling": pooling, "doc": doc, "doc_id": doc_id, "doc_sha": reader.document.sha256[:16],
+                "label": label, "title": title,
                 "n_tokens": len(reader.long_tokens), "seen_tokens": int(p.n_seen),
                 "vector": document_embedding(reader, view, pooling),
             })

@@ -12,6 +12,12 @@ Longformer (same weights, full attention): with the window of 512 (256 tokens ea
 the Longformer's global projections are copies of the local ones that share the adapter, so with question
 tokens global the two compute the same function (tests/test_finetune.py checks it) while the twin trains
 several times faster on a CPU.
+
+Data-parallel training: launched by `torchrun --nproc-per-node N -m longformer_core finetune ...` (or
+`accelerate launch`), every process trains a replica on its share of each epoch and the Trainer averages the
+gradients (gloo on CPUs, NCCL on GPUs). Only rank 0 writes the report, the adapter or the checkpoint;
+the Trainer's evaluation is sharded over the ranks and gathered, and the SQuAD scoring runs on rank 0 alone.
+The report's "distributed" section shows that the replicas stayed equal (a weight digest per rank).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -256,6 +263,48 @@ def classification_scores(predictions: np.ndarray, labels: np.ndarray) -> dict:
 # Training
 
 
+def distributed_rank() -> tuple[int, int]:
+    """(rank, world size) of this process: from torch.distributed once initialised, else torchrun's variables."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Whether this process writes files and prints reports (rank 0, or the only process)."""
+    return distributed_rank()[0] == 0
+
+
+def finish_distributed() -> None:
+    """Leave the process group (torchrun warns about one left open); nothing when not distributed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def weights_digest(model: nn.Module, trainable_only: bool = True) -> str:
+    """Short sha256 of the model's parameters (names and float32 bytes, on the CPU): equal digests, equal weights."""
+    h = hashlib.sha256()
+    for name, param in sorted(model.named_parameters()):
+        if param.requires_grad or not trainable_only:
+            h.update(name.encode() + b"\0")
+            h.update(param.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class _CountingCollator:
+    """Wraps a collator to count the rows this process trained on and fingerprint its first batch."""
+
+    def __init__(self, collator: Callable) -> None:
+        self.collator, self.rows, self.first_batch = collator, 0, ""
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        batch = self.collator(rows)
+        self.rows += len(rows)
+        if not self.first_batch:
+            self.first_batch = hashlib.sha256(batch["input_ids"].numpy().tobytes()).hexdigest()[:16]
+        return batch
+
+
 @dataclass
 class TrainSettings:
     epochs: float = 2.0
@@ -274,11 +323,38 @@ def run_trainer(model: nn.Module, train_ds, eval_ds, collator, settings: TrainSe
 
     class _Progress(TrainerCallback):  # one line per logging step on stderr, so stdout stays the report
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
+            if logs and "loss" in logs and state.is_world_process_zero:
                 print(f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}", file=sys.stderr, flush=True)
+
+    class _ReplicaDigests(TrainerCallback):
+        """Every rank's weight digest after the first step that changed the weights (warm-up starts at a learning
+        rate of 0) and at the end; all ranks reach these points together (they are collectives)."""
+
+        def __init__(self) -> None:
+            self.first_update_step = 0
+            self.after_first_update: list[str] = []
+            self.at_end: list[str] = []
+
+        def _gather(self) -> list[str]:
+            digests: list[str] = [""] * world_size
+            torch.distributed.all_gather_object(digests, weights_digest(model))
+            return digests
+
+        def on_step_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+            if not self.first_update_step and lr_scheduler is not None and lr_scheduler.get_last_lr()[0] > 0:
+                self.first_update_step = state.global_step + 1
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == self.first_update_step:
+                self.after_first_update = self._gather()
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.at_end = self._gather()
 
     set_seed(settings.seed)
     cuda = torch.cuda.is_available()
+    _, world_size = distributed_rank()
+    collator = _CountingCollator(collator)
     args = TrainingArguments(
         output_dir=str(out_dir),
         per_device_train_batch_size=settings.batch_size,
@@ -296,11 +372,15 @@ def run_trainer(model: nn.Module, train_ds, eval_ds, collator, settings: TrainSe
         dataloader_num_workers=0,
         train_sampling_strategy="group_by_length",
         disable_tqdm=True,
+        ddp_backend=None if cuda or world_size == 1 else "gloo",  # NCCL (the default) needs GPUs
     )
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                       data_collator=collator, compute_metrics=compute_metrics)
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(_Progress())
+    replicas = _ReplicaDigests()
+    if world_size > 1:
+        trainer.add_callback(replicas)
     t0 = time.perf_counter()
     result = trainer.train()
     report = {
@@ -311,6 +391,19 @@ def run_trainer(model: nn.Module, train_ds, eval_ds, collator, settings: TrainSe
         "steps": int(result.global_step),
         "log": [h for h in trainer.state.log_history if "loss" in h],
     }
+    if world_size > 1:  # what each rank did: its own rows, the same weights
+        ranks: list[dict] = [{}] * world_size
+        mine = {"rank": distributed_rank()[0], "rows": collator.rows, "first_batch": collator.first_batch}
+        torch.distributed.all_gather_object(ranks, mine)
+        for r in ranks:
+            r["weights_after_first_update"] = (replicas.after_first_update[r["rank"]]
+                                               if replicas.after_first_update else None)
+            r["weights_at_end"] = replicas.at_end[r["rank"]]
+        report["distributed"] = {
+            "world_size": world_size, "backend": str(torch.distributed.get_backend()), "ranks": ranks,
+            "first_update_step": replicas.first_update_step,
+            "replicas_equal": len({r["weights_at_end"] for r in ranks}) == 1,
+        }
     if eval_ds is not None:
         metrics = trainer.evaluate()
         report["eval_loss"] = round(float(metrics["eval_loss"]), 4)
@@ -346,7 +439,8 @@ def finetune_qa(
     """
     settings = settings or TrainSettings()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if is_main_process():
+        out_dir.mkdir(parents=True, exist_ok=True)
     embedded = model_name == EMBEDDED
     if embedded and lora_rank is None:
         lora_rank = 16
@@ -376,6 +470,8 @@ def finetune_qa(
         "settings": vars(settings), "torch": torch.__version__, "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
     report.update(run_trainer(model, train_ds, eval_ds, PadCollator(_pad_id(tokenizer)), settings, out_dir))
+    if not is_main_process():  # the other ranks trained their share; rank 0 scores and writes
+        return report
     if evals:
         t0 = time.perf_counter()
         report.update(squad_scores(predict_qa(model, tokenizer, evals, longformer, max_length, stride), evals))
@@ -439,7 +535,8 @@ def finetune_classifier(
     quiet_transformers()
     settings = settings or TrainSettings()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if is_main_process():
+        out_dir.mkdir(parents=True, exist_ok=True)
     texts, labels = read_labelled_csv(train_path, text_column, label_column)
     eval_texts, eval_labels = read_labelled_csv(eval_path, text_column, label_column) if eval_path else ([], [])
     names = sorted(set(labels) | set(eval_labels))
@@ -465,6 +562,8 @@ def finetune_classifier(
               "settings": vars(settings), "torch": torch.__version__}
     report.update(run_trainer(model, dataset(texts, labels), dataset(eval_texts, eval_labels) if eval_texts else None,
                               PadCollator(_pad_id(tokenizer)), settings, out_dir, metrics))
+    if not is_main_process():
+        return report
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
@@ -486,6 +585,8 @@ def sweep(run: Callable[[TrainSettings, Path], dict], base: TrainSettings, learn
             rows.append({"learning_rate": lr, "batch_size": bs,
                          **{k: report.get(k, math.nan) for k in (metric, "eval_loss", "train_loss",
                                                                  "train_seconds", "samples_per_second")}})
+    if not is_main_process():
+        return rows
     table = pd.DataFrame(rows)
     table.to_csv(out_dir / "sweep.csv", index=False)
     grid = table.pivot(index="batch_size", columns="learning_rate", values=metric)
