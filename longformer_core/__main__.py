@@ -85,6 +85,16 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                           ("bbc", "BBC News topics")):
         _corpus_parser(ev_sub, dataset, what)
     _clusters_parser(ev_sub)
+    _hotpot_parser(ev_sub)
+
+
+def _hotpot_parser(ev_sub: argparse._SubParsersAction) -> None:
+    from longformer_core import hotpot
+
+    hp = ev_sub.add_parser("hotpotqa", help="HotpotQA (official format): retrieve-then-read vs one-pass, per view")
+    hotpot.add_arguments(hp)
+    _add_model_args(hp, "qa")
+    hp.set_defaults(func=_with_models(hotpot.run_command))
 
 
 def _squad_parser(ev_sub: argparse._SubParsersAction) -> None:
