@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from longformer_core.evaluate import exact_match, f1_score
+from longformer_core.hotpot import is_heldout
 from longformer_core.lora import LoraConfig, adapter_state, add_lora
 from longformer_core.models import EMBEDDED
 from longformer_core.spans import best_spans
@@ -58,18 +59,13 @@ class QAExample:
     title: str = ""
 
 
-def hotpot_heldout(question_id: str) -> bool:
-    """The fixed HotpotQA split: a question is kept for evaluation iff its id's sha256 is even (205 of the
-    381 shared questions); the rest may be trained on. Evaluation (`hotpot.py`) uses the same rule."""
-    return int(hashlib.sha256(question_id.encode()).hexdigest(), 16) % 2 == 0
-
-
 def load_squad_examples(
     path: str | Path, titles: Sequence[str] | None = None, training: bool = False
 ) -> list[QAExample]:
     """SQuAD-format JSON -> examples (optionally only those of the given article titles).
 
-    training: leave out HotpotQA questions (recognised by their `hotpot_answer` field) of the held-out half,
+    training: leave out HotpotQA questions (recognised by their `hotpot_answer` field) of the held-out half
+        (`hotpot.is_heldout`),
     so a head trained on the shared HotpotQA file can still be evaluated on questions it never saw.
     """
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -80,7 +76,7 @@ def load_squad_examples(
             continue
         for para in art["paragraphs"]:
             for qa in para["qas"]:
-                if training and "hotpot_answer" in qa and hotpot_heldout(qa["id"]):
+                if training and "hotpot_answer" in qa and is_heldout(qa["id"]):
                     continue
                 if qa.get("answers"):  # SQuAD 2.0 unanswerable questions carry no span to learn
                     out.append(QAExample(qa["id"], qa["question"], para["context"], qa["answers"], art.get("title", "")))
@@ -428,7 +424,7 @@ def finetune_qa(
     Args:
         model_name: "embedded", a hub id or a local folder.
         train_path: SQuAD-format JSON, or several: `val_articles` are taken from the first one only and
-            every other file is trained on whole (the held-out HotpotQA half excepted, see `hotpot_heldout`).
+            every other file is trained on whole (the held-out HotpotQA half excepted, see `hotpot.is_heldout`).
         eval_path: another SQuAD-format file to score on; else `val_articles` articles of the first training
             file are kept aside (never trained on) and scored.
         lora_rank: train a LoRA adapter of this rank plus the head instead of every weight (default for
