@@ -1,4 +1,4 @@
-"""Command line: python -m longformer_core {qa,classify,similar,embed,evaluate,finetune} ... (--help on each)."""
+"""Command line: python -m longformer_core {qa,explain,classify,similar,embed,evaluate,finetune} ... (--help on each)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from longformer_core.reader import DocumentReader
 from longformer_core.strategies import DEFAULT_FOR_TASK, STRATEGIES
 
 
-def _add_model_args(p: argparse.ArgumentParser, task: str) -> None:
+def _add_model_args(p: argparse.ArgumentParser, task: str, extra_strategies: tuple[str, ...] = ()) -> None:
     p.add_argument("--model", default=EMBEDDED, help="'embedded' (offline default), a hub id or a local folder")
     p.add_argument("--baseline", default=None, help="512-token baseline id/folder (default: see README)")
-    p.add_argument("--strategy", default=DEFAULT_FOR_TASK[task], choices=list(STRATEGIES), help="global attention")
+    p.add_argument("--strategy", default=DEFAULT_FOR_TASK[task], choices=[*STRATEGIES, *extra_strategies],
+                   help="global attention" + (" ('all': the Longformer under every strategy, as a table)"
+                                              if extra_strategies else ""))
     p.add_argument("--keywords", nargs="*", default=(), help="terms for --strategy keywords")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
@@ -29,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("file")
     qa.add_argument("--question", "-q", required=True)
     qa.add_argument("--n-best", type=int, default=3)
-    _add_model_args(qa, "qa")
+    _add_model_args(qa, "qa", extra_strategies=("all",))
+    _add_explain_parser(sub)
     cl = sub.add_parser("classify", help="classify a document against your labels")
     cl.add_argument("file")
     cl.add_argument("--labels", nargs="+", default=[], help="labels, each 'name' or 'name: description'")
@@ -115,6 +118,52 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--sweep-batch", type=int, nargs="+", default=[8, 16])
     ft.add_argument("--json", action="store_true", help="print the report as one JSON line")
     return parser
+
+
+def _add_explain_parser(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser("explain", help="evidence for each view's answer: which passages supported it")
+    ex.add_argument("file")
+    ex.add_argument("--question", "-q", required=True)
+    ex.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    ex.add_argument("--top", type=int, default=10, help="evidence passages to print per view")
+    ex.add_argument("--occlusion", type=int, default=0,
+                    help="check with occlusion: mask the top-k passages and k random others (k forward passes x 2)")
+    ex.add_argument("--max-tokens", type=int, default=4096, help="longest input of the Longformer's explanation pass")
+    _add_model_args(ex, "qa")
+
+
+def _explain(args: argparse.Namespace, reader: DocumentReader) -> int:
+    from longformer_core.explain import explain
+
+    explanations = explain(reader, args.question, views=args.views, max_tokens=args.max_tokens,
+                           occlusion=args.occlusion)
+    if args.json:
+        print(json.dumps({v: e.to_dict(max_evidence=args.top) for v, e in explanations.items()}))
+        return 0
+    for view, e in explanations.items():
+        print(f"\n== {view}: {e.answer.text[:200]!r} (p.{e.answer.page_label}; evidence pass over tokens "
+              f"{e.window_tokens[0]:,}-{e.window_tokens[1]:,} in {e.seconds:.1f} s)")
+        for ev in e.top(args.top):
+            occ = f"  occlusion {ev.occlusion:+.2f}" if ev.occlusion is not None else ""
+            print(f"   {ev.score:+.3f}  p.{ev.page_label}: {ev.text[:160]}{occ}")
+        for note in e.notes:
+            print(f"   ({note})")
+    return 0
+
+
+def _strategy_table(args: argparse.Namespace, pair, document) -> int:
+    from longformer_core.strategy_effect import try_strategies
+
+    rows = try_strategies(pair, document, args.question, keywords=args.keywords)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows]))
+        return 0
+    print(f"{'strategy':<18} {'page':>4} {'conf':>6} {'time':>7}  differs  answer")
+    for r in rows:
+        answer = r.error or r.answer[:80]
+        print(f"{r.label:<18} {r.page or '-':>4} {r.confidence:6.1%} {r.seconds:6.1f}s  "
+              f"{'yes' if r.differs else 'no':<7}  {answer}")
+    return 0
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -312,7 +361,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 _print_runs(results, lambda r: f"cosine similarity ({r.pooling}): {r.cosine:.3f}")
             return 0
+        if args.command == "qa" and args.strategy == "all":
+            return _strategy_table(args, pair, load_path(args.file))
         reader = DocumentReader(pair, load_path(args.file), args.strategy, args.keywords)
+        if args.command == "explain":
+            return _explain(args, reader)
         if args.command == "qa":
             from longformer_core.qa import ask
 
