@@ -1,7 +1,7 @@
 """Explore long documents with Longformer: entry point of the Streamlit app (`streamlit run app.py`).
 
-This file only lists the pages. Each page draws the shared sidebar itself (app_common.page_setup), the
-shared UI helpers are in app_common.py and the models in longformer_core/.
+This file only lists the pages. Each page draws the shared sidebar itself (ui.session.page_setup), the
+shared UI helpers are in the ui/ package and the models in longformer_core/.
 """
 
 from __future__ import annotations

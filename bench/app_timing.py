@@ -22,9 +22,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from longformer_core import settings
+
 DEFAULT_PDF = (
-    Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
-    / "pdfs/nist_sp800-61r2.pdf"
+    settings.data_dir() / "pdfs/nist_sp800-61r2.pdf"
 )
 DEFAULT_QUESTIONS = [
     "How long should incident handling records be retained?",

@@ -2,10 +2,10 @@
 
 Steps, each with the highest RSS seen while it ran (sampled every 20 ms) and the process's peak
 (VmHWM, what the kernel counts) at the end:
-  1. load the model pair (`load_models`, what `app_common.cached_models` calls);
+  1. load the model pair (`load_models`, what `ui.session.cached_models` calls);
   2. read the PDF (`load_path`, what the Document page's sample button calls);
   3. tokenize it and plan global attention (`DocumentReader` with the Ask page's strategy);
-  4. read the document with every view and embed each sentence (what `app_common.read_views` does);
+  4. read the document with every view and embed each sentence (what `ui.tasks.read_views` does);
   5. answer one question with all three views (`qa.ask`).
 The app adds Streamlit's own memory (~100-200 MB) on top; this measures the core's share.
 
@@ -30,9 +30,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from longformer_core import settings
+
 DEFAULT_PDF = (
-    Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
-    / "pdfs/nist_sp800-61r2.pdf"
+    settings.data_dir() / "pdfs/nist_sp800-61r2.pdf"
 )
 DEFAULT_QUESTION = "How long should incident handling records be retained?"
 MB = 1024 * 1024
@@ -118,7 +119,7 @@ def main() -> int:
             for view in VIEWS:
                 if reader.model_for(view).head != "qa":
                     reader.encoded(view)
-            reader.embed_sentences()
+            reader.embed_passages()
 
     step("read with every view", read)
 

@@ -32,6 +32,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from longformer_core import settings
+
 TOKENS = 16_382  # document tokens in one 16,384-token pass ([CLS] + doc + [SEP])
 LAYER, HEAD = 5, 0  # last layer, first head of the embedded model
 
@@ -45,7 +47,7 @@ def load_text(full: bool) -> tuple[str, str]:
     """(text, description): the NIST guide, or generated text when the shared data is absent."""
     from longformer_core.documents import load_path
 
-    data = Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+    data = settings.data_dir()
     pdf = data / "pdfs" / "nist_sp800-61r2.pdf"
     if pdf.is_file():
         return load_path(pdf).text, "NIST SP 800-61r2"

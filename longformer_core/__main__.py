@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 import textwrap
+from collections.abc import Callable
 
 from longformer_core.documents import DocumentError, load_path
 from longformer_core.encoding import VIEWS
-from longformer_core.models import EMBEDDED, ModelLoadError, embedded_qa_head, load_models
+from longformer_core.models import EMBEDDED, ModelLoadError, ModelPair, embedded_qa_head, load_models
 from longformer_core.reader import DocumentReader
 from longformer_core.strategies import DEFAULT_FOR_TASK, STRATEGIES
 
@@ -24,24 +25,49 @@ def _add_model_args(p: argparse.ArgumentParser, task: str, extra_strategies: tup
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m longformer_core", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+RESUMABLE = "interrupted: finished documents are saved; run the same command again to continue"
+
+
+def _qa_parser(sub: argparse._SubParsersAction) -> None:
     qa = sub.add_parser("qa", help="answer a question about a document (truncated vs chunked vs Longformer)")
     qa.add_argument("file")
     qa.add_argument("--question", "-q", required=True)
     qa.add_argument("--n-best", type=int, default=3)
     _add_model_args(qa, "qa", extra_strategies=("all",))
-    _add_explain_parser(sub)
+    qa.set_defaults(func=_qa)
+
+
+def _explain_parser(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser("explain", help="evidence for each view's answer: which passages supported it")
+    ex.add_argument("file")
+    ex.add_argument("--question", "-q", required=True)
+    ex.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    ex.add_argument("--top", type=int, default=10, help="evidence passages to print per view")
+    ex.add_argument("--occlusion", type=int, default=0,
+                    help="check with occlusion: mask the top-k passages and k random others (2k forward passes)")
+    ex.add_argument("--max-tokens", type=int, default=4096, help="longest input of the Longformer's explanation pass")
+    _add_model_args(ex, "qa")
+    ex.set_defaults(func=_explain)
+
+
+def _classify_parser(sub: argparse._SubParsersAction) -> None:
     cl = sub.add_parser("classify", help="classify a document against your labels")
     cl.add_argument("file")
     cl.add_argument("--labels", nargs="+", default=[], help="labels, each 'name' or 'name: description'")
     _add_model_args(cl, "classify")
+    cl.set_defaults(func=_classify)
+
+
+def _similar_parser(sub: argparse._SubParsersAction) -> None:
     si = sub.add_parser("similar", help="similarity of two documents")
     si.add_argument("file1")
     si.add_argument("file2")
     si.add_argument("--pooling", default="mean", choices=["sum-last4", "mean", "cls"])
     _add_model_args(si, "similarity")
+    si.set_defaults(func=_similar)
+
+
+def _embed_parser(sub: argparse._SubParsersAction) -> None:
     em = sub.add_parser("embed", help="embed a corpus (CSV or folder) into parquet; resumable")
     em.add_argument("corpus", help="a CSV file (one document per row) or a folder of PDF/text files")
     em.add_argument("--text-column", default=None, help="CSV column holding the text")
@@ -55,8 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (1 is fastest when other jobs share the cores)")
     _add_model_args(em, "classify")
+    em.set_defaults(func=_with_models(_embed), interrupted=RESUMABLE)
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evaluate", help="evaluate on a shared dataset")
     ev_sub = ev.add_subparsers(dest="dataset", required=True)
+    _squad_parser(ev_sub)
+    _pdf_questions_parser(ev_sub)
+    for dataset, what in (("hyperpartisan", "Hyperpartisan news (SemEval-2019, by article)"),
+                          ("bbc", "BBC News topics")):
+        _corpus_parser(ev_sub, dataset, what)
+    _clusters_parser(ev_sub)
+
+
+def _squad_parser(ev_sub: argparse._SubParsersAction) -> None:
     sq = ev_sub.add_parser("squad-articles", help="SQuAD with whole articles as contexts")
     sq.add_argument("path")
     sq.add_argument("--limit", type=int, default=None, help="at most N questions, spread over the articles")
@@ -65,27 +104,53 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--heldout", action="store_true",
                     help="only the articles the embedded QA head kept aside for validation (never trained on)")
     _add_model_args(sq, "qa")
-    for dataset, what in (("hyperpartisan", "Hyperpartisan news (SemEval-2019, by article)"),
-                          ("bbc", "BBC News topics")):
-        d = ev_sub.add_parser(dataset, help=f"{what}: linear heads on embeddings, truncated vs chunked vs Longformer")
-        d.add_argument("path", help="the dataset's CSV")
-        d.add_argument("--cache", default=None, help="parquet of embeddings (default: ~/.cache/longdoc/corpus/)")
-        d.add_argument("--limit", type=int, default=None, help="a seeded stratified subset of N rows")
-        d.add_argument("--folds", type=int, default=5)
-        d.add_argument("--seed", type=int, default=0)
-        d.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
-        d.add_argument("--poolings", nargs="+", default=["sum-last4", "mean", "cls"],
-                       choices=["sum-last4", "mean", "cls"])
-        d.add_argument("--write-heads", default=None, metavar="DIR",
-                       help="also fit each view's best head on all rows and save it in DIR (e.g. assets/heads)")
-        d.add_argument("--model-head", nargs="+", default=None, metavar="HEAD",
-                       help="instead of cross-validating, score saved head file(s) on these rows")
-        d.add_argument("--C", type=float, default=None, dest="c",
-                       help="fix the logistic regression's C instead of an inner search (ten times faster)")
-        d.add_argument("--embedded-only", action="store_true",
-                       help="embed nothing: use the rows an earlier (maybe interrupted) embed run left in --cache")
-        d.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-        _add_model_args(d, "classify")
+    sq.set_defaults(func=_with_models(_evaluate_squad))
+
+
+def _pdf_questions_parser(ev_sub: argparse._SubParsersAction) -> None:
+    pq = ev_sub.add_parser("pdf-questions", help="questions about one PDF with their answer pages")
+    pq.add_argument("path", help="the PDF (or text) file")
+    pq.add_argument("questions", help="JSON list of {question, answer, pages}")
+    pq.add_argument("--rows", action="store_true", help="include each question's answers in the JSON")
+    _add_model_args(pq, "qa")
+    pq.set_defaults(func=_with_models(_evaluate_pdf))
+
+
+def _evaluate_pdf(args: argparse.Namespace, pair: ModelPair) -> int:
+    from longformer_core.evaluate import load_pdf_questions, pdf_questions
+
+    report = pdf_questions(pair, load_path(args.path), load_pdf_questions(args.questions), strategy=args.strategy,
+                           progress=lambda msg: print(msg, file=sys.stderr))
+    if not args.rows:
+        report.pop("rows")
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _corpus_parser(ev_sub: argparse._SubParsersAction, dataset: str, what: str) -> None:
+    d = ev_sub.add_parser(dataset, help=f"{what}: linear heads on embeddings, truncated vs chunked vs Longformer")
+    d.add_argument("path", help="the dataset's CSV")
+    d.add_argument("--cache", default=None, help="parquet of embeddings (default: ~/.cache/longdoc/corpus/)")
+    d.add_argument("--limit", type=int, default=None, help="a seeded stratified subset of N rows")
+    d.add_argument("--folds", type=int, default=5)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    d.add_argument("--poolings", nargs="+", default=["sum-last4", "mean", "cls"],
+                   choices=["sum-last4", "mean", "cls"])
+    d.add_argument("--write-heads", default=None, metavar="DIR",
+                   help="also fit each view's best head on all rows and save it in DIR (e.g. assets/heads)")
+    d.add_argument("--model-head", nargs="+", default=None, metavar="HEAD",
+                   help="instead of cross-validating, score saved head file(s) on these rows")
+    d.add_argument("--C", type=float, default=None, dest="c",
+                   help="fix the logistic regression's C instead of an inner search (ten times faster)")
+    d.add_argument("--embedded-only", action="store_true",
+                   help="embed nothing: use the rows an earlier (maybe interrupted) embed run left in --cache")
+    d.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    _add_model_args(d, "classify")
+    d.set_defaults(func=_with_models(_evaluate_corpus), interrupted=RESUMABLE)
+
+
+def _clusters_parser(ev_sub: argparse._SubParsersAction) -> None:
     bc = ev_sub.add_parser("bbc-clusters", help="BBC News: k-NN topic accuracy and k-means purity/NMI per view")
     bc.add_argument("path", help="the BBC CSV (columns category, text)")
     bc.add_argument("--cache", default=None, help="parquet of embeddings (default: ~/.cache/longdoc/corpus/)")
@@ -96,10 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--embedded-only", action="store_true", help="use only the rows already in --cache")
     bc.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     _add_model_args(bc, "similarity")
+    bc.set_defaults(func=_with_models(_evaluate_clusters), interrupted=RESUMABLE)
+
+
+def _finetune_parser(sub: argparse._SubParsersAction) -> None:
     ft = sub.add_parser("finetune", help="fine-tune a model with transformers.Trainer (QA or classification)")
     ft.add_argument("--task", required=True, choices=["qa", "classify"])
     ft.add_argument("--model", default=EMBEDDED, help="'embedded' (trains a small LoRA QA head), a hub id or a folder")
-    ft.add_argument("--train", required=True, help="SQuAD-format JSON (qa) or CSV (classify)")
+    ft.add_argument("--train", required=True, nargs="+",
+                    help="SQuAD-format JSON (qa; several files: --val-articles come from the first) or CSV (classify)")
     ft.add_argument("--eval", default=None, help="a file of the same format to evaluate on")
     ft.add_argument("--val-articles", type=int, default=0, help="qa: keep N articles of --train aside for evaluation")
     ft.add_argument("--out", required=True, help="folder for the checkpoint (or the embedded QA head) and report.json")
@@ -117,53 +187,20 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--sweep-lr", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3])
     ft.add_argument("--sweep-batch", type=int, nargs="+", default=[8, 16])
     ft.add_argument("--json", action="store_true", help="print the report as one JSON line")
+    ft.set_defaults(func=_finetune)
+
+
+# One small function per subcommand's parser; each sets `func` (what runs) and, when the command can be
+# resumed after Ctrl-C, `interrupted` (what to say then).
+PARSERS = (_qa_parser, _explain_parser, _classify_parser, _similar_parser, _embed_parser, _evaluate_parser, _finetune_parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m longformer_core", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in PARSERS:
+        add(sub)
     return parser
-
-
-def _add_explain_parser(sub: argparse._SubParsersAction) -> None:
-    ex = sub.add_parser("explain", help="evidence for each view's answer: which passages supported it")
-    ex.add_argument("file")
-    ex.add_argument("--question", "-q", required=True)
-    ex.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
-    ex.add_argument("--top", type=int, default=10, help="evidence passages to print per view")
-    ex.add_argument("--occlusion", type=int, default=0,
-                    help="check with occlusion: mask the top-k passages and k random others (k forward passes x 2)")
-    ex.add_argument("--max-tokens", type=int, default=4096, help="longest input of the Longformer's explanation pass")
-    _add_model_args(ex, "qa")
-
-
-def _explain(args: argparse.Namespace, reader: DocumentReader) -> int:
-    from longformer_core.explain import explain
-
-    explanations = explain(reader, args.question, views=args.views, max_tokens=args.max_tokens,
-                           occlusion=args.occlusion)
-    if args.json:
-        print(json.dumps({v: e.to_dict(max_evidence=args.top) for v, e in explanations.items()}))
-        return 0
-    for view, e in explanations.items():
-        print(f"\n== {view}: {e.answer.text[:200]!r} (p.{e.answer.page_label}; evidence pass over tokens "
-              f"{e.window_tokens[0]:,}-{e.window_tokens[1]:,} in {e.seconds:.1f} s)")
-        for ev in e.top(args.top):
-            occ = f"  occlusion {ev.occlusion:+.2f}" if ev.occlusion is not None else ""
-            print(f"   {ev.score:+.3f}  p.{ev.page_label}: {ev.text[:160]}{occ}")
-        for note in e.notes:
-            print(f"   ({note})")
-    return 0
-
-
-def _strategy_table(args: argparse.Namespace, pair, document) -> int:
-    from longformer_core.strategy_effect import try_strategies
-
-    rows = try_strategies(pair, document, args.question, keywords=args.keywords)
-    if args.json:
-        print(json.dumps([r.to_dict() for r in rows]))
-        return 0
-    print(f"{'strategy':<18} {'page':>4} {'conf':>6} {'time':>7}  differs  answer")
-    for r in rows:
-        answer = r.error or r.answer[:80]
-        print(f"{r.label:<18} {r.page or '-':>4} {r.confidence:6.1%} {r.seconds:6.1f}s  "
-              f"{'yes' if r.differs else 'no':<7}  {answer}")
-    return 0
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -181,7 +218,7 @@ def _finetune(args: argparse.Namespace) -> int:
         if args.task == "qa":
             return ft.finetune_qa(args.model, args.train, out, eval_path=args.eval, val_articles=args.val_articles,
                                   settings=s, lora_rank=args.lora_rank, max_length=args.max_length)
-        return ft.finetune_classifier(args.model, args.train, out, text_column=args.text_column,
+        return ft.finetune_classifier(args.model, args.train[0], out, text_column=args.text_column,
                                       label_column=args.label_column, eval_path=args.eval, settings=s,
                                       max_length=args.max_length)
 
@@ -196,7 +233,7 @@ def _finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_clusters(args: argparse.Namespace, pair) -> int:
+def _evaluate_clusters(args: argparse.Namespace, pair: ModelPair) -> int:
     from longformer_core.collection import evaluate_collection
     from longformer_core.corpus import default_cache, embed_and_load
     from longformer_core.evaluate_corpus import embedded_rows, load_dataset
@@ -221,7 +258,7 @@ def _evaluate_clusters(args: argparse.Namespace, pair) -> int:
     return 0
 
 
-def _evaluate_corpus(args: argparse.Namespace, pair) -> int:
+def _evaluate_corpus(args: argparse.Namespace, pair: ModelPair) -> int:
     from longformer_core import evaluate_corpus as ec
 
     if args.threads:
@@ -276,7 +313,7 @@ def _print_runs(results: dict, line) -> None:
             print(textwrap.indent(line(r), "   "))
 
 
-def _embed(args: argparse.Namespace, pair) -> int:
+def _embed(args: argparse.Namespace, pair: ModelPair) -> int:
     import time
 
     from longformer_core.corpus import embed_corpus, read_any
@@ -322,72 +359,116 @@ def _embed(args: argparse.Namespace, pair) -> int:
     return 0
 
 
+def _with_models(command: Callable[[argparse.Namespace, ModelPair], int]) -> Callable[[argparse.Namespace], int]:
+    """A command that needs the model pair of --model/--baseline, as a func(args)."""
+    return lambda args: command(args, load_models(args.model, args.baseline))
+
+
+def _evaluate_squad(args: argparse.Namespace, pair: ModelPair) -> int:
+    from longformer_core.evaluate import squad_articles
+
+    titles = None
+    if args.heldout:
+        head = embedded_qa_head()
+        if head is None:
+            raise ValueError("--heldout needs the embedded QA head (assets/qa_head or $LONGDOC_QA_HEAD).")
+        titles = json.loads((head / "adapter.json").read_text(encoding="utf-8"))["val_articles"]
+    report = squad_articles(
+        pair, args.path, limit=args.limit, max_articles=args.articles, strategy=args.strategy,
+        seed=args.seed, progress=lambda msg: print(msg, file=sys.stderr),  # stdout stays pure JSON
+        titles=titles,
+    )
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _print_results(args: argparse.Namespace, results: dict, line: Callable) -> int:
+    if args.json:
+        print(json.dumps({v: r.to_dict() for v, r in results.items()}))
+    else:
+        _print_runs(results, line)
+    return 0
+
+
+def _similar(args: argparse.Namespace) -> int:
+    from longformer_core.similarity import compare
+
+    pair = load_models(args.model, args.baseline)
+    a = DocumentReader(pair, load_path(args.file1), args.strategy, args.keywords)
+    b = DocumentReader(pair, load_path(args.file2), args.strategy, args.keywords)
+    results = compare(a, b, args.pooling)
+    return _print_results(args, results, lambda r: f"cosine similarity ({r.pooling}): {r.cosine:.3f}")
+
+
+def _reader(args: argparse.Namespace) -> DocumentReader:
+    pair = load_models(args.model, args.baseline)
+    return DocumentReader(pair, load_path(args.file), args.strategy, args.keywords)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from longformer_core.explain import explain
+
+    explanations = explain(_reader(args), args.question, views=args.views, max_tokens=args.max_tokens,
+                           occlusion=args.occlusion)
+    if args.json:
+        print(json.dumps({v: e.to_dict(max_evidence=args.top) for v, e in explanations.items()}))
+        return 0
+    for view, e in explanations.items():
+        print(f"\n== {view}: {e.answer.text[:200]!r} (p.{e.answer.page_label}; evidence pass over tokens "
+              f"{e.window_tokens[0]:,}-{e.window_tokens[1]:,} in {e.seconds:.1f} s)")
+        for ev in e.top(args.top):
+            occ = f"  occlusion {ev.occlusion:+.2f}" if ev.occlusion is not None else ""
+            print(f"   {ev.score:+.3f}  p.{ev.page_label}: {ev.text[:160]}{occ}")
+        for note in e.notes:
+            print(f"   ({note})")
+    return 0
+
+
+def _strategy_table(args: argparse.Namespace) -> int:
+    from longformer_core.strategy_effect import try_strategies
+
+    pair = load_models(args.model, args.baseline)
+    rows = try_strategies(pair, load_path(args.file), args.question, keywords=args.keywords)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows]))
+        return 0
+    print(f"{'strategy':<18} {'page':>4} {'conf':>6} {'time':>7}  differs  answer")
+    for r in rows:
+        answer = r.error or r.answer[:80]
+        print(f"{r.label:<18} {r.page or '-':>4} {r.confidence:6.1%} {r.seconds:6.1f}s  "
+              f"{'yes' if r.differs else 'no':<7}  {answer}")
+    return 0
+
+
+def _qa(args: argparse.Namespace) -> int:
+    from longformer_core.qa import ask
+
+    if args.strategy == "all":
+        return _strategy_table(args)
+
+    results = ask(_reader(args), args.question, n_best=args.n_best)
+    return _print_results(args, results, lambda r: "\n".join(
+        f"{a.score:5.1%}  p.{a.page_label}: {a.text[:300]}" for a in r.answers
+    ) or "(no answer)")
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from longformer_core.classify import classify, parse_labels
+
+    reader = _reader(args)
+    labels = parse_labels(args.labels) if args.labels else []
+    results = classify(reader, labels)
+    return _print_results(args, results, lambda r: "\n".join(
+        f"{p:5.1%}  {name}" for name, p in sorted(r.scores.items(), key=lambda kv: -kv[1])
+    ))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "finetune":
-            return _finetune(args)
-        pair = load_models(args.model, args.baseline)
-        if args.command == "embed":
-            return _embed(args, pair)
-        if args.command == "evaluate" and args.dataset == "bbc-clusters":
-            return _evaluate_clusters(args, pair)
-        if args.command == "evaluate" and args.dataset in ("hyperpartisan", "bbc"):
-            return _evaluate_corpus(args, pair)
-        if args.command == "evaluate":
-            from longformer_core.evaluate import squad_articles
-
-            titles = None
-            if args.heldout:
-                head = embedded_qa_head()
-                if head is None:
-                    raise ValueError("--heldout needs the embedded QA head (assets/qa_head or $LONGDOC_QA_HEAD).")
-                titles = json.loads((head / "adapter.json").read_text(encoding="utf-8"))["val_articles"]
-            report = squad_articles(
-                pair, args.path, limit=args.limit, max_articles=args.articles, strategy=args.strategy,
-                seed=args.seed, progress=lambda msg: print(msg, file=sys.stderr),  # stdout stays pure JSON
-                titles=titles,
-            )
-            print(json.dumps(report, indent=None if args.json else 2))
-            return 0
-        if args.command == "similar":
-            from longformer_core.similarity import compare
-
-            a = DocumentReader(pair, load_path(args.file1), args.strategy, args.keywords)
-            b = DocumentReader(pair, load_path(args.file2), args.strategy, args.keywords)
-            results = compare(a, b, args.pooling)
-            if args.json:
-                print(json.dumps({v: r.to_dict() for v, r in results.items()}))
-            else:
-                _print_runs(results, lambda r: f"cosine similarity ({r.pooling}): {r.cosine:.3f}")
-            return 0
-        if args.command == "qa" and args.strategy == "all":
-            return _strategy_table(args, pair, load_path(args.file))
-        reader = DocumentReader(pair, load_path(args.file), args.strategy, args.keywords)
-        if args.command == "explain":
-            return _explain(args, reader)
-        if args.command == "qa":
-            from longformer_core.qa import ask
-
-            results = ask(reader, args.question, n_best=args.n_best)
-            line = lambda r: "\n".join(
-                f"{a.score:5.1%}  p.{a.page_label}: {a.text[:300]}" for a in r.answers
-            ) or "(no answer)"
-        else:
-            from longformer_core.classify import classify, parse_labels
-
-            labels = parse_labels(args.labels) if args.labels else []
-            results = classify(reader, labels)
-            line = lambda r: "\n".join(
-                f"{p:5.1%}  {name}" for name, p in sorted(r.scores.items(), key=lambda kv: -kv[1])
-            )
-        if args.json:
-            print(json.dumps({v: r.to_dict() for v, r in results.items()}))
-        else:
-            _print_runs(results, line)
-        return 0
+        return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted: finished documents are saved; run the same command again to continue", file=sys.stderr)
+        print(getattr(args, "interrupted", "interrupted"), file=sys.stderr)
         return 130
     except (DocumentError, ModelLoadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

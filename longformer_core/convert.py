@@ -17,10 +17,10 @@ machine here can download RoBERTa. The result is converted once and cached on di
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -29,11 +29,18 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, LongformerConfig, LongformerModel
 
+from longformer_core import settings
+
 log = logging.getLogger(__name__)
 
 
+@functools.cache
 def quiet_transformers() -> None:
-    """Load reports and progress bars are for developers, not for people using the app or the CLI."""
+    """Load reports and progress bars are for developers, not for people using the app or the CLI.
+
+    Done once per process (cached): a developer who turns Hugging Face logging back on after the first
+    model load is not overridden by every later load.
+    """
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -49,8 +56,8 @@ class ConversionConfig:
 
 
 def cache_root() -> Path:
-    """Where converted models live: $LONGDOC_CACHE, else ~/.cache/longdoc."""
-    return Path(os.environ.get("LONGDOC_CACHE", Path.home() / ".cache" / "longdoc"))
+    """Where converted models live: LONGDOC_CACHE (longformer_core.settings), else ~/.cache/longdoc."""
+    return settings.cache_dir()
 
 
 def embedded_source_dir() -> Path:

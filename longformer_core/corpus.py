@@ -21,13 +21,16 @@ import hashlib
 import io
 import json
 import os
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from longformer_core import settings
 from longformer_core.documents import (
     PDF_EXTENSIONS,
     TEXT_EXTENSIONS,
@@ -123,6 +126,25 @@ def read_csv(
     return corpus
 
 
+_CSV_FIELD_LIMIT = 2**31 - 1
+_CSV_LIMIT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _large_csv_fields() -> Iterator[None]:
+    """Let `csv` read fields of any size inside the block, then restore the process's limit.
+
+    `csv.field_size_limit` is process-wide: setting it for good would change every other csv user in the
+    process. The lock keeps two readers (two app sessions) from restoring each other's value mid-read.
+    """
+    with _CSV_LIMIT_LOCK:
+        old = csv.field_size_limit(_CSV_FIELD_LIMIT)
+        try:
+            yield
+        finally:
+            csv.field_size_limit(old)
+
+
 def csv_columns(data: bytes) -> list[str]:
     """The header of a CSV file (for letting the user choose the text column)."""
     text, _ = _decode_csv(data, "the file")
@@ -155,10 +177,10 @@ def read_csv_bytes(
         CorpusError: the file is empty or not a CSV, or a named column is missing (the message lists the
             columns the file has).
     """
-    csv.field_size_limit(2**31 - 1)  # a long document is one huge field
     text, notes = _decode_csv(data, name)
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        with _large_csv_fields():  # a long document is one huge field
+            rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
         raise CorpusError(f"'{name}' is not a readable CSV ({exc}). Save it again as CSV (comma-separated).") from exc
     if not rows or not any(cell.strip() for cell in rows[0]):
@@ -634,9 +656,6 @@ def default_cache(corpus: Corpus, kind: str = "corpus") -> Path:
 
     LONGDOC_CORPUS_CACHE moves these files only; LONGDOC_CACHE moves them with the converted model.
     """
-    root = os.environ.get("LONGDOC_CORPUS_CACHE")
-    if root:
-        return Path(root) / kind / f"{corpus.hash}.parquet"
-    base = Path(os.environ.get("LONGDOC_CACHE", Path.home() / ".cache" / "longdoc"))
+    base = settings.path("LONGDOC_CORPUS_CACHE") or settings.cache_dir()
     return base / kind / f"{corpus.hash}.parquet"
 

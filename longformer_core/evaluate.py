@@ -1,4 +1,5 @@
-"""Evaluation on real long documents: SQuAD at article level (contexts are whole Wikipedia articles).
+"""Evaluation on real long documents: SQuAD at article level (contexts are whole Wikipedia articles), and
+questions about one long PDF with the pages where their answers are (`pdf_questions`).
 
 `squad_articles` runs the three views on the same questions and reports, for each:
 - `sentence_hit@1`: the top answer's sentence lies in the gold paragraph and contains a gold answer;
@@ -19,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from longformer_core.documents import text_document
+from longformer_core.documents import Document, text_document
 from longformer_core.encoding import VIEWS
 from longformer_core.models import ModelPair
 from longformer_core.qa import ask
 from longformer_core.reader import DocumentReader
+from longformer_core.retrieval import LexicalIndex
 from longformer_core.strategies import DEFAULT_FOR_TASK
 
 BUCKETS = ((0, 512), (512, 2048), (2048, 4096), (4096, None))
@@ -191,3 +193,102 @@ def _summarise(rows: list[dict], timing: dict, n_articles: int, strategy: str) -
         m["seconds_per_question"] = round(timing[view]["answer"] / max(1, len(rows)), 4)
         report[view] = m
     return report
+
+
+# --------------------------------------------------------------------------------------------------
+# Questions about one PDF (or text) with their answer pages
+
+
+def answer_hit(prediction: str, gold: str) -> float:
+    """1.0 when the prediction contains the gold span (case/whitespace-normalised) or has SQuAD F1 >= 0.5."""
+    def fold(s: str) -> str:
+        return " ".join(s.lower().split())
+
+    return float(fold(gold) in fold(prediction) or f1_score(prediction, gold) >= 0.5)
+
+
+def load_pdf_questions(path: str | Path) -> list[dict]:
+    """Questions as [{"question", "answer", "pages": [1-based pages where the answer appears], ...}]."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"Could not read the questions file {path}: {exc}") from exc
+    items = data.get("questions", data) if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(
+        isinstance(q, dict) and {"question", "answer", "pages"} <= q.keys() for q in items
+    ):
+        raise ValueError(f"{path} must be a JSON list of {{'question', 'answer', 'pages'}} objects.")
+    return items
+
+
+def lexical_pages(document: Document, question: str) -> list[int]:
+    """The no-model baseline: pages ranked by BM25 between the question and each page's text (1-based, best first)."""
+    index = LexicalIndex([document.page_text(p) for p in range(1, document.n_pages + 1)])
+    scores = index.scores(question)
+    return [int(i) + 1 for i in np.argsort(-scores, kind="stable")]
+
+
+def pdf_questions(
+    pair: ModelPair,
+    document: Document,
+    questions: Sequence[dict],
+    strategy: str = DEFAULT_FOR_TASK["qa"],
+    views: Sequence[str] = VIEWS,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Read one document once and ask it every question; score each view and a lexical page baseline.
+
+    Returns:
+        {"questions": N, "document": name, "pages": n, VIEW | "lexical": {"page_hit@1", "answer_hit", "f1",
+         "seconds_per_question"}, "by_kind": {kind: {VIEW: page_hit@1}}, "rows": [per question]}.
+    """
+    reader = DocumentReader(pair, document, strategy=strategy)
+    rows: list[dict] = []
+    seconds = dict.fromkeys([*views, "lexical"], 0.0)
+    for n, q in enumerate(questions):
+        row: dict = {"question": q["question"], "kind": q.get("kind", ""), "pages": list(q["pages"])}
+        t0 = time.perf_counter()
+        top_page = lexical_pages(document, q["question"])[0]
+        lexical_answer = _best_lexical_passage(reader, q["question"], top_page)
+        seconds["lexical"] += time.perf_counter() - t0
+        row["lexical"] = {"page": top_page, "answer": lexical_answer}
+        for view, result in ask(reader, q["question"], views=views, n_best=1).items():
+            seconds[view] += result.seconds + result.encode_seconds
+            best = result.best
+            row[view] = {"page": best.page if best else 0, "answer": best.text if best else ""}
+        for key in [*views, "lexical"]:
+            got = row[key]
+            got["page_hit"] = float(got["page"] in q["pages"])
+            got["answer_hit"] = answer_hit(got["answer"], q["answer"])
+            got["f1"] = f1_score(got["answer"], q["answer"])
+        rows.append(row)
+        if progress:
+            progress(f"question {n + 1}/{len(questions)}: " + ", ".join(
+                f"{k} p.{row[k]['page']}{'+' if row[k]['page_hit'] else '-'}" for k in [*views, "lexical"]))
+    report: dict = {"questions": len(rows), "document": document.name, "pages": document.n_pages,
+                    "strategy": strategy}
+    for key in [*views, "lexical"]:
+        report[key] = {
+            "page_hit@1": round(float(np.mean([r[key]["page_hit"] for r in rows])), 4) if rows else 0.0,
+            "answer_hit": round(float(np.mean([r[key]["answer_hit"] for r in rows])), 4) if rows else 0.0,
+            "f1": round(100 * float(np.mean([r[key]["f1"] for r in rows])), 2) if rows else 0.0,
+            "seconds_per_question": round(seconds[key] / max(1, len(rows)), 3),
+        }
+    kinds = sorted({r["kind"] for r in rows if r["kind"]})
+    report["by_kind"] = {
+        k: {key: round(float(np.mean([r[key]["page_hit"] for r in rows if r["kind"] == k])), 3)
+            for key in [*views, "lexical"]} for k in kinds
+    }
+    report["rows"] = rows
+    return report
+
+
+def _best_lexical_passage(reader: DocumentReader, question: str, page: int) -> str:
+    """The lexical baseline's answer: the passage on its top page with the highest BM25 score."""
+    scores = reader.lexical_index.scores(question)
+    on_page = [i for i, (a, _) in enumerate(reader.passages.spans) if reader.document.page_of(a) == page]
+    if not on_page:
+        return reader.document.page_text(page)
+    best = max(on_page, key=lambda i: scores[i])
+    a, b = reader.passages.spans[best]
+    return reader.document.text[a:b]

@@ -20,8 +20,9 @@ Method (what we chose and why):
   redundant passages each look unimportant to occlusion while gradients credit both). Masking keeps
   positions fixed; deleting tokens would shift every position after the passage. A passage holding the
   answer itself scores high under both methods: its tokens are where the logits are read.
-* Passages default to `reader.sentences`; pass any list of character spans (paragraphs, layout-aware
-  passages). Passages outside the explained window get no score.
+* Passages default to `reader.passages` (the units retrieval ranks: sentences, and for PDFs layout-aware
+  entries, list items, table rows); pass any list of character spans (sentences, paragraphs). Passages
+  outside the explained window get no score.
 
 The pass runs outside `torch.inference_mode` with gradients only for the input embeddings
 (`torch.autograd.grad`, so the shared model's weights get no `.grad`).
@@ -174,7 +175,7 @@ def explain_answer(
         view: "truncated" | "chunked" | "longformer".
         question: the question the answer answers.
         answer: the answer (its char span locates it).
-        passages: character spans to score; default `reader.sentences`.
+        passages: character spans to score; default `reader.passages.spans`.
         max_tokens: longest input of the pass (question + special tokens + document window).
         occlusion: occlude the top-k passages by gradient and k random others (0: no check).
         seed: which random passages occlusion samples.
@@ -213,7 +214,7 @@ def explain_answer(
 
     if aggregate == "absolute":
         token_scores = np.abs(token_scores)
-    spans = reader.sentences if passages is None else passages
+    spans = reader.passages.spans if passages is None else passages
     scored: list[tuple[tuple[int, int], tuple[int, int], float]] = []  # (char span, input positions, raw score)
     for a, b in spans:
         p0, p1 = tokens.tokens_in(a, b)
@@ -293,7 +294,7 @@ def explain(
         question: the question.
         results: `qa.ask` results to explain (asked here when None).
         views: which views.
-        passages: character spans to score (default: sentences).
+        passages: character spans to score (default: the reader's passages).
         max_tokens: longest input of the Longformer's explanation pass.
         occlusion: passages to check by occlusion per answer (see `explain_answer`).
     Returns:

@@ -16,6 +16,7 @@ several times faster on a CPU.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -50,8 +51,20 @@ class QAExample:
     title: str = ""
 
 
-def load_squad_examples(path: str | Path, titles: Sequence[str] | None = None) -> list[QAExample]:
-    """SQuAD-format JSON -> examples (optionally only those of the given article titles)."""
+def hotpot_heldout(question_id: str) -> bool:
+    """The fixed HotpotQA split: a question is kept for evaluation iff its id's sha256 is even (205 of the
+    381 shared questions); the rest may be trained on. Evaluation (`hotpot.py`) uses the same rule."""
+    return int(hashlib.sha256(question_id.encode()).hexdigest(), 16) % 2 == 0
+
+
+def load_squad_examples(
+    path: str | Path, titles: Sequence[str] | None = None, training: bool = False
+) -> list[QAExample]:
+    """SQuAD-format JSON -> examples (optionally only those of the given article titles).
+
+    training: leave out HotpotQA questions (recognised by their `hotpot_answer` field) of the held-out half,
+    so a head trained on the shared HotpotQA file can still be evaluated on questions it never saw.
+    """
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     keep = set(titles) if titles is not None else None
     out = []
@@ -60,6 +73,8 @@ def load_squad_examples(path: str | Path, titles: Sequence[str] | None = None) -
             continue
         for para in art["paragraphs"]:
             for qa in para["qas"]:
+                if training and "hotpot_answer" in qa and hotpot_heldout(qa["id"]):
+                    continue
                 if qa.get("answers"):  # SQuAD 2.0 unanswerable questions carry no span to learn
                     out.append(QAExample(qa["id"], qa["question"], para["context"], qa["answers"], art.get("title", "")))
     if not out:
@@ -305,7 +320,7 @@ def run_trainer(model: nn.Module, train_ds, eval_ds, collator, settings: TrainSe
 
 def finetune_qa(
     model_name: str,
-    train_path: str | Path,
+    train_path: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     *,
     eval_path: str | Path | None = None,
@@ -319,8 +334,9 @@ def finetune_qa(
 
     Args:
         model_name: "embedded", a hub id or a local folder.
-        train_path: SQuAD-format JSON.
-        eval_path: another SQuAD-format file to score on; else `val_articles` articles of the training
+        train_path: SQuAD-format JSON, or several: `val_articles` are taken from the first one only and
+            every other file is trained on whole (the held-out HotpotQA half excepted, see `hotpot_heldout`).
+        eval_path: another SQuAD-format file to score on; else `val_articles` articles of the first training
             file are kept aside (never trained on) and scored.
         lora_rank: train a LoRA adapter of this rank plus the head instead of every weight (default for
             "embedded": 16, which keeps the saved head around 3 MB).
@@ -337,20 +353,24 @@ def finetune_qa(
     lora = LoraConfig(rank=lora_rank, alpha=2.0 * lora_rank) if lora_rank else None
     max_length = max_length or (EMBEDDED_QA_TOKENS if embedded else 384)
 
+    paths = [train_path] if isinstance(train_path, (str, Path)) else list(train_path)
+    first, extra = paths[0], paths[1:]
     if eval_path is None and val_articles:
-        train_titles, val_titles = split_titles(train_path, val_articles, settings.seed)
-        train = load_squad_examples(train_path, train_titles)
-        evals = load_squad_examples(train_path, val_titles)
+        train_titles, val_titles = split_titles(first, val_articles, settings.seed)
+        train = load_squad_examples(first, train_titles, training=True)
+        evals = load_squad_examples(first, val_titles)
     else:
         val_titles = None
-        train = load_squad_examples(train_path)
+        train = load_squad_examples(first, training=True)
         evals = load_squad_examples(eval_path) if eval_path else []
+    for path in extra:
+        train += load_squad_examples(path, training=True)
 
     model, tokenizer, longformer = qa_training_model(model_name, lora)
     train_ds = FeatureDataset(qa_features(tokenizer, train, max_length, stride, longformer))
     eval_ds = FeatureDataset(qa_features(tokenizer, evals, max_length, stride, longformer)) if evals else None
     report = {
-        "task": "qa", "model": model_name, "train": str(train_path), "eval": str(eval_path or train_path),
+        "task": "qa", "model": model_name, "train": [str(p) for p in paths] if extra else str(first), "eval": str(eval_path or first),
         "train_questions": len(train), "eval_questions": len(evals), "val_articles": val_titles,
         "max_length": max_length, "stride": stride, "lora": lora.to_dict() if lora else None,
         "settings": vars(settings), "torch": torch.__version__, "device": "cuda" if torch.cuda.is_available() else "cpu",

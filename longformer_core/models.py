@@ -35,6 +35,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from longformer_core import settings
 from longformer_core.convert import (
     ConversionConfig,
     embedded_longformer_dir,
@@ -121,7 +122,7 @@ class ModelPair:
 
 def default_device() -> torch.device:
     """CUDA when present (and not disabled with LONGDOC_DEVICE=cpu), else CPU."""
-    wanted = os.environ.get("LONGDOC_DEVICE")
+    wanted = settings.value("LONGDOC_DEVICE")
     if wanted:
         return torch.device(wanted)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -251,7 +252,7 @@ def load_checkpoint(
 
 def embedded_qa_head() -> Path | None:
     """The QA head the embedded default uses: $LONGDOC_QA_HEAD (a folder, or "none"), else the shipped one."""
-    chosen = os.environ.get("LONGDOC_QA_HEAD", "")
+    chosen = settings.value("LONGDOC_QA_HEAD")
     if chosen.lower() == "none":
         return None
     path = Path(chosen).expanduser() if chosen else QA_HEAD_DIR

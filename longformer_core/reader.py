@@ -9,14 +9,15 @@ keyed by document hash + model + strategy.
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
+from longformer_core import settings
 from longformer_core.documents import Document, DocumentTooLargeError, paragraph_spans, sentence_spans
 from longformer_core.encoding import (
     VIEWS,
@@ -28,6 +29,8 @@ from longformer_core.encoding import (
     tokenize,
 )
 from longformer_core.models import LoadedModel, ModelPair
+from longformer_core.passages import Passages, passages
+from longformer_core.retrieval import LexicalIndex
 from longformer_core.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
 
 # Reading keeps ~20 kB per token (token states of two views, sentence states) on top of ~1.2 GB while a
@@ -36,14 +39,17 @@ from longformer_core.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
 DEFAULT_MAX_TOKENS = 100_000
 MAX_TOKENS_ENV = "LONGDOC_MAX_TOKENS"
 
-_SENTENCE_CACHE_SIZE = 8  # documents whose sentence embeddings stay in memory (a few MB each)
-_SENTENCE_VECTORS: dict[tuple[str, int], np.ndarray] = {}
-_SENTENCE_LOCK = threading.Lock()
+_PASSAGE_CACHE_SIZE = 8  # documents per model whose passage embeddings stay in memory (a few MB each)
+# Passage embeddings depend on the document and the baseline only, so readers of the same document under other
+# strategies share them. Keyed by the model object itself (weakly: a model that is garbage-collected takes its
+# vectors with it, and a new model can never inherit them the way a reused id() could).
+_PASSAGE_VECTORS: weakref.WeakKeyDictionary[object, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+_PASSAGE_LOCK = threading.Lock()
 
 
 def max_document_tokens() -> int:
     """Longest document the app reads, in tokens: env LONGDOC_MAX_TOKENS if a positive integer, else 100,000."""
-    raw = os.environ.get(MAX_TOKENS_ENV, "").strip()
+    raw = settings.value(MAX_TOKENS_ENV)
     try:
         value = int(raw) if raw else 0
     except ValueError:
@@ -102,8 +108,8 @@ class DocumentReader:
         self.keywords = tuple(keywords)
         self.every_k = every_k
         self._passes: dict[str, DocumentPass] = {}
-        self._sentence_states: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._lock = threading.Lock()  # one reader may be shared by several app sessions
+        self._passage_states: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.RLock()  # one reader may be shared by several app sessions
         _ = self.plan  # validate the strategy now, not at the first task
 
     def model_for(self, view: str) -> LoadedModel:
@@ -142,37 +148,48 @@ class DocumentReader:
     def paragraphs(self) -> list[tuple[int, int]]:
         return paragraph_spans(self.document.text)
 
-    def sentence_vectors_ready(self) -> bool:
-        return self._sentence_key in _SENTENCE_VECTORS
+    @cached_property
+    def passages(self) -> Passages:
+        """The units retrieval ranks and answers come from (layout-aware for PDFs; see passages.py)."""
+        return passages(self.document)
 
-    def embed_sentences(self, progress: Progress | None = None) -> np.ndarray:
-        """Each sentence embedded on its own by the baseline: (n_sentences, hidden), L2-normalised.
+    @cached_property
+    def lexical_index(self) -> LexicalIndex:
+        """BM25 over the passages, built once per reading."""
+        return LexicalIndex([self.document.text[a:b] for a, b in self.passages.spans])
+
+    def passage_vectors_ready(self) -> bool:
+        with _PASSAGE_LOCK:
+            return self.document.sha256 in _PASSAGE_VECTORS.get(self.pair.baseline.model, {})
+
+    def embed_passages(self, progress: Progress | None = None) -> np.ndarray:
+        """Each passage embedded on its own by the baseline: (n_passages, hidden), L2-normalised.
 
         They depend only on the document and the baseline, not on the strategy, so readers of the same
-        document share them (switching strategy or task does not embed the sentences again).
+        document share them (switching strategy or task does not embed the passages again). Two sessions
+        asking at once embed once: the second waits for the first.
         """
-        key = self._sentence_key
-        with _SENTENCE_LOCK:
-            if key not in _SENTENCE_VECTORS:
-                texts = [self.document.text[a:b] for a, b in self.sentences]
-                _SENTENCE_VECTORS[key] = embed_texts(self.pair.baseline, texts, progress=progress)
-                while len(_SENTENCE_VECTORS) > _SENTENCE_CACHE_SIZE:
-                    _SENTENCE_VECTORS.pop(next(iter(_SENTENCE_VECTORS)))  # oldest first
-            return _SENTENCE_VECTORS[key]
+        model = self.pair.baseline.model
+        with _PASSAGE_LOCK:
+            per_model = _PASSAGE_VECTORS.setdefault(model, {})
+            if self.document.sha256 not in per_model:
+                texts = [self.document.text[a:b] for a, b in self.passages.spans]
+                per_model[self.document.sha256] = embed_texts(self.pair.baseline, texts, progress=progress)
+                while len(per_model) > _PASSAGE_CACHE_SIZE:
+                    per_model.pop(next(iter(per_model)))  # oldest first
+            return per_model[self.document.sha256]
 
     @property
-    def sentence_vectors(self) -> np.ndarray:
-        return self.embed_sentences()
+    def passage_vectors(self) -> np.ndarray:
+        return self.embed_passages()
 
-    @property
-    def _sentence_key(self) -> tuple[str, int]:
-        return self.document.sha256, id(self.pair.baseline.model)
-
-    def sentence_states(self, view: str) -> tuple[np.ndarray, np.ndarray]:
-        """`pool_spans` over the sentences, cached per view (every question scores all sentences)."""
-        if view not in self._sentence_states:
-            self._sentence_states[view] = self.pool_spans(view, self.sentences)
-        return self._sentence_states[view]
+    def passage_states(self, view: str) -> tuple[np.ndarray, np.ndarray]:
+        """`pool_spans` over the passages, cached per view (every question scores all passages)."""
+        self.encoded(view)
+        with self._lock:  # a reader is shared by sessions: compute each view's states once
+            if view not in self._passage_states:
+                self._passage_states[view] = self.pool_spans(view, self.passages.spans)
+            return self._passage_states[view]
 
     def has_pass(self, view: str) -> bool:
         return view in self._passes

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -149,7 +149,7 @@ def build_report(
     size = f"{document.n_pages:,} page{'s' if document.n_pages != 1 else ''}, {document.n_chars:,} characters"
     if n_tokens is not None:
         size += f", {n_tokens:,} tokens"
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     blocks.append(f"<h1>{_esc(document.name)}</h1><p class='meta'>{_esc(size)}. "
                   f"{'Models: ' + _esc(model_name) + '. ' if model_name else ''}"
                   f"{'Global attention: ' + _esc(strategy) + '. ' if strategy else ''}Report made {stamp}.</p>")

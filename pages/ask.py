@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-import app_common as ui
 from longformer_core.documents import Document
 from longformer_core.encoding import VIEWS
+from ui.columns import model_header, render_answer
+from ui.documents import require_document
+from ui.feedback import attempt
+from ui.render import md
+from ui.session import page_setup
+from ui.state import ask_history
+from ui.tasks import AskRecord, ViewAnswer, answer_question, history_csv, history_json, history_rows
 
-settings = ui.page_setup("qa")
+settings = page_setup("qa")
 st.title("Ask a question")
-document = ui.require_document()
+document = require_document()
 
 st.markdown(
-    f"Asking about **{ui.md(document.name)}**. The first question reads the whole document (this can take a "
+    f"Asking about **{md(document.name)}**. The first question reads the whole document (this can take a "
     "while for long files); later questions reuse that reading and come back in about a second."
 )
-history: list[ui.AskRecord] = st.session_state.setdefault("ask_history", [])
+history: list[AskRecord] = ask_history()
 
 with st.form("ask"):
     question = st.text_input(
@@ -29,35 +35,35 @@ columns = st.columns(len(VIEWS), border=True)
 slots = {}
 for view, column in zip(VIEWS, columns, strict=True):
     with column:
-        ui.model_header(view)
+        model_header(view)
         slots[view] = st.container()
 
 
-def show(view: str, answer: ui.ViewAnswer, source: Document) -> None:
+def show(view: str, answer: ViewAnswer, source: Document) -> None:
     with slots[view]:
-        ui.render_answer(view, answer, source)
+        render_answer(view, answer, source)
 
 
 if submitted:
     # Each column fills in as soon as its model has answered.
     with status_area:
-        record = ui.attempt(
-            lambda: ui.answer_question(document, settings, question, lambda v, a: show(v, a, document)),
+        record = attempt(
+            lambda: answer_question(document, settings, question, lambda v, a: show(v, a, document)),
             doing="answering",
         )
     if record is not None:
         history.append(record)
 elif history:
     last = history[-1]
-    status_area.caption(f"Last question, about {ui.md(last.source.name)}: {ui.md(last.question)}")
+    status_area.caption(f"Last question, about {md(last.source.name)}: {md(last.question)}")
     for view, answer in last.answers.items():
         show(view, answer, last.source)
 
 if history:
     st.subheader("Questions asked in this session")
-    st.dataframe(ui.history_rows(history), hide_index=True)
+    st.dataframe(history_rows(history), hide_index=True)
     left, right = st.columns(2)
-    left.download_button("Download as CSV", ui.history_csv(history), "questions.csv", "text/csv", key="csv")
+    left.download_button("Download as CSV", history_csv(history), "questions.csv", "text/csv", key="csv")
     right.download_button(
-        "Download as JSON", ui.history_json(history), "questions.json", "application/json", key="json"
+        "Download as JSON", history_json(history), "questions.json", "application/json", key="json"
     )

@@ -4,25 +4,39 @@ from __future__ import annotations
 
 import streamlit as st
 
-import app_common as ui
 from longformer_core.encoding import VIEWS
+from ui.charts import scores_chart
+from ui.columns import model_header, render_classification
+from ui.documents import require_document
+from ui.feedback import attempt
+from ui.render import md
+from ui.session import page_setup
+from ui.state import CLASSIFY_LAST, store, stored
+from ui.tasks import (
+    ClassifyRecord,
+    classify_document,
+    classify_with_head,
+    needs_typed_labels,
+    own_labels,
+    trained_head_titles,
+)
 
 DEFAULT_LABELS = """guide: explains how to do something, step by step
 news: reports recent events
 story: fiction, an invented narrative
 legal: laws, contracts, regulations or policies"""
 
-settings = ui.page_setup("classify")
+settings = page_setup("classify")
 st.title("Classify the document")
-document = ui.require_document()
+document = require_document()
 
 st.markdown(
-    f"Which box does **{ui.md(document.name)}** belong in? Type the boxes (labels) yourself, one per line, "
+    f"Which box does **{md(document.name)}** belong in? Type the boxes (labels) yourself, one per line, "
     "optionally followed by a colon and a short description, or use one of the classifiers trained on "
     "labelled news articles. Each model says how well the document fits each label."
 )
 OWN = "labels"
-trained = ui.attempt(ui.trained_head_titles, doing="reading the trained classifiers") or {}
+trained = attempt(trained_head_titles, doing="reading the trained classifiers") or {}
 choice = st.radio(
     "Classify by",
     [OWN, *trained],
@@ -35,9 +49,9 @@ if choice != OWN:
         "A small classifier trained on each model's summary of labelled articles (see docs/results.md for how "
         "well it does). It only knows its own labels."
     )
-typed = ui.needs_typed_labels(settings)
+typed = needs_typed_labels(settings)
 if not typed and choice == OWN:
-    st.info(f"This model was trained with its own labels: {', '.join(ui.own_labels(settings))}.")
+    st.info(f"This model was trained with its own labels: {', '.join(own_labels(settings))}.")
 
 with st.form("classify"):
     labels_text = st.text_area(
@@ -45,22 +59,21 @@ with st.form("classify"):
     )
     submitted = st.form_submit_button("Classify", type="primary", key="classify_button")
 
+provenance = settings.provenance("classify", document.sha256, choice=choice)
 if submitted:
     if choice == OWN:
-        work = lambda: ui.classify_document(document, settings, labels_text)
+        work = lambda: classify_document(document, settings, labels_text)
     else:
-        work = lambda: ui.classify_with_head(document, settings, choice)
-    record = ui.attempt(work, doing="classifying")
+        work = lambda: classify_with_head(document, settings, choice)
+    record = attempt(work, doing="classifying")
     if record is not None:
-        st.session_state["classify_last"] = (document.sha256, record)
-        st.session_state["classify_last_by"] = choice
+        store(CLASSIFY_LAST, provenance, record)
 
-last = st.session_state.get("classify_last")
-if last is not None and last[0] == document.sha256 and st.session_state.get("classify_last_by", OWN) == choice:
-    record = last[1]
-    st.plotly_chart(ui.scores_chart(record.results), config={"displayModeBar": False})
+record: ClassifyRecord | None = stored(CLASSIFY_LAST, provenance)
+if record is not None:
+    st.plotly_chart(scores_chart(record.results), config={"displayModeBar": False})
     views = [v for v in VIEWS if v in record.results]
     for view, column in zip(views, st.columns(len(views), border=True), strict=True):
         with column:
-            ui.model_header(view)
-            ui.render_classification(record.results[view], record.reading[view])
+            model_header(view)
+            render_classification(record.results[view], record.reading[view])

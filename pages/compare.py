@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import streamlit as st
 
-import app_common as ui
 from longformer_core.encoding import VIEWS
 from longformer_core.similarity import POOLINGS
+from ui.charts import heatmap
+from ui.columns import best_pairs_table, model_header, render_similarity
+from ui.documents import document_picker, require_document
+from ui.feedback import attempt
+from ui.render import VIEW_TITLES, md
+from ui.session import page_setup
+from ui.state import COMPARE_LAST, SECOND_DOCUMENT, current_document, store, stored
+from ui.tasks import CompareRecord, compare_documents, passages_of
 
-settings = ui.page_setup("similarity")
+settings = page_setup("similarity")
 st.title("Compare two documents")
-document = ui.require_document("Choose a first document on the Document page.")
+document = require_document("Choose a first document on the Document page.")
 
 st.markdown(
-    f"How close in meaning is **{ui.md(document.name)}** to another document? Each model turns each "
+    f"How close in meaning is **{md(document.name)}** to another document? Each model turns each "
     "document into a list of numbers (an *embedding*) and compares them: 1 means the same direction, "
     "around 0 unrelated."
 )
-with st.expander("Second document", expanded=ui.current_document(ui.SECOND) is None):
-    second = ui.document_picker(ui.SECOND)
+with st.expander("Second document", expanded=current_document(SECOND_DOCUMENT) is None):
+    second = document_picker(SECOND_DOCUMENT)
 if second is None:
     st.info("Choose the second document above.")
     st.stop()
-st.markdown(f"Second document: **{ui.md(second.name)}**")
+st.markdown(f"Second document: **{md(second.name)}**")
 
 pooling = st.radio(
     "How to turn the words' descriptions into one list of numbers",
@@ -31,21 +38,22 @@ pooling = st.radio(
     index=list(POOLINGS).index("mean"),
     key="pooling",
 )
+provenance = settings.provenance("similarity", document.sha256, second.sha256)
 if st.button("Compare", type="primary", key="compare_button"):
-    record = ui.attempt(lambda: ui.compare_documents(document, second, settings, pooling), doing="comparing")
+    record = attempt(lambda: compare_documents(document, second, settings, pooling), doing="comparing")
     if record is not None:
-        st.session_state["compare_last"] = record
+        store(COMPARE_LAST, provenance, record)
 
-record: ui.CompareRecord | None = st.session_state.get("compare_last")
+record: CompareRecord | None = stored(COMPARE_LAST, provenance)
 if record is None:
     st.stop()
 
 name_a, name_b = record.reader_a.document.name, record.reader_b.document.name
-st.caption(f"{ui.md(name_a)} vs {ui.md(name_b)}, pooling: {record.pooling}")
+st.caption(f"{md(name_a)} vs {md(name_b)}, pooling: {record.pooling}")
 for view, column in zip(VIEWS, st.columns(len(VIEWS), border=True), strict=True):
     with column:
-        ui.model_header(view)
-        ui.render_similarity(record.results[view])
+        model_header(view)
+        render_similarity(record.results[view])
 
 st.subheader("Which passages resemble each other")
 st.caption(
@@ -56,13 +64,13 @@ st.caption(
 view = st.radio(
     "Model",
     VIEWS,
-    format_func=ui.VIEW_TITLES.get,
+    format_func=VIEW_TITLES.get,
     index=VIEWS.index("longformer"),
     horizontal=True,
     key="heatmap_view",
 )
-matrix = ui.attempt(lambda: ui.passages_of(record, view), doing="comparing passages")
+matrix = attempt(lambda: passages_of(record, view), doing="comparing passages")
 if matrix is not None:
-    st.plotly_chart(ui.heatmap(matrix, name_a, name_b))
+    st.plotly_chart(heatmap(matrix, name_a, name_b))
     st.markdown("**The most similar passages**")
-    st.dataframe(ui.best_pairs_table(matrix), hide_index=True)
+    st.dataframe(best_pairs_table(matrix), hide_index=True)

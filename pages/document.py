@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-import app_common as ui
+from ui.charts import coverage_chart
+from ui.documents import document_picker
+from ui.feedback import attempt
+from ui.render import md, text_box
+from ui.session import page_setup
+from ui.state import DOCUMENT
+from ui.tasks import baseline_reach, longformer_windows, token_count
 
-settings = ui.page_setup(None)
+settings = page_setup(None)
 st.title("Your document")
 st.markdown(
     "Upload a long PDF or text file, or try a sample. Most language models read only the first "
@@ -14,20 +20,20 @@ st.markdown(
     "at once. The other pages show what that difference does to answers."
 )
 
-document = ui.document_picker(ui.MAIN)
+document = document_picker(DOCUMENT)
 
 if document is None:
     st.info("No document yet: upload one above or click **Use this sample**.")
     st.stop()
 
 st.divider()
-st.subheader(ui.md(document.name))
+st.subheader(md(document.name))
 
 
 def show_reach() -> None:
-    n_tokens = ui.token_count(document, settings)
-    reach = ui.baseline_reach(document, settings)
-    windows = ui.longformer_windows(document, settings)
+    n_tokens = token_count(document, settings)
+    reach = baseline_reach(document, settings)
+    windows = longformer_windows(document, settings)
     cols = st.columns(4)
     cols[0].metric("Pages", f"{document.n_pages:,}")
     cols[1].metric("Characters", f"{document.n_chars:,}")
@@ -40,7 +46,7 @@ def show_reach() -> None:
         help="The share of this document that a model limited to 512 tokens can read.",
     )
     st.plotly_chart(
-        ui.coverage_chart(n_tokens, reach, settings.pair.longformer.max_tokens),
+        coverage_chart(n_tokens, reach, settings.pair.longformer.max_tokens),
         config={"displayModeBar": False},
     )
     if windows == 1:
@@ -52,8 +58,8 @@ def show_reach() -> None:
         )
 
 
-ui.attempt(show_reach, doing="measuring the document")
+attempt(show_reach, doing="measuring the document")
 
 st.subheader("First page" if document.kind == "pdf" else "The beginning")
-st.html(ui.text_box(document.page_text(1)))
+st.html(text_box(document.page_text(1)))
 st.page_link("pages/ask.py", label="Ask a question about it", icon=":material/question_answer:")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
+
+from longformer_core import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+    return settings.data_dir()
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import app_common
 from longformer_core.documents import load_path
+from ui.charts import heatmap
+from ui.columns import best_pairs_table
+from ui.tasks import history_csv, history_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP = REPO_ROOT / "app.py"
@@ -180,7 +182,7 @@ def test_ask_classify_and_compare_on_a_small_pdf(make_pdf):
     at.radio(key="pooling").set_value("sum-last4")
     at.button(key="compare_button").click().run()
     assert_healthy(at)
-    assert at.session_state["compare_last"].pooling == "sum-last4"
+    assert at.session_state["compare_last"].value.pooling == "sum-last4"
 
 
 def test_checkpoints_with_task_heads(tiny_checkpoint, make_pdf):
@@ -206,7 +208,7 @@ def test_checkpoints_with_task_heads(tiny_checkpoint, make_pdf):
     assert at.text_area(key="labels").disabled
     at.button(key="classify_button").click().run()
     assert_healthy(at)
-    _, classified = at.session_state["classify_last"]
+    classified = at.session_state["classify_last"].value
     assert {r.method for r in classified.results.values()} == {"head"}
     assert set(classified.results["longformer"].scores) == {"class_0", "class_1", "class_2"}
 
@@ -229,12 +231,12 @@ def test_heatmap_leaves_unread_passages_blank_and_escapes_text():
     a = [Located("<b>first</b> passage", (0, 20), 1, "i"), Located("second", (21, 27), 2, "<ii>")]
     b = [Located("other & more", (0, 12), 1, "1")]
     matrix = PassageMatrix("truncated", "mean", a, b, np.array([[0.5], [np.nan]], dtype=np.float32), 0.0)
-    figure = app_common.heatmap(matrix, "a<x>.pdf", "b.txt")
+    figure = heatmap(matrix, "a<x>.pdf", "b.txt")
     heat = figure.data[0]
     assert heat.z[1][0] is None  # not read by this model: left blank
     assert "&lt;b&gt;first" in heat.text[0][0] and "<b>first" not in heat.text[0][0]
     assert "page &lt;ii&gt;" in heat.text[1][0] and "not read" in heat.text[1][0]
-    assert app_common.best_pairs_table(matrix) == [
+    assert best_pairs_table(matrix) == [
         {
             "similarity": 0.5,
             "first document": "page i: <b>first</b> passage",
@@ -302,6 +304,9 @@ def test_longformer_finds_an_answer_the_truncated_model_never_saw(make_pdf):
 
     shown = " ".join(h.value for h in at.get("html"))
     assert re.search(r"<mark>[^<]*7:45[^<]*</mark>", shown), "the answer is not highlighted"
+    # Each answer says which passage it came from, on which page, and what found that passage.
+    sources = [c.value for c in at.caption if c.value.startswith("From this passage on page")]
+    assert any(f"page {fact_pages[0]}" in c and "found by" in c and "7:45" in c for c in sources), sources
 
     # A second question reuses every model's reading of the document.
     at.text_input(key="question").input("How many atlases are kept in the basement map vault?")
@@ -313,8 +318,8 @@ def test_longformer_finds_an_answer_the_truncated_model_never_saw(make_pdf):
 
     # The downloads: built by the helpers the two buttons use.
     history = at.session_state["ask_history"]
-    rows = json.loads(app_common.history_json(history))
+    rows = json.loads(history_json(history))
     assert [r["question"] for r in rows] == [record.question, second.question]
     assert rows[0]["results"]["longformer"]["answers"][0]["page"] == fact_pages[0]
-    csv = app_common.history_csv(history).splitlines()
+    csv = history_csv(history).splitlines()
     assert csv[0].startswith("asked_at,document,question,model,answer") and len(csv) == 1 + 2 * 3

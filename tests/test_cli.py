@@ -37,3 +37,18 @@ def test_bad_input_prints_a_message_not_a_traceback(tmp_path, capsys):
     assert main(["qa", str(empty), "-q", "Anything?"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "empty" in err and "Traceback" not in err
+
+
+def test_ctrl_c_says_finished_documents_are_saved_only_for_resumable_commands(tmp_path, monkeypatch, capsys):
+    import longformer_core.__main__ as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load_models", interrupted)
+    f = tmp_path / "doc.txt"
+    f.write_text("Berlin is the capital of Germany.")
+    assert cli.main(["qa", str(f), "-q", "Capital?"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+    assert cli.main(["embed", str(tmp_path), "--out", str(tmp_path / "out.parquet")]) == 130
+    assert "finished documents are saved" in capsys.readouterr().err

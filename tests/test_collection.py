@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from pathlib import Path
 
@@ -21,7 +22,10 @@ from longformer_core.collection import (
     recommend,
     top_terms,
 )
-from longformer_core.corpus import Embeddings
+from longformer_core.corpus import Corpus, Embeddings
+from longformer_core.models import EMBEDDED
+from ui.collection import CollectionState, embed_one_text
+from ui.state import COLLECTION, Settings, Stored
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
@@ -126,3 +130,25 @@ def test_collection_page_clusters_and_recommends(tmp_path, monkeypatch):
     at.button(key="collection_new_button").click().run()  # in a form: the text goes with the click
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("It belongs with" in m.value for m in at.markdown)
+
+    # After a model switch the collection read by the old model must not be used: a pasted article would
+    # be embedded by the new model and compared with the old model's vectors. Simulate the switch by
+    # marking the kept collection as read by another checkpoint (loading a second real model is slow).
+    kept = at.session_state[COLLECTION]
+    old = dataclasses.replace(kept.provenance, model_key="old-checkpoint|")
+    at.session_state[COLLECTION] = Stored(old, dataclasses.replace(kept.value, model_key="old-checkpoint|"))
+    at.text_area(key="collection_pasted").set_value("The bank cut interest rates.")
+    at.button(key="collection_new_button").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("model or the global-attention strategy changed" in i.value for i in at.info)
+    assert not any("It belongs with" in m.value for m in at.markdown)
+    assert COLLECTION not in at.session_state
+
+
+def test_a_collection_read_by_another_model_is_refused(embedded_pair):
+    """embed_one_text refuses to compare a new article with vectors of another model (the Collection bug)."""
+    corpus = Corpus(texts=[text for _, text in ARTICLES], ids=[title for title, _ in ARTICLES])
+    state = CollectionState(corpus, {}, model_key="old-checkpoint|", strategy="cls")
+    settings = Settings(embedded_pair, EMBEDDED, "auto")
+    with pytest.raises(ValueError, match="model changed"):
+        embed_one_text("The bank cut interest rates.", state, settings, "longformer", "mean")

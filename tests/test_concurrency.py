@@ -13,7 +13,8 @@ import time
 from streamlit.testing.v1.util import patch_config_options
 from test_app import assert_healthy, sidebar_text, start, upload
 
-import app_common
+from longformer_core.models import EMBEDDED
+from ui import session
 
 SESSIONS = {
     "ferry.pdf": (
@@ -65,7 +66,7 @@ def _keep_apptest_runtime(monkeypatch) -> None:
 
 
 def test_two_sessions_at_once_share_one_model_and_keep_their_own_documents(make_pdf, monkeypatch):
-    real_load = app_common.load_models
+    real_load = session.load_models
     loads: list[tuple] = []
 
     def counting_load(*args, **kwargs):
@@ -73,8 +74,8 @@ def test_two_sessions_at_once_share_one_model_and_keep_their_own_documents(make_
         time.sleep(0.5)  # widen the window in which the second session also asks for the model
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(app_common, "load_models", counting_load)
-    app_common.cached_models.clear()  # earlier tests in this process may have loaded it already
+    monkeypatch.setattr(session, "load_models", counting_load)
+    session.cached_models.clear()  # earlier tests in this process may have loaded it already
     _keep_apptest_runtime(monkeypatch)
 
     results: dict = {}
@@ -96,8 +97,7 @@ def test_two_sessions_at_once_share_one_model_and_keep_their_own_documents(make_
     assert set(results) == set(SESSIONS), "both sessions must finish"
 
     assert len(loads) == 1, f"the model was loaded {len(loads)} times"
-    pairs = [at.session_state["pair"] for at in results.values()]
-    assert pairs[0] is pairs[1]
+    assert session.cached_models(EMBEDDED, "") is session.cached_models(EMBEDDED, ""), "one shared copy"
 
     for name, at in results.items():
         other = next(n for n in SESSIONS if n != name)

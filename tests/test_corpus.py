@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -222,3 +223,33 @@ def test_evaluation_can_use_the_rows_an_interrupted_run_left(tiny_pair, tmp_path
     embeddings, sub = embedded_rows(tiny_pair, corpus, out, ["truncated", "longformer"], ["mean"], "cls")
     assert sub.ids == corpus.ids[:3] and sub.texts == corpus.texts[:3]
     assert embeddings[("longformer", "mean")].doc_ids == corpus.ids[:3]
+
+
+def test_huge_csv_fields_are_read_without_changing_the_process_limit():
+    """csv.field_size_limit is process-wide: reading a long document must not leave it raised, even
+    when two sessions read CSVs at the same time."""
+    import csv
+    import threading
+
+    before = csv.field_size_limit()
+    huge = b"title,text\nLong," + b"word " * (before // 5 + 1000) + b"\nShort,a few words\n"
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(5):
+                results.append(len(read_csv_bytes(huge, "text", title_column="title").texts[0]))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert len(results) == 10 and min(results) > before
+    assert csv.field_size_limit() == before
+    with pytest.raises(csv.Error, match="field larger than field limit"):
+        list(csv.reader(io.StringIO(huge.decode())))  # other csv users keep the default limit

@@ -194,7 +194,7 @@ def test_unexpected_failure_is_wrapped(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: object, **kwargs: object) -> Document:
         raise KeyError("internal bug")
 
-    monkeypatch.setattr(documents, "_make_text_document", boom)
+    monkeypatch.setattr(documents.loading, "_make_text_document", boom)
     with pytest.raises(DocumentError) as info:
         load_document(b"Some text.", "x.txt")
     assert type(info.value) is DocumentError
@@ -276,7 +276,7 @@ def test_missing_crypto_package_is_explained(make_pdf, monkeypatch: pytest.Monke
 
 
 def test_page_content_limit_applies_to_streams_summed(make_raw_pdf, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(documents, "MAX_PAGE_CONTENT_BYTES", 1000)
+    monkeypatch.setattr(documents.pdf, "MAX_PAGE_CONTENT_BYTES", 1000)
     part = b"<< /Length 600 >>\nstream\n" + b" " * 600 + b"\nendstream"
     data = make_raw_pdf(
         [
@@ -304,7 +304,7 @@ class _FakeClock:
 
 def test_time_budget_names_the_page(make_pdf, monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_pdf([f"Page {i}. " + LOREM for i in range(5)])
-    monkeypatch.setattr(documents, "time", _FakeClock())
+    monkeypatch.setattr(documents.pdf, "time", _FakeClock())
     with pytest.raises(ExtractionTimeoutError) as info:
         load_document(data, "slow.pdf", time_budget_s=2.5)
     message = str(info.value)

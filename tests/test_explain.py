@@ -56,7 +56,7 @@ def test_gradient_times_input_is_the_autograd_gradient(tiny_reader):
     (grad,) = torch.autograd.grad(out.start_logits[0, s] + out.end_logits[0, e], emb)
     per_token = (grad * emb).sum(-1)[0].detach().numpy()
     raw = {}
-    for pa, pb in tiny_reader.sentences:
+    for pa, pb in tiny_reader.passages.spans:
         p0, p1 = tiny_reader.long_tokens.tokens_in(pa, pb)
         p0, p1 = max(p0, lo), min(p1, hi)
         if p1 > p0:

@@ -323,7 +323,7 @@ def test_watchdog_waits_while_the_thread_is_in_threading_or_logging_code() -> No
     """An exception between a lock's acquire() and its try/finally would leave the lock held forever."""
     import threading
 
-    from longformer_core.documents import _safe_to_interrupt
+    from longformer_core.documents.watchdog import _safe_to_interrupt
 
     inside, release = threading.Event(), threading.Event()
 
@@ -448,21 +448,21 @@ def test_token_limit_is_configurable(embedded_pair, monkeypatch: pytest.MonkeyPa
 
 
 def test_every_html_helper_escapes_document_text() -> None:
-    import app_common
     from longformer_core.documents import text_document
+    from ui import charts, render
 
     document = text_document(HTML_TEXT, 'x"><img src=y onerror=alert(1)>.txt')
     start = HTML_TEXT.index("<script>")
     shown = [
-        app_common.highlight(document, (start, start + 40), (0, len(HTML_TEXT))),
-        app_common.text_box(document.text),
-        app_common.seen_chart("longformer", 100, (0, 50), 10, "<img src=x onerror=alert(1)>").to_json(),
+        render.highlight(document, (start, start + 40), (0, len(HTML_TEXT))),
+        render.text_box(document.text),
+        charts.seen_chart("longformer", 100, (0, 50), 10, "<img src=x onerror=alert(1)>").to_json(),
     ]
     for html in shown:
         assert "<script" not in html and "<img" not in html and "<b>" not in html
     assert "&lt;script&gt;" in shown[0] and "&lt;img src=&quot;x&quot; onerror=" in shown[1]
     # Names and questions inside Markdown: no link, image or HTML survives.
-    inert = app_common.md("[click](http://evil.example) ![x](http://evil.example/x.png) <b>hi</b>")
+    inert = render.md("[click](http://evil.example) ![x](http://evil.example/x.png) <b>hi</b>")
     assert "](" not in inert and "<b>" not in inert
 
 

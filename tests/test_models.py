@@ -139,3 +139,18 @@ def test_fast_attention_matches_hf_in_inference_mode(embedded_pair):
     fast = encode_document(embedded_pair.longformer, toks, "longformer", doc_global=mask)
     slow = encode_document(hf_pair.longformer, toks, "longformer", doc_global=mask)
     assert np.abs(fast.hidden - slow.hidden).max() <= 1e-4
+
+
+def test_hugging_face_logging_is_quieted_once_not_on_every_load():
+    """A developer who turns HF logging back on is not overridden by the next model load."""
+    from transformers.utils import logging as hf_logging
+
+    from longformer_core.convert import quiet_transformers
+
+    quiet_transformers()
+    hf_logging.set_verbosity_info()
+    try:
+        quiet_transformers()  # what every model load calls
+        assert hf_logging.get_verbosity() == hf_logging.INFO
+    finally:
+        hf_logging.set_verbosity_error()

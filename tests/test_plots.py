@@ -359,7 +359,6 @@ def test_page_renders_the_plots_with_the_real_model(embedded_pair):
     text = "The lease starts in May. <script>alert(1)</script> Rent is due each month. Pets are not allowed.\n" * 25
     at = AppTest.from_file(str(PAGE), default_timeout=180)
     at.session_state["document"] = text_document(text, "lease.txt")
-    at.session_state["pair"] = embedded_pair
     at.session_state["strategy"] = "sentences"
     at.run()
     assert not at.exception
@@ -400,7 +399,6 @@ def test_page_edge_cases(embedded_pair, text, strategy, keywords, charts, error)
 
     at = AppTest.from_file(str(PAGE), default_timeout=120)
     at.session_state["document"] = text_document(text)
-    at.session_state["pair"] = embedded_pair
     at.session_state["strategy"] = strategy
     if keywords is not None:
         at.session_state["keywords"] = keywords

@@ -1,0 +1,201 @@
+"""Passages: the units of a document a person would point at, which retrieval ranks and answers come from.
+
+Regex sentences break on real PDFs: a glossary entry, an acronym list, a table row or a bulleted item is not
+a sentence, and the running header ("COMPUTER SECURITY INCIDENT HANDLING GUIDE", a page number) repeats
+on every page. `passages(document)` splits a PDF by its layout:
+
+- running headers and footers (the same line, digits aside, at the top or bottom of most pages) are left
+  out of every passage, and `Passages.excluded` lists them so no answer comes from them;
+- a glossary entry ("Term: definition ...") or an acronym entry ("MSSP Managed Security Services Provider")
+  is one passage, the definition's continuation lines included;
+- a bulleted or numbered item is one passage, with its continuation lines;
+- a table or figure caption ("Table 3-1. Common Sources of ...") is a passage of its own, and each line of a
+  table after its caption is one (a row; a line starting in lower case continues the row above it);
+- a short heading line (a numbered section title, "Appendix C—Glossary") is attached to the passage that
+  follows it, so the words of the heading count for what it introduces;
+- the remaining prose is split into sentences (`documents.sentence_spans`).
+
+Plain text and Markdown keep sentence units. Every passage is a character span of `Document.text`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from longformer_core.documents import Document, sentence_spans
+
+MAX_PASSAGE_CHARS = 1200  # longer units (a table flattened into one block) are split into sentences
+_EDGE_LINES = 3  # lines at the top and bottom of a page that may be a running header or footer
+_RUNNING_SHARE = 0.5  # a line (digits aside) on this share of pages, at an edge, is a running header/footer
+_BULLET = re.compile(r"^(?:[-*•◦▪‣●■□➢–\ue000-\uf8ff]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
+_GLOSSARY = re.compile(r"^(?P<term>[A-Z][\w®'’/&.,()\- ]{0,70}?):\s+\S")
+_SMALL_WORDS = frozenset(
+    {"of", "and", "for", "the", "in", "on", "to", "a", "an", "de", "du", "la", "&", "or", "at"}
+)
+_HEADING_NUMBER = re.compile(
+    r"^(?:\d+(?:\.\d+)*\.?|[A-Z]\.\d+(?:\.\d+)*|Appendix [A-Z]|Chapter \d+|Section \d+)\s"
+)
+_CAPTION = re.compile(r"^(?:Table|Figure|Fig\.|Exhibit)\s+[A-Z]?\d+(?:[\-.]\d+)*(?P<mark>[.:]\s)?")
+_TERMINATORS = (".", "!", "?", ":", ";", ",")
+
+
+@dataclass(frozen=True)
+class Passages:
+    """A document's passages and the running headers/footers left out of them."""
+
+    spans: list[tuple[int, int]]  # (start, end) char spans into Document.text, in order, non-overlapping
+    kinds: list[str]  # per passage: "sentence" | "entry" | "item" | "caption" | "row" | "line"
+    excluded: list[tuple[int, int]]  # running header/footer lines: never part of an answer
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+
+def passages(document: Document) -> Passages:
+    """Split a document into passages (see the module docstring): layout-aware for PDFs, sentences otherwise."""
+    if document.kind != "pdf":
+        spans = sentence_spans(document.text)
+        return Passages(spans, ["sentence"] * len(spans), [])
+    text = document.text
+    page_lines = [_lines(text, page.start, page.end) for page in document.pages]
+    running = _running_lines(text, page_lines)
+    spans: list[tuple[int, int]] = []
+    kinds: list[str] = []
+    excluded: list[tuple[int, int]] = []
+    for lines in page_lines:
+        kept = []
+        for i, (a, b) in enumerate(lines):
+            edge = i < _EDGE_LINES or i >= len(lines) - _EDGE_LINES
+            if edge and _line_key(text[a:b]) in running:
+                excluded.append((a, b))
+            else:
+                kept.append((a, b))
+        for span, kind in _page_units(text, kept):
+            spans.append(span)
+            kinds.append(kind)
+    return Passages(spans, kinds, excluded)
+
+
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Non-blank lines of text[start:end] as stripped (start, end) spans."""
+    out = []
+    position = start
+    for line in text[start:end].split("\n"):
+        a, b = position, position + len(line)
+        position = b + 1
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def _line_key(line: str) -> str:
+    """A line with digits and roman page numbers folded, so "Guide 11" and "Guide 12" count as one."""
+    key = re.sub(r"\d+", "#", line.strip().lower())
+    return "#" if re.fullmatch(r"[ivxlc]+", key) else key
+
+
+def _running_lines(text: str, page_lines: list[list[tuple[int, int]]]) -> set[str]:
+    """Line keys found at the top or bottom of at least half of the pages (and of 3): headers and footers."""
+    pages_with_text = sum(1 for lines in page_lines if lines)
+    if pages_with_text < 3:
+        return set()
+    counts: Counter[str] = Counter()
+    for lines in page_lines:
+        edges = lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]
+        counts.update({_line_key(text[a:b]) for a, b in edges})
+    need = max(3, _RUNNING_SHARE * pages_with_text)
+    return {key for key, n in counts.items() if n >= need}
+
+
+def _line_kind(line: str, typical: float) -> str:
+    """ "item", "entry" (glossary/acronym), "heading", or "text" for one stripped line."""
+    if _BULLET.match(line):
+        return "item"
+    glossary = _GLOSSARY.match(line)
+    if glossary and len(glossary.group("term").split()) <= 8:
+        return "entry"
+    if _is_acronym_entry(line):
+        return "entry"
+    short = len(line) < 0.6 * typical and len(line.split()) <= 12
+    if _CAPTION.match(line) or (short and (_HEADING_NUMBER.match(line) or not line.endswith(_TERMINATORS))):
+        return "heading"
+    return "text"
+
+
+def _is_caption(line: str, typical: float) -> bool:
+    """"Table 3-1. Common Sources of ...": a numbered caption (not prose that starts "Table 3-3 provides ...")."""
+    match = _CAPTION.match(line)
+    return bool(match) and (match.group("mark") is not None or (len(line) < 0.7 * typical and line[-1] != "."))
+
+
+def _is_acronym_entry(line: str) -> bool:
+    """ "MSSP Managed Security Services Provider": a short upper-case term, then a title-case expansion."""
+    words = line.split()
+    if not 2 <= len(words) <= 14 or line.endswith("."):
+        return False
+    term = words[0]
+    if len(term) > 12 or sum(c.isupper() for c in term) < 2 or not term[0].isalnum():
+        return False
+    rest = [w for w in words[1:] if w.lower() not in _SMALL_WORDS]
+    return bool(rest) and sum(w[0].isupper() for w in rest) >= 0.8 * len(rest)
+
+
+def _page_units(text: str, lines: list[tuple[int, int]]) -> list[tuple[tuple[int, int], str]]:
+    """Group one page's kept lines into passages."""
+    if not lines:
+        return []
+    lengths = sorted(b - a for a, b in lines)
+    typical = float(lengths[(3 * (len(lengths) - 1)) // 4])
+    blocks: list[list] = []  # [start, end, kind, heading_start | None]
+    heading_start: int | None = None
+    in_table = False  # after a table caption each line is a row, until the next heading
+    for a, b in lines:
+        kind = _line_kind(text[a:b], typical)
+        if _is_caption(text[a:b], typical):
+            blocks.append([a, b, "caption", None])
+            heading_start, in_table = None, text[a:b].startswith("Table")
+            continue
+        if kind == "heading" and not in_table:
+            heading_start = a if heading_start is None else heading_start
+            continue
+        if in_table:
+            if kind == "heading" and _HEADING_NUMBER.match(text[a:b]):
+                in_table, heading_start = False, a
+            elif text[a].islower() and blocks:
+                blocks[-1][1] = b  # a wrapped cell continues its row
+            else:
+                blocks.append([a, b, "row", None])
+            continue
+        if heading_start is not None or not blocks or kind != "text" or _ends_entry(text, blocks[-1], a):
+            blocks.append([a, b, kind, heading_start])
+            heading_start = None
+        else:
+            blocks[-1][1] = b  # a continuation line
+    if heading_start is not None:  # a heading closing the page stands alone
+        blocks.append([heading_start, lines[-1][1], "line", None])
+    units: list[tuple[tuple[int, int], str]] = []
+    for start, end, kind, head in blocks:
+        if kind in ("item", "entry", "caption", "row", "line") and end - start <= MAX_PASSAGE_CHARS:
+            units.append(((head if head is not None else start, end), kind))
+            continue
+        sentences = sentence_spans(text, start, end) or [(start, end)]
+        if head is not None:  # the heading introduces the first sentence of its block
+            sentences[0] = (head, sentences[0][1])
+        units += [(s, "sentence") for s in sentences]
+    return units
+
+
+def _ends_entry(text: str, block: list, next_line_start: int) -> bool:
+    """True when an item/entry block is finished and a prose line starts a new block after it."""
+    if block[2] in ("caption", "row", "line"):
+        return True
+    if block[2] == "text":
+        return False
+    ended = text[block[1] - 1] in ".!?"
+    return ended and text[next_line_start].isupper()

@@ -1,0 +1,140 @@
+"""One view's column on the Ask, Classify and Compare pages (answer, scores, similarity, what it read)."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from longformer_core.classify import ClassifyResult
+from longformer_core.documents import Document
+from longformer_core.qa import Answer
+from longformer_core.results import Located
+from longformer_core.similarity import PassageMatrix, SimilarityResult
+from longformer_core.vocab import View
+from ui.charts import seen_chart
+from ui.render import VIEW_HELP, VIEW_TITLES, flat, highlight, md, page_text, seen_caption
+from ui.tasks import ViewAnswer
+
+
+def model_header(view: View) -> None:
+    """The column title of a view with its one-line explanation."""
+    st.subheader(VIEW_TITLES[view])
+    st.caption(VIEW_HELP[view])
+
+
+def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
+    """One view's column on the Ask page: answer, confidence, page, highlight, what it read, time."""
+    result = answer.result
+    best = result.best
+    if best is None:
+        st.warning("No answer: this model found nothing to point to in the part it read.")
+    else:
+        st.html(f'<p style="font-weight:600;margin:0">{html.escape(flat(best.text))}</p>')
+        left, right = st.columns(2)
+        left.metric(
+            "Confidence",
+            f"{best.score:.0%}",
+            help="How strongly the model preferred this passage over the others it read. "
+            "It is not a promise that the answer is right, and says nothing about parts it did not read.",
+        )
+        right.metric(
+            "Page", best.page_label, help=f"Found on {page_text(best.page, best.page_label)} of the file."
+        )
+        st.html(highlight(document, best.char_span, best.context))
+        st.caption(source_line(best, document))
+    where = page_text(best.page, best.page_label) if best else ""
+    st.plotly_chart(
+        seen_chart(view, result.n_tokens, result.seen_tokens, answer.answer_token, where),
+        config={"displayModeBar": False},
+        key=f"seen_{view}",
+    )
+    st.caption(seen_caption(result.seen_tokens, result.n_tokens))
+    for note in result.notes:
+        st.caption(note)
+    st.caption(_timing(result.seconds, answer.reading_seconds))
+    if len(result.answers) > 1:
+        with st.expander("Other candidates"):
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "answer": [flat(a.text, 200) for a in result.answers[1:]],
+                        "confidence": [f"{a.score:.0%}" for a in result.answers[1:]],
+                        "page": [a.page_label for a in result.answers[1:]],
+                    }
+                ),
+                hide_index=True,
+            )
+
+
+def source_line(answer: Answer, document: Document) -> str:
+    """Where an answer came from, in words: its passage, page, and the signal that found the passage."""
+    a, b = answer.passage
+    if b <= a:
+        return f"Found on {page_text(answer.page, answer.page_label)}."
+    page = document.page_of(a)
+    found = f", found by {answer.found_by}" if answer.found_by else ""
+    return f"From this passage on {page_text(page, document.page_label_of(a))}{found}: “{md(flat(document.text[a:b], 300))}”"
+
+
+def _timing(task_seconds: float, reading: float | None) -> str:
+    if reading is None:
+        return f"Took {task_seconds:.2f} s (this model reads the document again for every question)."
+    return (
+        f"Took {task_seconds:.2f} s. Reading the document took {reading:.1f} s, once; "
+        "later questions reuse it."
+    )
+
+
+def render_classification(result: ClassifyResult, reader_seconds: float | None) -> None:
+    """One view's column on the Classify page."""
+    st.metric(
+        "Best label",
+        result.prediction,
+        f"{result.score:.0%} probability",
+        delta_color="off",
+        delta_arrow="off",
+        help="The label this model found most fitting, and how sure it is compared with the other labels.",
+    )
+    if result.method == "head":
+        st.caption("Uses the labels this model was trained with.")
+    for note in result.notes:
+        st.caption(note)
+    if result.evidence is not None:
+        ev = result.evidence
+        st.caption(f"Decided by the piece starting on {page_text(ev.page, ev.page_label)}.")
+    st.caption(seen_caption(result.seen_tokens, result.n_tokens))
+    st.caption(_timing(result.seconds, reader_seconds))
+
+
+def render_similarity(result: SimilarityResult) -> None:
+    """One view's column on the Compare page."""
+    st.metric(
+        "Similarity",
+        f"{result.cosine:.2f}",
+        help="1 means the two documents point the same way in meaning; around 0 means unrelated.",
+    )
+    other = result.other
+    st.caption(f"First document: {seen_caption(result.seen_tokens, result.n_tokens)}")
+    st.caption(f"Second document: {seen_caption(other['seen_tokens'], other['n_tokens'])}")
+
+
+def best_pairs_table(matrix: PassageMatrix, k: int = 5) -> list[dict]:
+    """The k most similar passage pairs the model read, as table rows (page and text of each side)."""
+    return [
+        {
+            "similarity": round(score, 3),
+            "first document": _passage_cell(matrix.passages_a[i]),
+            "second document": _passage_cell(matrix.passages_b[j]),
+        }
+        for i, j, score in matrix.best_pairs(k)
+        if not np.isnan(matrix.matrix[i, j])
+    ]
+
+
+def _passage_cell(passage: Located) -> str:
+    return f"page {passage.page_label}: {flat(passage.text, 160)}"
+
+

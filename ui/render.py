@@ -1,0 +1,86 @@
+"""Text the app shows: view names, HTML-escaped document text with highlights, Markdown escaping."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+
+from longformer_core.documents import Document
+from longformer_core.models import BASELINE_TOKENS
+from longformer_core.vocab import View
+
+VIEW_TITLES: dict[View, str] = {
+    "truncated": "Truncated model",
+    "chunked": "Chunked model",
+    "longformer": "Longformer",
+}
+VIEW_HELP: dict[View, str] = {
+    "truncated": f"A classic model that reads only the first {BASELINE_TOKENS} tokens (about one page).",
+    "chunked": f"The same model run on every {BASELINE_TOKENS}-token piece separately; the best piece wins.",
+    "longformer": "Reads the whole document with context: every word can look far beyond its page.",
+}
+VIEW_COLORS: dict[View, str] = {"truncated": "#d97706", "chunked": "#2563eb", "longformer": "#059669"}
+
+def _plain_html(text: str) -> str:
+    """Document text as safe HTML: escaped, hard line wraps joined, paragraph breaks kept."""
+    escaped = html.escape(text)
+    escaped = re.sub(r"\n\s*\n", "<br><br>", escaped)
+    return escaped.replace("\n", " ")
+
+
+def highlight(document: Document, answer: tuple[int, int], context: tuple[int, int]) -> str:
+    """HTML of the context with the answer in <mark>; all document text is escaped first.
+
+    Args:
+        document: whose text to show.
+        answer: char span of the answer.
+        context: char span of the surrounding text (contains the answer).
+    """
+    a, b = answer
+    c0, c1 = min(context[0], a), max(context[1], b)
+    text = document.text
+    before = ("..." if c0 > 0 else "") + text[c0:a]
+    after = text[b:c1] + ("..." if c1 < len(text) else "")
+    return (
+        '<div style="line-height:1.5;font-size:0.92rem">'
+        f"{_plain_html(before)}<mark>{_plain_html(text[a:b])}</mark>{_plain_html(after)}</div>"
+    )
+
+
+def text_box(text: str, max_chars: int = 6000) -> str:
+    """HTML of a (possibly long) text, escaped and cut at max_chars, for st.html."""
+    shown = text[:max_chars] + ("\n\n[...]" if len(text) > max_chars else "")
+    return (
+        '<div style="max-height:22rem;overflow-y:auto;border:1px solid #ddd;border-radius:0.5rem;'
+        f'padding:0.75rem;font-size:0.9rem;line-height:1.5">{_plain_html(shown)}</div>'
+    )
+
+
+def page_text(page: int, label: str) -> str:
+    """'page 12', or 'page 12 (printed "iv")' when the printed label differs."""
+    return f"page {page}" if label == str(page) else f'page {page} (printed "{label}")'
+
+
+def snippet(text: str, n: int = 110) -> str:
+    return html.escape(flat(text, n))
+
+
+
+
+def seen_caption(seen_tokens: Sequence[int], n_tokens: int) -> str:
+    """'Read 8% of the document (tokens 0 to 510 of 6,432).'"""
+    s, e = seen_tokens
+    return f"Read {(e - s) / max(1, n_tokens):.0%} of the document (tokens {s:,} to {e:,} of {n_tokens:,})."
+
+
+def flat(text: str, n: int = 400) -> str:
+    """Text on one line, cut at n characters (for tables and titles; not HTML-escaped)."""
+    one_line = " ".join(text.split())
+    return one_line[:n] + ("..." if len(one_line) > n else "")
+
+
+def md(text: str) -> str:
+    """User or document text made inert inside Streamlit Markdown (links, emphasis, LaTeX, HTML)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
+

@@ -1,0 +1,303 @@
+"""The tasks the pages run: the shared reader cache, reading with progress, and the records of answers,
+classifications and comparisons the pages keep and draw."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from longformer_core.classify import ClassifyResult, classify, classify_with_trained_heads, parse_labels
+from longformer_core.documents import Document
+from longformer_core.encoding import VIEWS, Progress, scaled, view_windows
+from longformer_core.heads import Head, bundled_heads
+from longformer_core.models import ModelPair
+from longformer_core.qa import QAResult, ask, check_question
+from longformer_core.reader import DocumentReader
+from longformer_core.similarity import PassageMatrix, SimilarityResult, compare, passage_matrix
+from longformer_core.strategies import DEFAULT_EVERY_K
+from longformer_core.vocab import AnswerMethod, ModelHead, Task, View, reads_per_request
+from ui.feedback import working
+from ui.render import VIEW_TITLES
+from ui.state import Settings
+
+READER_CACHE_SIZE = 8  # a reader of a 79-page PDF keeps ~300 MB of token states; bound the memory
+
+
+@st.cache_resource(max_entries=READER_CACHE_SIZE, show_spinner=False)
+def _cached_reader(
+    sha256: str,
+    model_key: str,
+    strategy: str,
+    keywords: tuple[str, ...],
+    every_k: int,
+    _pair: ModelPair,
+    _document: Document,
+) -> DocumentReader:
+    # The leading underscores keep the models and the text out of Streamlit's hashing; the key is the rest.
+    return DocumentReader(_pair, _document, strategy=strategy, keywords=keywords, every_k=every_k)
+
+
+def reader_for(document: Document, settings: Settings, task: Task) -> DocumentReader:
+    """The shared reader of this document, model pair and strategy (ValueError for a bad strategy setup)."""
+    strategy = settings.strategy_for(task)
+    # Parameters of other strategies would only split the cache.
+    keywords = settings.keywords if strategy == "keywords" else ()
+    every_k = settings.every_k if strategy == "every_k" else DEFAULT_EVERY_K
+    return _cached_reader(
+        document.sha256, settings.model_key, strategy, keywords, every_k, settings.pair, document
+    )
+
+
+def token_count(document: Document, settings: Settings) -> int:
+    """The document's length in the Longformer's tokens (tokenized once per document and model).
+
+    Counted with the first-token strategy, whatever the sidebar says: the count does not depend on the
+    strategy, and this reader is the one classification and comparison use by default.
+    """
+    reader = _cached_reader(
+        document.sha256, settings.model_key, "cls", (), DEFAULT_EVERY_K, settings.pair, document
+    )
+    return len(reader.long_tokens)
+
+
+def baseline_reach(document: Document, settings: Settings) -> int:
+    """How many document tokens the truncated 512-token model reads.
+
+    Counted in the Longformer's tokens: the same as the baseline's for the embedded pair, close enough
+    to draw for other pairs.
+    """
+    baseline = settings.pair.baseline
+    n_tokens = token_count(document, settings)
+    (_, end), *_ = view_windows(baseline, baseline.tokenizer, n_tokens, "truncated")
+    return end
+
+
+def longformer_windows(document: Document, settings: Settings) -> int:
+    """How many passes the Longformer needs for this document (1 when it fits)."""
+    longformer = settings.pair.longformer
+    n_tokens = token_count(document, settings)
+    return len(view_windows(longformer, longformer.tokenizer, n_tokens, "longformer"))
+
+
+def read_views(
+    reader: DocumentReader,
+    views: Sequence[View],
+    progress: Progress,
+    *,
+    task_head: ModelHead | None = None,
+    sentences: bool = False,
+) -> None:
+    """Read the document with each view that needs it, reporting progress in plain words.
+
+    The tasks would do this themselves on first use; doing it here first gives one progress bar per
+    step and lets later questions reuse everything.
+
+    Args:
+        reader: the shared reader.
+        views: views about to be used.
+        progress: where to report.
+        task_head: a view whose model has this head ("qa", "classification") runs its own pass per
+            request, so it is skipped here.
+        sentences: also embed every sentence on its own (to pick answer sentences without a QA head).
+    """
+    todo = [v for v in views if reader.model_for(v).head != task_head and not reader.has_pass(v)]
+    sentences = sentences and not reader.passage_vectors_ready()
+    steps = len(todo) + int(sentences)
+    for i, view in enumerate(todo):
+        step = scaled(progress, i / steps, (i + 1) / steps)
+        step(0.0, f"{VIEW_TITLES[view]} is reading the document...")
+        reader.encoded(
+            view, lambda f, msg, step=step, view=view: step(f, f"{VIEW_TITLES[view]} is reading ({msg})")
+        )
+    if sentences:
+        step = scaled(progress, len(todo) / steps, 1.0)
+        step(0.0, f"Reading each of the {len(reader.passages):,} passages on its own...")
+        reader.embed_passages(lambda f, msg: step(f, f"Reading each passage on its own ({msg})"))
+    progress(1.0, "The document is read; answering...")
+
+
+def reading_seconds(reader: DocumentReader, view: View, method: AnswerMethod) -> float | None:
+    """Time the view spent reading the document once; None for a task head, which reads per request."""
+    if reads_per_request(method) or not reader.has_pass(view):
+        return None
+    return reader.encoded(view).seconds
+
+
+# --------------------------------------------------------------------------------------------------
+# Question answering
+
+
+@dataclass
+class ViewAnswer:
+    """One view's answer, with what the page needs to draw it without the reader."""
+
+    result: QAResult
+    answer_token: int | None  # document token where the best answer starts (for the "what it saw" bar)
+    reading_seconds: float | None  # the one-off reading of the document (None: per-question model)
+
+
+@dataclass
+class AskRecord:
+    """One question asked in this session and every view's answer (the page's history)."""
+
+    question: str
+    source: Document  # the document asked about (its text is needed to highlight answers)
+    strategy: str
+    model: str
+    answers: dict[str, ViewAnswer]
+    asked_at: str = field(default_factory=lambda: datetime.now().isoformat(timespec="seconds"))
+
+
+def answer_question(
+    document: Document,
+    settings: Settings,
+    question: str,
+    on_answer: Callable[[str, ViewAnswer], None],
+) -> AskRecord:
+    """Ask every view; call `on_answer(view, answer)` as soon as each view has answered.
+
+    Raises:
+        ValueError: empty or too long question, bad strategy setup (messages for the user).
+    """
+    question = check_question(question)
+    reader = reader_for(document, settings, "qa")
+    record = AskRecord(question, document, reader.strategy, settings.pair.name, {})
+    with working("Answering...") as progress:
+        sentences = any(reader.model_for(v).head != "qa" for v in VIEWS)
+        read_views(reader, VIEWS, scaled(progress, 0.0, 0.9), task_head="qa", sentences=sentences)
+        for i, view in enumerate(VIEWS):
+            step = scaled(progress, 0.9 + 0.1 * i / len(VIEWS), 0.9 + 0.1 * (i + 1) / len(VIEWS))
+            result = ask(reader, question, views=(view,), progress=step)[view]
+            best = result.best
+            token = reader.tokens_for(view).token_at(best.char_span[0]) if best else None
+            reading = reading_seconds(reader, view, result.method)
+            record.answers[view] = ViewAnswer(result, token, reading)
+            on_answer(view, record.answers[view])
+    return record
+
+
+def history_rows(history: Sequence[AskRecord]) -> list[dict]:
+    """One row per (question, model) for the CSV download and the history table."""
+    rows = []
+    for record in history:
+        for view, answer in record.answers.items():
+            best = answer.result.best
+            rows.append(
+                {
+                    "asked_at": record.asked_at,
+                    "document": record.source.name,
+                    "question": record.question,
+                    "model": VIEW_TITLES[view],
+                    "answer": " ".join(best.text.split()) if best else "",
+                    "confidence": round(best.score, 4) if best else None,
+                    "page": best.page if best else None,
+                    "page_label": best.page_label if best else "",
+                    "seconds": round(answer.result.seconds, 3),
+                    "strategy": record.strategy,
+                }
+            )
+    return rows
+
+
+def history_csv(history: Sequence[AskRecord]) -> str:
+    return pd.DataFrame(history_rows(history)).to_csv(index=False)
+
+
+def history_json(history: Sequence[AskRecord]) -> str:
+    """The full results (all candidate answers, what each model read) for every question."""
+    return json.dumps(
+        [
+            {
+                "asked_at": r.asked_at,
+                "document": r.source.name,
+                "question": r.question,
+                "strategy": r.strategy,
+                "model": r.model,
+                "results": {view: a.result.to_dict() for view, a in r.answers.items()},
+            }
+            for r in history
+        ],
+        indent=2,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Classification and similarity
+
+
+def needs_typed_labels(settings: Settings) -> bool:
+    """Whether any view reads the typed labels (a model with a classification head brings its own)."""
+    pair = settings.pair
+    return any(m.head != "classification" for m in (pair.longformer, pair.baseline))
+
+
+def own_labels(settings: Settings) -> list[str]:
+    """The labels of the Longformer's classification head ([] when it has none)."""
+    return list(settings.pair.longformer.labels)
+
+
+@dataclass
+class ClassifyRecord:
+    results: dict[str, ClassifyResult]
+    reading: dict[str, float | None]  # each view's one-off reading of the document (None: per run)
+
+
+def classify_document(document: Document, settings: Settings, labels_text: str) -> ClassifyRecord:
+    """Score the labels with every view (ValueError for fewer than two labels)."""
+    labels = parse_labels(labels_text) if needs_typed_labels(settings) else []
+    reader = reader_for(document, settings, "classify")
+    with working("Classifying...") as progress:
+        read_views(reader, VIEWS, scaled(progress, 0.0, 0.9), task_head="classification")
+        results = classify(reader, labels, progress=scaled(progress, 0.9, 1.0))
+    reading = {view: reading_seconds(reader, view, results[view].method) for view in VIEWS}
+    return ClassifyRecord(results, reading)
+
+
+@st.cache_resource(show_spinner=False)
+def shipped_heads() -> dict[str, dict[str, Head]]:
+    """The trained heads in assets/heads, {task: {view: Head}}, read once."""
+    return bundled_heads()
+
+
+def trained_head_titles() -> dict[str, str]:
+    """{task: title} of the shipped heads ("hyperpartisan": "Hyperpartisan news?")."""
+    return {task: next(iter(by_view.values())).title for task, by_view in shipped_heads().items()}
+
+
+def classify_with_head(document: Document, settings: Settings, task: str) -> ClassifyRecord:
+    """Classify with a shipped trained head (one per view)."""
+    heads = shipped_heads()[task]
+    reader = reader_for(document, settings, "classify")
+    with working("Classifying...") as progress:
+        read_views(reader, [v for v in VIEWS if v in heads], scaled(progress, 0.0, 0.95))
+        results = classify_with_trained_heads(reader, heads)
+    reading = {view: reading_seconds(reader, view, results[view].method) for view in results}
+    return ClassifyRecord(results, reading)
+
+
+@dataclass
+class CompareRecord:
+    results: dict[str, SimilarityResult]
+    reader_a: DocumentReader
+    reader_b: DocumentReader
+    pooling: str
+
+
+def compare_documents(a: Document, b: Document, settings: Settings, pooling: str) -> CompareRecord:
+    """Cosine similarity of two documents with every view."""
+    reader_a = reader_for(a, settings, "similarity")
+    reader_b = reader_for(b, settings, "similarity")
+    with working("Comparing...") as progress:
+        read_views(reader_a, VIEWS, scaled(progress, 0.0, 0.5))
+        read_views(reader_b, VIEWS, scaled(progress, 0.5, 1.0))
+        results = compare(reader_a, reader_b, pooling=pooling)
+    return CompareRecord(results, reader_a, reader_b, pooling)
+
+
+def passages_of(record: CompareRecord, view: View) -> PassageMatrix:
+    return passage_matrix(record.reader_a, record.reader_b, view=view, pooling=record.pooling)
