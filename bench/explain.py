@@ -151,7 +151,7 @@ def main() -> None:
     q = sub.add_parser("quality")
     q.add_argument("--limit", type=int, default=24, help="correctly answered questions to explain")
     q.add_argument("--occlusion", type=int, default=2, help="top-k + k random passages occluded per answer")
-    q.add_argument("--aggregate", default="signed", choices=["signed", "absolute"])
+    q.add_argument("--aggregate", default="absolute", choices=["signed", "absolute"])
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     report = bench_time(args.repeat) if args.what == "time" else bench_quality(args.limit, args.occlusion, args.aggregate)

@@ -8,11 +8,15 @@ Method (what we chose and why):
   the view's own 512-token window for the truncated/chunked baselines. The target is the answer's
   **start logit + end logit** (not its probability: the softmax saturates, so a confident answer would
   get near-zero gradients everywhere). Each token's score is `sum_d grad_d * embedding_d` over the word
-  embedding of that token (before positions and LayerNorm), and a passage's score is the **signed sum**
-  over its tokens. Signed, because gradient x input is a first-order estimate of the change in the
-  target when the token is removed (embedding -> 0): positive supports the answer, negative argues for
-  another span. Absolute values would rank distractors as "evidence". Scores are reported as a share of
-  the total absolute attribution over the passages the pass read, so they lie in [-1, 1].
+  embedding of that token (before positions and LayerNorm): a first-order estimate of the change in the
+  target when the token is removed (embedding -> 0). A passage's score is, by default, the **sum of
+  the magnitudes** over its tokens (`aggregate="absolute"`): how much the passage mattered. The sign
+  of gradient x input at the embedding layer flips from token to token (punctuation and function words
+  carry large values of either sign), so signed sums cancel inside the very sentence that holds the
+  answer: on the first held-out SQuAD question we measured, the answer's own sentence ranked last of 100
+  by signed sum (docs/results.md). `aggregate="signed"` keeps the sign (positive: pushed towards this
+  answer) for those who want it. Scores are reported as a share of the total absolute attribution over
+  the passages the pass read, so they lie in [-1, 1] ([0, 1] for "absolute").
 * **Occlusion as a check** (`occlusion=k`): the top-k passages by gradient plus k others drawn at random
   from the window have their tokens replaced by the mask token, one forward pass each (no gradient), and
   the drop of the start+end logit is that passage's occlusion score. Occlusion measures what gradients
@@ -53,7 +57,7 @@ AGGREGATES = ("signed", "absolute")
 class Evidence(Located):
     """One passage and how much it supported the answer."""
 
-    score: float = 0.0  # signed share of the absolute gradient x input over the window's passages, [-1, 1]
+    score: float = 0.0  # share of the absolute gradient x input over the window's passages ([-1, 1] if signed)
     occlusion: float | None = None  # drop of start+end logit when the passage is masked (sampled passages only)
 
 
@@ -166,7 +170,7 @@ def explain_answer(
     max_tokens: int = EXPLAIN_TOKENS,
     occlusion: int = DEFAULT_OCCLUSION,
     seed: int = 0,
-    aggregate: str = "signed",
+    aggregate: str = "absolute",
 ) -> Explanation:
     """Score every passage in the window around one answer by gradient x input (and check with occlusion).
 
@@ -179,8 +183,8 @@ def explain_answer(
         max_tokens: longest input of the pass (question + special tokens + document window).
         occlusion: occlude the top-k passages by gradient and k random others (0: no check).
         seed: which random passages occlusion samples.
-        aggregate: "signed" (sum of token scores, the default: see the module docstring) or "absolute"
-            (sum of their magnitudes: how much the passage mattered either way).
+        aggregate: "absolute" (sum of the token scores' magnitudes: how much the passage mattered, the
+            default; see the module docstring) or "signed" (their sum: positive pushed towards the answer).
     Returns:
         Explanation with the evidence best first.
     Raises:
