@@ -38,7 +38,8 @@ def test_gradient_times_input_is_the_autograd_gradient(tiny_reader):
     a = text.index("Paris", len(text) // 2)
     answer = Located.of(tiny_reader.document, (a, a + 5))
     question = "What is the capital of France?"
-    ex = explain_answer(tiny_reader, "longformer", question, answer, max_tokens=256)
+    ex = explain_answer(tiny_reader, "longformer", question, answer, max_tokens=256, aggregate="signed")
+    magnitude = explain_answer(tiny_reader, "longformer", question, answer, max_tokens=256)
     lo, hi = ex.window_tokens
     assert hi - lo <= 256 and lo <= tiny_reader.long_tokens.tokens_in(a, a + 5)[0] < hi
 
@@ -65,6 +66,15 @@ def test_gradient_times_input_is_the_autograd_gradient(tiny_reader):
     assert len(ex.evidence) == len(raw)
     for ev in ex.evidence:
         assert ev.score == pytest.approx(raw[ev.char_span] / total, abs=1e-4)
+    # the default sums magnitudes per passage: every score positive, shares of the total
+    raw_abs = {}
+    for pa, pb in raw:
+        p0, p1 = tiny_reader.long_tokens.tokens_in(pa, pb)
+        p0, p1 = max(p0, lo), min(p1, hi)
+        raw_abs[(pa, pb)] = np.abs(per_token[win.doc_start + p0 - lo : win.doc_start + p1 - lo]).sum()
+    total_abs = sum(raw_abs.values())
+    for ev in magnitude.evidence:
+        assert ev.score == pytest.approx(raw_abs[ev.char_span] / total_abs, abs=1e-4) and ev.score >= 0
     assert [e.score for e in ex.evidence] == sorted((e.score for e in ex.evidence), reverse=True)
     assert sum(abs(e.score) for e in ex.evidence) == pytest.approx(1.0)
     assert all(p.grad is None for p in model.model.parameters())  # the shared model is untouched
