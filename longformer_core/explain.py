@@ -302,15 +302,23 @@ def explain(
         max_tokens: longest input of the Longformer's explanation pass.
         occlusion: passages to check by occlusion per answer (see `explain_answer`).
     Returns:
-        {view: Explanation} for the views that found an answer.
+        {view: Explanation} for the views that found an answer and could be explained.
+    Raises:
+        ValueError: no view could be explained (the first reason, e.g. no QA head).
     """
     if results is None:
         results = ask(reader, question, views=views, n_best=1)
     out: dict[str, Explanation] = {}
+    failure: ValueError | None = None
     for view in views:
         result = results.get(view)
         if result is None or result.best is None:
             continue
-        out[view] = explain_answer(reader, view, result.question or question, result.best, passages=passages,
-                                   max_tokens=max_tokens, occlusion=occlusion)
+        try:
+            out[view] = explain_answer(reader, view, result.question or question, result.best, passages=passages,
+                                       max_tokens=max_tokens, occlusion=occlusion)
+        except ValueError as exc:  # e.g. a view without a QA head: explain the others
+            failure = exc
+    if not out and failure is not None:
+        raise failure
     return out
