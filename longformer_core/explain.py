@@ -304,7 +304,7 @@ def explain(
     Returns:
         {view: Explanation} for the views that found an answer and could be explained.
     Raises:
-        ValueError: no view could be explained (the first reason, e.g. no QA head).
+        ValueError: no view could be explained (the last reason, e.g. no QA head).
     """
     if results is None:
         results = ask(reader, question, views=views, n_best=1)
