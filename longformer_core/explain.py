@@ -131,17 +131,19 @@ def explanation_window(
 ) -> tuple[int, int]:
     """Document-token range [lo, hi) the explanation pass reads: the view's window around the answer.
 
-    The truncated view reads its first window (all it ever saw); the others a window centred on the answer,
-    of at most `max_tokens` input tokens (the model's own limit when smaller, 512 for the baselines).
+    The truncated view reads its first window (all it ever saw, `max_tokens` aside); the others a window
+    centred on the answer, of at most `max_tokens` input tokens (the model's own limit when smaller, 512 for
+    the baselines).
     """
     model = reader.model_for(view)
     tokens = reader.tokens_for(view)
-    capacity = window_capacity(model, model.tokenizer, n_question) - max(0, model.max_tokens - max_tokens)
+    full = window_capacity(model, model.tokenizer, n_question)
+    n = len(tokens)
+    if view == "truncated":  # all it ever read, whatever max_tokens says
+        return 0, min(n, full)
+    capacity = full - max(0, model.max_tokens - max_tokens)
     if capacity < 16:
         raise ValueError(f"max_tokens={max_tokens} leaves no room for the document next to the question.")
-    n = len(tokens)
-    if view == "truncated":
-        return 0, min(n, capacity)
     a, b = tokens.tokens_in(*answer_span)
     mid = (a + max(b, a + 1)) // 2
     lo = max(0, mid - capacity // 2)

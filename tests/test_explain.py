@@ -180,3 +180,30 @@ def test_mapping_survives_extraction_differences(make_pdf):
 
     text = pdfium.PdfDocument(data)[0].get_textpage().get_text_range()
     assert text[hits[0][1]] == "p" and text[hits[0][2]] == "s"
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line: explain, and qa --strategy all
+
+
+def test_cli_explain_and_strategy_table(tiny_checkpoint, tmp_path, capsys):
+    from longformer_core.__main__ import main
+
+    doc = tmp_path / "doc.txt"
+    doc.write_text(" ".join(f"Line {i}: the capital of France is Paris." for i in range(40)), encoding="utf-8")
+    model = str(tiny_checkpoint("longformer-qa"))
+    assert main(["explain", str(doc), "-q", "What is the capital?", "--model", model, "--json", "--top", "3",
+                 "--max-tokens", "256", "--occlusion", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"truncated", "chunked", "longformer"}
+    for view in out.values():
+        assert set(view) >= {"answer", "page", "evidence"} and len(view["evidence"]) == 3
+        assert set(view["evidence"][0]) >= {"text", "page", "char_span", "score"}
+        scores = [e["score"] for e in view["evidence"]]
+        assert scores == sorted(scores, reverse=True)
+    assert main(["qa", str(doc), "-q", "What is the capital?", "--model", model, "--strategy", "all", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["strategy"] for r in rows] == ["none", "cls", "question", "sentences", "paragraphs", "pages",
+                                             "every_k", "keywords"]
+    assert next(r for r in rows if r["strategy"] == "question")["differs"] is False
+    assert all(set(r) >= {"answer", "page", "confidence", "seconds", "differs"} for r in rows)
