@@ -227,7 +227,7 @@ def test_two_browser_sessions_at_once_see_only_their_own_document(browser, app_u
         page.context.close()
 
 
-def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app_url, make_pdf):
+def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app_url, make_pdf, tmp_path):
     """Ask on a PDF, show the evidence (page view with the answer outlined), download the report, then open
     the report in Chromium with the network off: the answers and a plotly figure are there (issue 20)."""
     page = browser.new_page(viewport={"width": 1500, "height": 1400}, accept_downloads=True)
@@ -253,7 +253,8 @@ def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app
 
     with page.expect_download(timeout=60_000) as download:
         page.get_by_role("button", name="Download report (HTML)").click()
-    report = Path(download.value.path())
+    report = tmp_path / "report.html"
+    download.value.save_as(report)  # Playwright deletes its own copy when the page closes
     page.close()
 
     context = browser.new_context(offline=True, viewport={"width": 1300, "height": 1400})
