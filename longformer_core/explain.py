@@ -34,8 +34,11 @@ The pass runs outside `torch.inference_mode` with gradients only for the input e
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -51,6 +54,32 @@ EXPLAIN_TOKENS = 4096  # longest input (question and special tokens included) of
 DEFAULT_OCCLUSION = 0  # passages occluded per answer by default (each costs one forward pass)
 OCCLUSION_BATCH = 4  # occluded copies per forward pass
 AGGREGATES = ("signed", "absolute")
+_GRADIENT_LOCK = threading.Lock()  # one gradient pass at a time: it swaps the attention of a shared model
+
+
+@contextlib.contextmanager
+def hf_attention_for_gradients(module: torch.nn.Module) -> Iterator[None]:
+    """Run Hugging Face's Longformer attention inside `module` for the duration (a gradient pass).
+
+    The fast CPU attention (attention.py) is built for inference: under autograd it runs its blocks in a
+    plain Python loop whose backward is many small ops; HF's chunked attention backpropagates in a few
+    large matmuls. Both are exact, so a concurrent inference pass of the same model stays correct.
+    """
+    try:
+        from transformers.models.longformer.modeling_longformer import LongformerSelfAttention
+
+        from longformer_core.attention import fast_attention_layers
+    except ImportError:
+        yield
+        return
+    layers = fast_attention_layers(module)
+    for layer in layers:
+        layer.forward = functools.partial(LongformerSelfAttention.forward, layer)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.__dict__.pop("forward", None)
 
 
 @dataclass
@@ -211,7 +240,7 @@ def explain_answer(
 
     t0 = time.perf_counter()
     embed = module.get_input_embeddings()
-    with torch.inference_mode(False), torch.enable_grad():
+    with _GRADIENT_LOCK, hf_attention_for_gradients(module), torch.inference_mode(False), torch.enable_grad():
         emb = embed(input_ids).detach().clone().requires_grad_(True)  # (1, L, hidden)
         target = _forward_target(module, {**kwargs, "inputs_embeds": emb}, start_pos, end_pos)[0]
         (grad,) = torch.autograd.grad(target, emb)
