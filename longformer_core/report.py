@@ -168,5 +168,6 @@ def build_report(
     body = "\n".join(blocks)
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(document.name)}: "
             f"longdoc report</title><style>{_CSS}</style></head><body>{body}"
-            "<p class='meta'>Made with longdoc (Longformer long-document explorer). Evidence scores: share of "
-            "gradient &times; input, positive = supported the answer.</p></body></html>")
+            "<p class='meta'>Made with longdoc (Longformer long-document explorer). Evidence scores: each passage's "
+            "share of the gradient &times; input magnitude for the answer (how much the answer depends on "
+            "it).</p></body></html>")
