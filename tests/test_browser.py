@@ -251,7 +251,6 @@ def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "ask_evidence_page_view.png"), full_page=True)
     # Streamlit scrolls inside its own container: the evidence strip and the page view get their own shots.
-    page.get_by_text("Show the evidence").wait_for(state="detached", timeout=60_000)
     page.locator(".js-plotly-plot >> visible=true").first.screenshot(path=str(SCREENSHOTS / "evidence_strip.png"))
     page.get_by_test_id("stImage").first.screenshot(path=str(SCREENSHOTS / "page_view.png"))
 
