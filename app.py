@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.explain import cached_samples
+
 PAGES = [
     st.Page("pages/document.py", title="Document", icon=":material/description:", default=True),
     st.Page("pages/ask.py", title="Ask", icon=":material/question_answer:"),
@@ -17,4 +19,5 @@ PAGES = [
     st.Page("pages/attention.py", title="Attention", icon=":material/visibility:"),
 ]
 
+cached_samples()  # the bundled samples are read once per server process, so a demo never waits for them
 st.navigation(PAGES).run()

@@ -1,4 +1,4 @@
-"""Command line: python -m longformer_core {qa,classify,similar,embed,evaluate,finetune} ... (--help on each)."""
+"""Command line: python -m longformer_core {qa,explain,classify,similar,embed,evaluate,finetune} ... (--help on each)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from longformer_core.reader import DocumentReader
 from longformer_core.strategies import DEFAULT_FOR_TASK, STRATEGIES
 
 
-def _add_model_args(p: argparse.ArgumentParser, task: str) -> None:
+def _add_model_args(p: argparse.ArgumentParser, task: str, extra_strategies: tuple[str, ...] = ()) -> None:
     p.add_argument("--model", default=EMBEDDED, help="'embedded' (offline default), a hub id or a local folder")
     p.add_argument("--baseline", default=None, help="512-token baseline id/folder (default: see README)")
-    p.add_argument("--strategy", default=DEFAULT_FOR_TASK[task], choices=list(STRATEGIES), help="global attention")
+    p.add_argument("--strategy", default=DEFAULT_FOR_TASK[task], choices=[*STRATEGIES, *extra_strategies],
+                   help="global attention" + (" ('all': the Longformer under every strategy, as a table)"
+                                              if extra_strategies else ""))
     p.add_argument("--keywords", nargs="*", default=(), help="terms for --strategy keywords")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
@@ -31,8 +33,21 @@ def _qa_parser(sub: argparse._SubParsersAction) -> None:
     qa.add_argument("file")
     qa.add_argument("--question", "-q", required=True)
     qa.add_argument("--n-best", type=int, default=3)
-    _add_model_args(qa, "qa")
+    _add_model_args(qa, "qa", extra_strategies=("all",))
     qa.set_defaults(func=_qa)
+
+
+def _explain_parser(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser("explain", help="evidence for each view's answer: which passages supported it")
+    ex.add_argument("file")
+    ex.add_argument("--question", "-q", required=True)
+    ex.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
+    ex.add_argument("--top", type=int, default=10, help="evidence passages to print per view")
+    ex.add_argument("--occlusion", type=int, default=0,
+                    help="check with occlusion: mask the top-k passages and k random others (2k forward passes)")
+    ex.add_argument("--max-tokens", type=int, default=4096, help="longest input of the Longformer's explanation pass")
+    _add_model_args(ex, "qa")
+    ex.set_defaults(func=_explain)
 
 
 def _classify_parser(sub: argparse._SubParsersAction) -> None:
@@ -194,7 +209,7 @@ def _finetune_parser(sub: argparse._SubParsersAction) -> None:
 
 # One small function per subcommand's parser; each sets `func` (what runs) and, when the command can be
 # resumed after Ctrl-C, `interrupted` (what to say then).
-PARSERS = (_qa_parser, _classify_parser, _similar_parser, _embed_parser, _evaluate_parser, _finetune_parser)
+PARSERS = (_qa_parser, _explain_parser, _classify_parser, _similar_parser, _embed_parser, _evaluate_parser, _finetune_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -418,8 +433,46 @@ def _reader(args: argparse.Namespace) -> DocumentReader:
     return DocumentReader(pair, load_path(args.file), args.strategy, args.keywords)
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from longformer_core.explain import explain
+
+    explanations = explain(_reader(args), args.question, views=args.views, max_tokens=args.max_tokens,
+                           occlusion=args.occlusion)
+    if args.json:
+        print(json.dumps({v: e.to_dict(max_evidence=args.top) for v, e in explanations.items()}))
+        return 0
+    for view, e in explanations.items():
+        print(f"\n== {view}: {e.answer.text[:200]!r} (p.{e.answer.page_label}; evidence pass over tokens "
+              f"{e.window_tokens[0]:,}-{e.window_tokens[1]:,} in {e.seconds:.1f} s)")
+        for ev in e.top(args.top):
+            occ = f"  occlusion {ev.occlusion:+.2f}" if ev.occlusion is not None else ""
+            print(f"   {ev.score:+.3f}  p.{ev.page_label}: {ev.text[:160]}{occ}")
+        for note in e.notes:
+            print(f"   ({note})")
+    return 0
+
+
+def _strategy_table(args: argparse.Namespace) -> int:
+    from longformer_core.strategy_effect import try_strategies
+
+    pair = load_models(args.model, args.baseline)
+    rows = try_strategies(pair, load_path(args.file), args.question, keywords=args.keywords)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows]))
+        return 0
+    print(f"{'strategy':<18} {'page':>4} {'conf':>6} {'time':>7}  differs  answer")
+    for r in rows:
+        answer = r.error or r.answer[:80]
+        print(f"{r.label:<18} {r.page or '-':>4} {r.confidence:6.1%} {r.seconds:6.1f}s  "
+              f"{'yes' if r.differs else 'no':<7}  {answer}")
+    return 0
+
+
 def _qa(args: argparse.Namespace) -> int:
     from longformer_core.qa import ask
+
+    if args.strategy == "all":
+        return _strategy_table(args)
 
     results = ask(_reader(args), args.question, n_best=args.n_best)
     return _print_results(args, results, lambda r: "\n".join(

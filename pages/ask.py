@@ -8,6 +8,14 @@ from longformer_core.documents import Document
 from longformer_core.encoding import VIEWS
 from ui.columns import model_header, render_answer
 from ui.documents import require_document
+from ui.explain import (
+    apply_sample_link,
+    evidence_section,
+    report_button,
+    strategy_section,
+    suggested_questions,
+    take_pending_question,
+)
 from ui.feedback import attempt
 from ui.render import md
 from ui.session import page_setup
@@ -23,6 +31,7 @@ from ui.tasks import (
     start_background_reading,
 )
 
+apply_sample_link()  # before the sidebar, so ?sample=NAME shows up there at once
 settings = page_setup("qa")
 st.title("Ask a question")
 document = require_document()
@@ -46,6 +55,10 @@ with st.form("ask"):
         "Your question", key="question", placeholder="e.g. How long should incident records be kept?"
     )
     submitted = st.form_submit_button("Ask", type="primary", key="ask_button")
+suggested_questions(document)
+pending = take_pending_question()
+if pending:
+    question, submitted = pending, True
 
 status_area = st.container()  # progress and errors go above the three columns
 columns = st.columns(len(VIEWS), border=True)
@@ -76,6 +89,10 @@ elif history:
     for view, answer in last.answers.items():
         show(view, answer, last.source)
 
+if history and history[-1].source.sha256 == document.sha256:
+    evidence_section(history[-1], settings)
+    strategy_section(history[-1], settings)
+
 if history:
     st.subheader("Questions asked in this session")
     st.dataframe(history_rows(history), hide_index=True)
@@ -84,3 +101,4 @@ if history:
     right.download_button(
         "Download as JSON", history_json(history), "questions.json", "application/json", key="json"
     )
+    report_button(history)

@@ -225,3 +225,46 @@ def test_two_browser_sessions_at_once_see_only_their_own_document(browser, app_u
         assert other_answer not in body
         assert page.get_by_test_id("stException").count() == 0
         page.context.close()
+
+
+def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app_url, make_pdf, tmp_path):
+    """Ask on a PDF, show the evidence (page view with the answer outlined), download the report, then open
+    the report in Chromium with the network off: the answers and a plotly figure are there (issue 20)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1400}, accept_downloads=True)
+    page.goto(app_url)
+    page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
+    page.locator("input[type=file]").first.set_input_files(
+        files=[{"name": "harbour.pdf", "mimeType": "application/pdf", "buffer": make_pdf(PAGES)}]
+    )
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("2 pages", exact=False).wait_for(timeout=120_000)
+    sidebar.get_by_role("link", name="Ask").click()
+    question = page.get_by_label("Your question")
+    question.wait_for(timeout=60_000)
+    question.fill("What colour is the lighthouse?")
+    page.get_by_role("button", name="Ask").click()
+    page.locator("mark", has_text="red and white").first.wait_for(timeout=300_000)
+    page.get_by_role("button", name="Show the evidence").click()
+    page.get_by_text("On the page").wait_for(timeout=300_000)
+    page.get_by_test_id("stImage").first.wait_for(timeout=60_000)
+    assert page.get_by_test_id("stException").count() == 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "ask_evidence_page_view.png"), full_page=True)
+    # Streamlit scrolls inside its own container: the evidence strip and the page view get their own shots.
+    page.locator(".js-plotly-plot >> visible=true").first.screenshot(path=str(SCREENSHOTS / "evidence_strip.png"))
+    page.get_by_test_id("stImage").first.screenshot(path=str(SCREENSHOTS / "page_view.png"))
+
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download report (HTML)").click()
+    report = tmp_path / "report.html"
+    download.value.save_as(report)  # Playwright deletes its own copy when the page closes
+    page.close()
+
+    context = browser.new_context(offline=True, viewport={"width": 1300, "height": 1400})
+    offline = context.new_page()
+    offline.goto(report.as_uri())
+    offline.get_by_text("What colour is the lighthouse?", exact=False).first.wait_for(timeout=30_000)
+    assert offline.get_by_text("red and white", exact=False).count() >= 1
+    offline.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)  # plotly.js ran offline
+    offline.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
+    context.close()

@@ -155,10 +155,17 @@ def current_collection(settings: Settings) -> CollectionState | None:
 
 def choose_source() -> Callable[[], Corpus] | None:
     """The upload section: a CSV with its columns, or several files. Returns how to read them, or None."""
-    source = st.radio(
-        "What to explore", ["csv", "files"], horizontal=True, key="collection_source",
-        format_func=lambda s: "A CSV file (one document per row)" if s == "csv" else "Several documents (PDF or text)",
-    )
+    labels = {"csv": "A CSV file (one document per row)", "files": "Several documents (PDF or text)",
+              "sample": "The sample collection (20 short books of the King James Bible, public domain)"}
+    source = st.radio("What to explore", list(labels), horizontal=True, key="collection_source",
+                      format_func=labels.__getitem__)
+    if source == "sample":
+        from longformer_core.samples import sample_collection_path
+
+        path = sample_collection_path()
+        st.caption("No data needed: four kinds of books (history, prophets, poetry, letters) to group and map. "
+                   "Source and licence: assets/samples/README.md.")
+        return lambda: read_collection_csv(path.read_bytes(), path.name, "text", "title", "section")
     if source != "csv":
         uploads = st.file_uploader("Documents", type=["pdf", "txt", "md"], accept_multiple_files=True,
                                    key="collection_files")

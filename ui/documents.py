@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import json
 from pathlib import Path
 
 import streamlit as st
@@ -22,8 +23,9 @@ UPLOAD_TYPES = ["pdf", "txt", "md", "markdown", "text"]
 def sample_files() -> dict[str, Path]:
     """Bundled samples and, when present, the public-domain NIST guide: {label shown: path}."""
     samples = {}
-    for path in sorted(SAMPLES_DIR.iterdir()) if SAMPLES_DIR.is_dir() else []:
-        if path.suffix.lower() in SAMPLE_SUFFIXES:
+    paths = sorted(SAMPLES_DIR.iterdir(), key=lambda p: (p.suffix.lower() != ".md", p.name)) if SAMPLES_DIR.is_dir() else []
+    for path in paths:  # the project's own guide first, then the public-domain samples
+        if path.suffix.lower() in SAMPLE_SUFFIXES and path.name != "README.md":
             samples[_sample_title(path)] = path
     nist = data_dir() / "pdfs" / "nist_sp800-61r2.pdf"
     if nist.is_file():
@@ -32,7 +34,10 @@ def sample_files() -> dict[str, Path]:
 
 
 def _sample_title(path: Path) -> str:
-    """A Markdown sample's first heading, else its file name."""
+    """A Markdown sample's first heading, a sample's title from its questions file, else its file name."""
+    meta = path.with_suffix(".questions.json")
+    if meta.is_file():
+        return f"{json.loads(meta.read_text(encoding='utf-8')).get('title', path.name)} ({path.suffix[1:].upper()} sample)"
     if path.suffix.lower() == ".md":
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith("# "):
@@ -116,6 +121,9 @@ def _load_upload(slot: str, file_id: str, data: bytes, name: str, password: str)
         except Exception as exc:  # noqa: BLE001 - any failure becomes a message (see user_message)
             st.session_state[upload_error_key(slot)] = user_message(exc, "reading the file")
         else:
+            from ui.explain import remember_pdf_bytes  # the page view renders uploaded PDFs from their bytes
+
+            remember_pdf_bytes(document, data)
             _use(slot, document)
     error = st.session_state.get(upload_error_key(slot))
     if error:
