@@ -164,7 +164,7 @@ def test_ask_classify_and_compare_on_a_small_pdf(make_pdf):
     for early in record.preliminary.values():
         assert early.preliminary and "first answer" in early.result.notes[0]
     downloads = {b.label for b in at.get("download_button")}
-    assert downloads == {"Download as CSV", "Download as JSON"}
+    assert downloads == {"Download as CSV", "Download as JSON", "Download report (HTML)"}
 
     at.switch_page("pages/classify.py").run()
     at.text_area(key="labels").input("weather: fog, rain and wind\nfinance: money and banks")
