@@ -24,9 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from longformer_core import settings
 
-DEFAULT_PDF = (
-    settings.data_dir() / "pdfs/nist_sp800-61r2.pdf"
-)
+DEFAULT_PDF = settings.data_dir() / "pdfs/nist_sp800-61r2.pdf"
 DEFAULT_QUESTIONS = [
     "How long should incident handling records be retained?",
     "What is a precursor?",

@@ -23,12 +23,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 DEFAULT_PDF = (
-    Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data")) / "pdfs/nist_sp800-61r2.pdf"
+    Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+    / "pdfs/nist_sp800-61r2.pdf"
 )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pdf", type=Path, default=DEFAULT_PDF)
     parser.add_argument("--chunks", type=int, default=32, help="chunks to read per timing")
     parser.add_argument("--sizes", default="1,4,8,16", help="chunks per forward pass, comma-separated")
@@ -66,10 +69,17 @@ def main() -> int:
                 best_cpu = min(best_cpu, time.process_time() - c0)
             results.setdefault(name, {})[str(size)] = round(best, 3)
             cpu_results.setdefault(name, {})[str(size)] = round(best_cpu, 3)
-            print(f"{name} batch {size:>2}: {best:.2f} s wall, {best_cpu:.2f} s CPU for {len(p.windows)} chunks",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{name} batch {size:>2}: {best:.2f} s wall, {best_cpu:.2f} s CPU for {len(p.windows)} chunks",
+                file=sys.stderr,
+                flush=True,
+            )
+
     def speedup(table: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-        return {name: {s: round(times[str(sizes[0])] / t, 2) for s, t in times.items()} for name, times in table.items()}
+        return {
+            name: {s: round(times[str(sizes[0])] / t, 2) for s, t in times.items()}
+            for name, times in table.items()
+        }
 
     info = {
         "seconds": results,

@@ -41,7 +41,9 @@ SQUAD = Path(os.environ.get("LONGDOC_DATA_DIR", "../shared/data")) / "squad" / "
 def cpu_name() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+        return next(
+            line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")
+        )
     except (OSError, StopIteration):
         return platform.processor() or "unknown"
 
@@ -68,8 +70,15 @@ def bench_time(repeat: int) -> dict:
     for _ in range(repeat):
         ex = explain_answer(reader, "longformer", qa["question"], answer)
         lo, hi = ex.window_tokens
-        win = build_input(model.tokenizer, tokens, (lo, hi), question_ids=q_ids, doc_global=reader.plan.doc_mask,
-                          global_first=True, global_question=True)
+        win = build_input(
+            model.tokenizer,
+            tokens,
+            (lo, hi),
+            question_ids=q_ids,
+            doc_global=reader.plan.doc_mask,
+            global_first=True,
+            global_question=True,
+        )
         t0 = time.perf_counter()
         with torch.inference_mode():
             model.qa_reader(**model_kwargs(model, win))
@@ -93,7 +102,9 @@ def bench_quality(limit: int, occlusion: int, aggregate: str) -> dict:
     """Evidence quality on the held-out SQuAD articles (the QA head never trained on them)."""
     pair = load_embedded()
     head = embedded_qa_head()
-    titles = set(json.loads((head / "adapter.json").read_text(encoding="utf-8"))["val_articles"]) if head else None
+    titles = (
+        set(json.loads((head / "adapter.json").read_text(encoding="utf-8"))["val_articles"]) if head else None
+    )
     articles = [a for a in load_squad_articles(SQUAD) if titles is None or a["title"] in titles]
     per_article = max(1, -(-limit // len(articles)))
     rng = np.random.default_rng(0)
@@ -112,21 +123,33 @@ def bench_quality(limit: int, occlusion: int, aggregate: str) -> dict:
             if best is None or not max(exact_match(best.text, g) for g in golds):
                 continue
             correct += 1
-            ex = explain_answer(reader, "longformer", qa["question"], best, occlusion=occlusion, aggregate=aggregate)
+            ex = explain_answer(
+                reader, "longformer", qa["question"], best, occlusion=occlusion, aggregate=aggregate
+            )
             gold_starts = [g["answer_start"] for g in qa["answers"]]
 
             def holds_gold(e) -> bool:
                 return any(e.char_span[0] <= s < e.char_span[1] for s in gold_starts)  # noqa: B023
 
             rank = next((r for r, e in enumerate(ex.evidence) if holds_gold(e)), None)
-            rows.append({
-                "title": article["title"], "question": qa["question"], "answer": best.text,
-                "gold_rank": rank, "passages": len(ex.evidence), "seconds": round(ex.seconds, 2),
-                "occlusion_agrees": ex.occlusion_agrees,
-                "answer_token": int(reader.long_tokens.token_at(best.char_span[0])),
-            })
-            print(f"{len(rows)}/{limit} {article['title']}: gold rank {rank} of {len(ex.evidence)}, "
-                  f"agree={ex.occlusion_agrees} ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr, flush=True)
+            rows.append(
+                {
+                    "title": article["title"],
+                    "question": qa["question"],
+                    "answer": best.text,
+                    "gold_rank": rank,
+                    "passages": len(ex.evidence),
+                    "seconds": round(ex.seconds, 2),
+                    "occlusion_agrees": ex.occlusion_agrees,
+                    "answer_token": int(reader.long_tokens.token_at(best.char_span[0])),
+                }
+            )
+            print(
+                f"{len(rows)}/{limit} {article['title']}: gold rank {rank} of {len(ex.evidence)}, "
+                f"agree={ex.occlusion_agrees} ({time.perf_counter() - t_start:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     ranks = [r["gold_rank"] for r in rows]
     agree = [r["occlusion_agrees"] for r in rows if r["occlusion_agrees"] is not None]
     return {
@@ -144,7 +167,9 @@ def bench_quality(limit: int, occlusion: int, aggregate: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="what", required=True)
     t = sub.add_parser("time")
     t.add_argument("--repeat", type=int, default=3)
@@ -154,7 +179,11 @@ def main() -> None:
     q.add_argument("--aggregate", default="absolute", choices=["signed", "absolute"])
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    report = bench_time(args.repeat) if args.what == "time" else bench_quality(args.limit, args.occlusion, args.aggregate)
+    report = (
+        bench_time(args.repeat)
+        if args.what == "time"
+        else bench_quality(args.limit, args.occlusion, args.aggregate)
+    )
     print(json.dumps(report))
 
 

@@ -36,7 +36,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 DEFAULT_PDF = (
-    Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data")) / "pdfs/nist_sp800-61r2.pdf"
+    Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+    / "pdfs/nist_sp800-61r2.pdf"
 )
 DEFAULT_QUESTIONS = (
     "How long should incident handling records be retained?",
@@ -110,7 +111,9 @@ def reading_flops(reader, question: str) -> dict[str, float]:
         config = model.encoder.config
         window = getattr(model, "attention_window", None)
         span = 2 * window + 1 if model.is_longformer and window else None
-        lengths = [e - s + 2 for s, e in view_windows(model, model.tokenizer, len(reader.tokens_for(view)), view)]
+        lengths = [
+            e - s + 2 for s, e in view_windows(model, model.tokenizer, len(reader.tokens_for(view)), view)
+        ]
         reader_model = model.qa_reader if model.head != "qa" else model.model
         # A span head reads per question; the truncated view's QA reader needs no pass of its own.
         no_pass = model.head == "qa" or (view == "truncated" and reader_model is not None)
@@ -124,18 +127,24 @@ def reading_flops(reader, question: str) -> dict[str, float]:
             if model.head == "qa":
                 per = lengths
             else:
-                per = [min(model.max_tokens, (model.max_tokens if view == "truncated" else region) + n_q)] * regions
+                per = [
+                    min(model.max_tokens, (model.max_tokens if view == "truncated" else region) + n_q)
+                ] * regions
             flops += encoder_flops(reader_model.config, per, span)
         out[view] = flops
     tok = reader.pair.baseline.tokenizer
     texts = [reader.document.text[a:b] for a, b in units_of(reader)]
     unit_lengths = [len(ids) + 2 for ids in tok(texts, add_special_tokens=False)["input_ids"]]
-    out["passages"] = encoder_flops(reader.pair.baseline.encoder.config, [min(n, 512) for n in unit_lengths], None)
+    out["passages"] = encoder_flops(
+        reader.pair.baseline.encoder.config, [min(n, 512) for n in unit_lengths], None
+    )
     return out
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pdf", type=Path, default=DEFAULT_PDF)
     parser.add_argument("--question", default=DEFAULT_QUESTIONS[0], help="the first question")
     parser.add_argument("--second-question", default=DEFAULT_QUESTIONS[1])
@@ -181,15 +190,20 @@ def main() -> int:
     # What the app shows while the views are still reading: the lexical index and the reader on two regions.
     preliminary = {view: preliminary_answer(reader, args.question, view) for view in VIEW_ORDER}
     preliminary_answer_s = time.perf_counter() - t_chosen
-    log(f"preliminary answers at {preliminary_answer_s:.2f} s (pages "
-        f"{', '.join(str(r.best.page if r.best else None) for r in preliminary.values())})")
+    log(
+        f"preliminary answers at {preliminary_answer_s:.2f} s (pages "
+        f"{', '.join(str(r.best.page if r.best else None) for r in preliminary.values())})"
+    )
     per_view: dict[str, float] = {}
     answers: dict[str, dict] = {}
     for view in VIEW_ORDER:
         result = ask(reader, args.question, views=[view])[view]
         per_view[view] = round(time.perf_counter() - t_chosen, 2)
         best = result.best
-        answers[view] = {"page": best.page if best else None, "text": " ".join(best.text.split())[:100] if best else ""}
+        answers[view] = {
+            "page": best.page if best else None,
+            "text": " ".join(best.text.split())[:100] if best else "",
+        }
         log(f"{view}: first answer at {per_view[view]:.1f} s (page {answers[view]['page']})")
     first_answer_s = time.perf_counter() - t_chosen
     first_answer_cpu_s = time.process_time() - cpu_chosen
@@ -224,7 +238,8 @@ def main() -> int:
         "peak_rss_mb": peak_rss_mb(),
         "tokens": len(reader.long_tokens),
         "first_answer_by_view_s": per_view,
-        "reading_tflop": {k: round(v / 1e12, 3) for k, v in flops.items()} | {"total": round(total_flops / 1e12, 3)},
+        "reading_tflop": {k: round(v / 1e12, 3) for k, v in flops.items()}
+        | {"total": round(total_flops / 1e12, 3)},
         "matmul_gflops": {"float32": round(fp32, 1), "bfloat16": round(bf16, 1)},  # best of start and end
         "matmul_gflops_start_end": {
             "float32": [round(fp32_start, 1), round(fp32_end, 1)],

@@ -47,7 +47,9 @@ def main() -> None:
     t0 = time.perf_counter()
     for _ in range(args.repeats):
         first = [index.get_scores([w for w in q if w in index.vocab_dict]) for q in questions]
-    report["bm25s_ms_per_question"] = round(1000 * (time.perf_counter() - t0) / (args.repeats * len(questions)), 4)
+    report["bm25s_ms_per_question"] = round(
+        1000 * (time.perf_counter() - t0) / (args.repeats * len(questions)), 4
+    )
     try:
         from rank_bm25 import BM25Okapi
     except ImportError:
@@ -62,7 +64,9 @@ def main() -> None:
         report["rank_bm25_ms_per_question"] = round(
             1000 * (time.perf_counter() - t0) / (args.repeats * len(questions)), 4
         )
-        report["scoring_speedup_bm25s"] = round(report["rank_bm25_ms_per_question"] / report["bm25s_ms_per_question"], 1)
+        report["scoring_speedup_bm25s"] = round(
+            report["rank_bm25_ms_per_question"] / report["bm25s_ms_per_question"], 1
+        )
         same_top = np.mean([int(np.argmax(a)) == int(np.argmax(b)) for a, b in zip(first, second)])
         report["same_top_passage"] = round(float(same_top), 3)
     print(json.dumps(report, indent=None if args.json else 2))

@@ -36,7 +36,10 @@ def main() -> int:
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     args = p.parse_args()
 
-    squad_paths = [data / "squad" / "squad-v1.1-dev.articles.json", data / "squad" / "squad-v1.1-train.first12.articles.json"]
+    squad_paths = [
+        data / "squad" / "squad-v1.1-dev.articles.json",
+        data / "squad" / "squad-v1.1-train.first12.articles.json",
+    ]
     heldout = json.loads((QA_HEAD_DIR / "adapter.json").read_text())["val_articles"]
     squad = [ex for path in squad_paths for ex in fl.squad_article_examples(path, heldout)]
     hot = fl.hotpot_train_examples(data / "hotpotqa" / "hotpotqa-dev-distractor.json")
@@ -53,31 +56,57 @@ def main() -> int:
     windows = fl.build_windows(tokenizer, sample, args.window_tokens, seed=0)
     chunks = fl.chunk_windows(tokenizer, sample, windows)
     lora = LoraConfig(rank=16, alpha=32.0)
-    results: dict = {"cpu": fl.cpu_model_name(), "threads": torch.get_num_threads(),
-                     "bf16_native": fl.native_bf16(torch.device("cpu")), "window_tokens": args.window_tokens,
-                     "train_questions": {"squad": len(squad), "hotpot": len(hot)},
-                     "mean_window_tokens": round(float(np.mean([len(w.input_ids) for w in windows])), 1),
-                     "chunks_per_window": round(float(np.mean([len(c) for c in chunks])), 2)}
-    for which, source, batches, steps in (("long", embedded_longformer_dir(), [[w] for w in windows], args.steps),
-                                          ("chunked", embedded_source_dir(), chunks, args.chunk_steps)):
+    results: dict = {
+        "cpu": fl.cpu_model_name(),
+        "threads": torch.get_num_threads(),
+        "bf16_native": fl.native_bf16(torch.device("cpu")),
+        "window_tokens": args.window_tokens,
+        "train_questions": {"squad": len(squad), "hotpot": len(hot)},
+        "mean_window_tokens": round(float(np.mean([len(w.input_ids) for w in windows])), 1),
+        "chunks_per_window": round(float(np.mean([len(c) for c in chunks])), 2),
+    }
+    for which, source, batches, steps in (
+        ("long", embedded_longformer_dir(), [[w] for w in windows], args.steps),
+        ("chunked", embedded_source_dir(), chunks, args.chunk_steps),
+    ):
         for precision in args.precisions:
             module, _, type_head = fl.reader_for_training(source, lora, QA_HEAD_DIR)
-            settings = fl.LongTrainSettings(epochs=1, batch_size=1, max_steps=steps, precision=precision, warmup=0.1)
-            log = fl.train(module, type_head, batches, settings, which == "long", tokenizer.pad_token_id,
-                           torch.device("cpu"), progress=lambda m, w=which, pr=precision: print(f"{w} {pr}: {m}",
-                                                                                               file=sys.stderr, flush=True))
-            results[f"{which}/{precision}"] = {"steps": log.steps, "seconds": round(log.seconds, 1),
-                                               "windows_per_second": round(log.windows / log.seconds, 4),
-                                               "tokens_per_second": round(log.tokens / log.seconds, 1),
-                                               "losses": log.losses}
+            settings = fl.LongTrainSettings(
+                epochs=1, batch_size=1, max_steps=steps, precision=precision, warmup=0.1
+            )
+            log = fl.train(
+                module,
+                type_head,
+                batches,
+                settings,
+                which == "long",
+                tokenizer.pad_token_id,
+                torch.device("cpu"),
+                progress=lambda m, w=which, pr=precision: print(
+                    f"{w} {pr}: {m}", file=sys.stderr, flush=True
+                ),
+            )
+            results[f"{which}/{precision}"] = {
+                "steps": log.steps,
+                "seconds": round(log.seconds, 1),
+                "windows_per_second": round(log.windows / log.seconds, 4),
+                "tokens_per_second": round(log.tokens / log.seconds, 1),
+                "losses": log.losses,
+            }
             del module, type_head
         runs = [results.get(f"{which}/{p}") for p in ("fp32", "bf16")]
         if all(runs):
             fp32, bf16 = runs
-            results[f"{which}/bf16_speedup"] = round(bf16["windows_per_second"] / fp32["windows_per_second"], 3)
-            results[f"{which}/max_loss_difference"] = round(max(abs(a - b) for a, b in zip(fp32["losses"], bf16["losses"])), 5)
-            results[f"{which}/mean_loss"] = {"fp32": round(float(np.mean(fp32["losses"])), 4),
-                                             "bf16": round(float(np.mean(bf16["losses"])), 4)}
+            results[f"{which}/bf16_speedup"] = round(
+                bf16["windows_per_second"] / fp32["windows_per_second"], 3
+            )
+            results[f"{which}/max_loss_difference"] = round(
+                max(abs(a - b) for a, b in zip(fp32["losses"], bf16["losses"])), 5
+            )
+            results[f"{which}/mean_loss"] = {
+                "fp32": round(float(np.mean(fp32["losses"])), 4),
+                "bf16": round(float(np.mean(bf16["losses"])), 4),
+            }
         best = max((r["windows_per_second"] for r in runs if r), default=0.0)
         total = len(examples)
         results[f"{which}/one_epoch_hours_at_best_speed"] = round(total / best / 3600, 2) if best else None

@@ -73,13 +73,19 @@ def build_tokenizer(texts: list[str], out: Path):
     bpe.train_from_iterator(texts, vocab_size=ROBERTA_VOCAB, min_frequency=2, special_tokens=SPECIAL)
     out.mkdir(parents=True, exist_ok=True)
     bpe.save_model(str(out))
-    return RobertaTokenizerFast(vocab=str(out / "vocab.json"), merges=str(out / "merges.txt"), model_max_length=4096)
+    return RobertaTokenizerFast(
+        vocab=str(out / "vocab.json"), merges=str(out / "merges.txt"), model_max_length=4096
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("out", type=Path, help="folder to write longformer-base-4096/ and roberta-base/ into")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="JSON whose long strings train the BPE")
+    parser.add_argument(
+        "--corpus", type=Path, default=DEFAULT_CORPUS, help="JSON whose long strings train the BPE"
+    )
     args = parser.parse_args()
 
     import torch

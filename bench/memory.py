@@ -32,9 +32,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from longformer_core import settings
 
-DEFAULT_PDF = (
-    settings.data_dir() / "pdfs/nist_sp800-61r2.pdf"
-)
+DEFAULT_PDF = settings.data_dir() / "pdfs/nist_sp800-61r2.pdf"
 DEFAULT_QUESTION = "How long should incident handling records be retained?"
 MB = 1024 * 1024
 
@@ -73,7 +71,9 @@ class RssSampler:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pdf", type=Path, default=DEFAULT_PDF)
     parser.add_argument("--question", default=DEFAULT_QUESTION)
     parser.add_argument("--model", default="embedded", help="model id or folder (default: the embedded one)")
@@ -99,7 +99,10 @@ def main() -> int:
     def step(name: str, work):
         started = time.perf_counter()
         out = work()
-        steps[name] = {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": sampler.peak_since_mark()}
+        steps[name] = {
+            "seconds": round(time.perf_counter() - started, 2),
+            "peak_rss_mb": sampler.peak_since_mark(),
+        }
         print(f"{name}: {steps[name]}", file=sys.stderr, flush=True)
         return out
 
@@ -151,7 +154,10 @@ def main() -> int:
         },
         "question": args.question,
         "answers": {
-            view: {"page": r.best.page if r.best else None, "text": " ".join(r.best.text.split())[:120] if r.best else ""}
+            view: {
+                "page": r.best.page if r.best else None,
+                "text": " ".join(r.best.text.split())[:120] if r.best else "",
+            }
             for view, r in results.items()
         },
         "machine": {

@@ -90,10 +90,18 @@ def measure_pattern(full: bool, strategy: str) -> dict:
     start = time.perf_counter()
     payload = len(fig.to_json())
     return {
-        "part": "pattern", "strategy": strategy, "tokens": len(tokens), "globals": spec.n_global,
-        "windows": len(spec.windows) or 1, "build_s": build, "to_json_s": time.perf_counter() - start,
-        "payload_bytes": payload, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": before,
-        "attended_share": cost.share, "saving": cost.saving,
+        "part": "pattern",
+        "strategy": strategy,
+        "tokens": len(tokens),
+        "globals": spec.n_global,
+        "windows": len(spec.windows) or 1,
+        "build_s": build,
+        "to_json_s": time.perf_counter() - start,
+        "payload_bytes": payload,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": before,
+        "attended_share": cost.share,
+        "saving": cost.saving,
     }
 
 
@@ -118,7 +126,9 @@ def measure_token(strategy: str) -> dict:
     start = time.perf_counter()
     tw = plots.document_token_weights(att, token)
     label = plots.token_label(doc.text, reader.long_tokens, token)
-    figures["token_line"] = plots.token_attention_figure(tw, label=label, marks=plots.page_marks(doc, reader.long_tokens))
+    figures["token_line"] = plots.token_attention_figure(
+        tw, label=label, marks=plots.page_marks(doc, reader.long_tokens)
+    )
     times["token_line"] = time.perf_counter() - start
     start = time.perf_counter()
     text_html = plots.token_text_html(doc.text, reader.long_tokens, tw, page_of=doc.page_of)
@@ -132,17 +142,32 @@ def measure_token(strategy: str) -> dict:
         times["global_rows"] = time.perf_counter() - start
     payloads = {name: len(fig.to_json()) for name, fig in figures.items()} | {"text_html": len(text_html)}
     return {
-        "part": "token", "strategy": strategy, "tokens": n, "pass_tokens": att.length,
-        "globals": int(att.global_positions.size), "layer": LAYER + 1, "head": HEAD + 1,
-        "model_s": model_s, "build_s": times, "payload_bytes": payloads, "sum_of_weights": tw.total,
-        "rss_before_model_mb": before, "peak_rss_after_model_mb": after_model, "peak_rss_mb": peak_rss_mb(),
+        "part": "token",
+        "strategy": strategy,
+        "tokens": n,
+        "pass_tokens": att.length,
+        "globals": int(att.global_positions.size),
+        "layer": LAYER + 1,
+        "head": HEAD + 1,
+        "model_s": model_s,
+        "build_s": times,
+        "payload_bytes": payloads,
+        "sum_of_weights": tw.total,
+        "rss_before_model_mb": before,
+        "peak_rss_after_model_mb": after_model,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
 def run_part(args: list[str]) -> dict:
     """Run one measurement in a fresh interpreter (its own peak RSS) and return its JSON."""
-    out = subprocess.run([sys.executable, __file__, "--part", *args], check=True, capture_output=True, text=True,
-                         env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    out = subprocess.run(
+        [sys.executable, __file__, "--part", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -155,23 +180,33 @@ def report(results: list[dict]) -> None:
     print(f"machine: {machine()}")
     for r in results:
         if r["part"] == "pattern":
-            print(f"pattern  {r['strategy']:9s} {r['tokens']:6,d} tokens {r['globals']:4d} globals {r['windows']} window(s): "
-                  f"build {r['build_s']:.3f} s, to_json {r['to_json_s']:.3f} s, payload {r['payload_bytes'] / mb:.2f} MB, "
-                  f"peak RSS {r['peak_rss_mb']:.0f} MB (before {r['rss_before_mb']:.0f}); "
-                  f"{r['attended_share']:.2%} of pairs, {r['saving']:.0f}x less work than full")
+            print(
+                f"pattern  {r['strategy']:9s} {r['tokens']:6,d} tokens {r['globals']:4d} globals {r['windows']} window(s): "
+                f"build {r['build_s']:.3f} s, to_json {r['to_json_s']:.3f} s, payload {r['payload_bytes'] / mb:.2f} MB, "
+                f"peak RSS {r['peak_rss_mb']:.0f} MB (before {r['rss_before_mb']:.0f}); "
+                f"{r['attended_share']:.2%} of pairs, {r['saving']:.0f}x less work than full"
+            )
         else:
             builds = ", ".join(f"{k} {v:.3f} s" for k, v in r["build_s"].items())
             sizes = ", ".join(f"{k} {v / mb:.2f} MB" for k, v in r["payload_bytes"].items())
-            print(f"token    {r['strategy']:9s} {r['tokens']:6,d} tokens {r['globals']:4d} globals, layer {r['layer']} "
-                  f"head {r['head']}: model pass {r['model_s']:.1f} s; build {builds}; payload {sizes}; "
-                  f"peak RSS {r['peak_rss_mb']:.0f} MB (before the pass {r['rss_before_model_mb']:.0f})")
+            print(
+                f"token    {r['strategy']:9s} {r['tokens']:6,d} tokens {r['globals']:4d} globals, layer {r['layer']} "
+                f"head {r['head']}: model pass {r['model_s']:.1f} s; build {builds}; payload {sizes}; "
+                f"peak RSS {r['peak_rss_mb']:.0f} MB (before the pass {r['rss_before_model_mb']:.0f})"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--strategy", action="append", help="strategies to measure (default: cls and sentences)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--strategy", action="append", help="strategies to measure (default: cls and sentences)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--part", nargs="+", help=argparse.SUPPRESS)  # internal: one measurement per subprocess
+    parser.add_argument(
+        "--part", nargs="+", help=argparse.SUPPRESS
+    )  # internal: one measurement per subprocess
     args = parser.parse_args()
     if args.part:
         kind, strategy, *rest = args.part

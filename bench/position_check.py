@@ -37,13 +37,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--paragraphs", type=int, default=50)
     p.add_argument("--positions", type=int, nargs="+", default=[100, 3000])
-    p.add_argument("--length", type=int, default=4096, help="input tokens, special tokens and question included")
+    p.add_argument(
+        "--length", type=int, default=4096, help="input tokens, special tokens and question included"
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
     heldout = set(json.loads((QA_HEAD_DIR / "adapter.json").read_text())["val_articles"])
     squad = json.loads((data / "squad" / "squad-v1.1-dev.paragraphs.json").read_text())
-    paragraphs = [(a["title"], para) for a in squad["data"] if a["title"] in heldout for para in a["paragraphs"]]
+    paragraphs = [
+        (a["title"], para) for a in squad["data"] if a["title"] in heldout for para in a["paragraphs"]
+    ]
     rng = np.random.default_rng(args.seed)
     chosen = [paragraphs[i] for i in rng.permutation(len(paragraphs))[: args.paragraphs]]
     pair = load_embedded()
@@ -71,12 +75,16 @@ def main() -> int:
                 ids = np.concatenate([filler.ids[:k], target.ids, filler.ids[k:]])
                 para_range = (k, k + len(target))
             doc = DocumentTokens(ids, np.zeros((len(ids), 2), dtype=np.int64))
-            win = build_input(tok, doc, (0, len(ids)), question_ids=q_ids, global_first=True, global_question=True)
+            win = build_input(
+                tok, doc, (0, len(ids)), question_ids=q_ids, global_first=True, global_question=True
+            )
             with torch.inference_mode():
                 start, end, _ = qa_forward(reader, model_kwargs(model, win), pool_mask_of(win))
             s, e = start[0].float().numpy(), end[0].float().numpy()
-            for scope, ctx in (("in paragraph", (win.doc_start + para_range[0], win.doc_start + para_range[1])),
-                               ("anywhere", (win.doc_start, win.doc_start + len(ids)))):
+            for scope, ctx in (
+                ("in paragraph", (win.doc_start + para_range[0], win.doc_start + para_range[1])),
+                ("anywhere", (win.doc_start, win.doc_start + len(ids))),
+            ):
                 if name == "alone" and scope == "anywhere":
                     continue
                 spans, _ = best_spans(s, e, ctx, 1, 30)
@@ -91,7 +99,9 @@ def main() -> int:
                 results.setdefault(f"{name} / {scope}", []).append(f1)
                 if scope == "anywhere":
                     results.setdefault(f"{name} / answer inside paragraph", []).append(float(inside))
-        print(f"{n + 1}/{len(chosen)} paragraphs, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"{n + 1}/{len(chosen)} paragraphs, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True
+        )
     summary = {k: round(100 * float(np.mean(v)), 2) for k, v in results.items()}
     summary["paragraphs"] = len(chosen)
     summary["length"] = args.length

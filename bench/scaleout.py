@@ -25,7 +25,10 @@ def first_rows(source: Path, rows: int, folder: Path) -> Path:
     """The header and the first `rows` records of a CSV, as a new file."""
     csv.field_size_limit(2**31 - 1)
     target = folder / f"{source.stem}-first{rows}.csv"
-    with source.open(newline="", encoding="utf-8") as fin, target.open("w", newline="", encoding="utf-8") as fout:
+    with (
+        source.open(newline="", encoding="utf-8") as fin,
+        target.open("w", newline="", encoding="utf-8") as fout,
+    ):
         reader, writer = csv.reader(fin), csv.writer(fout)
         writer.writerow(next(reader))
         for i, record in enumerate(reader):
@@ -35,19 +38,37 @@ def first_rows(source: Path, rows: int, folder: Path) -> Path:
     return target
 
 
-def run_embed(csv_path: Path, out: Path, text_column: str, views: list[str], extra: list[str]) -> tuple[float, dict]:
+def run_embed(
+    csv_path: Path, out: Path, text_column: str, views: list[str], extra: list[str]
+) -> tuple[float, dict]:
     """(wall seconds, the command's JSON summary) of one `embed` run in a fresh process."""
-    command = [sys.executable, "-m", "longformer_core", "embed", str(csv_path), "--text-column", text_column,
-               "--views", *views, "--out", str(out), "--json", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "longformer_core",
+        "embed",
+        str(csv_path),
+        "--text-column",
+        text_column,
+        "--views",
+        *views,
+        "--out",
+        str(out),
+        "--json",
+        *extra,
+    ]
     print("$ " + " ".join(command), file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    done = subprocess.run(command, check=True, capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run(
+        command, check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     return time.perf_counter() - t0, json.loads(done.stdout)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("csv", type=Path)
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--rows", type=int, default=200)
@@ -60,15 +81,29 @@ def main() -> int:
         folder = Path(tmp)
         data = first_rows(args.csv, args.rows, folder)
         runs = {
-            "local": run_embed(data, folder / "local.parquet", args.text_column, args.views,
-                               ["--threads", str(args.local_threads)]),
-            "ray": run_embed(data, folder / "ray.parquet", args.text_column, args.views,
-                             ["--engine", "ray", "--workers", str(args.workers), "--threads-per-worker", "1"]),
+            "local": run_embed(
+                data,
+                folder / "local.parquet",
+                args.text_column,
+                args.views,
+                ["--threads", str(args.local_threads)],
+            ),
+            "ray": run_embed(
+                data,
+                folder / "ray.parquet",
+                args.text_column,
+                args.views,
+                ["--engine", "ray", "--workers", str(args.workers), "--threads-per-worker", "1"],
+            ),
         }
     for engine, (wall, summary) in runs.items():
-        per_view = ", ".join(f"{v} {t['docs_per_s']} docs/s per worker" for v, t in summary["throughput"].items())
-        print(f"{engine}: {summary['computed']} documents in {wall:.1f} s wall = {summary['computed'] / wall:.3f} "
-              f"docs/s ({per_view})")
+        per_view = ", ".join(
+            f"{v} {t['docs_per_s']} docs/s per worker" for v, t in summary["throughput"].items()
+        )
+        print(
+            f"{engine}: {summary['computed']} documents in {wall:.1f} s wall = {summary['computed'] / wall:.3f} "
+            f"docs/s ({per_view})"
+        )
     ratio = (runs["ray"][1]["computed"] / runs["ray"][0]) / (runs["local"][1]["computed"] / runs["local"][0])
     print(f"ray / local throughput (wall): {ratio:.2f}")
     return 0

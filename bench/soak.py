@@ -48,8 +48,15 @@ sys.path.insert(0, str(REPO_ROOT))
 
 DATA_DIR = Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 KILLED_WORKER_WORDS = "stopped unexpectedly"
 BBC_QUESTIONS = ["What is this article about?", "Who said it?"]
 
@@ -120,18 +127,30 @@ def session_plan(session: int, n_sessions: int, rng: random.Random) -> list[Uplo
         if session == 0 and k == 1:
             # The worker kill: NIST takes seconds to parse; the bench kills the busy worker meanwhile.
             nist = (DATA_DIR / "pdfs" / "nist_sp800-61r2.pdf").read_bytes()
-            plan.append(Upload("soak0-nist-kill.pdf", nist, "application/pdf", [], expect_error=KILLED_WORKER_WORDS))
+            plan.append(
+                Upload("soak0-nist-kill.pdf", nist, "application/pdf", [], expect_error=KILLED_WORKER_WORDS)
+            )
             plan.append(Upload("soak0-nist.pdf", nist, "application/pdf", []))
         if k % 3 == 2:
             plan.append(_hostile(session, k))
         elif k % 3 == 1 and k // 3 < len(mine_bbc):
             filename, text = mine_bbc[k // 3]
-            plan.append(Upload(f"soak{session}x{k}-bbc-{filename}", text.encode(), "text/plain", BBC_QUESTIONS[:1],
-                               text))
+            plan.append(
+                Upload(
+                    f"soak{session}x{k}-bbc-{filename}", text.encode(), "text/plain", BBC_QUESTIONS[:1], text
+                )
+            )
         else:
             _, text, questions = mine_hotpot[k % len(mine_hotpot)]
-            plan.append(Upload(f"soak{session}x{k}-hotpot.txt", text.encode(), "text/plain",
-                               rng.sample(questions, 1) * 2, text))  # the same question twice: a warm cache
+            plan.append(
+                Upload(
+                    f"soak{session}x{k}-hotpot.txt",
+                    text.encode(),
+                    "text/plain",
+                    rng.sample(questions, 1) * 2,
+                    text,
+                )
+            )  # the same question twice: a warm cache
     return plan
 
 
@@ -232,9 +251,25 @@ class MemoryWatch:
 def start_server(port: int, log_path: Path, env: dict[str, str]) -> subprocess.Popen:
     log = log_path.open("w")
     return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
 
 
@@ -289,8 +324,17 @@ _WATCH_RUNS = """() => {
 class Session:
     """One user: a browser context (own cookies, own Streamlit session) working through its plan."""
 
-    def __init__(self, index: int, browser, url: str, plan: list[Upload], all_names: dict[int, set[str]],
-                 args: argparse.Namespace, server_pid: int, deadline: float) -> None:
+    def __init__(
+        self,
+        index: int,
+        browser,
+        url: str,
+        plan: list[Upload],
+        all_names: dict[int, set[str]],
+        args: argparse.Namespace,
+        server_pid: int,
+        deadline: float,
+    ) -> None:
         self.index = index
         self.browser = browser
         self.url = url
@@ -312,7 +356,9 @@ class Session:
         # A file upload or a click can start a second run right away (widgets settling): let it finish.
         await page.wait_for_function(
             "() => document.querySelector('[data-testid=\"stApp\"]').getAttribute('data-test-script-state')"
-            " !== 'running'", timeout=timeout_s * 1000)
+            " !== 'running'",
+            timeout=timeout_s * 1000,
+        )
         return time.perf_counter() - started
 
     async def _alerts(self, page) -> tuple[list[str], int]:
@@ -350,8 +396,9 @@ class Session:
             kill_task = asyncio.create_task(self._kill_busy_worker())
 
         async def put() -> None:
-            await chooser.set_input_files(files=[{"name": upload.name, "mimeType": upload.mime,
-                                                  "buffer": upload.data}])
+            await chooser.set_input_files(
+                files=[{"name": upload.name, "mimeType": upload.mime, "buffer": upload.data}]
+            )
 
         try:
             await self._finished_run(page, put, 240)
@@ -367,7 +414,9 @@ class Session:
             await sidebar_name.first.or_(alert.first).wait_for(timeout=120_000)
         await page.wait_for_function(
             "() => document.querySelector('[data-testid=\"stApp\"]').getAttribute('data-test-script-state')"
-            " !== 'running'", timeout=120_000)
+            " !== 'running'",
+            timeout=120_000,
+        )
         errors, exceptions = await self._alerts(page)
         if exceptions:
             self.report.errors.append(f"upload {upload.name}: exception shown")
@@ -375,7 +424,9 @@ class Session:
             if any(upload.expect_error in e for e in errors):
                 self.report.expected_errors.append(f"{upload.name}: {upload.expect_error}")
             else:
-                self.report.errors.append(f"upload {upload.name}: expected '{upload.expect_error}', got {errors}")
+                self.report.errors.append(
+                    f"upload {upload.name}: expected '{upload.expect_error}', got {errors}"
+                )
             return False
         if errors:
             self.report.errors.append(f"upload {upload.name}: {errors}")
@@ -404,8 +455,9 @@ class Session:
         if not await page.get_by_label("Your question").count():
             await self._goto_page(page, "Ask")
         await page.get_by_label("Your question").fill(question)
-        seconds = await self._finished_run(page, page.get_by_role("button", name="Ask").click,
-                                           self.args.action_timeout)
+        seconds = await self._finished_run(
+            page, page.get_by_role("button", name="Ask").click, self.args.action_timeout
+        )
         self.report.questions += 1
         self.report.requests += 1
         errors, exceptions = await self._alerts(page)
@@ -467,9 +519,13 @@ def machine() -> dict:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_average_at_start": os.getloadavg(),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+    }
 
 
 MODEL_LOADED_RSS = [0]  # the server's RSS once the model is loaded, before any session
@@ -495,8 +551,10 @@ async def drive(args: argparse.Namespace, url: str, server_pid: int) -> list[Ses
             await warmup.close()
             MODEL_LOADED_RSS[0] = rss_bytes(server_pid)
             deadline = time.monotonic() + args.minutes * 60
-            sessions = [Session(i, browser, url, plans[i], names, args, server_pid, deadline)
-                        for i in range(args.sessions)]
+            sessions = [
+                Session(i, browser, url, plans[i], names, args, server_pid, deadline)
+                for i in range(args.sessions)
+            ]
             tasks = [asyncio.create_task(s.run()) for s in sessions]
             # Hard stop: actions still running `grace` seconds after the deadline are cut off.
             _, pending = await asyncio.wait(tasks, timeout=args.minutes * 60 + args.grace)
@@ -517,8 +575,12 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=5.0, help="no new action starts after this")
     parser.add_argument("--max-requests", type=int, default=200, help="per session")
     parser.add_argument("--action-timeout", type=float, default=240.0, help="seconds for one question")
-    parser.add_argument("--grace", type=float, default=150.0,
-                        help="seconds after --minutes before actions still running are cut off")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=150.0,
+        help="seconds after --minutes before actions still running are cut off",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-kill", action="store_true", help="do not kill a PDF worker")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -566,9 +628,13 @@ def main() -> int:
         "error_list": errors,
         "first_question_s": {"n": len(first), "p50": percentile(first, 0.5), "p95": percentile(first, 0.95)},
         "later_question_s": {"n": len(later), "p50": percentile(later, 0.5), "p95": percentile(later, 0.95)},
-        "peak_rss_mb": {"server": round(watch.peak_server / 2**20), "pdf_workers": round(watch.peak_workers / 2**20),
-                        "total": round(watch.peak_total / 2**20), "server_at_end": round(idle_rss / 2**20),
-                        "server_with_model_before_sessions": round(MODEL_LOADED_RSS[0] / 2**20)},
+        "peak_rss_mb": {
+            "server": round(watch.peak_server / 2**20),
+            "pdf_workers": round(watch.peak_workers / 2**20),
+            "total": round(watch.peak_total / 2**20),
+            "server_at_end": round(idle_rss / 2**20),
+            "server_with_model_before_sessions": round(MODEL_LOADED_RSS[0] / 2**20),
+        },
         "sessions_cut_off_at_hard_stop": [r.session for r in reports if r.cut_off],
         "worker_killed": any(r.worker_killed for r in reports),
         "upload_after_kill_ok": next((r.upload_after_kill_ok for r in reports if r.session == 0), None),

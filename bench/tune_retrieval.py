@@ -59,7 +59,9 @@ def squad_items(pair, path: str, per_article: int, seed: int, articles: int | No
 
             def judge(span, reader=reader, pa=pa, pb=pb, golds=golds, norm=norm) -> dict:
                 text = reader.document.text[span[0] : span[1]]
-                hit = pa <= span[0] < pb and any(g and g in normalize_answer(_sentence_text(reader, span)) for g in norm)
+                hit = pa <= span[0] < pb and any(
+                    g and g in normalize_answer(_sentence_text(reader, span)) for g in norm
+                )
                 return {"hit": float(hit), "f1": max(f1_score(text, g) for g in golds)}
 
             yield "squad", reader, q["question"], judge
@@ -71,8 +73,11 @@ def pdf_items(pair, pdf: str, questions: str):
 
         def judge(span, reader=reader, q=q) -> dict:
             text = reader.document.text[span[0] : span[1]]
-            return {"hit": float(reader.document.page_of(span[0]) in q["pages"]), "f1": f1_score(text, q["answer"]),
-                    "answer_hit": answer_hit(text, q["answer"])}
+            return {
+                "hit": float(reader.document.page_of(span[0]) in q["pages"]),
+                "f1": f1_score(text, q["answer"]),
+                "answer_hit": answer_hit(text, q["answer"]),
+            }
 
         yield "pdf", reader, q["question"], judge
 
@@ -108,9 +113,19 @@ def main() -> None:
         scores = {}
         for kind in sorted({r["kind"] for r in rows}):
             for view in VIEWS:
-                hits = [r[view][2][int(fuse(r[view][0], r[view][1], weights).order[0])] for r in rows if r["kind"] == kind]
+                hits = [
+                    r[view][2][int(fuse(r[view][0], r[view][1], weights).order[0])]
+                    for r in rows
+                    if r["kind"] == kind
+                ]
                 scores[f"{kind}:{view}"] = round(float(np.mean(hits)), 4)
-        grid.append({"weights": weights, "top_passage_hit": scores, "mean": round(float(np.mean(list(scores.values()))), 4)})
+        grid.append(
+            {
+                "weights": weights,
+                "top_passage_hit": scores,
+                "mean": round(float(np.mean(list(scores.values()))), 4),
+            }
+        )
     grid.sort(key=lambda g: -g["mean"])
     best = grid[0]["weights"]
     # Stage 2: the reader's candidates with the best weights, then the retrieval weight.
@@ -120,21 +135,32 @@ def main() -> None:
         for view in VIEWS:
             ranking = qa.rank_passages(reader, question, view, best)
             regions = qa.candidate_regions(reader, ranking, view)
-            located, _, _ = qa.span_candidates(reader, question, view, 10, regions=regions, ranking=ranking,
-                                               retrieval_weight=0.0)
-            row[view] = [(score, float(ranking.fused[p]) if p >= 0 else 0.0, judge(span)) for score, span, p in located]
+            located, _, _ = qa.span_candidates(
+                reader, question, view, 10, regions=regions, ranking=ranking, retrieval_weight=0.0
+            )
+            row[view] = [
+                (score, float(ranking.fused[p]) if p >= 0 else 0.0, judge(span)) for score, span, p in located
+            ]
         cands.append(row)
     balance = []
     for w in RETRIEVAL:
         scores = {}
         for kind in sorted({r["kind"] for r in cands}):
             for view in VIEWS:
-                picked = [max(r[view], key=lambda c: c[0] + w * c[1])[2] for r in cands if r["kind"] == kind and r[view]]
+                picked = [
+                    max(r[view], key=lambda c: c[0] + w * c[1])[2]
+                    for r in cands
+                    if r["kind"] == kind and r[view]
+                ]
                 for metric in picked[0] if picked else {}:
                     scores[f"{kind}:{view}:{metric}"] = round(float(np.mean([p[metric] for p in picked])), 4)
         balance.append({"retrieval_weight": w, **scores})
-    report = {"questions": {k: sum(r["kind"] == k for r in rows) for k in ("squad", "pdf")},
-              "fusion_grid_top10": grid[:10], "best_weights": best, "retrieval_weight_grid": balance}
+    report = {
+        "questions": {k: sum(r["kind"] == k for r in rows) for k in ("squad", "pdf")},
+        "fusion_grid_top10": grid[:10],
+        "best_weights": best,
+        "retrieval_weight_grid": balance,
+    }
     print(json.dumps(report, indent=None if args.json else 2))
 
 

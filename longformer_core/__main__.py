@@ -16,11 +16,17 @@ from longformer_core.strategies import DEFAULT_FOR_TASK, STRATEGIES
 
 
 def _add_model_args(p: argparse.ArgumentParser, task: str, extra_strategies: tuple[str, ...] = ()) -> None:
-    p.add_argument("--model", default=EMBEDDED, help="'embedded' (offline default), a hub id or a local folder")
+    p.add_argument(
+        "--model", default=EMBEDDED, help="'embedded' (offline default), a hub id or a local folder"
+    )
     p.add_argument("--baseline", default=None, help="512-token baseline id/folder (default: see README)")
-    p.add_argument("--strategy", default=DEFAULT_FOR_TASK[task], choices=[*STRATEGIES, *extra_strategies],
-                   help="global attention" + (" ('all': the Longformer under every strategy, as a table)"
-                                              if extra_strategies else ""))
+    p.add_argument(
+        "--strategy",
+        default=DEFAULT_FOR_TASK[task],
+        choices=[*STRATEGIES, *extra_strategies],
+        help="global attention"
+        + (" ('all': the Longformer under every strategy, as a table)" if extra_strategies else ""),
+    )
     p.add_argument("--keywords", nargs="*", default=(), help="terms for --strategy keywords")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
@@ -43,9 +49,15 @@ def _explain_parser(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--question", "-q", required=True)
     ex.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
     ex.add_argument("--top", type=int, default=10, help="evidence passages to print per view")
-    ex.add_argument("--occlusion", type=int, default=0,
-                    help="check with occlusion: mask the top-k passages and k random others (2k forward passes)")
-    ex.add_argument("--max-tokens", type=int, default=4096, help="longest input of the Longformer's explanation pass")
+    ex.add_argument(
+        "--occlusion",
+        type=int,
+        default=0,
+        help="check with occlusion: mask the top-k passages and k random others (2k forward passes)",
+    )
+    ex.add_argument(
+        "--max-tokens", type=int, default=4096, help="longest input of the Longformer's explanation pass"
+    )
     _add_model_args(ex, "qa")
     ex.set_defaults(func=_explain)
 
@@ -76,17 +88,34 @@ def _embed_parser(sub: argparse._SubParsersAction) -> None:
     em.add_argument("--title-column", default=None, help="CSV column kept as each document's title")
     em.add_argument("--pooling", default="all", choices=["all", "sum-last4", "mean", "cls"])
     em.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
-    em.add_argument("--chunk-size", type=int, default=16, help="documents per part file (at most lost on kill -9)")
+    em.add_argument(
+        "--chunk-size", type=int, default=16, help="documents per part file (at most lost on kill -9)"
+    )
     em.add_argument("--out", required=True, help="parquet file; rerunning continues an interrupted run")
-    em.add_argument("--threads", type=int, default=None,
-                    help="torch CPU threads (1 is fastest when other jobs share the cores)")
-    em.add_argument("--engine", default="local", choices=["local", "ray"],
-                    help="local: this process; ray: Ray Data workers on a Ray cluster (pip install 'ray[data]')")
-    em.add_argument("--workers", type=int, default=None, help="ray: workers (default: one per free CPU or GPU)")
-    em.add_argument("--ray-address", default=None,
-                    help="ray: a running cluster ('auto', 'host:6379', 'ray://host:10001'); default: start one here")
+    em.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (1 is fastest when other jobs share the cores)",
+    )
+    em.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "ray"],
+        help="local: this process; ray: Ray Data workers on a Ray cluster (pip install 'ray[data]')",
+    )
+    em.add_argument(
+        "--workers", type=int, default=None, help="ray: workers (default: one per free CPU or GPU)"
+    )
+    em.add_argument(
+        "--ray-address",
+        default=None,
+        help="ray: a running cluster ('auto', 'host:6379', 'ray://host:10001'); default: start one here",
+    )
     em.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs each worker reserves")
-    em.add_argument("--threads-per-worker", type=int, default=1, help="ray: torch threads (and CPUs) per worker")
+    em.add_argument(
+        "--threads-per-worker", type=int, default=1, help="ray: torch threads (and CPUs) per worker"
+    )
     _add_model_args(em, "classify")
     em.set_defaults(func=_with_models(_embed), interrupted=RESUMABLE)
 
@@ -96,8 +125,10 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     ev_sub = ev.add_subparsers(dest="dataset", required=True)
     _squad_parser(ev_sub)
     _pdf_questions_parser(ev_sub)
-    for dataset, what in (("hyperpartisan", "Hyperpartisan news (SemEval-2019, by article)"),
-                          ("bbc", "BBC News topics")):
+    for dataset, what in (
+        ("hyperpartisan", "Hyperpartisan news (SemEval-2019, by article)"),
+        ("bbc", "BBC News topics"),
+    ):
         _corpus_parser(ev_sub, dataset, what)
     _clusters_parser(ev_sub)
     _hotpot_parser(ev_sub)
@@ -106,7 +137,9 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
 def _hotpot_parser(ev_sub: argparse._SubParsersAction) -> None:
     from longformer_core import hotpot
 
-    hp = ev_sub.add_parser("hotpotqa", help="HotpotQA (official format): retrieve-then-read vs one-pass, per view")
+    hp = ev_sub.add_parser(
+        "hotpotqa", help="HotpotQA (official format): retrieve-then-read vs one-pass, per view"
+    )
     hotpot.add_arguments(hp)
     _add_model_args(hp, "qa")
     hp.set_defaults(func=_with_models(hotpot.run_command))
@@ -118,8 +151,11 @@ def _squad_parser(ev_sub: argparse._SubParsersAction) -> None:
     sq.add_argument("--limit", type=int, default=None, help="at most N questions, spread over the articles")
     sq.add_argument("--articles", type=int, default=None, help="use only the first N articles")
     sq.add_argument("--seed", type=int, default=0)
-    sq.add_argument("--heldout", action="store_true",
-                    help="only the articles the embedded QA head kept aside for validation (never trained on)")
+    sq.add_argument(
+        "--heldout",
+        action="store_true",
+        help="only the articles the embedded QA head kept aside for validation (never trained on)",
+    )
     _add_model_args(sq, "qa")
     sq.set_defaults(func=_with_models(_evaluate_squad))
 
@@ -136,8 +172,13 @@ def _pdf_questions_parser(ev_sub: argparse._SubParsersAction) -> None:
 def _evaluate_pdf(args: argparse.Namespace, pair: ModelPair) -> int:
     from longformer_core.evaluate import load_pdf_questions, pdf_questions
 
-    report = pdf_questions(pair, load_path(args.path), load_pdf_questions(args.questions), strategy=args.strategy,
-                           progress=lambda msg: print(msg, file=sys.stderr))
+    report = pdf_questions(
+        pair,
+        load_path(args.path),
+        load_pdf_questions(args.questions),
+        strategy=args.strategy,
+        progress=lambda msg: print(msg, file=sys.stderr),
+    )
     if not args.rows:
         report.pop("rows")
     print(json.dumps(report, indent=None if args.json else 2))
@@ -145,30 +186,52 @@ def _evaluate_pdf(args: argparse.Namespace, pair: ModelPair) -> int:
 
 
 def _corpus_parser(ev_sub: argparse._SubParsersAction, dataset: str, what: str) -> None:
-    d = ev_sub.add_parser(dataset, help=f"{what}: linear heads on embeddings, truncated vs chunked vs Longformer")
+    d = ev_sub.add_parser(
+        dataset, help=f"{what}: linear heads on embeddings, truncated vs chunked vs Longformer"
+    )
     d.add_argument("path", help="the dataset's CSV")
     d.add_argument("--cache", default=None, help="parquet of embeddings (default: ~/.cache/longdoc/corpus/)")
     d.add_argument("--limit", type=int, default=None, help="a seeded stratified subset of N rows")
     d.add_argument("--folds", type=int, default=5)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
-    d.add_argument("--poolings", nargs="+", default=["sum-last4", "mean", "cls"],
-                   choices=["sum-last4", "mean", "cls"])
-    d.add_argument("--write-heads", default=None, metavar="DIR",
-                   help="also fit each view's best head on all rows and save it in DIR (e.g. assets/heads)")
-    d.add_argument("--model-head", nargs="+", default=None, metavar="HEAD",
-                   help="instead of cross-validating, score saved head file(s) on these rows")
-    d.add_argument("--C", type=float, default=None, dest="c",
-                   help="fix the logistic regression's C instead of an inner search (ten times faster)")
-    d.add_argument("--embedded-only", action="store_true",
-                   help="embed nothing: use the rows an earlier (maybe interrupted) embed run left in --cache")
+    d.add_argument(
+        "--poolings", nargs="+", default=["sum-last4", "mean", "cls"], choices=["sum-last4", "mean", "cls"]
+    )
+    d.add_argument(
+        "--write-heads",
+        default=None,
+        metavar="DIR",
+        help="also fit each view's best head on all rows and save it in DIR (e.g. assets/heads)",
+    )
+    d.add_argument(
+        "--model-head",
+        nargs="+",
+        default=None,
+        metavar="HEAD",
+        help="instead of cross-validating, score saved head file(s) on these rows",
+    )
+    d.add_argument(
+        "--C",
+        type=float,
+        default=None,
+        dest="c",
+        help="fix the logistic regression's C instead of an inner search (ten times faster)",
+    )
+    d.add_argument(
+        "--embedded-only",
+        action="store_true",
+        help="embed nothing: use the rows an earlier (maybe interrupted) embed run left in --cache",
+    )
     d.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     _add_model_args(d, "classify")
     d.set_defaults(func=_with_models(_evaluate_corpus), interrupted=RESUMABLE)
 
 
 def _clusters_parser(ev_sub: argparse._SubParsersAction) -> None:
-    bc = ev_sub.add_parser("bbc-clusters", help="BBC News: k-NN topic accuracy and k-means purity/NMI per view")
+    bc = ev_sub.add_parser(
+        "bbc-clusters", help="BBC News: k-NN topic accuracy and k-means purity/NMI per view"
+    )
     bc.add_argument("path", help="the BBC CSV (columns category, text)")
     bc.add_argument("--cache", default=None, help="parquet of embeddings (default: ~/.cache/longdoc/corpus/)")
     bc.add_argument("--limit", type=int, default=None, help="a seeded stratified subset of N rows")
@@ -184,23 +247,39 @@ def _clusters_parser(ev_sub: argparse._SubParsersAction) -> None:
 def _finetune_parser(sub: argparse._SubParsersAction) -> None:
     ft = sub.add_parser("finetune", help="fine-tune a model with transformers.Trainer (QA or classification)")
     ft.add_argument("--task", required=True, choices=["qa", "classify"])
-    ft.add_argument("--model", default=EMBEDDED, help="'embedded' (trains a small LoRA QA head), a hub id or a folder")
-    ft.add_argument("--train", required=True, nargs="+",
-                    help="SQuAD-format JSON (qa; several files: --val-articles come from the first) or CSV (classify)")
+    ft.add_argument(
+        "--model", default=EMBEDDED, help="'embedded' (trains a small LoRA QA head), a hub id or a folder"
+    )
+    ft.add_argument(
+        "--train",
+        required=True,
+        nargs="+",
+        help="SQuAD-format JSON (qa; several files: --val-articles come from the first) or CSV (classify)",
+    )
     ft.add_argument("--eval", default=None, help="a file of the same format to evaluate on")
-    ft.add_argument("--val-articles", type=int, default=0, help="qa: keep N articles of --train aside for evaluation")
-    ft.add_argument("--out", required=True, help="folder for the checkpoint (or the embedded QA head) and report.json")
+    ft.add_argument(
+        "--val-articles", type=int, default=0, help="qa: keep N articles of --train aside for evaluation"
+    )
+    ft.add_argument(
+        "--out", required=True, help="folder for the checkpoint (or the embedded QA head) and report.json"
+    )
     ft.add_argument("--epochs", type=float, default=2.0)
-    ft.add_argument("--lr", type=float, default=None, help="learning rate (default 5e-4 with LoRA, else 5e-5)")
+    ft.add_argument(
+        "--lr", type=float, default=None, help="learning rate (default 5e-4 with LoRA, else 5e-5)"
+    )
     ft.add_argument("--batch-size", type=int, default=16)
     ft.add_argument("--max-steps", type=int, default=-1, help="stop after N steps (quick checks)")
     ft.add_argument("--max-length", type=int, default=None, help="tokens per window/document")
-    ft.add_argument("--lora-rank", type=int, default=None, help="qa: train a LoRA adapter of this rank (embedded: 16)")
+    ft.add_argument(
+        "--lora-rank", type=int, default=None, help="qa: train a LoRA adapter of this rank (embedded: 16)"
+    )
     ft.add_argument("--text-column", default="text")
     ft.add_argument("--label-column", default="label")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--bf16", action="store_true", help="bf16 autocast (automatic on a GPU that supports it)")
-    ft.add_argument("--sweep", action="store_true", help="grid over --sweep-lr x --sweep-batch; writes sweep.csv/html")
+    ft.add_argument(
+        "--sweep", action="store_true", help="grid over --sweep-lr x --sweep-batch; writes sweep.csv/html"
+    )
     ft.add_argument("--sweep-lr", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3])
     ft.add_argument("--sweep-batch", type=int, nargs="+", default=[8, 16])
     ft.add_argument("--json", action="store_true", help="print the report as one JSON line")
@@ -209,7 +288,15 @@ def _finetune_parser(sub: argparse._SubParsersAction) -> None:
 
 # One small function per subcommand's parser; each sets `func` (what runs) and, when the command can be
 # resumed after Ctrl-C, `interrupted` (what to say then).
-PARSERS = (_qa_parser, _explain_parser, _classify_parser, _similar_parser, _embed_parser, _evaluate_parser, _finetune_parser)
+PARSERS = (
+    _qa_parser,
+    _explain_parser,
+    _classify_parser,
+    _similar_parser,
+    _embed_parser,
+    _evaluate_parser,
+    _finetune_parser,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,17 +314,36 @@ def _finetune(args: argparse.Namespace) -> int:
 
     lora = args.task == "qa" and (args.model == EMBEDDED or args.lora_rank)
     settings = ft.TrainSettings(
-        epochs=args.epochs, learning_rate=args.lr or (5e-4 if lora else 5e-5), batch_size=args.batch_size,
-        seed=args.seed, bf16=args.bf16, max_steps=args.max_steps,
+        epochs=args.epochs,
+        learning_rate=args.lr or (5e-4 if lora else 5e-5),
+        batch_size=args.batch_size,
+        seed=args.seed,
+        bf16=args.bf16,
+        max_steps=args.max_steps,
     )
 
     def run(s: ft.TrainSettings, out: Path) -> dict:
         if args.task == "qa":
-            return ft.finetune_qa(args.model, args.train, out, eval_path=args.eval, val_articles=args.val_articles,
-                                  settings=s, lora_rank=args.lora_rank, max_length=args.max_length)
-        return ft.finetune_classifier(args.model, args.train[0], out, text_column=args.text_column,
-                                      label_column=args.label_column, eval_path=args.eval, settings=s,
-                                      max_length=args.max_length)
+            return ft.finetune_qa(
+                args.model,
+                args.train,
+                out,
+                eval_path=args.eval,
+                val_articles=args.val_articles,
+                settings=s,
+                lora_rank=args.lora_rank,
+                max_length=args.max_length,
+            )
+        return ft.finetune_classifier(
+            args.model,
+            args.train[0],
+            out,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            eval_path=args.eval,
+            settings=s,
+            max_length=args.max_length,
+        )
 
     try:
         if args.sweep:
@@ -269,9 +375,18 @@ def _evaluate_clusters(args: argparse.Namespace, pair: ModelPair) -> int:
     if args.embedded_only:
         embeddings, corpus = embedded_rows(pair, corpus, cache, args.views, list(POOLINGS), args.strategy)
     else:
-        embeddings = embed_and_load(pair, corpus, cache, args.views, list(POOLINGS), args.strategy,
-                                    progress=lambda f, m: print(m, file=sys.stderr) if f >= 1 else None)
-    report = evaluate_collection(embeddings, corpus.texts, corpus.labels, n_clusters=args.clusters, seed=args.seed)
+        embeddings = embed_and_load(
+            pair,
+            corpus,
+            cache,
+            args.views,
+            list(POOLINGS),
+            args.strategy,
+            progress=lambda f, m: print(m, file=sys.stderr) if f >= 1 else None,
+        )
+    report = evaluate_collection(
+        embeddings, corpus.texts, corpus.labels, n_clusters=args.clusters, seed=args.seed
+    )
     report["cache"] = str(cache)
     report["rows_in_file"] = rows_in_file
     print(json.dumps(report, indent=None if args.json else 2))
@@ -295,16 +410,36 @@ def _evaluate_corpus(args: argparse.Namespace, pair: ModelPair) -> int:
             print(f"{message} ({fraction:.0%})", file=sys.stderr, flush=True)
 
     if args.model_head:
-        report = ec.score_heads(pair, args.dataset, args.path, args.model_head, cache=args.cache, limit=args.limit,
-                                seed=args.seed, progress=progress)
+        report = ec.score_heads(
+            pair,
+            args.dataset,
+            args.path,
+            args.model_head,
+            cache=args.cache,
+            limit=args.limit,
+            seed=args.seed,
+            progress=progress,
+        )
     else:
         report, embeddings, corpus = ec.evaluate_dataset(
-            pair, args.dataset, args.path, cache=args.cache, views=args.views, poolings=args.poolings,
-            folds=args.folds, seed=args.seed, limit=args.limit, strategy=args.strategy, progress=progress,
-            embedded_only=args.embedded_only, c=args.c,
+            pair,
+            args.dataset,
+            args.path,
+            cache=args.cache,
+            views=args.views,
+            poolings=args.poolings,
+            folds=args.folds,
+            seed=args.seed,
+            limit=args.limit,
+            strategy=args.strategy,
+            progress=progress,
+            embedded_only=args.embedded_only,
+            c=args.c,
         )
         if args.write_heads:
-            written = ec.write_heads(report, embeddings, corpus, args.write_heads, ec.command_line(), seed=args.seed)
+            written = ec.write_heads(
+                report, embeddings, corpus, args.write_heads, ec.command_line(), seed=args.seed
+            )
             report["heads_written"] = [str(p) for p in written]
     if args.json:
         print(json.dumps(report))
@@ -313,7 +448,10 @@ def _evaluate_corpus(args: argparse.Namespace, pair: ModelPair) -> int:
         rows = report.get("results") or {}
         for view, by_pooling in rows.items():
             for pooling, r in by_pooling.items():
-                print(f"{view:>10} {pooling:>9}  " + "  ".join(_metric_cells(r[b], b) for b in ("all", "<=512", ">512")))
+                print(
+                    f"{view:>10} {pooling:>9}  "
+                    + "  ".join(_metric_cells(r[b], b) for b in ("all", "<=512", ">512"))
+                )
         for head, r in (report.get("heads") or {}).items():
             print(f"{head}: " + "  ".join(_metric_cells(r[b], b) for b in ("all", "<=512", ">512")))
     return 0
@@ -362,24 +500,56 @@ def _embed(args: argparse.Namespace, pair: ModelPair) -> int:
         from longformer_core.corpus_ray import RayOptions, embed_corpus_ray
 
         options = RayOptions(args.workers, args.ray_address, args.gpus_per_worker, args.threads_per_worker)
-        report = embed_corpus_ray(pair, corpus, args.out, model=args.model, baseline=args.baseline, views=args.views,
-                                  poolings=poolings, strategy=args.strategy, chunk_size=args.chunk_size,
-                                  progress=progress, options=options)
+        report = embed_corpus_ray(
+            pair,
+            corpus,
+            args.out,
+            model=args.model,
+            baseline=args.baseline,
+            views=args.views,
+            poolings=poolings,
+            strategy=args.strategy,
+            chunk_size=args.chunk_size,
+            progress=progress,
+            options=options,
+        )
     else:
-        report = embed_corpus(pair, corpus, args.out, views=args.views, poolings=poolings, strategy=args.strategy,
-                              chunk_size=args.chunk_size, progress=progress)
-    print(f"{report.documents} documents: {report.computed} computed, {report.reused} already in {args.out} "
-          f"({report.seconds:.1f} s)", file=sys.stderr)
+        report = embed_corpus(
+            pair,
+            corpus,
+            args.out,
+            views=args.views,
+            poolings=poolings,
+            strategy=args.strategy,
+            chunk_size=args.chunk_size,
+            progress=progress,
+        )
+    print(
+        f"{report.documents} documents: {report.computed} computed, {report.reused} already in {args.out} "
+        f"({report.seconds:.1f} s)",
+        file=sys.stderr,
+    )
     for view, stats in report.throughput.items():
         print("throughput " + stats.line(view), file=sys.stderr)
     summary = {
-        "out": report.out, "corpus": report.corpus, "model": report.model, "documents": report.documents,
-        "computed": report.computed, "reused": report.reused, "skipped": len(corpus.skipped),
-        "seconds": round(report.seconds, 2), "engine": report.engine, "workers": report.workers,
+        "out": report.out,
+        "corpus": report.corpus,
+        "model": report.model,
+        "documents": report.documents,
+        "computed": report.computed,
+        "reused": report.reused,
+        "skipped": len(corpus.skipped),
+        "seconds": round(report.seconds, 2),
+        "engine": report.engine,
+        "workers": report.workers,
         "throughput": {
-            v: {"documents": t.documents, "tokens": t.tokens, "seconds": round(t.seconds, 2),
+            v: {
+                "documents": t.documents,
+                "tokens": t.tokens,
+                "seconds": round(t.seconds, 2),
                 "docs_per_s": round(t.documents / t.seconds, 3) if t.seconds else None,
-                "tokens_per_s": round(t.tokens / t.seconds, 1) if t.seconds else None}
+                "tokens_per_s": round(t.tokens / t.seconds, 1) if t.seconds else None,
+            }
             for v, t in report.throughput.items()
         },
     }
@@ -387,7 +557,9 @@ def _embed(args: argparse.Namespace, pair: ModelPair) -> int:
     return 0
 
 
-def _with_models(command: Callable[[argparse.Namespace, ModelPair], int]) -> Callable[[argparse.Namespace], int]:
+def _with_models(
+    command: Callable[[argparse.Namespace, ModelPair], int],
+) -> Callable[[argparse.Namespace], int]:
     """A command that needs the model pair of --model/--baseline, as a func(args)."""
     return lambda args: command(args, load_models(args.model, args.baseline))
 
@@ -402,8 +574,13 @@ def _evaluate_squad(args: argparse.Namespace, pair: ModelPair) -> int:
             raise ValueError("--heldout needs the embedded QA head (assets/qa_head or $LONGDOC_QA_HEAD).")
         titles = json.loads((head / "adapter.json").read_text(encoding="utf-8"))["val_articles"]
     report = squad_articles(
-        pair, args.path, limit=args.limit, max_articles=args.articles, strategy=args.strategy,
-        seed=args.seed, progress=lambda msg: print(msg, file=sys.stderr),  # stdout stays pure JSON
+        pair,
+        args.path,
+        limit=args.limit,
+        max_articles=args.articles,
+        strategy=args.strategy,
+        seed=args.seed,
+        progress=lambda msg: print(msg, file=sys.stderr),  # stdout stays pure JSON
         titles=titles,
     )
     print(json.dumps(report, indent=None if args.json else 2))
@@ -436,14 +613,17 @@ def _reader(args: argparse.Namespace) -> DocumentReader:
 def _explain(args: argparse.Namespace) -> int:
     from longformer_core.explain import explain
 
-    explanations = explain(_reader(args), args.question, views=args.views, max_tokens=args.max_tokens,
-                           occlusion=args.occlusion)
+    explanations = explain(
+        _reader(args), args.question, views=args.views, max_tokens=args.max_tokens, occlusion=args.occlusion
+    )
     if args.json:
         print(json.dumps({v: e.to_dict(max_evidence=args.top) for v, e in explanations.items()}))
         return 0
     for view, e in explanations.items():
-        print(f"\n== {view}: {e.answer.text[:200]!r} (p.{e.answer.page_label}; evidence pass over tokens "
-              f"{e.window_tokens[0]:,}-{e.window_tokens[1]:,} in {e.seconds:.1f} s)")
+        print(
+            f"\n== {view}: {e.answer.text[:200]!r} (p.{e.answer.page_label}; evidence pass over tokens "
+            f"{e.window_tokens[0]:,}-{e.window_tokens[1]:,} in {e.seconds:.1f} s)"
+        )
         for ev in e.top(args.top):
             occ = f"  occlusion {ev.occlusion:+.2f}" if ev.occlusion is not None else ""
             print(f"   {ev.score:+.3f}  p.{ev.page_label}: {ev.text[:160]}{occ}")
@@ -463,8 +643,10 @@ def _strategy_table(args: argparse.Namespace) -> int:
     print(f"{'strategy':<18} {'page':>4} {'conf':>6} {'time':>7}  differs  answer")
     for r in rows:
         answer = r.error or r.answer[:80]
-        print(f"{r.label:<18} {r.page or '-':>4} {r.confidence:6.1%} {r.seconds:6.1f}s  "
-              f"{'yes' if r.differs else 'no':<7}  {answer}")
+        print(
+            f"{r.label:<18} {r.page or '-':>4} {r.confidence:6.1%} {r.seconds:6.1f}s  "
+            f"{'yes' if r.differs else 'no':<7}  {answer}"
+        )
     return 0
 
 
@@ -475,9 +657,13 @@ def _qa(args: argparse.Namespace) -> int:
         return _strategy_table(args)
 
     results = ask(_reader(args), args.question, n_best=args.n_best)
-    return _print_results(args, results, lambda r: "\n".join(
-        f"{a.score:5.1%}  p.{a.page_label}: {a.text[:300]}" for a in r.answers
-    ) or "(no answer)")
+    return _print_results(
+        args,
+        results,
+        lambda r: (
+            "\n".join(f"{a.score:5.1%}  p.{a.page_label}: {a.text[:300]}" for a in r.answers) or "(no answer)"
+        ),
+    )
 
 
 def _classify(args: argparse.Namespace) -> int:
@@ -486,9 +672,13 @@ def _classify(args: argparse.Namespace) -> int:
     reader = _reader(args)
     labels = parse_labels(args.labels) if args.labels else []
     results = classify(reader, labels)
-    return _print_results(args, results, lambda r: "\n".join(
-        f"{p:5.1%}  {name}" for name, p in sorted(r.scores.items(), key=lambda kv: -kv[1])
-    ))
+    return _print_results(
+        args,
+        results,
+        lambda r: "\n".join(
+            f"{p:5.1%}  {name}" for name, p in sorted(r.scores.items(), key=lambda kv: -kv[1])
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

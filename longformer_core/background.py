@@ -165,7 +165,9 @@ class Reading:
 
     def _check_view(self, view: str) -> None:
         if view not in self._needs:
-            raise ValueError(f"This reading does not read the view '{view}'; it reads {', '.join(self.views)}.")
+            raise ValueError(
+                f"This reading does not read the view '{view}'; it reads {', '.join(self.views)}."
+            )
 
     def _raise_error(self) -> None:
         error = self.error

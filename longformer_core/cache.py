@@ -134,7 +134,11 @@ def estimate_nbytes(root: object, skip: tuple[object, ...] = ()) -> int:
                 if isinstance(attributes, dict):
                     stack.extend(list(attributes.values()))
                 for slot in getattr(type(obj), "__slots__", ()):
-                    if isinstance(slot, str) and slot not in ("__dict__", "__weakref__") and hasattr(obj, slot):
+                    if (
+                        isinstance(slot, str)
+                        and slot not in ("__dict__", "__weakref__")
+                        and hasattr(obj, slot)
+                    ):
                         stack.append(getattr(obj, slot))
         except RuntimeError:  # changed size while we looked (another thread is filling it): a lower bound
             continue
@@ -373,7 +377,10 @@ class ByteBudgetCache(Generic[K, V]):
             self._over_budget_logged = True
             logger.warning(
                 "%s: %.0f MB in use, over the %.0f MB budget (every entry is in use; it shrinks when they "
-                "are released).", self.name, total / 2**20, self.max_bytes / 2**20,
+                "are released).",
+                self.name,
+                total / 2**20,
+                self.max_bytes / 2**20,
             )
 
     # -- looking at it -----------------------------------------------------------------------------

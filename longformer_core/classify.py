@@ -160,7 +160,9 @@ def classify_with_head(reader: DocumentReader, view: str, progress: Progress | N
         scores = probs.mean(0)
     run = windows_run(reader, view, windows[-1][1], time.perf_counter() - t0)
     names = model.labels or [f"label {i}" for i in range(len(scores))]
-    return ClassifyResult(**run, method="head", scores={n: float(s) for n, s in zip(names, scores)}, evidence=evidence)
+    return ClassifyResult(
+        **run, method="head", scores={n: float(s) for n, s in zip(names, scores)}, evidence=evidence
+    )
 
 
 def heads_for_models(heads: dict[str, Head], pair) -> dict[str, Head]:
@@ -208,8 +210,12 @@ def classify_with_trained_heads(
         scores = head.scores(document_embedding(reader, view, head.pooling))
         run = model_run(reader, view, time.perf_counter() - t1, encode_seconds)
         rows = head.meta.get("rows", "?")
-        notes = [f"{head.title}: a linear head on the {head.pooling} embedding, trained on {rows} labelled articles."]
+        notes = [
+            f"{head.title}: a linear head on the {head.pooling} embedding, trained on {rows} labelled articles."
+        ]
         if reader.strategy != head.strategy and view == "longformer":
-            notes.append(f"Trained with the '{head.strategy}' global attention; this reading uses '{reader.strategy}'.")
+            notes.append(
+                f"Trained with the '{head.strategy}' global attention; this reading uses '{reader.strategy}'."
+            )
         results[view] = ClassifyResult(**run, method="trained head", scores=scores, notes=notes)
     return results

@@ -104,8 +104,13 @@ def top_terms(texts: Sequence[str], labels: np.ndarray, n: int = TOP_TERMS) -> l
 
     k = int(labels.max()) + 1 if len(labels) else 0
     try:
-        tfidf = TfidfVectorizer(stop_words="english", sublinear_tf=True, max_features=20000, min_df=1,
-                                token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
+        tfidf = TfidfVectorizer(
+            stop_words="english",
+            sublinear_tf=True,
+            max_features=20000,
+            min_df=1,
+            token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
+        )
         x = tfidf.fit_transform(texts)
     except ValueError:  # only stop words or numbers
         return [[] for _ in range(k)]
@@ -136,7 +141,9 @@ def map_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
 # Neighbours and recommendations
 
 
-def neighbours(vectors: np.ndarray, index: int, k: int = 5, groups: np.ndarray | None = None) -> list[tuple[int, float]]:
+def neighbours(
+    vectors: np.ndarray, index: int, k: int = 5, groups: np.ndarray | None = None
+) -> list[tuple[int, float]]:
     """The k documents most similar to document `index` (never itself or its duplicates): (index, cosine)."""
     v = _unit(vectors)
     sims = v @ v[index]
@@ -146,14 +153,18 @@ def neighbours(vectors: np.ndarray, index: int, k: int = 5, groups: np.ndarray |
     return _best(sims, k)
 
 
-def similar_to(vectors: np.ndarray, query: np.ndarray, k: int = 5, exclude: Sequence[int] = ()) -> list[tuple[int, float]]:
+def similar_to(
+    vectors: np.ndarray, query: np.ndarray, k: int = 5, exclude: Sequence[int] = ()
+) -> list[tuple[int, float]]:
     """The k documents most similar to a new embedding (e.g. a pasted article)."""
     sims = _unit(vectors) @ _unit(query)
     sims[list(exclude)] = -np.inf
     return _best(sims, k)
 
 
-def recommend(vectors: np.ndarray, liked: Sequence[int], k: int = 5, groups: np.ndarray | None = None) -> list[tuple[int, float]]:
+def recommend(
+    vectors: np.ndarray, liked: Sequence[int], k: int = 5, groups: np.ndarray | None = None
+) -> list[tuple[int, float]]:
     """Documents like the ones a user liked: nearest to the mean of their embeddings, liked ones (and
     their duplicates) left out.
 
@@ -161,7 +172,9 @@ def recommend(vectors: np.ndarray, liked: Sequence[int], k: int = 5, groups: np.
         ValueError: nothing liked.
     """
     if not len(liked):
-        raise ValueError("Pick at least one document the reader liked (or use the suggestions for new readers).")
+        raise ValueError(
+            "Pick at least one document the reader liked (or use the suggestions for new readers)."
+        )
     v = _unit(vectors)
     profile = _unit(v[list(liked)].mean(0))
     exclude = set(liked)
@@ -250,32 +263,46 @@ def evaluate_collection(
     first = next(iter(embeddings.values()))
     buckets = length_buckets(first.n_tokens)
     report: dict = {
-        "rows": len(y), "labels": dict(Counter(labels)), "duplicate_texts": int(len(groups) - len(set(groups))),
+        "rows": len(y),
+        "labels": dict(Counter(labels)),
+        "duplicate_texts": int(len(groups) - len(set(groups))),
         "length": {SHORT: int((buckets == SHORT).sum()), LONG: int((buckets == LONG).sum())},
-        "k_means_k": n_clusters, "knn_ks": list(ks), "results": {}, "overlap": {},
+        "k_means_k": n_clusters,
+        "knn_ks": list(ks),
+        "results": {},
+        "overlap": {},
     }
     for (view, pooling), emb in embeddings.items():
         r: dict = {}
         for k in ks:
             pred = np.asarray(knn_predictions(emb.vectors, labels, groups, k))
-            r[f"knn@{k}"] = {b: round(100 * float((pred[m] == y[m]).mean()), 1) if m.any() else None
-                             for b, m in _masks(buckets)}
+            r[f"knn@{k}"] = {
+                b: round(100 * float((pred[m] == y[m]).mean()), 1) if m.any() else None
+                for b, m in _masks(buckets)
+            }
         cl = cluster(emb.vectors, n_clusters, seed)
         r["kmeans"] = {"silhouette": round(cl.silhouette, 3)}
         for b, m in _masks(buckets):
             if m.sum() > 1:
-                r["kmeans"][b] = {"purity": round(100 * purity(y[m], cl.labels[m]), 1),
-                                  "nmi": round(100 * normalized_mutual_info_score(y[m], cl.labels[m]), 1)}
+                r["kmeans"][b] = {
+                    "purity": round(100 * purity(y[m], cl.labels[m]), 1),
+                    "nmi": round(100 * normalized_mutual_info_score(y[m], cl.labels[m]), 1),
+                }
         report["results"].setdefault(view, {})[pooling] = r
     views = {v for v, _ in embeddings}
     if {"truncated", "longformer"} <= views:
         for pooling in sorted({p for _, p in embeddings}):
             if ("truncated", pooling) in embeddings and ("longformer", pooling) in embeddings:
-                ov = overlap_at_k(embeddings[("truncated", pooling)].vectors,
-                                  embeddings[("longformer", pooling)].vectors, overlap_k, groups)
+                ov = overlap_at_k(
+                    embeddings[("truncated", pooling)].vectors,
+                    embeddings[("longformer", pooling)].vectors,
+                    overlap_k,
+                    groups,
+                )
                 report["overlap"][pooling] = {
-                    f"mean_overlap@{overlap_k}": {b: round(float(ov[m].mean()), 3) if m.any() else None
-                                                  for b, m in _masks(buckets)}
+                    f"mean_overlap@{overlap_k}": {
+                        b: round(float(ov[m].mean()), 3) if m.any() else None for b, m in _masks(buckets)
+                    }
                 }
     return report
 

@@ -46,6 +46,7 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
 
+
 RECIPE_VERSION = 1  # bump when the conversion changes, so stale caches are rebuilt
 
 

@@ -49,8 +49,19 @@ from longformer_core.similarity import POOLINGS, document_embedding
 DEFAULT_CHUNK = 16  # documents per part file: what an interruption can cost at most (kill -9)
 MAX_REPORTED = 20  # skipped rows listed by name in a message; the rest are counted
 COLUMNS = (
-    "corpus", "model", "strategy", "view", "pooling", "doc", "doc_id", "doc_sha", "label", "title",
-    "n_tokens", "seen_tokens", "vector",
+    "corpus",
+    "model",
+    "strategy",
+    "view",
+    "pooling",
+    "doc",
+    "doc_id",
+    "doc_sha",
+    "label",
+    "title",
+    "n_tokens",
+    "seen_tokens",
+    "vector",
 )
 
 
@@ -151,7 +162,9 @@ def csv_columns(data: bytes) -> list[str]:
     try:
         header = next(csv.reader(io.StringIO(text)), [])
     except csv.Error as exc:
-        raise CorpusError(f"This file is not a readable CSV ({exc}). Save it again as CSV (comma-separated).") from exc
+        raise CorpusError(
+            f"This file is not a readable CSV ({exc}). Save it again as CSV (comma-separated)."
+        ) from exc
     return [h.strip() for h in header]
 
 
@@ -182,9 +195,13 @@ def read_csv_bytes(
         with _large_csv_fields():  # a long document is one huge field
             rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
-        raise CorpusError(f"'{name}' is not a readable CSV ({exc}). Save it again as CSV (comma-separated).") from exc
+        raise CorpusError(
+            f"'{name}' is not a readable CSV ({exc}). Save it again as CSV (comma-separated)."
+        ) from exc
     if not rows or not any(cell.strip() for cell in rows[0]):
-        raise CorpusError(f"'{name}' is empty: it needs a header row naming the columns, then one row per document.")
+        raise CorpusError(
+            f"'{name}' is empty: it needs a header row naming the columns, then one row per document."
+        )
     header = [h.strip() for h in rows[0]]
     wanted = {"text": text_column, "id": id_column, "label": label_column, "title": title_column}
     index: dict[str, int] = {}
@@ -198,8 +215,15 @@ def read_csv_bytes(
                 f"Column '{column}' not found{hint}: choose one of {', '.join(repr(h) for h in header)}."
             )
         index[role] = header.index(column)
-    corpus = Corpus(texts=[], ids=[], labels=[] if label_column else None, titles=[] if title_column else None,
-                    source=name, columns=header, notes=list(notes))
+    corpus = Corpus(
+        texts=[],
+        ids=[],
+        labels=[] if label_column else None,
+        titles=[] if title_column else None,
+        source=name,
+        columns=header,
+        notes=list(notes),
+    )
     cp1252_rows: list[int] = []
     seen_ids: dict[str, int] = {}
     for i, cells in enumerate(rows[1:]):
@@ -224,7 +248,9 @@ def read_csv_bytes(
             corpus.skipped.append(SkippedRow(row_number, bad))
             continue
         if values["text"] is None:
-            corpus.skipped.append(SkippedRow(row_number, f"no value in column '{text_column}' (the row is short)"))
+            corpus.skipped.append(
+                SkippedRow(row_number, f"no value in column '{text_column}' (the row is short)")
+            )
             continue
         doc_text = clean_text(values["text"]).strip()
         if not doc_text:
@@ -243,7 +269,9 @@ def read_csv_bytes(
         if corpus.titles is not None:
             corpus.titles.append((values.get("title") or "").strip())
     if cp1252_rows:
-        shown = ", ".join(map(str, cp1252_rows[:MAX_REPORTED])) + (" ..." if len(cp1252_rows) > MAX_REPORTED else "")
+        shown = ", ".join(map(str, cp1252_rows[:MAX_REPORTED])) + (
+            " ..." if len(cp1252_rows) > MAX_REPORTED else ""
+        )
         corpus.notes.append(
             f"{len(cp1252_rows)} rows are not UTF-8 and were read as Windows-1252 (cp1252): rows {shown}. "
             "Check their accented letters and quotes."
@@ -261,10 +289,14 @@ def _decode_csv(data: bytes, name: str) -> tuple[str, list[str]]:
     be repaired or reported on its own: one bad row must not cost the whole file.
     """
     if not data.strip():
-        raise CorpusError(f"'{name}' is empty: it needs a header row naming the columns, then one row per document.")
+        raise CorpusError(
+            f"'{name}' is empty: it needs a header row naming the columns, then one row per document."
+        )
     if b"\0" in data[:4096]:
-        raise CorpusError(f"'{name}' is not a text file (it holds NUL bytes: a spreadsheet or UTF-16?). "
-                          "Save it as CSV UTF-8.")
+        raise CorpusError(
+            f"'{name}' is not a text file (it holds NUL bytes: a spreadsheet or UTF-16?). "
+            "Save it as CSV UTF-8."
+        )
     notes = []
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -276,8 +308,10 @@ def _decode_csv(data: bytes, name: str) -> tuple[str, list[str]]:
     if not _has_valid_multibyte(text):
         try:  # a legacy file: nothing in it is UTF-8 beyond ASCII, so read all of it as cp1252
             legacy = data.decode("cp1252")
-            notes.append(f"'{name}' is not UTF-8; it was read as Windows-1252 (cp1252). "
-                         "Check accented letters and quotes.")
+            notes.append(
+                f"'{name}' is not UTF-8; it was read as Windows-1252 (cp1252). "
+                "Check accented letters and quotes."
+            )
             return legacy, notes
         except UnicodeDecodeError:
             pass
@@ -307,8 +341,9 @@ def read_files(files: Sequence[tuple[str, bytes]], source: str = "uploaded files
     Raises:
         CorpusError: no file could be read.
     """
-    return _read_documents([(name, lambda data=data, name=name: load_document(data, name)) for name, data in files],
-                           source)
+    return _read_documents(
+        [(name, lambda data=data, name=name: load_document(data, name)) for name, data in files], source
+    )
 
 
 def _read_documents(loaders: Sequence[tuple[str, Callable[[], Document]]], source: str) -> Corpus:
@@ -338,7 +373,9 @@ def read_folder(path: str | Path) -> Corpus:
     folder = Path(path)
     if not folder.is_dir():
         raise CorpusError(f"'{folder}' is not a folder. Give a folder of PDF or text files, or a CSV file.")
-    names = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PDF_EXTENSIONS | TEXT_EXTENSIONS)
+    names = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PDF_EXTENSIONS | TEXT_EXTENSIONS
+    )
     if not names:
         raise CorpusError(f"'{folder}' holds no PDF or text files (.pdf, .txt, .md).")
     return _read_documents([(p.name, lambda p=p: load_path(p)) for p in names], source=str(folder))
@@ -388,8 +425,10 @@ class ViewThroughput:
     def line(self, view: str) -> str:
         rate = self.documents / self.seconds if self.seconds else float("nan")
         tok_rate = self.tokens / self.seconds if self.seconds else float("nan")
-        return (f"{view}: {self.documents} docs, {self.tokens:,} tokens in {self.seconds:.1f} s = "
-                f"{rate:.2f} docs/s, {tok_rate:,.0f} tokens/s")
+        return (
+            f"{view}: {self.documents} docs, {self.tokens:,} tokens in {self.seconds:.1f} s = "
+            f"{rate:.2f} docs/s, {tok_rate:,.0f} tokens/s"
+        )
 
 
 @dataclass
@@ -482,8 +521,9 @@ def embed_corpus(
     missing = missing_views(out, corpus, fingerprint, views, poolings, strategy)
     done = {i for i, m in missing.items() if not m}
     parts = _parts_dir(out)
-    report = EmbedReport(str(out), corpus_hash, fingerprint, len(corpus), 0, len(done),
-                         {v: ViewThroughput() for v in views})
+    report = EmbedReport(
+        str(out), corpus_hash, fingerprint, len(corpus), 0, len(done), {v: ViewThroughput() for v in views}
+    )
     buffer: list[dict] = []
 
     def flush() -> None:
@@ -496,7 +536,9 @@ def embed_corpus(
     todo = [i for i in range(len(corpus)) if i not in done]
     try:
         for k, i in enumerate(todo):
-            buffer.extend(_embed_one(pair, corpus, i, missing[i], poolings, strategy, corpus_hash, fingerprint, report))
+            buffer.extend(
+                _embed_one(pair, corpus, i, missing[i], poolings, strategy, corpus_hash, fingerprint, report)
+            )
             report.computed += 1
             if len(buffer) >= chunk_size * len(needed):
                 flush()
@@ -526,13 +568,24 @@ def missing_views(
             raise ValueError(f"Unknown pooling '{pooling}': choose one of {', '.join(POOLINGS)}.")
     needed = {(v, p) for v in views for p in poolings}
     have = _written(out, corpus.hash, fingerprint, strategy)
-    return {i: sorted({v for v, p in needed - have.get(i, set())}, key=VIEWS.index) for i in range(len(corpus))}
+    return {
+        i: sorted({v for v, p in needed - have.get(i, set())}, key=VIEWS.index) for i in range(len(corpus))
+    }
 
 
 def _embed_one(pair, corpus, i, views, poolings, strategy, corpus_hash, fingerprint, report) -> list[dict]:
     return embed_document(
-        pair, i, corpus.ids[i], corpus.texts[i], corpus.labels[i] if corpus.labels else None,
-        corpus.titles[i] if corpus.titles else None, views, poolings, strategy, corpus_hash, fingerprint,
+        pair,
+        i,
+        corpus.ids[i],
+        corpus.texts[i],
+        corpus.labels[i] if corpus.labels else None,
+        corpus.titles[i] if corpus.titles else None,
+        views,
+        poolings,
+        strategy,
+        corpus_hash,
+        fingerprint,
         report.throughput,
     )
 
@@ -577,13 +630,23 @@ def embed_document(
         stats.tokens += p.n_seen
         stats.seconds += seconds
         for pooling in poolings:
-            rows.append({
-                "corpus": corpus_hash, "model": fingerprint, "strategy": strategy, "view": view,
-                "pooling": pooling, "doc": doc, "doc_id": doc_id, "doc_sha": reader.document.sha256[:16],
-                "label": label, "title": title,
-                "n_tokens": len(reader.long_tokens), "seen_tokens": int(p.n_seen),
-                "vector": document_embedding(reader, view, pooling),
-            })
+            rows.append(
+                {
+                    "corpus": corpus_hash,
+                    "model": fingerprint,
+                    "strategy": strategy,
+                    "view": view,
+                    "pooling": pooling,
+                    "doc": doc,
+                    "doc_id": doc_id,
+                    "doc_sha": reader.document.sha256[:16],
+                    "label": label,
+                    "title": title,
+                    "n_tokens": len(reader.long_tokens),
+                    "seen_tokens": int(p.n_seen),
+                    "vector": document_embedding(reader, view, pooling),
+                }
+            )
     return rows
 
 
@@ -662,9 +725,13 @@ def load_embeddings(
         mask = pc.and_(mask, pc.equal(table["model"], model))
     picked = table.filter(mask)
     if picked.num_rows == 0:
-        held = sorted({tuple(r.values()) for r in table.select(["corpus", "model", "view", "pooling"]).to_pylist()})
-        raise CorpusError(f"'{path}' has no {view}/{pooling} embeddings for this corpus and model "
-                          f"(it holds corpus, model, view, pooling: {held[:12]}).")
+        held = sorted(
+            {tuple(r.values()) for r in table.select(["corpus", "model", "view", "pooling"]).to_pylist()}
+        )
+        raise CorpusError(
+            f"'{path}' has no {view}/{pooling} embeddings for this corpus and model "
+            f"(it holds corpus, model, view, pooling: {held[:12]})."
+        )
     picked = picked.sort_by("doc")
     first = np.flatnonzero(np.diff(picked["doc"].to_numpy(), prepend=-1) != 0)  # one row per document
     picked = picked.take(first)
@@ -693,7 +760,9 @@ def embed_and_load(
     embed_corpus(pair, corpus, cache, views, poolings, strategy, progress=progress)
     fingerprint = model_fingerprint(pair)
     return {
-        (v, p): load_embeddings(cache, v, p, corpus.hash, fingerprint, strategy) for v in views for p in poolings
+        (v, p): load_embeddings(cache, v, p, corpus.hash, fingerprint, strategy)
+        for v in views
+        for p in poolings
     }
 
 
@@ -704,4 +773,3 @@ def default_cache(corpus: Corpus, kind: str = "corpus") -> Path:
     """
     base = settings.path("LONGDOC_CORPUS_CACHE") or settings.cache_dir()
     return base / kind / f"{corpus.hash}.parquet"
-

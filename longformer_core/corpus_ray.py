@@ -45,8 +45,10 @@ from longformer_core.encoding import VIEWS, Progress
 from longformer_core.models import EMBEDDED, ModelPair
 from longformer_core.similarity import POOLINGS
 
-RAY_MISSING = ("--engine ray needs Ray Data, which is not installed: run `pip install 'ray[data]>=2.50'` "
-               "(or use the default --engine local).")
+RAY_MISSING = (
+    "--engine ray needs Ray Data, which is not installed: run `pip install 'ray[data]>=2.50'` "
+    "(or use the default --engine local)."
+)
 _MODEL_LOADS = 0  # models loaded in this process: a Ray worker process should load one
 
 
@@ -58,7 +60,9 @@ class RayOptions:
     address: str | None = None  # a running cluster ("auto", "ray://host:10001", "host:6379"); None: start one
     gpus_per_worker: float = 0.0  # GPUs each worker reserves (0: CPU workers)
     threads_per_worker: int = 1  # torch threads of each worker, and the CPUs it reserves
-    init_kwargs: dict[str, Any] = field(default_factory=dict)  # more ray.init arguments (num_cpus, _temp_dir, ...)
+    init_kwargs: dict[str, Any] = field(
+        default_factory=dict
+    )  # more ray.init arguments (num_cpus, _temp_dir, ...)
 
 
 def import_ray():
@@ -95,8 +99,18 @@ class EmbedWorker:
         CorpusError: the worker's models do not match the driver's.
     """
 
-    def __init__(self, model: str, baseline: str | None, fingerprint: str, out: str, views: Sequence[str],
-                 poolings: Sequence[str], strategy: str, corpus_hash: str, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        baseline: str | None,
+        fingerprint: str,
+        out: str,
+        views: Sequence[str],
+        poolings: Sequence[str],
+        strategy: str,
+        corpus_hash: str,
+        threads: int | None = None,
+    ) -> None:
         if threads:
             import torch
 
@@ -111,7 +125,12 @@ class EmbedWorker:
             )
         self.fingerprint = fingerprint
         self.parts = _parts_dir(Path(out))
-        self.views, self.poolings, self.strategy, self.corpus_hash = list(views), list(poolings), strategy, corpus_hash
+        self.views, self.poolings, self.strategy, self.corpus_hash = (
+            list(views),
+            list(poolings),
+            strategy,
+            corpus_hash,
+        )
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def embed(self, batch) -> tuple[list[dict], list[dict]]:
@@ -119,9 +138,20 @@ class EmbedWorker:
         rows, summaries = [], []
         for doc in batch.to_pylist():
             throughput: dict[str, ViewThroughput] = {}
-            rows += embed_document(self.pair, doc["doc"], doc["doc_id"], doc["text"], doc["label"], doc["title"],
-                                   json.loads(doc["views"]), self.poolings, self.strategy, self.corpus_hash,
-                                   self.fingerprint, throughput)
+            rows += embed_document(
+                self.pair,
+                doc["doc"],
+                doc["doc_id"],
+                doc["text"],
+                doc["label"],
+                doc["title"],
+                json.loads(doc["views"]),
+                self.poolings,
+                self.strategy,
+                self.corpus_hash,
+                self.fingerprint,
+                throughput,
+            )
             summary = {"doc": doc["doc"], "worker": self.worker, "model_loads": _MODEL_LOADS}
             for view in VIEWS:
                 stats = throughput.get(view, ViewThroughput())
@@ -134,8 +164,10 @@ class EmbedWorker:
         """One part file per batch, written atomically under a name no other worker can pick."""
         if rows:
             self.parts.mkdir(parents=True, exist_ok=True)
-            _write_atomic(_to_table(rows), self.parts / f"part-ray-{self.worker.replace(':', '-')}-"
-                                                        f"{uuid.uuid4().hex[:12]}.parquet")
+            _write_atomic(
+                _to_table(rows),
+                self.parts / f"part-ray-{self.worker.replace(':', '-')}-{uuid.uuid4().hex[:12]}.parquet",
+            )
 
     def __call__(self, batch):
         """Ray Data entry point: a pyarrow batch in, a pyarrow table of summaries out."""
@@ -150,14 +182,16 @@ def _task_table(corpus: Corpus, docs: Sequence[int], missing: dict[int, list[str
     """The documents to embed as an Arrow table (the rows a Ray dataset is built from)."""
     import pyarrow as pa
 
-    return pa.table({
-        "doc": pa.array(list(docs), pa.int64()),
-        "doc_id": pa.array([corpus.ids[i] for i in docs], pa.string()),
-        "text": pa.array([corpus.texts[i] for i in docs], pa.large_string()),
-        "label": pa.array([corpus.labels[i] if corpus.labels else None for i in docs], pa.string()),
-        "title": pa.array([corpus.titles[i] if corpus.titles else None for i in docs], pa.string()),
-        "views": pa.array([json.dumps(missing[i]) for i in docs], pa.string()),
-    })
+    return pa.table(
+        {
+            "doc": pa.array(list(docs), pa.int64()),
+            "doc_id": pa.array([corpus.ids[i] for i in docs], pa.string()),
+            "text": pa.array([corpus.texts[i] for i in docs], pa.large_string()),
+            "label": pa.array([corpus.labels[i] if corpus.labels else None for i in docs], pa.string()),
+            "title": pa.array([corpus.titles[i] if corpus.titles else None for i in docs], pa.string()),
+            "views": pa.array([json.dumps(missing[i]) for i in docs], pa.string()),
+        }
+    )
 
 
 def _default_workers(ray, options: RayOptions) -> int:
@@ -208,15 +242,39 @@ def embed_corpus_ray(
     corpus_hash, fingerprint = corpus.hash, model_fingerprint(pair)
     missing = missing_views(out, corpus, fingerprint, views, poolings, strategy)
     todo = [i for i, m in missing.items() if m]
-    report = EmbedReport(str(out), corpus_hash, fingerprint, len(corpus), 0, len(corpus) - len(todo),
-                         {v: ViewThroughput() for v in views}, engine="ray")
+    report = EmbedReport(
+        str(out),
+        corpus_hash,
+        fingerprint,
+        len(corpus),
+        0,
+        len(corpus) - len(todo),
+        {v: ViewThroughput() for v in views},
+        engine="ray",
+    )
     if todo:
         started = not ray.is_initialized()
         if started:
             _connect(ray, options)
         try:
-            _run(ray, corpus, todo, missing, out, model, baseline, fingerprint, views, poolings, strategy,
-                 chunk_size, progress, options, worker_class, report)
+            _run(
+                ray,
+                corpus,
+                todo,
+                missing,
+                out,
+                model,
+                baseline,
+                fingerprint,
+                views,
+                poolings,
+                strategy,
+                chunk_size,
+                progress,
+                options,
+                worker_class,
+                report,
+            )
         finally:
             if started:
                 ray.shutdown()
@@ -239,19 +297,43 @@ def _connect(ray, options: RayOptions) -> None:
         ray.init(address=options.address, **options.init_kwargs)
 
 
-def _run(ray, corpus, todo, missing, out, model, baseline, fingerprint, views, poolings, strategy, chunk_size,
-         progress, options, worker_class, report) -> None:
+def _run(
+    ray,
+    corpus,
+    todo,
+    missing,
+    out,
+    model,
+    baseline,
+    fingerprint,
+    views,
+    poolings,
+    strategy,
+    chunk_size,
+    progress,
+    options,
+    worker_class,
+    report,
+) -> None:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the driver prints its own progress lines
     workers = options.workers or _default_workers(ray, options)
-    blocks = [_task_table(corpus, todo[lo : lo + chunk_size], missing) for lo in range(0, len(todo), chunk_size)]
+    blocks = [
+        _task_table(corpus, todo[lo : lo + chunk_size], missing) for lo in range(0, len(todo), chunk_size)
+    ]
     # From Arrow tables, one block each: ray.data.from_pandas(override_num_blocks=...) breaks on pandas 3.
     dataset = ray.data.from_arrow(blocks)
     summaries = dataset.map_batches(
         worker_class,
         fn_constructor_kwargs={
-            "model": model, "baseline": baseline, "fingerprint": fingerprint, "out": str(out.resolve()),
-            "views": list(views), "poolings": list(poolings), "strategy": strategy, "corpus_hash": corpus.hash,
+            "model": model,
+            "baseline": baseline,
+            "fingerprint": fingerprint,
+            "out": str(out.resolve()),
+            "views": list(views),
+            "poolings": list(poolings),
+            "strategy": strategy,
+            "corpus_hash": corpus.hash,
             "threads": options.threads_per_worker,
         },
         batch_size=chunk_size,
@@ -280,5 +362,7 @@ def _run(ray, corpus, todo, missing, out, model, baseline, fingerprint, views, p
                     stats.seconds += row[f"{view}_seconds"]
         if progress:
             n_done = already + len(seen)
-            progress(n_done / len(corpus), f"embedded {n_done} of {len(corpus)} documents ({len(report.workers)} "
-                                           "Ray workers)")
+            progress(
+                n_done / len(corpus),
+                f"embedded {n_done} of {len(corpus)} documents ({len(report.workers)} Ray workers)",
+            )

@@ -254,8 +254,10 @@ def plan_windows(n_tokens: int, capacity: int, overlap: int) -> list[tuple[int, 
 def window_capacity(model: LoadedModel, tokenizer: PreTrainedTokenizerBase, n_question: int = 0) -> int:
     """Document tokens that fit in one forward pass next to the special tokens and the question."""
     t = special_template(tokenizer)
-    n_special = len(t.pair_prefix) + len(t.pair_middle) + len(t.pair_suffix) if n_question else (
-        len(t.single_prefix) + len(t.single_suffix)
+    n_special = (
+        len(t.pair_prefix) + len(t.pair_middle) + len(t.pair_suffix)
+        if n_question
+        else (len(t.single_prefix) + len(t.single_suffix))
     )
     capacity = model.max_tokens - n_special - n_question
     if capacity < 16:
@@ -297,9 +299,7 @@ class DocumentPass:
         return self.seen[1] - self.seen[0]
 
 
-def _centrality_merge(
-    n_tokens: int, windows: list[tuple[int, int]], states: list[np.ndarray]
-) -> np.ndarray:
+def _centrality_merge(n_tokens: int, windows: list[tuple[int, int]], states: list[np.ndarray]) -> np.ndarray:
     """Merge per-window token states: each token takes its state from the window where it is most central."""
     hidden = states[0].shape[-1]
     out = np.zeros((n_tokens, hidden), dtype=np.float32)
@@ -340,7 +340,9 @@ def batch_size_for(model: LoadedModel, seq_len: int, token_budget: int | None = 
     return max(1, budget // max(seq_len, 1))
 
 
-def plan_batches(lengths: Sequence[int], model: LoadedModel, token_budget: int | None = None) -> list[list[int]]:
+def plan_batches(
+    lengths: Sequence[int], model: LoadedModel, token_budget: int | None = None
+) -> list[list[int]]:
     """Group sequence indices into batches: sorted by length (little padding), each within the token budget.
 
     Args:
@@ -596,7 +598,8 @@ def embed_texts(
     lengths = [len(ids) for ids in enc_all["input_ids"]]
     pad_id = model.tokenizer.pad_token_id or 0
     batches = [
-        batch[i : i + batch_size] for batch in plan_batches(lengths, model, token_budget)
+        batch[i : i + batch_size]
+        for batch in plan_batches(lengths, model, token_budget)
         for i in range(0, len(batch), batch_size)
     ]
     done = 0
@@ -605,8 +608,9 @@ def embed_texts(
         # reading in another thread would see half-way ("Unable to create tensor").
         width = max(lengths[j] for j in idx)
         enc = {
-            k: torch.tensor([enc_all[k][j] + [pad_id if k == "input_ids" else 0] * (width - lengths[j]) for j in idx])
-            .to(model.device)
+            k: torch.tensor(
+                [enc_all[k][j] + [pad_id if k == "input_ids" else 0] * (width - lengths[j]) for j in idx]
+            ).to(model.device)
             for k in keys
         }
         with model.autocast():

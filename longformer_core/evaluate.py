@@ -76,7 +76,14 @@ def load_squad_articles(path: str | Path) -> list[dict]:
         for para in art.get("paragraphs", []):
             ctx = para["context"]
             starts = [0] + [m.end() for m in re.finditer(r"\n\n", ctx)]
-            articles.append({"title": art.get("title", ""), "context": ctx, "paragraph_starts": starts, "qas": para["qas"]})
+            articles.append(
+                {
+                    "title": art.get("title", ""),
+                    "context": ctx,
+                    "paragraph_starts": starts,
+                    "qas": para["qas"],
+                }
+            )
     if not articles:
         raise ValueError(f"{path} holds no SQuAD articles (expected {{'data': [{{'paragraphs': [...]}}]}}).")
     return articles
@@ -157,8 +164,10 @@ def squad_articles(
                     row[view]["f1"] = max(f1_score(best.text, g) for g in golds)
             rows.append(row)
         if progress:
-            progress(f"article {n_art + 1}/{len(articles)} ({article['title']}): {len(rows)} questions, "
-                     f"{time.perf_counter() - t_start:.0f} s")
+            progress(
+                f"article {n_art + 1}/{len(articles)} ({article['title']}): {len(rows)} questions, "
+                f"{time.perf_counter() - t_start:.0f} s"
+            )
     return _summarise(rows, timing, len(articles), strategy)
 
 
@@ -201,6 +210,7 @@ def _summarise(rows: list[dict], timing: dict, n_articles: int, strategy: str) -
 
 def answer_hit(prediction: str, gold: str) -> float:
     """1.0 when the prediction contains the gold span (case/whitespace-normalised) or has SQuAD F1 >= 0.5."""
+
     def fold(s: str) -> str:
         return " ".join(s.lower().split())
 
@@ -263,10 +273,18 @@ def pdf_questions(
             got["f1"] = f1_score(got["answer"], q["answer"])
         rows.append(row)
         if progress:
-            progress(f"question {n + 1}/{len(questions)}: " + ", ".join(
-                f"{k} p.{row[k]['page']}{'+' if row[k]['page_hit'] else '-'}" for k in [*views, "lexical"]))
-    report: dict = {"questions": len(rows), "document": document.name, "pages": document.n_pages,
-                    "strategy": strategy}
+            progress(
+                f"question {n + 1}/{len(questions)}: "
+                + ", ".join(
+                    f"{k} p.{row[k]['page']}{'+' if row[k]['page_hit'] else '-'}" for k in [*views, "lexical"]
+                )
+            )
+    report: dict = {
+        "questions": len(rows),
+        "document": document.name,
+        "pages": document.n_pages,
+        "strategy": strategy,
+    }
     for key in [*views, "lexical"]:
         report[key] = {
             "page_hit@1": round(float(np.mean([r[key]["page_hit"] for r in rows])), 4) if rows else 0.0,
@@ -276,8 +294,11 @@ def pdf_questions(
         }
     kinds = sorted({r["kind"] for r in rows if r["kind"]})
     report["by_kind"] = {
-        k: {key: round(float(np.mean([r[key]["page_hit"] for r in rows if r["kind"] == k])), 3)
-            for key in [*views, "lexical"]} for k in kinds
+        k: {
+            key: round(float(np.mean([r[key]["page_hit"] for r in rows if r["kind"] == k])), 3)
+            for key in [*views, "lexical"]
+        }
+        for k in kinds
     }
     report["rows"] = rows
     return report

@@ -57,10 +57,14 @@ class DatasetSpec:
 DATASETS = {
     "hyperpartisan": DatasetSpec(
         title="Hyperpartisan news?",
-        text_column="text", label_column="hyperpartisan", id_column="id", title_column="title", positive="true",
+        text_column="text",
+        label_column="hyperpartisan",
+        id_column="id",
+        title_column="title",
+        positive="true",
         display={"true": "hyperpartisan", "false": "not hyperpartisan"},
         paper="Longformer paper, positive-class F1 on the full test set: RoBERTa-base 87.4, Longformer-base 94.8 "
-              "(fine-tuned end to end; here a linear head on frozen embeddings)",
+        "(fine-tuned end to end; here a linear head on frozen embeddings)",
     ),
     "bbc": DatasetSpec(title="News topic (BBC)", text_column="text", label_column="category"),
 }
@@ -79,7 +83,9 @@ def load_dataset(name: str, path: str | Path, limit: int | None = None, seed: in
     corpus.labels = [label.lower() for label in corpus.labels or []]
     missing = [r for r, label in zip(corpus.rows, corpus.labels) if not label]
     if missing:
-        raise ValueError(f"Rows {missing[:10]} have no value in column '{spec.label_column}': every row needs a label.")
+        raise ValueError(
+            f"Rows {missing[:10]} have no value in column '{spec.label_column}': every row needs a label."
+        )
     if limit is not None and limit < len(corpus):
         corpus = _subset(corpus, _stratified_pick(corpus.labels, limit, seed))
     return corpus
@@ -99,9 +105,17 @@ def _stratified_pick(labels: Sequence[str], limit: int, seed: int) -> list[int]:
 
 def _subset(corpus: Corpus, keep: Sequence[int]) -> Corpus:
     pick = lambda xs: None if xs is None else [xs[i] for i in keep]
-    return Corpus(texts=pick(corpus.texts), ids=pick(corpus.ids), labels=pick(corpus.labels),
-                  titles=pick(corpus.titles), rows=pick(corpus.rows), skipped=corpus.skipped, notes=corpus.notes,
-                  source=corpus.source, columns=corpus.columns)
+    return Corpus(
+        texts=pick(corpus.texts),
+        ids=pick(corpus.ids),
+        labels=pick(corpus.labels),
+        titles=pick(corpus.titles),
+        rows=pick(corpus.rows),
+        skipped=corpus.skipped,
+        notes=corpus.notes,
+        source=corpus.source,
+        columns=corpus.columns,
+    )
 
 
 def duplicate_groups(texts: Sequence[str]) -> np.ndarray:
@@ -129,8 +143,9 @@ def metrics(y_true: Sequence[str], y_pred: Sequence[str], positive: str | None =
     out["accuracy"] = round(100 * accuracy_score(y_true, y_pred), 1)
     out["macro_f1"] = round(100 * f1_score(y_true, y_pred, average="macro", zero_division=0), 1)
     if positive is not None:
-        out["positive_f1"] = round(100 * f1_score(y_true, y_pred, pos_label=positive, average="binary",
-                                                  zero_division=0), 1)
+        out["positive_f1"] = round(
+            100 * f1_score(y_true, y_pred, pos_label=positive, average="binary", zero_division=0), 1
+        )
     return out
 
 
@@ -167,8 +182,13 @@ def _paired(y, pred_a, pred_b, mask) -> dict:
     b = b == y
     only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
     p = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
-    return {"both": int((a & b).sum()), "only_longformer": only_a, "only_truncated": only_b,
-            "neither": int((~a & ~b).sum()), "mcnemar_p": round(float(p), 4)}
+    return {
+        "both": int((a & b).sum()),
+        "only_longformer": only_a,
+        "only_truncated": only_b,
+        "neither": int((~a & ~b).sum()),
+        "mcnemar_p": round(float(p), 4),
+    }
 
 
 def evaluate_dataset(
@@ -210,13 +230,22 @@ def evaluate_dataset(
     smallest = min(np.unique(y, return_counts=True)[1])
     folds = min(folds, int(smallest))
     report: dict = {
-        "dataset": name, "rows": len(corpus), "rows_in_file": rows_in_file, "skipped_rows": len(corpus.skipped), "folds": folds, "seed": seed,
-        "strategy": strategy, "model": model_fingerprint(pair), "cache": str(cache),
+        "dataset": name,
+        "rows": len(corpus),
+        "rows_in_file": rows_in_file,
+        "skipped_rows": len(corpus.skipped),
+        "folds": folds,
+        "seed": seed,
+        "strategy": strategy,
+        "model": model_fingerprint(pair),
+        "cache": str(cache),
         "C": c if c is not None else f"inner 3-fold search over {list(C_GRID)}",
         "duplicate_texts": int(len(groups) - len(set(groups.tolist()))),
         "labels": {k: int(v) for k, v in zip(*np.unique(y, return_counts=True))},
         "length": {SHORT: int((buckets == SHORT).sum()), LONG: int((buckets == LONG).sum())},
-        "paper": spec.paper, "results": {}, "paired_long": {},
+        "paper": spec.paper,
+        "results": {},
+        "paired_long": {},
     }
     predictions = {}
     for view in views:
@@ -236,7 +265,12 @@ def evaluate_dataset(
 
 
 def embedded_rows(
-    pair: ModelPair, corpus: Corpus, cache: str | Path, views: Sequence[str], poolings: Sequence[str], strategy: str
+    pair: ModelPair,
+    corpus: Corpus,
+    cache: str | Path,
+    views: Sequence[str],
+    poolings: Sequence[str],
+    strategy: str,
 ) -> tuple[dict[tuple[str, str], Embeddings], Corpus]:
     """The embeddings already in `cache` for this corpus and model, restricted to the documents that have
     every view and pooling, and the matching sub-corpus (rows in file order)."""
@@ -245,18 +279,30 @@ def embedded_rows(
     from longformer_core.corpus import load_embeddings
 
     fingerprint = model_fingerprint(pair)
-    loaded = {(v, p): load_embeddings(cache, v, p, corpus.hash, fingerprint, strategy) for v in views for p in poolings}
+    loaded = {
+        (v, p): load_embeddings(cache, v, p, corpus.hash, fingerprint, strategy)
+        for v in views
+        for p in poolings
+    }
     common = sorted(set.intersection(*(set(e.doc.tolist()) for e in loaded.values())))
     if not common:
-        raise ValueError(f"No document is embedded in {cache} with every view and pooling asked for: run `embed` "
-                         "(or evaluate without --embedded-only) first.")
+        raise ValueError(
+            f"No document is embedded in {cache} with every view and pooling asked for: run `embed` "
+            "(or evaluate without --embedded-only) first."
+        )
     out = {}
     for key, e in loaded.items():
         pos = {d: j for j, d in enumerate(e.doc.tolist())}
         take = [pos[d] for d in common]
-        out[key] = replace(e, vectors=e.vectors[take], doc=e.doc[take], doc_ids=[e.doc_ids[j] for j in take],
-                           n_tokens=e.n_tokens[take], labels=[e.labels[j] for j in take],
-                           titles=[e.titles[j] for j in take])
+        out[key] = replace(
+            e,
+            vectors=e.vectors[take],
+            doc=e.doc[take],
+            doc_ids=[e.doc_ids[j] for j in take],
+            n_tokens=e.n_tokens[take],
+            labels=[e.labels[j] for j in take],
+            titles=[e.titles[j] for j in take],
+        )
     return out, _subset(corpus, common)
 
 
@@ -281,12 +327,28 @@ def write_heads(
     for view, by_pooling in report["results"].items():
         pooling = best_pooling(report, view)
         fixed = report["C"] if isinstance(report["C"], float) else None
-        coef, bias, classes, c = fit_linear(embeddings[(view, pooling)].vectors, corpus.labels, seed=seed, c=fixed)
+        coef, bias, classes, c = fit_linear(
+            embeddings[(view, pooling)].vectors, corpus.labels, seed=seed, c=fixed
+        )
         head = Head(
-            task=name, title=spec.title, view=view, pooling=pooling, strategy=report["strategy"],
-            model=report["model"], classes=classes, display=dict(spec.display), coef=coef, intercept=bias,
-            meta={"rows": report["rows"], "C": c, "rebuild": command, "cv_folds": report["folds"],
-                  "cv_seed": report["seed"], "cv_scores": by_pooling[pooling]},
+            task=name,
+            title=spec.title,
+            view=view,
+            pooling=pooling,
+            strategy=report["strategy"],
+            model=report["model"],
+            classes=classes,
+            display=dict(spec.display),
+            coef=coef,
+            intercept=bias,
+            meta={
+                "rows": report["rows"],
+                "C": c,
+                "rebuild": command,
+                "cv_folds": report["folds"],
+                "cv_seed": report["seed"],
+                "cv_scores": by_pooling[pooling],
+            },
         )
         written.append(head.save(Path(out_dir) / f"{name}-{view}.npz"))
     return written
@@ -312,8 +374,10 @@ def score_heads(
     fingerprint = model_fingerprint(pair)
     for head, p in zip(heads, head_paths):
         if head.model != fingerprint:
-            raise ValueError(f"The head '{p}' was trained on embeddings of another model ({head.model}; this one is "
-                             f"{fingerprint}). Rebuild it with: {head.meta.get('rebuild', 'the evaluate command')}")
+            raise ValueError(
+                f"The head '{p}' was trained on embeddings of another model ({head.model}; this one is "
+                f"{fingerprint}). Rebuild it with: {head.meta.get('rebuild', 'the evaluate command')}"
+            )
         if head.task != name:
             raise ValueError(f"The head '{p}' is for '{head.task}', not '{name}'.")
     corpus = load_dataset(name, path, limit, seed)
@@ -330,8 +394,11 @@ def score_heads(
                 continue
             emb = embeddings[(head.view, head.pooling)]
             pred = head.predict(emb.vectors)
-            report["heads"][str(p)] = {"view": head.view, "pooling": head.pooling,
-                                       **_scored(corpus.labels, pred, length_buckets(emb.n_tokens), spec.positive)}
+            report["heads"][str(p)] = {
+                "view": head.view,
+                "pooling": head.pooling,
+                **_scored(corpus.labels, pred, length_buckets(emb.n_tokens), spec.positive),
+            }
     return report
 
 

@@ -86,8 +86,12 @@ def hf_attention_for_gradients(module: torch.nn.Module) -> Iterator[None]:
 class Evidence(Located):
     """One passage and how much it supported the answer."""
 
-    score: float = 0.0  # share of the absolute gradient x input over the window's passages ([-1, 1] if signed)
-    occlusion: float | None = None  # drop of start+end logit when the passage is masked (sampled passages only)
+    score: float = (
+        0.0  # share of the absolute gradient x input over the window's passages ([-1, 1] if signed)
+    )
+    occlusion: float | None = (
+        None  # drop of start+end logit when the passage is masked (sampled passages only)
+    )
 
 
 @dataclass
@@ -112,19 +116,21 @@ class Explanation:
     def to_dict(self, max_evidence: int | None = None) -> dict:
         """JSON-ready: {"answer", "page", "evidence": [{"text", "page", "char_span", "score", ...}], ...}."""
         ev = self.evidence if max_evidence is None else self.evidence[:max_evidence]
-        return _plain({
-            "answer": self.answer.text,
-            "page": self.answer.page,
-            "char_span": self.answer.char_span,
-            "evidence": [asdict(e) for e in ev],
-            "window_tokens": self.window_tokens,
-            "window_chars": self.window_chars,
-            "target_logit": round(self.target_logit, 4),
-            "seconds": round(self.seconds, 3),
-            "occlusion_seconds": round(self.occlusion_seconds, 3),
-            "occlusion_agrees": self.occlusion_agrees,
-            "notes": self.notes,
-        })
+        return _plain(
+            {
+                "answer": self.answer.text,
+                "page": self.answer.page,
+                "char_span": self.answer.char_span,
+                "evidence": [asdict(e) for e in ev],
+                "window_tokens": self.window_tokens,
+                "window_chars": self.window_chars,
+                "target_logit": round(self.target_logit, 4),
+                "seconds": round(self.seconds, 3),
+                "occlusion_seconds": round(self.occlusion_seconds, 3),
+                "occlusion_agrees": self.occlusion_agrees,
+                "notes": self.notes,
+            }
+        )
 
 
 def page_strip(n_pages: int, evidence: Sequence[Evidence]) -> np.ndarray:
@@ -156,7 +162,11 @@ def _qa_module(model: LoadedModel) -> torch.nn.Module:
 
 
 def explanation_window(
-    reader: DocumentReader, view: str, answer_span: tuple[int, int], n_question: int, max_tokens: int = EXPLAIN_TOKENS
+    reader: DocumentReader,
+    view: str,
+    answer_span: tuple[int, int],
+    n_question: int,
+    max_tokens: int = EXPLAIN_TOKENS,
 ) -> tuple[int, int]:
     """Document-token range [lo, hi) the explanation pass reads: the view's window around the answer.
 
@@ -230,9 +240,13 @@ def explain_answer(
     lo, hi = explanation_window(reader, view, answer.char_span, len(q_ids), max_tokens)
     long = model.is_longformer
     win = build_input(
-        model.tokenizer, tokens, (lo, hi), question_ids=q_ids,
+        model.tokenizer,
+        tokens,
+        (lo, hi),
+        question_ids=q_ids,
         doc_global=reader.plan.doc_mask if long and view == "longformer" else None,
-        global_first=reader.plan.global_first and long, global_question=long,
+        global_first=reader.plan.global_first and long,
+        global_question=long,
     )
     start_pos, end_pos = _answer_positions(win, tokens.tokens_in(*answer.char_span), lo, hi)
     kwargs = model_kwargs(model, win)
@@ -250,7 +264,9 @@ def explain_answer(
     if aggregate == "absolute":
         token_scores = np.abs(token_scores)
     spans = reader.passages.spans if passages is None else passages
-    scored: list[tuple[tuple[int, int], tuple[int, int], float]] = []  # (char span, input positions, raw score)
+    scored: list[
+        tuple[tuple[int, int], tuple[int, int], float]
+    ] = []  # (char span, input positions, raw score)
     for a, b in spans:
         p0, p1 = tokens.tokens_in(a, b)
         p0, p1 = max(p0, lo), min(p1, hi)
@@ -260,15 +276,32 @@ def explain_answer(
         scored.append(((a, b), pos, float(token_scores[pos[0] : pos[1]].sum())))
     total = sum(abs(s) for _, _, s in scored) or 1.0
     order = sorted(range(len(scored)), key=lambda i: -scored[i][2])
-    evidence = [Evidence(**vars(Located.of(reader.document, scored[i][0])), score=scored[i][2] / total) for i in order]
+    evidence = [
+        Evidence(**vars(Located.of(reader.document, scored[i][0])), score=scored[i][2] / total) for i in order
+    ]
     explanation = Explanation(
-        view=view, question=question, answer=answer, evidence=evidence, window_tokens=(lo, hi),
-        window_chars=tokens.char_span(lo, hi) if hi > lo else (0, 0), target_logit=float(target.detach()),
+        view=view,
+        question=question,
+        answer=answer,
+        evidence=evidence,
+        window_tokens=(lo, hi),
+        window_chars=tokens.char_span(lo, hi) if hi > lo else (0, 0),
+        target_logit=float(target.detach()),
         seconds=seconds,
     )
     if occlusion > 0 and evidence:
-        _occlude(explanation, module, kwargs, input_ids, [scored[i][1] for i in order], start_pos, end_pos,
-                 model, occlusion, seed)
+        _occlude(
+            explanation,
+            module,
+            kwargs,
+            input_ids,
+            [scored[i][1] for i in order],
+            start_pos,
+            end_pos,
+            model,
+            occlusion,
+            seed,
+        )
     return explanation
 
 
@@ -301,7 +334,10 @@ def _occlude(
                 p0, p1 = positions[j]
                 ids[row, p0:p1] = mask_id
             rep = {key: v.repeat(len(batch), 1) for key, v in kwargs.items()}
-            drops = base - _forward_target(module, {**rep, "input_ids": ids}, start_pos, end_pos).float().cpu().numpy()
+            drops = (
+                base
+                - _forward_target(module, {**rep, "input_ids": ids}, start_pos, end_pos).float().cpu().numpy()
+            )
             for j, d in zip(batch, drops):
                 explanation.evidence[j].occlusion = float(d)
     explanation.occlusion_seconds = time.perf_counter() - t0
@@ -346,8 +382,15 @@ def explain(
         if result is None or result.best is None:
             continue
         try:
-            out[view] = explain_answer(reader, view, result.question or question, result.best, passages=passages,
-                                       max_tokens=max_tokens, occlusion=occlusion)
+            out[view] = explain_answer(
+                reader,
+                view,
+                result.question or question,
+                result.best,
+                passages=passages,
+                max_tokens=max_tokens,
+                occlusion=occlusion,
+            )
         except ValueError as exc:  # e.g. a view without a QA head: explain the others
             failure = exc
     if not out and failure is not None:

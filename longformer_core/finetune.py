@@ -79,7 +79,11 @@ def load_squad_examples(
                 if training and "hotpot_answer" in qa and is_heldout(qa["id"]):
                     continue
                 if qa.get("answers"):  # SQuAD 2.0 unanswerable questions carry no span to learn
-                    out.append(QAExample(qa["id"], qa["question"], para["context"], qa["answers"], art.get("title", "")))
+                    out.append(
+                        QAExample(
+                            qa["id"], qa["question"], para["context"], qa["answers"], art.get("title", "")
+                        )
+                    )
     if not out:
         raise ValueError(f"No answerable questions found in {path}: is it SQuAD-format JSON?")
     return out
@@ -95,7 +99,9 @@ def split_titles(path: str | Path, n_val: int, seed: int = 0) -> tuple[list[str]
     return [t for t in titles if t not in val], val
 
 
-def qa_features(tokenizer, examples: Sequence[QAExample], max_length: int, stride: int, longformer: bool) -> dict[str, list]:
+def qa_features(
+    tokenizer, examples: Sequence[QAExample], max_length: int, stride: int, longformer: bool
+) -> dict[str, list]:
     """Tokenize (question, context) pairs into overlapping windows with start/end labels (unpadded).
 
     A window that does not contain the answer points both labels at position 0 ([CLS]), the SQuAD
@@ -103,10 +109,14 @@ def qa_features(tokenizer, examples: Sequence[QAExample], max_length: int, strid
     None elsewhere) map predictions back to text. token_type_ids come as the tokenizer makes them (BERT:
     1 for the context), which is what encoding.build_input gives the model in the app.
     """
-    longest = max(len(ids) for ids in tokenizer([e.question for e in examples], add_special_tokens=False)["input_ids"])
+    longest = max(
+        len(ids) for ids in tokenizer([e.question for e in examples], add_special_tokens=False)["input_ids"]
+    )
     if longest + 4 + stride >= max_length:  # the tokenizer cannot stride through what is left for the context
-        raise ValueError(f"A question of {longest} tokens leaves too little room in windows of {max_length} "
-                         f"tokens with a stride of {stride}: raise --max-length or shorten the question.")
+        raise ValueError(
+            f"A question of {longest} tokens leaves too little room in windows of {max_length} "
+            f"tokens with a stride of {stride}: raise --max-length or shorten the question."
+        )
     enc = tokenizer(
         [e.question for e in examples],
         [e.context for e in examples],
@@ -144,8 +154,15 @@ def qa_features(tokenizer, examples: Sequence[QAExample], max_length: int, strid
     return feats
 
 
-MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids", "global_attention_mask", "start_positions",
-              "end_positions", "labels")
+MODEL_KEYS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "global_attention_mask",
+    "start_positions",
+    "end_positions",
+    "labels",
+)
 
 
 class FeatureDataset(torch.utils.data.Dataset):
@@ -210,8 +227,16 @@ def qa_training_model(name_or_path: str, lora: LoraConfig | None) -> tuple[nn.Mo
 
 
 @torch.inference_mode()
-def predict_qa(model: nn.Module, tokenizer, examples: Sequence[QAExample], longformer: bool,
-               max_length: int, stride: int, batch_size: int = 32, max_answer_tokens: int = 30) -> list[str]:
+def predict_qa(
+    model: nn.Module,
+    tokenizer,
+    examples: Sequence[QAExample],
+    longformer: bool,
+    max_length: int,
+    stride: int,
+    batch_size: int = 32,
+    max_answer_tokens: int = 30,
+) -> list[str]:
     """Best answer text per example (best span over the example's windows)."""
     model.eval()
     feats = qa_features(tokenizer, examples, max_length, stride, longformer)
@@ -229,8 +254,13 @@ def predict_qa(model: nn.Module, tokenizer, examples: Sequence[QAExample], longf
             ctx = [i for i, o in enumerate(offsets) if o is not None]
             if not ctx:
                 continue
-            spans, _ = best_spans(out.start_logits[j].float().numpy(), out.end_logits[j].float().numpy(),
-                                  (ctx[0], ctx[-1] + 1), 1, max_answer_tokens)
+            spans, _ = best_spans(
+                out.start_logits[j].float().numpy(),
+                out.end_logits[j].float().numpy(),
+                (ctx[0], ctx[-1] + 1),
+                1,
+                max_answer_tokens,
+            )
             if not spans:
                 continue
             ex = feats["example_index"][f]
@@ -244,15 +274,21 @@ def squad_scores(predictions: Sequence[str], examples: Sequence[QAExample]) -> d
     """EM and F1 in percent with the official SQuAD normalisation (best over the gold answers)."""
     em = [max(exact_match(p, a["text"]) for a in e.answers) for p, e in zip(predictions, examples)]
     f1 = [max(f1_score(p, a["text"]) for a in e.answers) for p, e in zip(predictions, examples)]
-    return {"em": round(100 * float(np.mean(em)), 2), "f1": round(100 * float(np.mean(f1)), 2), "questions": len(examples)}
+    return {
+        "em": round(100 * float(np.mean(em)), 2),
+        "f1": round(100 * float(np.mean(f1)), 2),
+        "questions": len(examples),
+    }
 
 
 def classification_scores(predictions: np.ndarray, labels: np.ndarray) -> dict:
     """Accuracy and macro-F1 as fractions (scikit-learn, as evaluate_corpus uses; absent classes skipped)."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    return {"accuracy": round(float(accuracy_score(labels, predictions)), 4),
-            "macro_f1": round(float(f1_score(labels, predictions, average="macro", zero_division=0)), 4)}
+    return {
+        "accuracy": round(float(accuracy_score(labels, predictions)), 4),
+        "macro_f1": round(float(f1_score(labels, predictions, average="macro", zero_division=0)), 4),
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -312,15 +348,26 @@ class TrainSettings:
     max_steps: int = -1  # stop early (tests, quick checks)
 
 
-def run_trainer(model: nn.Module, train_ds, eval_ds, collator, settings: TrainSettings, out_dir: Path,
-                compute_metrics: Callable | None = None) -> dict:
+def run_trainer(
+    model: nn.Module,
+    train_ds,
+    eval_ds,
+    collator,
+    settings: TrainSettings,
+    out_dir: Path,
+    compute_metrics: Callable | None = None,
+) -> dict:
     """Train with transformers.Trainer; {"train_loss", "train_seconds", "samples_per_second", "eval_loss"?}."""
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
     class _Progress(TrainerCallback):  # one line per logging step on stderr, so stdout stays the report
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs and state.is_world_process_zero:
-                print(f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}", file=sys.stderr, flush=True)
+                print(
+                    f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     class _ReplicaDigests(TrainerCallback):
         """Every rank's weight digest after the first step that changed the weights (warm-up starts at a learning
@@ -370,8 +417,14 @@ def run_trainer(model: nn.Module, train_ds, eval_ds, collator, settings: TrainSe
         disable_tqdm=True,
         ddp_backend=None if cuda or world_size == 1 else "gloo",  # NCCL (the default) needs GPUs
     )
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                      data_collator=collator, compute_metrics=compute_metrics)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        data_collator=collator,
+        compute_metrics=compute_metrics,
+    )
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(_Progress())
     replicas = _ReplicaDigests()
@@ -392,18 +445,27 @@ def run_trainer(model: nn.Module, train_ds, eval_ds, collator, settings: TrainSe
         mine = {"rank": distributed_rank()[0], "rows": collator.rows, "first_batch": collator.first_batch}
         torch.distributed.all_gather_object(ranks, mine)
         for r in ranks:
-            r["weights_after_first_update"] = (replicas.after_first_update[r["rank"]]
-                                               if replicas.after_first_update else None)
+            r["weights_after_first_update"] = (
+                replicas.after_first_update[r["rank"]] if replicas.after_first_update else None
+            )
             r["weights_at_end"] = replicas.at_end[r["rank"]]
         report["distributed"] = {
-            "world_size": world_size, "backend": str(torch.distributed.get_backend()), "ranks": ranks,
+            "world_size": world_size,
+            "backend": str(torch.distributed.get_backend()),
+            "ranks": ranks,
             "first_update_step": replicas.first_update_step,
             "replicas_equal": len({r["weights_at_end"] for r in ranks}) == 1,
         }
     if eval_ds is not None:
         metrics = trainer.evaluate()
         report["eval_loss"] = round(float(metrics["eval_loss"]), 4)
-        report.update({k: round(float(metrics[f"eval_{k}"]), 4) for k in ("accuracy", "macro_f1") if f"eval_{k}" in metrics})
+        report.update(
+            {
+                k: round(float(metrics[f"eval_{k}"]), 4)
+                for k in ("accuracy", "macro_f1")
+                if f"eval_{k}" in metrics
+            }
+        )
     return report
 
 
@@ -460,17 +522,28 @@ def finetune_qa(
     train_ds = FeatureDataset(qa_features(tokenizer, train, max_length, stride, longformer))
     eval_ds = FeatureDataset(qa_features(tokenizer, evals, max_length, stride, longformer)) if evals else None
     report = {
-        "task": "qa", "model": model_name, "train": [str(p) for p in paths] if extra else str(first), "eval": str(eval_path or first),
-        "train_questions": len(train), "eval_questions": len(evals), "val_articles": val_titles,
-        "max_length": max_length, "stride": stride, "lora": lora.to_dict() if lora else None,
-        "settings": vars(settings), "torch": torch.__version__, "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "task": "qa",
+        "model": model_name,
+        "train": [str(p) for p in paths] if extra else str(first),
+        "eval": str(eval_path or first),
+        "train_questions": len(train),
+        "eval_questions": len(evals),
+        "val_articles": val_titles,
+        "max_length": max_length,
+        "stride": stride,
+        "lora": lora.to_dict() if lora else None,
+        "settings": vars(settings),
+        "torch": torch.__version__,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
     report.update(run_trainer(model, train_ds, eval_ds, PadCollator(_pad_id(tokenizer)), settings, out_dir))
     if not is_main_process():  # the other ranks trained their share; rank 0 scores and writes
         return report
     if evals:
         t0 = time.perf_counter()
-        report.update(squad_scores(predict_qa(model, tokenizer, evals, longformer, max_length, stride), evals))
+        report.update(
+            squad_scores(predict_qa(model, tokenizer, evals, longformer, max_length, stride), evals)
+        )
         report["eval_seconds"] = round(time.perf_counter() - t0, 1)
     if embedded:
         save_qa_head(model, lora, out_dir, report)
@@ -501,7 +574,9 @@ def read_labelled_csv(path: str | Path, text_column: str, label_column: str) -> 
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: no column {', '.join(map(repr, missing))}; the columns are {', '.join(frame.columns)}.")
+        raise ValueError(
+            f"{path}: no column {', '.join(map(repr, missing))}; the columns are {', '.join(frame.columns)}."
+        )
     frame = frame[frame[text_column].str.strip() != ""]
     if frame.empty:
         raise ValueError(f"{path}: no row has text in column '{text_column}'.")
@@ -534,30 +609,60 @@ def finetune_classifier(
     if is_main_process():
         out_dir.mkdir(parents=True, exist_ok=True)
     texts, labels = read_labelled_csv(train_path, text_column, label_column)
-    eval_texts, eval_labels = read_labelled_csv(eval_path, text_column, label_column) if eval_path else ([], [])
+    eval_texts, eval_labels = (
+        read_labelled_csv(eval_path, text_column, label_column) if eval_path else ([], [])
+    )
     names = sorted(set(labels) | set(eval_labels))
     source = str(embedded_longformer_dir()) if model_name == EMBEDDED else model_name
     model = AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+        source,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)},
     )
     tokenizer = AutoTokenizer.from_pretrained(source)
     limit = int(getattr(model.config, "max_position_embeddings", 514))
-    limit -= 2 if model.config.model_type in ("roberta", "longformer", "xlm-roberta") else 0  # RoBERTa's offset
+    limit -= (
+        2 if model.config.model_type in ("roberta", "longformer", "xlm-roberta") else 0
+    )  # RoBERTa's offset
     max_length = min(max_length or (4096 if model.config.model_type == "longformer" else limit), limit)
 
     def dataset(xs: list[str], ys: list[str]) -> FeatureDataset:
         enc = tokenizer(xs, truncation=True, max_length=max_length)
-        return FeatureDataset({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                               "labels": [names.index(y) for y in ys]})
+        return FeatureDataset(
+            {
+                "input_ids": enc["input_ids"],
+                "attention_mask": enc["attention_mask"],
+                "labels": [names.index(y) for y in ys],
+            }
+        )
 
     def metrics(pred) -> dict:
         return classification_scores(np.asarray(pred.predictions).argmax(-1), np.asarray(pred.label_ids))
 
-    report = {"task": "classify", "model": model_name, "train": str(train_path), "eval": str(eval_path or ""),
-              "train_rows": len(texts), "eval_rows": len(eval_texts), "labels": names, "max_length": max_length,
-              "settings": vars(settings), "torch": torch.__version__}
-    report.update(run_trainer(model, dataset(texts, labels), dataset(eval_texts, eval_labels) if eval_texts else None,
-                              PadCollator(_pad_id(tokenizer)), settings, out_dir, metrics))
+    report = {
+        "task": "classify",
+        "model": model_name,
+        "train": str(train_path),
+        "eval": str(eval_path or ""),
+        "train_rows": len(texts),
+        "eval_rows": len(eval_texts),
+        "labels": names,
+        "max_length": max_length,
+        "settings": vars(settings),
+        "torch": torch.__version__,
+    }
+    report.update(
+        run_trainer(
+            model,
+            dataset(texts, labels),
+            dataset(eval_texts, eval_labels) if eval_texts else None,
+            PadCollator(_pad_id(tokenizer)),
+            settings,
+            out_dir,
+            metrics,
+        )
+    )
     if not is_main_process():
         return report
     model.save_pretrained(out_dir)
@@ -566,8 +671,14 @@ def finetune_classifier(
     return report
 
 
-def sweep(run: Callable[[TrainSettings, Path], dict], base: TrainSettings, learning_rates: Sequence[float],
-          batch_sizes: Sequence[int], out_dir: str | Path, metric: str) -> list[dict]:
+def sweep(
+    run: Callable[[TrainSettings, Path], dict],
+    base: TrainSettings,
+    learning_rates: Sequence[float],
+    batch_sizes: Sequence[int],
+    out_dir: str | Path,
+    metric: str,
+) -> list[dict]:
     """Grid over learning rate x batch size; writes sweep.csv and sweep.html (a heatmap of `metric`)."""
     import pandas as pd
     import plotly.express as px
@@ -578,15 +689,27 @@ def sweep(run: Callable[[TrainSettings, Path], dict], base: TrainSettings, learn
         for bs in batch_sizes:
             settings = TrainSettings(**{**vars(base), "learning_rate": lr, "batch_size": bs})
             report = run(settings, out_dir / f"lr{lr:g}-bs{bs}")
-            rows.append({"learning_rate": lr, "batch_size": bs,
-                         **{k: report.get(k, math.nan) for k in (metric, "eval_loss", "train_loss",
-                                                                 "train_seconds", "samples_per_second")}})
+            rows.append(
+                {
+                    "learning_rate": lr,
+                    "batch_size": bs,
+                    **{
+                        k: report.get(k, math.nan)
+                        for k in (metric, "eval_loss", "train_loss", "train_seconds", "samples_per_second")
+                    },
+                }
+            )
     if not is_main_process():
         return rows
     table = pd.DataFrame(rows)
     table.to_csv(out_dir / "sweep.csv", index=False)
     grid = table.pivot(index="batch_size", columns="learning_rate", values=metric)
-    fig = px.imshow(grid, text_auto=True, aspect="auto", labels={"color": metric},
-                    title=f"{metric} by learning rate and batch size")
+    fig = px.imshow(
+        grid,
+        text_auto=True,
+        aspect="auto",
+        labels={"color": metric},
+        title=f"{metric} by learning rate and batch size",
+    )
     fig.write_html(out_dir / "sweep.html", include_plotlyjs="cdn")
     return rows

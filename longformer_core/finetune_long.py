@@ -87,11 +87,22 @@ def squad_article_examples(path: str | Path, exclude_titles: Sequence[str] = ())
         if article["title"] in set(exclude_titles):
             continue
         for qa in article["qas"]:
-            spans = sorted({(a["answer_start"], a["answer_start"] + len(a["text"])) for a in qa.get("answers", [])})
+            spans = sorted(
+                {(a["answer_start"], a["answer_start"] + len(a["text"])) for a in qa.get("answers", [])}
+            )
             if not spans:
                 continue
-            out.append(LongExample(qa["id"], "squad", qa["question"], article["context"], "span", spans,
-                                   _paragraph_range(article, qa)))
+            out.append(
+                LongExample(
+                    qa["id"],
+                    "squad",
+                    qa["question"],
+                    article["context"],
+                    "span",
+                    spans,
+                    _paragraph_range(article, qa),
+                )
+            )
     return out
 
 
@@ -112,7 +123,8 @@ def hotpot_train_examples(path: str | Path) -> list[LongExample]:
             out.append(LongExample(q.id, "hotpot", q.question, q.text, answer.lower(), [], evidence))
             continue
         spans = [m.span() for m in re.finditer(re.escape(answer), q.text)] or [
-            m.span() for m in re.finditer(re.escape(answer), q.text, flags=re.IGNORECASE)]
+            m.span() for m in re.finditer(re.escape(answer), q.text, flags=re.IGNORECASE)
+        ]
         if spans:
             out.append(LongExample(q.id, "hotpot", q.question, q.text, "span", spans, evidence))
     return out
@@ -133,8 +145,9 @@ class TrainWindow:
     example: int  # index of the example
 
 
-def _window_range(n: int, capacity: int, must: tuple[int, int], fallback: tuple[int, int],
-                  rng: np.random.Generator) -> tuple[int, int]:
+def _window_range(
+    n: int, capacity: int, must: tuple[int, int], fallback: tuple[int, int], rng: np.random.Generator
+) -> tuple[int, int]:
     """A document-token range of `capacity` tokens holding `must` (else `fallback`) at a random place."""
     if n <= capacity:
         return 0, n
@@ -144,8 +157,9 @@ def _window_range(n: int, capacity: int, must: tuple[int, int], fallback: tuple[
     return s, s + capacity
 
 
-def build_windows(tokenizer, examples: Sequence[LongExample], window_tokens: int, seed: int = 0,
-                  longformer: bool = True) -> list[TrainWindow]:
+def build_windows(
+    tokenizer, examples: Sequence[LongExample], window_tokens: int, seed: int = 0, longformer: bool = True
+) -> list[TrainWindow]:
     """One window of at most `window_tokens` per example, holding its evidence (or first answer).
 
     Args:
@@ -173,21 +187,34 @@ def build_windows(tokenizer, examples: Sequence[LongExample], window_tokens: int
         evidence = tokens.tokens_in(*ex.evidence)
         first = (gold[0][0], gold[0][1] + 1) if gold else evidence
         s, e = _window_range(len(tokens), capacity, evidence, first, rng)
-        win = build_input(tokenizer, tokens, (s, e), question_ids=q_ids, global_first=longformer,
-                          global_question=longformer)
+        win = build_input(
+            tokenizer, tokens, (s, e), question_ids=q_ids, global_first=longformer, global_question=longformer
+        )
         inside = [(a, b) for a, b in gold if s <= a and b < e]
         if ex.kind == "span" and not inside:
             continue
-        out.append(TrainWindow(
-            input_ids=win.input_ids[0].tolist(), token_type_ids=win.token_type_ids[0].tolist(),
-            global_attention_mask=win.global_attention_mask[0].tolist(), pool_mask=pool_mask_of(win)[0].tolist(),
-            starts=[win.doc_start + a - s for a, _ in inside], ends=[win.doc_start + b - s for _, b in inside],
-            answer_type=ANSWER_TYPES.index(ex.kind), doc_range=(s, e), example=i))
+        out.append(
+            TrainWindow(
+                input_ids=win.input_ids[0].tolist(),
+                token_type_ids=win.token_type_ids[0].tolist(),
+                global_attention_mask=win.global_attention_mask[0].tolist(),
+                pool_mask=pool_mask_of(win)[0].tolist(),
+                starts=[win.doc_start + a - s for a, _ in inside],
+                ends=[win.doc_start + b - s for _, b in inside],
+                answer_type=ANSWER_TYPES.index(ex.kind),
+                doc_range=(s, e),
+                example=i,
+            )
+        )
     return out
 
 
-def chunk_windows(tokenizer, examples: Sequence[LongExample], long_windows: Sequence[TrainWindow],
-                  chunk_tokens: int = CHUNK_TOKENS) -> list[list[TrainWindow]]:
+def chunk_windows(
+    tokenizer,
+    examples: Sequence[LongExample],
+    long_windows: Sequence[TrainWindow],
+    chunk_tokens: int = CHUNK_TOKENS,
+) -> list[list[TrainWindow]]:
     """The same document ranges as `long_windows`, cut into the chunked view's windows (one list per window).
 
     A chunk without the answer labels [CLS] (position 0) as start and end; every chunk carries the answer type.
@@ -212,10 +239,19 @@ def chunk_windows(tokenizer, examples: Sequence[LongExample], long_windows: Sequ
             inside = [(a, b) for a, b in gold if s <= a and b < e]
             starts = [win.doc_start + a - s for a, _ in inside] or ([0] if ex.kind == "span" else [])
             ends = [win.doc_start + b - s for _, b in inside] or ([0] if ex.kind == "span" else [])
-            chunks.append(TrainWindow(
-                input_ids=win.input_ids[0].tolist(), token_type_ids=win.token_type_ids[0].tolist(),
-                global_attention_mask=[0] * win.input_ids.shape[1], pool_mask=pool_mask_of(win)[0].tolist(),
-                starts=starts, ends=ends, answer_type=w.answer_type, doc_range=(s, e), example=w.example))
+            chunks.append(
+                TrainWindow(
+                    input_ids=win.input_ids[0].tolist(),
+                    token_type_ids=win.token_type_ids[0].tolist(),
+                    global_attention_mask=[0] * win.input_ids.shape[1],
+                    pool_mask=pool_mask_of(win)[0].tolist(),
+                    starts=starts,
+                    ends=ends,
+                    answer_type=w.answer_type,
+                    doc_range=(s, e),
+                    example=w.example,
+                )
+            )
         out.append(chunks)
     return out
 
@@ -255,15 +291,19 @@ def init_from_head(model: nn.Module, adapters: dict, head_dir: Path) -> None:
         for name, lora in adapters.items():
             a, b = state.get(f"{name}.lora_a"), state.get(f"{name}.lora_b")
             if a is None or tuple(a.shape) != tuple(lora.lora_a.shape):
-                raise ValueError(f"The head in {head_dir} does not fit this model's adapter ({name}): "
-                                 "train from scratch with --init-head none.")
+                raise ValueError(
+                    f"The head in {head_dir} does not fit this model's adapter ({name}): "
+                    "train from scratch with --init-head none."
+                )
             lora.lora_a.copy_(a.float())
             lora.lora_b.copy_(b.float())
         model.qa_outputs.weight.copy_(state["qa_outputs.weight"].float())
         model.qa_outputs.bias.copy_(state["qa_outputs.bias"].float())
 
 
-def reader_for_training(source: str | Path, lora: LoraConfig, init_head: Path | None) -> tuple[nn.Module, dict, AnswerTypeHead]:
+def reader_for_training(
+    source: str | Path, lora: LoraConfig, init_head: Path | None
+) -> tuple[nn.Module, dict, AnswerTypeHead]:
     """(QA model with LoRA, its adapters, a fresh answer-type head); HF's own attention (it trains)."""
     from transformers import AutoModelForQuestionAnswering
 
@@ -277,15 +317,25 @@ def reader_for_training(source: str | Path, lora: LoraConfig, init_head: Path | 
     return model, adapters, AnswerTypeHead(model.config.hidden_size)
 
 
-def reader_loss(module: nn.Module, type_head: nn.Module, rows: Sequence[TrainWindow], longformer: bool,
-                pad_id: int, device: torch.device) -> torch.Tensor:
+def reader_loss(
+    module: nn.Module,
+    type_head: nn.Module,
+    rows: Sequence[TrainWindow],
+    longformer: bool,
+    pad_id: int,
+    device: torch.device,
+) -> torch.Tensor:
     """Mean loss of a batch of windows: multi-gold span loss (one softmax over all positions) + answer type."""
     width = max(len(r.input_ids) for r in rows)
 
     def pad(key: str, fill: int) -> torch.Tensor:
-        return torch.tensor([getattr(r, key) + [fill] * (width - len(r.input_ids)) for r in rows], device=device)
+        return torch.tensor(
+            [getattr(r, key) + [fill] * (width - len(r.input_ids)) for r in rows], device=device
+        )
 
-    attention = torch.tensor([[1] * len(r.input_ids) + [0] * (width - len(r.input_ids)) for r in rows], device=device)
+    attention = torch.tensor(
+        [[1] * len(r.input_ids) + [0] * (width - len(r.input_ids)) for r in rows], device=device
+    )
     kwargs = {"input_ids": pad("input_ids", pad_id), "attention_mask": attention}
     if getattr(module.config, "type_vocab_size", 1) > 1:
         kwargs["token_type_ids"] = pad("token_type_ids", 0)
@@ -297,7 +347,9 @@ def reader_loss(module: nn.Module, type_head: nn.Module, rows: Sequence[TrainWin
     end = end.float().masked_fill(~valid, -1e4).log_softmax(-1)
     losses = []
     for i, r in enumerate(rows):
-        loss = nn.functional.cross_entropy(type_logits[i : i + 1].float(), torch.tensor([r.answer_type], device=device))
+        loss = nn.functional.cross_entropy(
+            type_logits[i : i + 1].float(), torch.tensor([r.answer_type], device=device)
+        )
         if r.starts:
             loss = loss + (-torch.logsumexp(start[i, r.starts], 0) - torch.logsumexp(end[i, r.ends], 0)) / 2
         losses.append(loss)
@@ -330,9 +382,16 @@ class TrainLog:
     precision: str = "fp32"
 
 
-def train(module: nn.Module, type_head: nn.Module, batches: Sequence[Sequence[TrainWindow]], settings: LongTrainSettings,
-          longformer: bool, pad_id: int, device: torch.device,
-          progress: Callable[[str], None] | None = None) -> TrainLog:
+def train(
+    module: nn.Module,
+    type_head: nn.Module,
+    batches: Sequence[Sequence[TrainWindow]],
+    settings: LongTrainSettings,
+    longformer: bool,
+    pad_id: int,
+    device: torch.device,
+    progress: Callable[[str], None] | None = None,
+) -> TrainLog:
     """AdamW with linear warm-up and decay over `batches` (each a list of windows run in one forward).
 
     One optimizer step per `settings.batch_size` items of `batches`; an item is one Longformer window, or
@@ -349,7 +408,8 @@ def train(module: nn.Module, type_head: nn.Module, batches: Sequence[Sequence[Tr
         steps = min(steps, settings.max_steps)
     warm = max(1, int(settings.warmup * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+        optimizer, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
+    )
     module.train().to(device)
     type_head.train().to(device)
     log = TrainLog(precision="bf16" if use_bf16 else "fp32")
@@ -380,8 +440,9 @@ def train(module: nn.Module, type_head: nn.Module, batches: Sequence[Sequence[Tr
     return log
 
 
-def save_head(module: nn.Module, adapters: dict, type_head: AnswerTypeHead, lora: LoraConfig, out_dir: Path,
-              card: dict) -> Path:
+def save_head(
+    module: nn.Module, adapters: dict, type_head: AnswerTypeHead, lora: LoraConfig, out_dir: Path, card: dict
+) -> Path:
     """Write adapter.safetensors (LoRA + span layer + answer-type classifier, fp16) and adapter.json (the card).
 
     The folder loads like the shipped head (`models.load_qa_reader`) and gives `long_reader` its classifier.
@@ -394,7 +455,9 @@ def save_head(module: nn.Module, adapters: dict, type_head: AnswerTypeHead, lora
     state["qa_outputs.bias"] = module.qa_outputs.bias.detach().clone()
     state["answer_type.weight"] = type_head.classifier.weight.detach().clone()
     state["answer_type.bias"] = type_head.classifier.bias.detach().clone()
-    save_file({k: v.float().half().contiguous() for k, v in state.items()}, str(out_dir / "adapter.safetensors"))
+    save_file(
+        {k: v.float().half().contiguous() for k, v in state.items()}, str(out_dir / "adapter.safetensors")
+    )
     (out_dir / "adapter.json").write_text(json.dumps({"lora": lora.to_dict(), **card}, indent=2))
     return out_dir
 
@@ -444,7 +507,9 @@ def finetune_long(
     head_dir = QA_HEAD_DIR if init_head == "default" else (Path(init_head) if init_head else None)
     heldout_titles: list[str] = []
     if head_dir is not None and (head_dir / "adapter.json").is_file():
-        heldout_titles = json.loads((head_dir / "adapter.json").read_text(encoding="utf-8")).get("val_articles") or []
+        heldout_titles = (
+            json.loads((head_dir / "adapter.json").read_text(encoding="utf-8")).get("val_articles") or []
+        )
     squad = [ex for p in squad_paths for ex in squad_article_examples(p, heldout_titles)]
     if squad_questions is not None and squad_questions < len(squad):
         keep = sorted(np.random.default_rng(settings.seed).permutation(len(squad))[:squad_questions])
@@ -454,16 +519,31 @@ def finetune_long(
     if not examples:
         raise ValueError("No training questions: give --squad and/or --hotpot files.")
     long_source = embedded_longformer_dir() if model == EMBEDDED else Path(model)
-    chunk_source = (embedded_source_dir() if model == EMBEDDED else Path(model)) if baseline is None else Path(baseline)
+    chunk_source = (
+        (embedded_source_dir() if model == EMBEDDED else Path(model)) if baseline is None else Path(baseline)
+    )
     lora = LoraConfig(rank=lora_rank, alpha=2.0 * lora_rank)
     report: dict = {
-        "task": "qa-long", "model": model, "squad": [str(p) for p in squad_paths], "hotpot": str(hotpot_path or ""),
-        "split": {"squad_excluded_articles": heldout_titles, "hotpot": "trained only on questions with "
-                  "int(sha256(_id), 16) % 2 == 1 (hotpot.is_heldout is False)"},
-        "squad_questions": len(squad), "hotpot_questions": len(hot), "window_tokens": window_tokens,
-        "chunk_tokens": chunk_tokens, "init_head": str(head_dir) if head_dir else None,
-        "settings": asdict(settings), "torch": torch.__version__, "device": str(device),
-        "cpu": cpu_model_name(), "threads": torch.get_num_threads(), "bf16_native": native_bf16(device),
+        "task": "qa-long",
+        "model": model,
+        "squad": [str(p) for p in squad_paths],
+        "hotpot": str(hotpot_path or ""),
+        "split": {
+            "squad_excluded_articles": heldout_titles,
+            "hotpot": "trained only on questions with "
+            "int(sha256(_id), 16) % 2 == 1 (hotpot.is_heldout is False)",
+        },
+        "squad_questions": len(squad),
+        "hotpot_questions": len(hot),
+        "window_tokens": window_tokens,
+        "chunk_tokens": chunk_tokens,
+        "init_head": str(head_dir) if head_dir else None,
+        "settings": asdict(settings),
+        "torch": torch.__version__,
+        "device": str(device),
+        "cpu": cpu_model_name(),
+        "threads": torch.get_num_threads(),
+        "bf16_native": native_bf16(device),
         "command": " ".join(sys.argv),
     }
     long_windows = None
@@ -483,16 +563,29 @@ def finetune_long(
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         say = (lambda msg, w=which: progress(f"{w}: {msg}")) if progress else None
         log = train(module, type_head, batches, settings, longformer and which == "long", pad_id, device, say)
-        stats = {"steps": log.steps, "windows": log.windows, "tokens": log.tokens, "train_seconds": round(log.seconds, 1),
-                 "windows_per_second": round(log.windows / log.seconds, 3) if log.seconds else None,
-                 "tokens_per_second": round(log.tokens / log.seconds, 1) if log.seconds else None,
-                 "precision": log.precision, "first_loss": log.losses[0] if log.losses else None,
-                 "last_loss": log.losses[-1] if log.losses else None, "losses": log.losses,
-                 "train_windows": len(long_windows), "source": str(source)}
+        stats = {
+            "steps": log.steps,
+            "windows": log.windows,
+            "tokens": log.tokens,
+            "train_seconds": round(log.seconds, 1),
+            "windows_per_second": round(log.windows / log.seconds, 3) if log.seconds else None,
+            "tokens_per_second": round(log.tokens / log.seconds, 1) if log.seconds else None,
+            "precision": log.precision,
+            "first_loss": log.losses[0] if log.losses else None,
+            "last_loss": log.losses[-1] if log.losses else None,
+            "losses": log.losses,
+            "train_windows": len(long_windows),
+            "source": str(source),
+        }
         report[which] = stats
-        save_head(module, adapters, type_head, lora, out_dir / which, {**{k: v for k, v in report.items()
-                                                                          if k not in ("long", "chunked")},
-                                                                       "reader": which, **stats})
+        save_head(
+            module,
+            adapters,
+            type_head,
+            lora,
+            out_dir / which,
+            {**{k: v for k, v in report.items() if k not in ("long", "chunked")}, "reader": which, **stats},
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     return report
@@ -500,19 +593,30 @@ def finetune_long(
 
 def build_parser() -> argparse.ArgumentParser:
     data = "../shared/data"
-    p = argparse.ArgumentParser(prog="python -m longformer_core.finetune_long", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m longformer_core.finetune_long",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", required=True, help="folder for long/, chunked/ and report.json")
     p.add_argument("--model", default=EMBEDDED, help="'embedded' or a folder of a Longformer QA checkpoint")
     p.add_argument("--baseline", default=None, help="the chunked reader's model folder (default: see --help)")
-    p.add_argument("--squad", nargs="*", default=[f"{data}/squad/squad-v1.1-dev.articles.json",
-                                                   f"{data}/squad/squad-v1.1-train.first12.articles.json"])
+    p.add_argument(
+        "--squad",
+        nargs="*",
+        default=[
+            f"{data}/squad/squad-v1.1-dev.articles.json",
+            f"{data}/squad/squad-v1.1-train.first12.articles.json",
+        ],
+    )
     p.add_argument("--hotpot", default=f"{data}/hotpotqa/hotpotqa-dev-distractor.json")
     p.add_argument("--squad-questions", type=int, default=None, help="seeded sample of N SQuAD questions")
     p.add_argument("--window-tokens", type=int, default=WINDOW_TOKENS)
     p.add_argument("--chunk-tokens", type=int, default=CHUNK_TOKENS)
     p.add_argument("--readers", nargs="+", default=["long", "chunked"], choices=["long", "chunked"])
-    p.add_argument("--init-head", default="default", help="head to start from ('default': assets/qa_head; 'none')")
+    p.add_argument(
+        "--init-head", default="default", help="head to start from ('default': assets/qa_head; 'none')"
+    )
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--batch-size", type=int, default=8)
@@ -525,19 +629,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = LongTrainSettings(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
-                                 max_steps=args.max_steps, precision=args.precision, threads=args.threads)
+    settings = LongTrainSettings(
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_steps=args.max_steps,
+        precision=args.precision,
+        threads=args.threads,
+    )
     try:
         report = finetune_long(
-            args.out, model=args.model, baseline=args.baseline, squad_paths=args.squad, hotpot_path=args.hotpot or None,
-            squad_questions=args.squad_questions, window_tokens=args.window_tokens, chunk_tokens=args.chunk_tokens,
-            readers=args.readers, settings=settings, init_head=None if args.init_head == "none" else args.init_head,
-            progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+            args.out,
+            model=args.model,
+            baseline=args.baseline,
+            squad_paths=args.squad,
+            hotpot_path=args.hotpot or None,
+            squad_questions=args.squad_questions,
+            window_tokens=args.window_tokens,
+            chunk_tokens=args.chunk_tokens,
+            readers=args.readers,
+            settings=settings,
+            init_head=None if args.init_head == "none" else args.init_head,
+            progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+        )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({k: ({kk: vv for kk, vv in v.items() if kk != "losses"} if isinstance(v, dict) else v)
-                      for k, v in report.items()}))
+    print(
+        json.dumps(
+            {
+                k: ({kk: vv for kk, vv in v.items() if kk != "losses"} if isinstance(v, dict) else v)
+                for k, v in report.items()
+            }
+        )
+    )
     return 0
 
 

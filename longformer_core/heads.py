@@ -59,11 +59,17 @@ class Head:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        info = {k: getattr(self, k) for k in ("task", "title", "view", "pooling", "strategy", "model", "classes",
-                                               "display")}
+        info = {
+            k: getattr(self, k)
+            for k in ("task", "title", "view", "pooling", "strategy", "model", "classes", "display")
+        }
         info["meta"] = self.meta
-        np.savez_compressed(path, coef=self.coef.astype(np.float32), intercept=self.intercept.astype(np.float32),
-                            info=np.array(json.dumps(info, indent=1)))
+        np.savez_compressed(
+            path,
+            coef=self.coef.astype(np.float32),
+            intercept=self.intercept.astype(np.float32),
+            info=np.array(json.dumps(info, indent=1)),
+        )
         return path
 
 
@@ -79,7 +85,9 @@ def load_head(path: str | Path) -> Head:
             info = json.loads(str(data["info"]))
             coef, intercept = data["coef"], data["intercept"]
     except (OSError, KeyError, ValueError) as exc:
-        raise ValueError(f"'{path}' is not a head file (expected a .npz written by the evaluate command): {exc}") from exc
+        raise ValueError(
+            f"'{path}' is not a head file (expected a .npz written by the evaluate command): {exc}"
+        ) from exc
     return Head(coef=coef, intercept=intercept, **info)
 
 
@@ -115,13 +123,21 @@ def fit_linear(
     y = np.asarray(y)
     n_inner = min(3, int(np.unique(y, return_counts=True)[1].min()))
     fixed = c is not None
-    c = c if fixed else C_GRID[len(C_GRID) // 2]  # too few rows of some label to choose: the middle of the grid
+    c = (
+        c if fixed else C_GRID[len(C_GRID) // 2]
+    )  # too few rows of some label to choose: the middle of the grid
     if n_inner >= 2 and not fixed:
         inner = list(StratifiedKFold(n_splits=n_inner, shuffle=True, random_state=seed).split(xs, y))
         scores = []
         for candidate in C_GRID:
-            f1s = [f1_score(y[te], LogisticRegression(C=candidate, max_iter=3000).fit(xs[tr], y[tr]).predict(xs[te]),
-                            average="macro") for tr, te in inner]
+            f1s = [
+                f1_score(
+                    y[te],
+                    LogisticRegression(C=candidate, max_iter=3000).fit(xs[tr], y[tr]).predict(xs[te]),
+                    average="macro",
+                )
+                for tr, te in inner
+            ]
             scores.append(float(np.mean(f1s)))
         c = C_GRID[int(np.argmax(scores))]
     model = LogisticRegression(C=c, max_iter=3000).fit(xs, y)

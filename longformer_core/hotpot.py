@@ -98,20 +98,29 @@ def load_hotpot(path: str | Path) -> list[HotpotQuestion]:
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"Could not read HotpotQA file {path}: {exc}") from exc
     if isinstance(data, dict) and "data" in data:
-        raise ValueError(f"{path} is in SQuAD format; give the official HotpotQA file (a JSON list of questions "
-                         "with _id, question, answer, supporting_facts, context).")
+        raise ValueError(
+            f"{path} is in SQuAD format; give the official HotpotQA file (a JSON list of questions "
+            "with _id, question, answer, supporting_facts, context)."
+        )
     if not isinstance(data, list) or not data:
         raise ValueError(f"{path} holds no HotpotQA questions (expected a JSON list).")
     out = []
     for i, q in enumerate(data):
         missing = [k for k in ("_id", "question", "answer", "supporting_facts", "context") if k not in q]
         if missing:
-            raise ValueError(f"{path}: question {i} lacks {', '.join(missing)}: is it the official HotpotQA format?")
+            raise ValueError(
+                f"{path}: question {i} lacks {', '.join(missing)}: is it the official HotpotQA format?"
+            )
         text, spans = build_document(q["context"])
         titles = [str(t).strip() for t, _ in q["context"]]
-        gold = sorted({titles.index(str(t).strip()) for t, _ in q["supporting_facts"] if str(t).strip() in titles})
-        out.append(HotpotQuestion(q["_id"], q["question"], str(q["answer"]), q.get("type", "unknown"),
-                                  text, spans, titles, gold))
+        gold = sorted(
+            {titles.index(str(t).strip()) for t, _ in q["supporting_facts"] if str(t).strip() in titles}
+        )
+        out.append(
+            HotpotQuestion(
+                q["_id"], q["question"], str(q["answer"]), q.get("type", "unknown"), text, spans, titles, gold
+            )
+        )
     return out
 
 
@@ -141,12 +150,17 @@ def _retrieve_then_read(pair: ModelPair, q: HotpotQuestion, strategy: str) -> di
             # the same regions `ask` read: the ranking is deterministic and the passes are cached
             passes = [[r] for r in candidate_regions(reader, rank_passages(reader, q.question, view), view)]
         elif result.method == "span" or view == "truncated":
-            passes = [[w] for w in view_windows(model, model.tokenizer, len(reader.tokens_for(view)), view, n_q)]
+            passes = [
+                [w] for w in view_windows(model, model.tokenizer, len(reader.tokens_for(view)), view, n_q)
+            ]
         else:  # sentences picked from the view's pass over the document
             passes = [[w] for w in reader.encoded(view).windows]
         best = result.best
-        out[view] = {"answer": best.text if best else "", "passes": passes,
-                     "seconds": result.seconds + result.encode_seconds}
+        out[view] = {
+            "answer": best.text if best else "",
+            "passes": passes,
+            "seconds": result.seconds + result.encode_seconds,
+        }
     return out
 
 
@@ -161,14 +175,21 @@ def _one_pass(readers: dict[str, SpanReader], pair: ModelPair, q: HotpotQuestion
         if view == "longformer":
             result = read_one_pass(readers["longformer"], long_tokens, q.text, q.question)
         else:
-            result = read_chunks(readers["chunked"], base_tokens, q.text, q.question, truncated=view == "truncated")
-        out[view] = {"answer": result.text, "passes": result.passes, "seconds": result.seconds + t_tok,
-                     "kind": result.kind}
+            result = read_chunks(
+                readers["chunked"], base_tokens, q.text, q.question, truncated=view == "truncated"
+            )
+        out[view] = {
+            "answer": result.text,
+            "passes": result.passes,
+            "seconds": result.seconds + t_tok,
+            "kind": result.kind,
+        }
     return out
 
 
-def one_pass_readers(pair: ModelPair, long_head: str | Path | None = None, chunk_head: str | Path | None = None
-                     ) -> dict[str, SpanReader]:
+def one_pass_readers(
+    pair: ModelPair, long_head: str | Path | None = None, chunk_head: str | Path | None = None
+) -> dict[str, SpanReader]:
     """SpanReaders for the one-pass method: the pair's QA readers, or the given trained heads.
 
     Args:
@@ -179,16 +200,25 @@ def one_pass_readers(pair: ModelPair, long_head: str | Path | None = None, chunk
     from longformer_core.models import EMBEDDED, embedded_qa_head, load_qa_reader
 
     readers = {}
-    for key, model, head in (("longformer", pair.longformer, long_head), ("chunked", pair.baseline, chunk_head)):
+    for key, model, head in (
+        ("longformer", pair.longformer, long_head),
+        ("chunked", pair.baseline, chunk_head),
+    ):
         module = None
         if head is not None:
             if pair.longformer.name != EMBEDDED:
-                raise ValueError("--long-head / --chunk-head are heads for the embedded default; use --model embedded.")
+                raise ValueError(
+                    "--long-head / --chunk-head are heads for the embedded default; use --model embedded."
+                )
             from longformer_core.convert import embedded_longformer_dir, embedded_source_dir
 
             source = embedded_longformer_dir() if key == "longformer" else embedded_source_dir()
             module = load_qa_reader(source, Path(head), model.device, fast_attention=key == "longformer")
-        head_dir = Path(head) if head is not None else (embedded_qa_head() if pair.longformer.name == EMBEDDED else None)
+        head_dir = (
+            Path(head)
+            if head is not None
+            else (embedded_qa_head() if pair.longformer.name == EMBEDDED else None)
+        )
         hidden = model.encoder.config.hidden_size
         answer_type = load_answer_type_head(head_dir, hidden) if head_dir is not None else None
         readers[key] = SpanReader.of(model, answer_type=answer_type, module=module)
@@ -240,15 +270,30 @@ def evaluate_hotpot(
         tokens = tokenize(pair.longformer.tokenizer, q.text)
         gold_ranges = [tokens.tokens_in(*q.paragraphs[i]) for i in q.gold]
         distance = (max(b for _, b in gold_ranges) - min(a for a, _ in gold_ranges)) if gold_ranges else 0
-        row = {"id": q.id, "type": q.type, "answer_kind": "yes/no" if q.yes_no else "span",
-               "distance": distance_bucket(distance), "tokens": len(tokens)}
+        row = {
+            "id": q.id,
+            "type": q.type,
+            "answer_kind": "yes/no" if q.yes_no else "span",
+            "distance": distance_bucket(distance),
+            "tokens": len(tokens),
+        }
         for method in methods:
-            views = _retrieve_then_read(pair, q, strategy) if method == "retrieve-then-read" else _one_pass(readers, pair, q)
+            views = (
+                _retrieve_then_read(pair, q, strategy)
+                if method == "retrieve-then-read"
+                else _one_pass(readers, pair, q)
+            )
             for view, got in views.items():
                 together = len(gold_ranges) >= 2 and any(
-                    all(any(s <= a and b <= e for s, e in one) for a, b in gold_ranges) for one in got["passes"])
-                row[f"{method}/{view}"] = {**_answer_scores(got["answer"], q.answer), "together": float(together),
-                                       "seconds": got["seconds"], "answer": got["answer"]}
+                    all(any(s <= a and b <= e for s, e in one) for a, b in gold_ranges)
+                    for one in got["passes"]
+                )
+                row[f"{method}/{view}"] = {
+                    **_answer_scores(got["answer"], q.answer),
+                    "together": float(together),
+                    "seconds": got["seconds"],
+                    "answer": got["answer"],
+                }
         rows.append(row)
         if rows_out is not None:
             with open(rows_out, "a", encoding="utf-8") as f:
@@ -261,28 +306,38 @@ def evaluate_hotpot(
 def _metrics(rows: list[dict], key: str) -> dict:
     if not rows:
         return {"questions": 0}
-    return {"questions": len(rows),
-            "em": round(100 * float(np.mean([r[key]["em"] for r in rows])), 2),
-            "f1": round(100 * float(np.mean([r[key]["f1"] for r in rows])), 2)}
+    return {
+        "questions": len(rows),
+        "em": round(100 * float(np.mean([r[key]["em"] for r in rows])), 2),
+        "f1": round(100 * float(np.mean([r[key]["f1"] for r in rows])), 2),
+    }
 
 
 def summarise(rows: list[dict], methods: Sequence[str]) -> dict:
     """The report of `evaluate_hotpot` from its per-question rows."""
-    report: dict = {"questions": len(rows),
-                    "by_type_count": dict(collections.Counter(r["type"] for r in rows)),
-                    "tokens_median": int(np.median([r["tokens"] for r in rows])) if rows else 0,
-                    "tokens_max": max((r["tokens"] for r in rows), default=0)}
+    report: dict = {
+        "questions": len(rows),
+        "by_type_count": dict(collections.Counter(r["type"] for r in rows)),
+        "tokens_median": int(np.median([r["tokens"] for r in rows])) if rows else 0,
+        "tokens_max": max((r["tokens"] for r in rows), default=0),
+    }
     for method in methods:
         report[method] = {}
         for view in VIEWS:
             key = f"{method}/{view}"
             m = _metrics(rows, key)
             m.pop("questions", None)
-            for field, name in (("type", "by_type"), ("answer_kind", "by_answer"), ("distance", "by_gold_distance")):
+            for field, name in (
+                ("type", "by_type"),
+                ("answer_kind", "by_answer"),
+                ("distance", "by_gold_distance"),
+            ):
                 groups = sorted({r[field] for r in rows})
                 m[name] = {g: _metrics([r for r in rows if r[field] == g], key) for g in groups}
             m["gold_together"] = round(float(np.mean([r[key]["together"] for r in rows])), 4) if rows else 0.0
-            m["seconds_per_question"] = round(float(np.mean([r[key]["seconds"] for r in rows])), 3) if rows else 0.0
+            m["seconds_per_question"] = (
+                round(float(np.mean([r[key]["seconds"] for r in rows])), 3) if rows else 0.0
+            )
             report[method][view] = m
     return report
 
@@ -295,10 +350,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `evaluate hotpotqa` (the model options come from __main__)."""
     p.add_argument("path", help="HotpotQA file in the official format (a JSON list of questions)")
     p.add_argument("--limit", type=int, default=None, help="only the first N questions (after --heldout)")
-    p.add_argument("--heldout", action="store_true",
-                   help="only the questions kept aside from training: sha256(_id) even (hotpot.is_heldout)")
+    p.add_argument(
+        "--heldout",
+        action="store_true",
+        help="only the questions kept aside from training: sha256(_id) even (hotpot.is_heldout)",
+    )
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--long-head", default=None, help="one-pass: a head trained for the Longformer (finetune_long)")
+    p.add_argument(
+        "--long-head", default=None, help="one-pass: a head trained for the Longformer (finetune_long)"
+    )
     p.add_argument("--chunk-head", default=None, help="one-pass: a head trained for the chunked reader")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--rows", default=None, help="also append every question's scores to this JSON-lines file")
@@ -310,8 +370,17 @@ def run_command(args: argparse.Namespace, pair: ModelPair) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    report = evaluate_hotpot(pair, args.path, limit=args.limit, heldout=args.heldout, methods=args.methods,
-                             strategy=args.strategy, long_head=args.long_head, chunk_head=args.chunk_head, rows_out=args.rows,
-                             progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    report = evaluate_hotpot(
+        pair,
+        args.path,
+        limit=args.limit,
+        heldout=args.heldout,
+        methods=args.methods,
+        strategy=args.strategy,
+        long_head=args.long_head,
+        chunk_head=args.chunk_head,
+        rows_out=args.rows,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
     print(json.dumps(report, indent=None if args.json else 2))
     return 0

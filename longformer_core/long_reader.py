@@ -87,7 +87,9 @@ class SpanReader:
     answer_type: AnswerTypeHead | None = None
 
     @classmethod
-    def of(cls, model: LoadedModel, answer_type: AnswerTypeHead | None = None, module: nn.Module | None = None) -> SpanReader:
+    def of(
+        cls, model: LoadedModel, answer_type: AnswerTypeHead | None = None, module: nn.Module | None = None
+    ) -> SpanReader:
         """The reader of a loaded model: its own QA head, else its `qa_reader`; refuses a model with neither."""
         module = module or (model.model if model.head == "qa" else model.qa_reader)
         if module is None:
@@ -143,14 +145,17 @@ class ReadAnswer:
     kind: str  # "span" | "yes" | "no"
     score: float  # span: start+end logit of the best span; yes/no: the classifier's probability
     char_span: tuple[int, int] | None  # document characters of a span answer
-    passes: list[list[tuple[int, int]]] = field(default_factory=list)  # document-token ranges, per forward pass
+    passes: list[list[tuple[int, int]]] = field(
+        default_factory=list
+    )  # document-token ranges, per forward pass
     type_probabilities: dict[str, float] | None = None  # span/yes/no, when a classifier decided
     seconds: float = 0.0
 
     def read_together(self, ranges: Sequence[tuple[int, int]]) -> bool:
         """Whether one forward pass held every one of these document-token ranges entirely."""
         return any(
-            all(any(s <= a and b <= e for s, e in pass_ranges) for a, b in ranges) for pass_ranges in self.passes
+            all(any(s <= a and b <= e for s, e in pass_ranges) for a, b in ranges)
+            for pass_ranges in self.passes
         )
 
 
@@ -248,18 +253,36 @@ def read_one_pass(
     capacity = window_capacity(limited, model.tokenizer, len(q_ids))
     ranges = select_regions(tokens, text, question, capacity, region_tokens)
     sub = _sub_tokens(tokens, ranges) if ranges != [(0, len(tokens))] else tokens
-    win = build_input(model.tokenizer, sub, (0, len(sub)), question_ids=q_ids,
-                      global_first=model.is_longformer, global_question=model.is_longformer)
-    start, end, type_logits = qa_forward(reader.module, model_kwargs(model, win),
-                                         pool_mask_of(win).to(model.device), reader.answer_type)
-    spans, _ = best_spans(start[0].float().cpu().numpy(), end[0].float().cpu().numpy(),
-                          (win.doc_start, win.doc_start + len(sub)), 1, max_answer_tokens)
+    win = build_input(
+        model.tokenizer,
+        sub,
+        (0, len(sub)),
+        question_ids=q_ids,
+        global_first=model.is_longformer,
+        global_question=model.is_longformer,
+    )
+    start, end, type_logits = qa_forward(
+        reader.module, model_kwargs(model, win), pool_mask_of(win).to(model.device), reader.answer_type
+    )
+    spans, _ = best_spans(
+        start[0].float().cpu().numpy(),
+        end[0].float().cpu().numpy(),
+        (win.doc_start, win.doc_start + len(sub)),
+        1,
+        max_answer_tokens,
+    )
     found = [(sp.score, sp.start - win.doc_start, sp.end - win.doc_start) for sp in spans]
     type_probs = None if type_logits is None else torch.softmax(type_logits[0].float(), -1).cpu().numpy()
     answer, kind, score, span = _decide(found, sub, text, type_probs)
-    return ReadAnswer(answer, kind, score, span, passes=[list(ranges)],
-                      type_probabilities=None if type_probs is None else dict(zip(ANSWER_TYPES, map(float, type_probs))),
-                      seconds=time.perf_counter() - t0)
+    return ReadAnswer(
+        answer,
+        kind,
+        score,
+        span,
+        passes=[list(ranges)],
+        type_probabilities=None if type_probs is None else dict(zip(ANSWER_TYPES, map(float, type_probs))),
+        seconds=time.perf_counter() - t0,
+    )
 
 
 @torch.inference_mode()
@@ -286,21 +309,41 @@ def read_chunks(
     t0 = time.perf_counter()
     model = reader.model
     q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
-    windows = view_windows(model, model.tokenizer, len(tokens), "truncated" if truncated else "chunked", len(q_ids))
+    windows = view_windows(
+        model, model.tokenizer, len(tokens), "truncated" if truncated else "chunked", len(q_ids)
+    )
     found: list[tuple[float, int, int]] = []
     type_votes = []
     for s, e in windows:
-        win = build_input(model.tokenizer, tokens, (s, e), question_ids=q_ids,
-                          global_first=model.is_longformer, global_question=model.is_longformer)
-        start, end, type_logits = qa_forward(reader.module, model_kwargs(model, win),
-                                             pool_mask_of(win).to(model.device), reader.answer_type)
-        spans, _ = best_spans(start[0].float().cpu().numpy(), end[0].float().cpu().numpy(),
-                              (win.doc_start, win.doc_start + e - s), 1, max_answer_tokens)
+        win = build_input(
+            model.tokenizer,
+            tokens,
+            (s, e),
+            question_ids=q_ids,
+            global_first=model.is_longformer,
+            global_question=model.is_longformer,
+        )
+        start, end, type_logits = qa_forward(
+            reader.module, model_kwargs(model, win), pool_mask_of(win).to(model.device), reader.answer_type
+        )
+        spans, _ = best_spans(
+            start[0].float().cpu().numpy(),
+            end[0].float().cpu().numpy(),
+            (win.doc_start, win.doc_start + e - s),
+            1,
+            max_answer_tokens,
+        )
         found += [(sp.score, s + sp.start - win.doc_start, s + sp.end - win.doc_start) for sp in spans]
         if type_logits is not None:
             type_votes.append(torch.softmax(type_logits[0].float(), -1).cpu().numpy())
     type_probs = np.mean(type_votes, axis=0) if type_votes else None
     answer, kind, score, span = _decide(found, tokens, text, type_probs)
-    return ReadAnswer(answer, kind, score, span, passes=[[w] for w in windows],
-                      type_probabilities=None if type_probs is None else dict(zip(ANSWER_TYPES, map(float, type_probs))),
-                      seconds=time.perf_counter() - t0)
+    return ReadAnswer(
+        answer,
+        kind,
+        score,
+        span,
+        passes=[[w] for w in windows],
+        type_probabilities=None if type_probs is None else dict(zip(ANSWER_TYPES, map(float, type_probs))),
+        seconds=time.perf_counter() - t0,
+    )

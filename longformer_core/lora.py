@@ -14,8 +14,14 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-DEFAULT_TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value",
-                   "attention.output.dense", "intermediate.dense", "output.dense")
+DEFAULT_TARGETS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
 TIED_GLOBAL = {"query": "query_global", "key": "key_global", "value": "value_global"}
 
 
@@ -44,7 +50,9 @@ class LoRALinear(nn.Module):
             self.lora_a, self.lora_b = shared.lora_a, shared.lora_b
         else:
             self.lora_a = nn.Parameter(torch.empty(rank, base.in_features))
-            self.lora_b = nn.Parameter(torch.zeros(base.out_features, rank))  # zero: training starts at the base
+            self.lora_b = nn.Parameter(
+                torch.zeros(base.out_features, rank)
+            )  # zero: training starts at the base
             nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))
 
     @property
@@ -71,7 +79,9 @@ def _layer_linears(encoder: nn.Module, targets: tuple[str, ...]) -> dict[str, nn
     found = {}
     for name, module in encoder.named_modules():
         if isinstance(module, nn.Linear) and name.startswith("encoder.layer."):
-            tail = name.split(".", 3)[3]  # exact names: "output.dense" must not match "attention.output.dense"
+            tail = name.split(".", 3)[
+                3
+            ]  # exact names: "output.dense" must not match "attention.output.dense"
             if tail in targets:
                 found[name] = module
     return found
@@ -99,7 +109,9 @@ def add_lora(model: nn.Module, config: LoraConfig) -> dict[str, LoRALinear]:
         leaf = name.rsplit(".", 1)[1]
         global_name = name.rsplit(".", 1)[0] + "." + TIED_GLOBAL.get(leaf, "")
         if leaf in TIED_GLOBAL and isinstance(_get(encoder, global_name), nn.Linear):
-            _set_module(encoder, global_name, LoRALinear(_get(encoder, global_name), config.rank, config.scale, lora))
+            _set_module(
+                encoder, global_name, LoRALinear(_get(encoder, global_name), config.rank, config.scale, lora)
+            )
     return adapters
 
 

@@ -57,8 +57,13 @@ LONG_MODEL_TYPES = ("longformer",)
 QA_HEAD_DIR = Path(__file__).resolve().parent.parent / "assets" / "qa_head"  # the shipped embedded QA head
 HUB_PROBE_TIMEOUT_S = 3.0  # how long to wait for the hub before treating the machine as offline
 DTYPE_ENV = "LONGDOC_DTYPE"  # auto (default) | fp32 | bf16: the arithmetic inference runs in
-DTYPE_CHOICES = {"auto": None, "fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
-                 "bfloat16": torch.bfloat16}
+DTYPE_CHOICES = {
+    "auto": None,
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU features that do bf16 arithmetic natively
 
 
@@ -327,7 +332,9 @@ def embedded_qa_head() -> Path | None:
     return path if (path / "adapter.safetensors").is_file() else None
 
 
-def load_qa_reader(source: str | Path, head_dir: Path, device: torch.device, fast_attention: bool) -> PreTrainedModel:
+def load_qa_reader(
+    source: str | Path, head_dir: Path, device: torch.device, fast_attention: bool
+) -> PreTrainedModel:
     """A QA model of `source` (the converted Longformer or MiniLM) with a LoRA QA head merged into its weights.
 
     The head is what `python -m longformer_core finetune --task qa --model embedded` saves: LoRA deltas
@@ -340,7 +347,9 @@ def load_qa_reader(source: str | Path, head_dir: Path, device: torch.device, fas
     card = json.loads((head_dir / "adapter.json").read_text(encoding="utf-8"))
     state = {k: v.float() for k, v in load_file(str(head_dir / "adapter.safetensors")).items()}
     model = AutoModelForQuestionAnswering.from_pretrained(str(source))
-    merge_adapter(model, {k: v for k, v in state.items() if k.startswith("encoder.")}, LoraConfig(**card["lora"]))
+    merge_adapter(
+        model, {k: v for k, v in state.items() if k.startswith("encoder.")}, LoraConfig(**card["lora"])
+    )
     with torch.no_grad():
         model.qa_outputs.weight.copy_(state["qa_outputs.weight"])
         model.qa_outputs.bias.copy_(state["qa_outputs.bias"])
@@ -431,7 +440,9 @@ def load_models(
         try:
             base = load_checkpoint(KNOWN_BASELINES[name_or_path], device=device, head=long.head)
         except ModelLoadError:
-            log.info("known baseline %s not available; using truncated Longformer", KNOWN_BASELINES[name_or_path])
+            log.info(
+                "known baseline %s not available; using truncated Longformer", KNOWN_BASELINES[name_or_path]
+            )
             base = long.limited_to(BASELINE_TOKENS)
     elif baseline:
         base = load_checkpoint(baseline, device=device)

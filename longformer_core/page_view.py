@@ -165,7 +165,9 @@ class PdfPages:
                     continue
                 for left, bottom, right, top in self.rects(p, first, last):
                     rect = (left * scale, (height - top) * scale, right * scale, (height - bottom) * scale)
-                    boxes.append(Box(page, kind, rect, label=kind if kind == "answer" else f"evidence {n + 1}"))
+                    boxes.append(
+                        Box(page, kind, rect, label=kind if kind == "answer" else f"evidence {n + 1}")
+                    )
         return PageView(page, draw_boxes(image, boxes), boxes, scale)
 
 
@@ -179,7 +181,9 @@ def draw_boxes(image: Image.Image, boxes: Sequence[Box], pad: float = 2.0) -> Im
         left, top, right, bottom = box.rect
         rect = (left - pad, top - pad, right + pad, bottom + pad)
         thick = box.kind == "answer"
-        draw.rectangle(rect, fill=(r, g, b, 40 if thick else 28), outline=(r, g, b, 255), width=3 if thick else 2)
+        draw.rectangle(
+            rect, fill=(r, g, b, 40 if thick else 28), outline=(r, g, b, 255), width=3 if thick else 2
+        )
     return Image.alpha_composite(base, overlay).convert("RGB")
 
 

@@ -129,9 +129,11 @@ def _line_kind(line: str, typical: float) -> str:
 
 
 def _is_caption(line: str, typical: float) -> bool:
-    """"Table 3-1. Common Sources of ...": a numbered caption (not prose that starts "Table 3-3 provides ...")."""
+    """ "Table 3-1. Common Sources of ...": a numbered caption (not prose that starts "Table 3-3 provides ...")."""
     match = _CAPTION.match(line)
-    return bool(match) and (match.group("mark") is not None or (len(line) < 0.7 * typical and line[-1] != "."))
+    return bool(match) and (
+        match.group("mark") is not None or (len(line) < 0.7 * typical and line[-1] != ".")
+    )
 
 
 def _is_acronym_entry(line: str) -> bool:

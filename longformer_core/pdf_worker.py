@@ -64,7 +64,9 @@ WORKER_START_TIMEOUT_S = 60.0  # a fresh interpreter importing pypdf; minutes wo
 
 def _memory_error(name: str) -> DocumentTooLargeError:
     # The same words load_document uses for a MemoryError in the server process.
-    return DocumentTooLargeError(f"'{name}' needs more memory to read than this machine has. Upload a smaller file.")
+    return DocumentTooLargeError(
+        f"'{name}' needs more memory to read than this machine has. Upload a smaller file."
+    )
 
 
 def _unexpected_error(name: str, error: BaseException) -> DocumentError:
@@ -116,7 +118,9 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         except (EOFError, OSError):
             return  # the parent is gone
         try:
-            result = extract_pdf_pages(data, name, password, max_chars, lambda kind, value: conn.send((kind, value)))
+            result = extract_pdf_pages(
+                data, name, password, max_chars, lambda kind, value: conn.send((kind, value))
+            )
             message: tuple[Any, ...] = ("done", result.text, result.pages)
         except DocumentError as error:
             wrong = isinstance(error, EncryptedPdfError) and error.wrong_password
@@ -272,7 +276,10 @@ class PdfWorkerPool:
             self._started += 1
             number = self._started
         process = _WorkerProcess(
-            target=type(self)._target, args=(child_end, self.memory_mb), name=f"longdoc-pdf-worker-{number}", daemon=True
+            target=type(self)._target,
+            args=(child_end, self.memory_mb),
+            name=f"longdoc-pdf-worker-{number}",
+            daemon=True,
         )
         process.start()
         child_end.close()

@@ -36,8 +36,10 @@ from longformer_core.spans import best_spans, span_probabilities
 
 SENTENCE_TEMPERATURE = 0.5  # softmax temperature turning fused passage scores (z units) into confidences
 RETRIEVAL_WEIGHT = 3.0  # span score += this x fused retrieval score of its passage (docs/results.md)
-PRELIMINARY_NOTE = ("A first answer from the passages sharing the most words with the question; the full answer "
-                    "replaces it when this model has read the whole document.")
+PRELIMINARY_NOTE = (
+    "A first answer from the passages sharing the most words with the question; the full answer "
+    "replaces it when this model has read the whole document."
+)
 FOCUS_PASSAGES = 8  # the best-ranked passages whose own best spans are always candidates
 # An answer inside a glossary/acronym entry or a caption is the whole unit: "MSSP Managed Security Services
 # Provider" answers "What does MSSP stand for?" better than any piece of it.
@@ -133,7 +135,9 @@ def prepare(reader: DocumentReader, view: str, progress: Progress | None = None)
     return 0.0 if cached else time.perf_counter() - t0
 
 
-def passage_signals(reader: DocumentReader, question: str, view: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def passage_signals(
+    reader: DocumentReader, question: str, view: str
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Raw retrieval signals over the view's passages and which passages it saw: ({signal: (n,)}, seen (n,))."""
     q = embed_texts(reader.pair.baseline, [question])[0]  # (hidden,)
     contextual, seen = reader.passage_states(view)
@@ -144,7 +148,9 @@ def passage_signals(reader: DocumentReader, question: str, view: str) -> tuple[d
     return signals, seen
 
 
-def rank_passages(reader: DocumentReader, question: str, view: str, weights: dict[str, float] | None = None) -> Ranking:
+def rank_passages(
+    reader: DocumentReader, question: str, view: str, weights: dict[str, float] | None = None
+) -> Ranking:
     """The view's passages ranked for the question by fused lexical + dense + contextual scores."""
     signals, seen = passage_signals(reader, question, view)
     return fuse(signals, seen, weights)
@@ -166,13 +172,22 @@ def answer_sentences(
         for rank, i in enumerate(top):
             span = reader.passages.spans[i]
             loc = Located.of(reader.document, span)
-            answers.append(Answer(**vars(loc), score=float(probs[rank]), context=_paragraph_around(reader, span),
-                                  passage=span, signal=ranking.main_signal(i)))
+            answers.append(
+                Answer(
+                    **vars(loc),
+                    score=float(probs[rank]),
+                    context=_paragraph_around(reader, span),
+                    passage=span,
+                    signal=ranking.main_signal(i),
+                )
+            )
     run = model_run(reader, view, time.perf_counter() - t1, encode_seconds)
     return QAResult(**run, question=question, method="sentence", answers=answers)
 
 
-def _paragraph_around(reader: DocumentReader, span: tuple[int, int], max_chars: int = 1200) -> tuple[int, int]:
+def _paragraph_around(
+    reader: DocumentReader, span: tuple[int, int], max_chars: int = 1200
+) -> tuple[int, int]:
     """The paragraph holding `span`, clipped to about max_chars around it (for highlighting in context)."""
     a, b = span
     for pa, pb in reader.paragraphs:
@@ -189,7 +204,11 @@ def _paragraph_around(reader: DocumentReader, span: tuple[int, int], max_chars: 
 
 
 def candidate_regions(
-    reader: DocumentReader, ranking: Ranking, view: str, k: int = READ_REGIONS, region_tokens: int = REGION_TOKENS
+    reader: DocumentReader,
+    ranking: Ranking,
+    view: str,
+    k: int = READ_REGIONS,
+    region_tokens: int = REGION_TOKENS,
 ) -> list[tuple[int, int]]:
     """Document-token ranges of `region_tokens` centred on the view's k best passages, best first; a passage
     already inside an earlier region adds no region of its own."""
@@ -208,7 +227,11 @@ def candidate_regions(
 
 
 def retrieve_then_read(
-    reader: DocumentReader, question: str, view: str, n_best: int = 3, progress: Progress | None = None,
+    reader: DocumentReader,
+    question: str,
+    view: str,
+    n_best: int = 3,
+    progress: Progress | None = None,
     retrieval_weight: float = RETRIEVAL_WEIGHT,
 ) -> QAResult:
     """The embedded default with its QA head: candidate regions from hybrid retrieval, then spans.
@@ -220,14 +243,31 @@ def retrieve_then_read(
     encode_seconds = prepare(reader, view, scaled(progress, 0.0, 0.9))
     ranking = rank_passages(reader, question, view)
     regions = candidate_regions(reader, ranking, view)
-    result = answer_spans(reader, question, view, max(n_best, 10), scaled(progress, 0.9, 1.0), regions=regions,
-                          ranking=ranking, retrieval_weight=retrieval_weight)
+    result = answer_spans(
+        reader,
+        question,
+        view,
+        max(n_best, 10),
+        scaled(progress, 0.9, 1.0),
+        regions=regions,
+        ranking=ranking,
+        retrieval_weight=retrieval_weight,
+    )
     result.answers = result.answers[:n_best]
     run = model_run(reader, view, result.seconds, encode_seconds)  # the pass saw the whole view
-    return QAResult(**run, question=question, method="retrieve-then-read", answers=result.answers,
-                    no_answer_probability=result.no_answer_probability,
-                    notes=[(f"Found the {len(regions)} passages closest to the question in everything it read "
-                            "(by words in common, meaning and context), then marked the exact answer inside them.")])
+    return QAResult(
+        **run,
+        question=question,
+        method="retrieve-then-read",
+        answers=result.answers,
+        no_answer_probability=result.no_answer_probability,
+        notes=[
+            (
+                f"Found the {len(regions)} passages closest to the question in everything it read "
+                "(by words in common, meaning and context), then marked the exact answer inside them."
+            )
+        ],
+    )
 
 
 def preliminary_answer(
@@ -251,9 +291,17 @@ def preliminary_answer(
         answers = []
         for i in ranking.top(n_best):
             loc = Located.of(reader.document, spans[i])
-            answers.append(Answer(**vars(loc), context=_paragraph_around(reader, spans[i]), passage=spans[i],
-                                  signal="lexical"))
-        result = QAResult(**windows_run(reader, view, 0, 0.0), question=question, method="sentence", answers=answers)
+            answers.append(
+                Answer(
+                    **vars(loc),
+                    context=_paragraph_around(reader, spans[i]),
+                    passage=spans[i],
+                    signal="lexical",
+                )
+            )
+        result = QAResult(
+            **windows_run(reader, view, 0, 0.0), question=question, method="sentence", answers=answers
+        )
     else:
         chosen = candidate_regions(reader, ranking, view, k=regions)
         result = answer_spans(reader, question, view, n_best, regions=chosen, ranking=ranking)
@@ -296,10 +344,13 @@ def answer_spans(
         answer records its passage and the signal that found it.
     """
     t0 = time.perf_counter()
-    located, nulls, seen_end = span_candidates(reader, question, view, n_best, progress, max_answer_tokens,
-                                               regions, ranking, retrieval_weight)
+    located, nulls, seen_end = span_candidates(
+        reader, question, view, n_best, progress, max_answer_tokens, regions, ranking, retrieval_weight
+    )
     located = _dedupe(sorted(located, key=lambda c: -c[0]))[:n_best]
-    null_score = min(nulls) if nulls else None  # the window most sure an answer exists sets the no-answer score
+    null_score = (
+        min(nulls) if nulls else None
+    )  # the window most sure an answer exists sets the no-answer score
     probs = span_probabilities([c[0] for c in located], null_score)
     answers = []
     for (score, span, passage), p in zip(located, probs):
@@ -342,7 +393,11 @@ def span_candidates(
     seen_end = 0
     # The best-ranked passages each put forward their own best spans, so a passage retrieval trusts is never
     # out-voted only because the reader liked some other place in the same region better.
-    focus = [tokens.tokens_in(*reader.passages.spans[int(i)]) for i in ranking.order[:FOCUS_PASSAGES]] if ranking else []
+    focus = (
+        [tokens.tokens_in(*reader.passages.spans[int(i)]) for i in ranking.order[:FOCUS_PASSAGES]]
+        if ranking
+        else []
+    )
     for win, out in run_windows(
         model,
         tokens,
@@ -359,7 +414,9 @@ def span_candidates(
         seen_end = max(seen_end, e)
         start = out.start_logits[0].float().cpu().numpy()
         end = out.end_logits[0].float().cpu().numpy()
-        spans, null = best_spans(start, end, (win.doc_start, win.doc_start + e - s), n_best, max_answer_tokens)
+        spans, null = best_spans(
+            start, end, (win.doc_start, win.doc_start + e - s), n_best, max_answer_tokens
+        )
         for pa, pb in focus:
             if s <= pa and pb <= e and pb > pa:
                 context = (win.doc_start + pa - s, win.doc_start + pb - s)
@@ -374,7 +431,10 @@ def span_candidates(
         if passage >= 0 and reader.passages.kinds[passage] in WHOLE_PASSAGE_KINDS:
             # The whole entry or caption is the answer, even when the reader pointed at its term ("MSSP").
             span = reader.passages.spans[passage]
-        if _in_excluded(reader, span) or _plain_words(reader.document.text[span[0] : span[1]]) <= question_words:
+        if (
+            _in_excluded(reader, span)
+            or _plain_words(reader.document.text[span[0] : span[1]]) <= question_words
+        ):
             continue  # a running header, or the question's own words ("MSSP" for "What does MSSP stand for?")
         if passage >= 0 and np.isfinite(ranking.fused[passage]):
             score += retrieval_weight * float(ranking.fused[passage])

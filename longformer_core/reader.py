@@ -208,7 +208,9 @@ class DocumentReader:
         with self._lock:
             if view == "chunked" and "truncated" in self._passes and self._fits_one_chunk():
                 # One chunk covers the whole document: the chunked pass is the truncated pass.
-                self._passes[view] = dataclasses.replace(self._passes["truncated"], view="chunked", seconds=0.0)
+                self._passes[view] = dataclasses.replace(
+                    self._passes["truncated"], view="chunked", seconds=0.0
+                )
             if view not in self._passes:
                 model = self.model_for(view)
                 doc_global = self.plan.doc_mask if view == "longformer" else None
@@ -236,7 +238,9 @@ class DocumentReader:
             chars = (chars[0], len(self.document.text))
         return ViewInfo(view, self.model_for(view).name, p.seen, chars, len(tokens), len(p.windows))
 
-    def pool_spans(self, view: str, spans: Sequence[tuple[int, int]], layers: str = "last") -> tuple[np.ndarray, np.ndarray]:
+    def pool_spans(
+        self, view: str, spans: Sequence[tuple[int, int]], layers: str = "last"
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Mean of the view's token states over each character span.
 
         Args:

@@ -17,8 +17,11 @@ from longformer_core.encoding import VIEWS
 from longformer_core.explain import Explanation, page_strip
 from longformer_core.qa import QAResult
 
-VIEW_TITLES = {"truncated": "Truncated (first 512 tokens)", "chunked": "Chunked (512-token pieces)",
-               "longformer": "Longformer (whole document)"}
+VIEW_TITLES = {
+    "truncated": "Truncated (first 512 tokens)",
+    "chunked": "Chunked (512-token pieces)",
+    "longformer": "Longformer (whole document)",
+}
 
 
 @dataclass
@@ -30,7 +33,9 @@ class ReportEntry:
     explanations: Mapping[str, Explanation] = field(default_factory=dict)  # view -> evidence (optional)
 
 
-def evidence_strip_figure(n_pages: int, explanations: Mapping[str, Explanation], title: str = "") -> go.Figure:
+def evidence_strip_figure(
+    n_pages: int, explanations: Mapping[str, Explanation], title: str = ""
+) -> go.Figure:
     """Where the evidence for each view's answer lies: one row per view, one cell per page.
 
     A cell's colour is the share of the view's positive evidence on that page (darker = more support);
@@ -49,19 +54,33 @@ def evidence_strip_figure(n_pages: int, explanations: Mapping[str, Explanation],
         strip = page_strip(n_pages, explanations[v].evidence)
         rows.append((strip / strip.sum()).tolist() if strip.sum() > 0 else strip.tolist())
     pages = list(range(1, n_pages + 1))
-    fig = go.Figure(go.Heatmap(
-        z=rows, x=pages, y=views, colorscale="Oranges", zmin=0, zmax=max([max(r) for r in rows] + [1e-9]),
-        colorbar={"title": "share of<br>evidence"},
-        hovertemplate="page %{x}<br>%{y}: %{z:.0%} of the evidence<extra></extra>",
-    ))
-    fig.add_trace(go.Scatter(
-        x=[explanations[v].answer.page for v in views], y=views, mode="markers", name="answer",
-        marker={"symbol": "star", "size": 14, "color": "#dc2626", "line": {"width": 1, "color": "white"}},
-        hovertemplate="answer on page %{x}<extra>%{y}</extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=rows,
+            x=pages,
+            y=views,
+            colorscale="Oranges",
+            zmin=0,
+            zmax=max([max(r) for r in rows] + [1e-9]),
+            colorbar={"title": "share of<br>evidence"},
+            hovertemplate="page %{x}<br>%{y}: %{z:.0%} of the evidence<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[explanations[v].answer.page for v in views],
+            y=views,
+            mode="markers",
+            name="answer",
+            marker={"symbol": "star", "size": 14, "color": "#dc2626", "line": {"width": 1, "color": "white"}},
+            hovertemplate="answer on page %{x}<extra>%{y}</extra>",
+        )
+    )
     fig.update_layout(
-        title=title or "Where the evidence is (pages)", height=110 + 45 * len(views),
-        margin={"l": 90, "r": 20, "t": 40, "b": 40}, xaxis={"title": "page", "dtick": max(1, n_pages // 20)},
+        title=title or "Where the evidence is (pages)",
+        height=110 + 45 * len(views),
+        margin={"l": 90, "r": 20, "t": 40, "b": 40},
+        xaxis={"title": "page", "dtick": max(1, n_pages // 20)},
         showlegend=False,
     )
     return fig
@@ -82,10 +101,14 @@ def _answers_table(entry: ReportEntry) -> str:
         page = _esc(best.page_label) if best else "-"
         conf = f"{best.score:.0%}" if best else "-"
         seen = f"{r.seen_tokens[1] - r.seen_tokens[0]:,} of {r.n_tokens:,}"
-        rows.append(f"<tr><td>{_esc(VIEW_TITLES[view])}</td><td class='answer'>{answer}</td><td>{page}</td>"
-                    f"<td>{conf}</td><td>{seen}</td><td>{r.seconds + r.encode_seconds:.1f} s</td></tr>")
-    return ("<table><thead><tr><th>reader</th><th>answer</th><th>page</th><th>confidence</th>"
-            "<th>tokens read</th><th>time</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+        rows.append(
+            f"<tr><td>{_esc(VIEW_TITLES[view])}</td><td class='answer'>{answer}</td><td>{page}</td>"
+            f"<td>{conf}</td><td>{seen}</td><td>{r.seconds + r.encode_seconds:.1f} s</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>reader</th><th>answer</th><th>page</th><th>confidence</th>"
+        "<th>tokens read</th><th>time</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 def _evidence_lists(entry: ReportEntry, top: int) -> str:
@@ -96,10 +119,13 @@ def _evidence_lists(entry: ReportEntry, top: int) -> str:
             continue
         items = "".join(
             f"<li><span class='score'>{ev.score:+.2f}</span> <span class='page'>p.{_esc(ev.page_label)}</span> "
-            f"{_esc(ev.text[:400])}</li>" for ev in e.top(top)
+            f"{_esc(ev.text[:400])}</li>"
+            for ev in e.top(top)
         )
-        parts.append(f"<div class='evidence'><h4>{_esc(VIEW_TITLES[view])}: evidence for "
-                     f"&ldquo;{_esc(e.answer.text[:120])}&rdquo;</h4><ol>{items}</ol></div>")
+        parts.append(
+            f"<div class='evidence'><h4>{_esc(VIEW_TITLES[view])}: evidence for "
+            f"&ldquo;{_esc(e.answer.text[:120])}&rdquo;</h4><ol>{items}</ol></div>"
+        )
     return "".join(parts)
 
 
@@ -141,8 +167,12 @@ def build_report(
 
     def figure_html(fig: go.Figure) -> str:
         nonlocal plotly_included
-        out = pio.to_html(fig, include_plotlyjs=not plotly_included, full_html=False,
-                          config={"displaylogo": False, "responsive": True})
+        out = pio.to_html(
+            fig,
+            include_plotlyjs=not plotly_included,
+            full_html=False,
+            config={"displaylogo": False, "responsive": True},
+        )
         plotly_included = True
         return f"<div class='figure'>{out}</div>"
 
@@ -150,9 +180,11 @@ def build_report(
     if n_tokens is not None:
         size += f", {n_tokens:,} tokens"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    blocks.append(f"<h1>{_esc(document.name)}</h1><p class='meta'>{_esc(size)}. "
-                  f"{'Models: ' + _esc(model_name) + '. ' if model_name else ''}"
-                  f"{'Global attention: ' + _esc(strategy) + '. ' if strategy else ''}Report made {stamp}.</p>")
+    blocks.append(
+        f"<h1>{_esc(document.name)}</h1><p class='meta'>{_esc(size)}. "
+        f"{'Models: ' + _esc(model_name) + '. ' if model_name else ''}"
+        f"{'Global attention: ' + _esc(strategy) + '. ' if strategy else ''}Report made {stamp}.</p>"
+    )
     if not entries:
         blocks.append("<p>No questions were asked in this session.</p>")
     for i, entry in enumerate(entries, 1):
@@ -166,8 +198,10 @@ def build_report(
         for caption, fig in figures:
             blocks.append(f"<h3>{_esc(caption)}</h3>" + figure_html(fig))
     body = "\n".join(blocks)
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(document.name)}: "
-            f"longdoc report</title><style>{_CSS}</style></head><body>{body}"
-            "<p class='meta'>Made with longdoc (Longformer long-document explorer). Evidence scores: each passage's "
-            "share of the gradient &times; input magnitude for the answer (how much the answer depends on "
-            "it).</p></body></html>")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(document.name)}: "
+        f"longdoc report</title><style>{_CSS}</style></head><body>{body}"
+        "<p class='meta'>Made with longdoc (Longformer long-document explorer). Evidence scores: each passage's "
+        "share of the gradient &times; input magnitude for the answer (how much the answer depends on "
+        "it).</p></body></html>"
+    )

@@ -57,8 +57,13 @@ def load_sample(name: str, folder: Path = SAMPLES_DIR) -> Sample:
     questions = [SuggestedQuestion(q["question"], q.get("answer", "")) for q in meta.get("questions", [])]
     data = path.read_bytes()
     return Sample(
-        name=name, path=path, title=meta.get("title", name.replace("_", " ")), description=meta.get("description", ""),
-        questions=questions, data=data, document=load_path(path),
+        name=name,
+        path=path,
+        title=meta.get("title", name.replace("_", " ")),
+        description=meta.get("description", ""),
+        questions=questions,
+        data=data,
+        document=load_path(path),
     )
 
 

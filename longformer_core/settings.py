@@ -23,17 +23,57 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("LONGDOC_DATA_DIR", "../shared/data", "Shared evaluation data and the NIST sample (relative to the repository's parent)."),
-    Setting("LONGDOC_CACHE", "~/.cache/longdoc", "Where the converted embedded model (and, by default, corpus embeddings) are cached."),
-    Setting("LONGDOC_CORPUS_CACHE", "", "Where corpus embeddings (parquet) are cached; default: under LONGDOC_CACHE."),
-    Setting("LONGDOC_QA_HEAD", "", "Folder of a trained QA head for the embedded model, or 'none'; default assets/qa_head."),
-    Setting("LONGDOC_MAX_TOKENS", "100000", "Longest document the app and CLI read, in tokens; longer ones are refused."),
+    Setting(
+        "LONGDOC_DATA_DIR",
+        "../shared/data",
+        "Shared evaluation data and the NIST sample (relative to the repository's parent).",
+    ),
+    Setting(
+        "LONGDOC_CACHE",
+        "~/.cache/longdoc",
+        "Where the converted embedded model (and, by default, corpus embeddings) are cached.",
+    ),
+    Setting(
+        "LONGDOC_CORPUS_CACHE",
+        "",
+        "Where corpus embeddings (parquet) are cached; default: under LONGDOC_CACHE.",
+    ),
+    Setting(
+        "LONGDOC_QA_HEAD",
+        "",
+        "Folder of a trained QA head for the embedded model, or 'none'; default assets/qa_head.",
+    ),
+    Setting(
+        "LONGDOC_MAX_TOKENS",
+        "100000",
+        "Longest document the app and CLI read, in tokens; longer ones are refused.",
+    ),
     Setting("LONGDOC_MAX_UPLOAD_MB", "50", "Largest file accepted, in megabytes."),
-    Setting("LONGDOC_CACHE_MB", "4096", "Memory budget of the app's document cache (token states, vectors, indexes), in megabytes; least recently used documents nobody is reading are dropped past it."),
-    Setting("LONGDOC_PDF_WORKERS", "2", "PDFs read at once, each in its own worker process (killed when a page or the file takes too long)."),
-    Setting("LONGDOC_PDF_WORKER_MB", "1024", "Memory a PDF worker may use beyond its start-up size, in megabytes; a PDF that needs more is refused."),
-    Setting("LONGDOC_DEVICE", "", "Torch device for the models ('cpu', 'cuda', 'cuda:1'); default CUDA when present."),
-    Setting("LONGDOC_DTYPE", "auto", "Inference arithmetic: auto (bf16 where the CPU/GPU does it natively, else fp32), fp32 or bf16."),
+    Setting(
+        "LONGDOC_CACHE_MB",
+        "4096",
+        "Memory budget of the app's document cache (token states, vectors, indexes), in megabytes; least recently used documents nobody is reading are dropped past it.",
+    ),
+    Setting(
+        "LONGDOC_PDF_WORKERS",
+        "2",
+        "PDFs read at once, each in its own worker process (killed when a page or the file takes too long).",
+    ),
+    Setting(
+        "LONGDOC_PDF_WORKER_MB",
+        "1024",
+        "Memory a PDF worker may use beyond its start-up size, in megabytes; a PDF that needs more is refused.",
+    ),
+    Setting(
+        "LONGDOC_DEVICE",
+        "",
+        "Torch device for the models ('cpu', 'cuda', 'cuda:1'); default CUDA when present.",
+    ),
+    Setting(
+        "LONGDOC_DTYPE",
+        "auto",
+        "Inference arithmetic: auto (bf16 where the CPU/GPU does it natively, else fp32), fp32 or bf16.",
+    ),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

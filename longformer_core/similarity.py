@@ -33,7 +33,9 @@ def _check_pooling(pooling: str) -> None:
         raise ValueError(f"Unknown pooling '{pooling}': choose one of {', '.join(POOLINGS)}.")
 
 
-def document_embedding(reader: DocumentReader, view: str, pooling: str = "mean", progress: Progress | None = None) -> np.ndarray:
+def document_embedding(
+    reader: DocumentReader, view: str, pooling: str = "mean", progress: Progress | None = None
+) -> np.ndarray:
     """One L2-normalised vector for the part of the document the view read. (hidden,) float32."""
     _check_pooling(pooling)
     p = reader.encoded(view, progress)
@@ -76,7 +78,9 @@ def compare(
     return results
 
 
-def passages(reader: DocumentReader, target_tokens: int = PASSAGE_TOKENS, max_passages: int = MAX_PASSAGES) -> list[tuple[int, int]]:
+def passages(
+    reader: DocumentReader, target_tokens: int = PASSAGE_TOKENS, max_passages: int = MAX_PASSAGES
+) -> list[tuple[int, int]]:
     """Character spans of passages: consecutive paragraphs grouped to about `target_tokens` tokens.
 
     Long documents get longer passages so there are at most `max_passages`.

@@ -48,12 +48,7 @@ def best_spans(
     k = min(n, max(20, n_best * 4))
     starts = np.argpartition(-s, k - 1)[:k]
     ends = np.argpartition(-e, k - 1)[:k]
-    cand = [
-        (s[i] + e[j], i, j)
-        for i in starts
-        for j in ends
-        if i <= j < i + max_answer_tokens
-    ]
+    cand = [(s[i] + e[j], i, j) for i in starts for j in ends if i <= j < i + max_answer_tokens]
     cand.sort(reverse=True)
     return [Span(int(i) + c0, int(j) + c0, float(sc)) for sc, i, j in cand[:n_best]], null
 

@@ -31,14 +31,46 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {
     s.key: s
     for s in (
-        Strategy("none", "Local only", "Every word looks only at its neighbours (256 words either side); nothing links distant parts."),
-        Strategy("cls", "First token", "One summary token reads the whole document and every word can consult it (the paper's choice for classification)."),
-        Strategy("question", "Question words", "The words of your question read the whole document and every word can consult them (the paper's choice for question answering)."),
-        Strategy("sentences", "Sentence starts", "The first word of every sentence reads the whole document, linking sentences far apart."),
-        Strategy("paragraphs", "Paragraph starts", "The first word of every paragraph reads the whole document, linking sections far apart."),
-        Strategy("pages", "Page starts", "The first word of every page reads the whole document, one link per page."),
-        Strategy("every_k", "Every k-th token", "Evenly spaced tokens read the whole document, like signposts every k words."),
-        Strategy("keywords", "Your keywords", "Every place where one of your keywords appears reads the whole document."),
+        Strategy(
+            "none",
+            "Local only",
+            "Every word looks only at its neighbours (256 words either side); nothing links distant parts.",
+        ),
+        Strategy(
+            "cls",
+            "First token",
+            "One summary token reads the whole document and every word can consult it (the paper's choice for classification).",
+        ),
+        Strategy(
+            "question",
+            "Question words",
+            "The words of your question read the whole document and every word can consult them (the paper's choice for question answering).",
+        ),
+        Strategy(
+            "sentences",
+            "Sentence starts",
+            "The first word of every sentence reads the whole document, linking sentences far apart.",
+        ),
+        Strategy(
+            "paragraphs",
+            "Paragraph starts",
+            "The first word of every paragraph reads the whole document, linking sections far apart.",
+        ),
+        Strategy(
+            "pages",
+            "Page starts",
+            "The first word of every page reads the whole document, one link per page.",
+        ),
+        Strategy(
+            "every_k",
+            "Every k-th token",
+            "Evenly spaced tokens read the whole document, like signposts every k words.",
+        ),
+        Strategy(
+            "keywords",
+            "Your keywords",
+            "Every place where one of your keywords appears reads the whole document.",
+        ),
     )
 }
 DEFAULT_FOR_TASK = {"qa": "question", "classify": "cls", "similarity": "cls"}

@@ -21,11 +21,52 @@ from longformer_core.reader import DocumentReader
 from longformer_core.results import _plain
 from longformer_core.strategies import DEFAULT_EVERY_K, DEFAULT_FOR_TASK, STRATEGIES
 
-_STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for", "from", "has", "have", "how", "in",
-    "is", "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "what", "when", "where", "which",
-    "who", "whom", "whose", "why", "with", "would", "should", "could", "can",
-})
+_STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "with",
+        "would",
+        "should",
+        "could",
+        "can",
+    }
+)
 
 
 @dataclass
@@ -94,15 +135,25 @@ def try_strategies(
             reader = make_reader(key)
             best = ask(reader, question, views=("longformer",), n_best=1, progress=step)["longformer"].best
         except ValueError as exc:
-            rows[key] = StrategyRow(key, label, "", None, 0.0, time.perf_counter() - t0, False, error=str(exc))
+            rows[key] = StrategyRow(
+                key, label, "", None, 0.0, time.perf_counter() - t0, False, error=str(exc)
+            )
             continue
         seconds = time.perf_counter() - t0
-        rows[key] = StrategyRow(key, label, best.text if best else "", best.page if best else None,
-                                best.score if best else 0.0, seconds, False)
+        rows[key] = StrategyRow(
+            key,
+            label,
+            best.text if best else "",
+            best.page if best else None,
+            best.score if best else 0.0,
+            seconds,
+            False,
+        )
     base = rows[default]
     for row in rows.values():
         row.differs = row.error is None and (
-            " ".join(row.answer.split()).lower() != " ".join(base.answer.split()).lower() or row.page != base.page
+            " ".join(row.answer.split()).lower() != " ".join(base.answer.split()).lower()
+            or row.page != base.page
         )
     wanted = list(strategies) if default in strategies else order
     return [rows[k] for k in wanted]

@@ -40,7 +40,9 @@ trained = attempt(trained_head_titles, doing="reading the trained classifiers") 
 choice = st.radio(
     "Classify by",
     [OWN, *trained],
-    format_func=lambda key: "Your labels (typed below)" if key == OWN else f"{trained[key]} (trained classifier)",
+    format_func=lambda key: (
+        "Your labels (typed below)" if key == OWN else f"{trained[key]} (trained classifier)"
+    ),
     horizontal=True,
     key="classify_by",
 )

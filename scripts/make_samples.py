@@ -26,22 +26,34 @@ OUT = Path(__file__).resolve().parent.parent / "assets" / "samples"
 
 # (book, last chapter, section) for the collection: short books, so each reads in one Longformer pass.
 SHORT_BOOKS = [
-    ("Ruth", 4, "Old Testament: history"), ("Esther", 10, "Old Testament: history"),
-    ("Joel", 3, "Old Testament: prophets"), ("Amos", 9, "Old Testament: prophets"),
-    ("Obadiah", 1, "Old Testament: prophets"), ("Jonah", 4, "Old Testament: prophets"),
-    ("Micah", 7, "Old Testament: prophets"), ("Nahum", 3, "Old Testament: prophets"),
-    ("Habakkuk", 3, "Old Testament: prophets"), ("Zephaniah", 3, "Old Testament: prophets"),
-    ("Haggai", 2, "Old Testament: prophets"), ("Malachi", 4, "Old Testament: prophets"),
-    ("Song of Solomon", 8, "Old Testament: poetry"), ("Ecclesiastes", 12, "Old Testament: poetry"),
-    ("Galatians", 6, "New Testament: letters"), ("Philippians", 4, "New Testament: letters"),
-    ("Colossians", 4, "New Testament: letters"), ("Titus", 3, "New Testament: letters"),
-    ("Philemon", 1, "New Testament: letters"), ("James", 5, "New Testament: letters"),
+    ("Ruth", 4, "Old Testament: history"),
+    ("Esther", 10, "Old Testament: history"),
+    ("Joel", 3, "Old Testament: prophets"),
+    ("Amos", 9, "Old Testament: prophets"),
+    ("Obadiah", 1, "Old Testament: prophets"),
+    ("Jonah", 4, "Old Testament: prophets"),
+    ("Micah", 7, "Old Testament: prophets"),
+    ("Nahum", 3, "Old Testament: prophets"),
+    ("Habakkuk", 3, "Old Testament: prophets"),
+    ("Zephaniah", 3, "Old Testament: prophets"),
+    ("Haggai", 2, "Old Testament: prophets"),
+    ("Malachi", 4, "Old Testament: prophets"),
+    ("Song of Solomon", 8, "Old Testament: poetry"),
+    ("Ecclesiastes", 12, "Old Testament: poetry"),
+    ("Galatians", 6, "New Testament: letters"),
+    ("Philippians", 4, "New Testament: letters"),
+    ("Colossians", 4, "New Testament: letters"),
+    ("Titus", 3, "New Testament: letters"),
+    ("Philemon", 1, "New Testament: letters"),
+    ("James", 5, "New Testament: letters"),
 ]
 
 
 def bible_book(book: str, chapters: int) -> list[tuple[int, list[tuple[int, str]]]]:
     """[(chapter, [(verse, text)])] of one book, from Debian's `bible` program (bible-kjv)."""
-    out = subprocess.run(["bible", "-f", f"{book} 1:1-{chapters}:999"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bible", "-f", f"{book} 1:1-{chapters}:999"], capture_output=True, text=True, check=True
+    )
     by_chapter: dict[int, list[tuple[int, str]]] = {}
     for line in out.stdout.splitlines():
         m = re.match(r"^\S+?(\d+):(\d+) (.*)$", line.strip())
@@ -97,7 +109,7 @@ def devils_dictionary(dict_dz: Path, path: Path) -> None:
     end = re.search(r"^D[A-Z'-]*, ", text, flags=re.MULTILINE).start()  # letters A-C only
     body = "\n".join(line.rstrip() for line in text[start:end].splitlines())
     header = "THE DEVIL'S DICTIONARY\nby Ambrose Bierce (1911). Public domain. Letters A to C.\n"
-    path.write_text(header + body[len("THE DEVIL'S DICTIONARY"):].strip("\n") + "\n", encoding="utf-8")
+    path.write_text(header + body[len("THE DEVIL'S DICTIONARY") :].strip("\n") + "\n", encoding="utf-8")
 
 
 def collection(path: Path) -> None:
@@ -109,7 +121,9 @@ def collection(path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--devil", type=Path, required=True, help="devil.dict.dz from the dict-devil package")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

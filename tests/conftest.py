@@ -159,8 +159,9 @@ def _roberta_style_tokenizer(folder: Path):
         "What is the answer to the question? The answer is in the document.",
     ] * 20
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(corpus, vocab_size=300, min_frequency=1,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.train_from_iterator(
+        corpus, vocab_size=300, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    )
     bpe.save_model(str(folder))
     return RobertaTokenizerFast(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"))
 
@@ -188,18 +189,32 @@ def build_tiny_checkpoint(folder: Path, kind: str, num_labels: int = 3) -> Path:
     torch.manual_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = _roberta_style_tokenizer(folder)
-    common = {"vocab_size": len(tokenizer), "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
-              "intermediate_size": 37, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
-              "type_vocab_size": 1}
+    common = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 37,
+        "pad_token_id": 1,
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+        "type_vocab_size": 1,
+    }
     family, _, head = kind.partition("-")
     if head == "cls":
         common["id2label"] = {i: f"class_{i}" for i in range(num_labels)}
     if family == "longformer":
         config = LongformerConfig(**common, attention_window=4, max_position_embeddings=4098)
-        cls = {"": LongformerModel, "qa": LongformerForQuestionAnswering, "cls": LongformerForSequenceClassification}[head]
+        cls = {
+            "": LongformerModel,
+            "qa": LongformerForQuestionAnswering,
+            "cls": LongformerForSequenceClassification,
+        }[head]
     else:
         config = RobertaConfig(**common, max_position_embeddings=514)
-        cls = {"": RobertaModel, "qa": RobertaForQuestionAnswering, "cls": RobertaForSequenceClassification}[head]
+        cls = {"": RobertaModel, "qa": RobertaForQuestionAnswering, "cls": RobertaForSequenceClassification}[
+            head
+        ]
     model = cls(config).eval()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -9,8 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
-FILLER = ("The committee met again to review the quarterly schedule and the budget of the regional office. "
-          "Members discussed staffing, travel plans and the maintenance of the old building on the hill. ")
+FILLER = (
+    "The committee met again to review the quarterly schedule and the budget of the regional office. "
+    "Members discussed staffing, travel plans and the maintenance of the old building on the hill. "
+)
 FACT = "The lighthouse keeper Marguerite Olsen painted the tower bright green in 1911."
 TEXT = FILLER * 12 + FACT + " " + FILLER * 3
 
@@ -53,8 +55,14 @@ def test_every_strategy_table():
     at.button(key="strategies_button").click().run()
     _healthy(at)
     (table,) = _frames_with(at, "differs from default")
-    assert len(table) == 8 and {"strategy", "answer", "page", "confidence", "seconds",
-                                "differs from default"} <= set(table.columns)
+    assert len(table) == 8 and {
+        "strategy",
+        "answer",
+        "page",
+        "confidence",
+        "seconds",
+        "differs from default",
+    } <= set(table.columns)
     assert table["differs from default"].iloc[0] == "no"  # the default (question words) comes first
 
 
@@ -72,7 +80,9 @@ def test_sample_link_and_a_suggested_question():
     at.button(key="explain_button").click().run()
     _healthy(at)
     answer_page = record.answers["longformer"].result.best.page
-    assert at.number_input(key="page_view_page").value == answer_page  # the page view opens on the answer's page
+    assert (
+        at.number_input(key="page_view_page").value == answer_page
+    )  # the page view opens on the answer's page
     assert at.get("image"), "the rendered page is missing"
 
 

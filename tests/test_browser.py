@@ -169,12 +169,16 @@ def test_document_markup_never_runs_and_the_attention_page_draws(browser, app_ur
 
     sidebar.get_by_role("link", name="Attention").click()
     page.get_by_role("heading", name="Attention: who reads whom").wait_for(timeout=60_000)
-    page.locator(".js-plotly-plot >> visible=true").nth(2).wait_for(timeout=300_000)  # pattern, per-token, band
+    page.locator(".js-plotly-plot >> visible=true").nth(2).wait_for(
+        timeout=300_000
+    )  # pattern, per-token, band
     assert page.get_by_test_id("stException").count() == 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "attention.png"), full_page=True)
     # Streamlit scrolls inside its own container, so the per-token plot gets a screenshot of its own.
-    page.locator(".js-plotly-plot >> visible=true").nth(1).screenshot(path=str(SCREENSHOTS / "attention_token.png"))
+    page.locator(".js-plotly-plot >> visible=true").nth(1).screenshot(
+        path=str(SCREENSHOTS / "attention_token.png")
+    )
 
     assert page.evaluate("window.__xss") is None
     assert dialogs == []
@@ -185,7 +189,10 @@ TWO_SESSIONS = [
     ("ferry.pdf", PAGES, "What colour is the lighthouse?", "red and white"),
     (
         "garden.pdf",
-        ["Garden diary\nThe roses were planted in April.", "Tools\nThe wheelbarrow is kept in the green shed."],
+        [
+            "Garden diary\nThe roses were planted in April.",
+            "Tools\nThe wheelbarrow is kept in the green shed.",
+        ],
         "Where is the wheelbarrow kept?",
         "green shed",
     ),
@@ -251,7 +258,9 @@ def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "ask_evidence_page_view.png"), full_page=True)
     # Streamlit scrolls inside its own container: the evidence strip and the page view get their own shots.
-    page.locator(".js-plotly-plot >> visible=true").first.screenshot(path=str(SCREENSHOTS / "evidence_strip.png"))
+    page.locator(".js-plotly-plot >> visible=true").first.screenshot(
+        path=str(SCREENSHOTS / "evidence_strip.png")
+    )
     page.get_by_test_id("stImage").first.screenshot(path=str(SCREENSHOTS / "page_view.png"))
 
     with page.expect_download(timeout=60_000) as download:

@@ -204,7 +204,7 @@ def test_estimate_counts_buffers_once_and_skips_what_it_is_told() -> None:
     shared_model = {"weights": block(50)}
     reader_like = {
         "states": states,
-        "view": states[: MB],  # a view adds no buffer of its own
+        "view": states[:MB],  # a view adds no buffer of its own
         "again": states,
         "spans": [(i, i + 5) for i in range(1000)],
         "model": shared_model,

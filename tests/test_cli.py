@@ -10,7 +10,9 @@ TEXT = "The capital of France is Paris. Berlin is the capital of Germany.\n\nCat
 
 
 def test_qa_json(tmp_path, capsys, monkeypatch, embedded_pair):
-    monkeypatch.setenv("LONGDOC_QA_HEAD", "none")  # answer sentences: the CLI's output, not the head, is tested
+    monkeypatch.setenv(
+        "LONGDOC_QA_HEAD", "none"
+    )  # answer sentences: the CLI's output, not the head, is tested
     f = tmp_path / "doc.txt"
     f.write_text(TEXT)
     assert main(["qa", str(f), "--question", "What is the capital of Germany?", "--json"]) == 0

@@ -80,7 +80,9 @@ def test_evaluate_collection_reports_knn_and_purity_by_length():
     tokens = np.array([100] * 6 + [900] * 6)
     emb = Embeddings(x, np.arange(12), [str(i) for i in range(12)], tokens, labels, [None] * 12)
     texts = [f"document {i}" for i in range(12)]
-    report = evaluate_collection({("truncated", "mean"): emb, ("longformer", "mean"): emb}, texts, labels, ks=(1, 3))
+    report = evaluate_collection(
+        {("truncated", "mean"): emb, ("longformer", "mean"): emb}, texts, labels, ks=(1, 3)
+    )
     r = report["results"]["longformer"]["mean"]
     assert r["knn@1"] == {"all": 100.0, "<=512": 100.0, ">512": 100.0}
     assert r["kmeans"]["all"]["purity"] == 100.0 and r["kmeans"]["all"]["nmi"] == 100.0
@@ -113,7 +115,9 @@ def test_collection_page_clusters_and_recommends(tmp_path, monkeypatch):
     at.button(key="collection_embed").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    assert any("row 10" in w.value and "empty text" in w.value for w in at.warning), "the empty row is reported"
+    assert any("row 10" in w.value and "empty text" in w.value for w in at.warning), (
+        "the empty row is reported"
+    )
     assert "8 documents" in at.success[0].value
     at.slider(key="collection_k").set_value(3).run()
     labels = [m.label for m in at.metric]
@@ -126,7 +130,8 @@ def test_collection_page_clusters_and_recommends(tmp_path, monkeypatch):
     at.multiselect(key="collection_liked").set_value([3]).run()  # the reader liked the soup
     assert not at.exception
     at.text_area(key="collection_pasted").set_value(
-        "The goalkeeper saved a penalty and the team won the match in extra time.")
+        "The goalkeeper saved a penalty and the team won the match in extra time."
+    )
     at.button(key="collection_new_button").click().run()  # in a form: the text goes with the click
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("It belongs with" in m.value for m in at.markdown)

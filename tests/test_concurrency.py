@@ -18,12 +18,18 @@ from ui import session
 
 SESSIONS = {
     "ferry.pdf": (
-        ["Harbour notes\nThe old ferry crosses the bay twice a day.", "Weather\nThe lighthouse is painted red and white."],
+        [
+            "Harbour notes\nThe old ferry crosses the bay twice a day.",
+            "Weather\nThe lighthouse is painted red and white.",
+        ],
         "What colour is the lighthouse?",
         "red and white",
     ),
     "garden.pdf": (
-        ["Garden diary\nThe roses were planted in April.", "Tools\nThe wheelbarrow is kept in the green shed."],
+        [
+            "Garden diary\nThe roses were planted in April.",
+            "Tools\nThe wheelbarrow is kept in the green shed.",
+        ],
         "Where is the wheelbarrow kept?",
         "green shed",
     ),

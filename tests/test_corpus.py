@@ -56,7 +56,9 @@ def test_missing_column_lists_the_columns_present():
 
 
 def test_empty_and_missing_texts_are_reported_with_row_numbers():
-    data = _csv([["a", "First text", "x"], ["b", "   ", "y"], ["c"], ["d", "Fourth text", "z"], ["a", "again", "x"]])
+    data = _csv(
+        [["a", "First text", "x"], ["b", "   ", "y"], ["c"], ["d", "Fourth text", "z"], ["a", "again", "x"]]
+    )
     corpus = read_csv_bytes(data, "text", id_column="id", label_column="topic")
     assert corpus.texts == ["First text", "Fourth text"]
     assert corpus.ids == ["a", "d"] and corpus.labels == ["x", "z"] and corpus.rows == [2, 5]
@@ -107,8 +109,9 @@ def tiny_pair(tiny_checkpoint):
 
 
 def _corpus():
-    return read_csv_bytes(_csv([[str(i), t, "x"] for i, t in enumerate(TEXTS)]), "text", id_column="id",
-                          label_column="topic")
+    return read_csv_bytes(
+        _csv([[str(i), t, "x"] for i, t in enumerate(TEXTS)]), "text", id_column="id", label_column="topic"
+    )
 
 
 class Stop(Exception):
@@ -137,13 +140,17 @@ def test_interrupted_run_resumes_without_recomputing(tiny_pair, tmp_path):
     assert second.throughput["longformer"].documents == len(TEXTS) - 3
     assert not (tmp_path / "resumed.parquet.parts").exists()
 
-    a = pq.read_table(tmp_path / "whole.parquet").sort_by([("doc", "ascending"), ("view", "ascending"),
-                                                          ("pooling", "ascending")])
+    a = pq.read_table(tmp_path / "whole.parquet").sort_by(
+        [("doc", "ascending"), ("view", "ascending"), ("pooling", "ascending")]
+    )
     b = pq.read_table(out).sort_by([("doc", "ascending"), ("view", "ascending"), ("pooling", "ascending")])
     assert a.num_rows == b.num_rows == len(TEXTS) * 3 * 3
     assert a.drop_columns(["vector"]).equals(b.drop_columns(["vector"]))
-    np.testing.assert_allclose(np.stack(a["vector"].to_numpy(zero_copy_only=False)),
-                               np.stack(b["vector"].to_numpy(zero_copy_only=False)), atol=1e-6)
+    np.testing.assert_allclose(
+        np.stack(a["vector"].to_numpy(zero_copy_only=False)),
+        np.stack(b["vector"].to_numpy(zero_copy_only=False)),
+        atol=1e-6,
+    )
 
     third = embed_corpus(tiny_pair, corpus, out)
     assert (third.computed, third.reused) == (0, len(TEXTS))
@@ -164,8 +171,21 @@ def test_cli_embed_prints_throughput_and_json(tiny_checkpoint, tmp_path, capsys)
     src = tmp_path / "corpus.csv"
     src.write_bytes(_csv([[str(i), t, "x"] for i, t in enumerate(TEXTS[:3])] + [["9", "", "x"]]))
     out = tmp_path / "out.parquet"
-    args = ["embed", str(src), "--text-column", "text", "--id-column", "id", "--pooling", "mean",
-            "--out", str(out), "--model", str(tiny_checkpoint("longformer")), "--json"]
+    args = [
+        "embed",
+        str(src),
+        "--text-column",
+        "text",
+        "--id-column",
+        "id",
+        "--pooling",
+        "mean",
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_checkpoint("longformer")),
+        "--json",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
@@ -175,8 +195,21 @@ def test_cli_embed_prints_throughput_and_json(tiny_checkpoint, tmp_path, capsys)
     assert "row 5: empty text" in captured.err
     assert pq.read_table(out).num_rows == 3 * 3
 
-    assert main(["embed", str(src), "--text-column", "Content", "--out", str(out),
-                 "--model", str(tiny_checkpoint("longformer"))]) == 2
+    assert (
+        main(
+            [
+                "embed",
+                str(src),
+                "--text-column",
+                "Content",
+                "--out",
+                str(out),
+                "--model",
+                str(tiny_checkpoint("longformer")),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: Column 'Content' not found: choose one of 'id', 'text', 'topic'")
 

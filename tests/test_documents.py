@@ -58,7 +58,7 @@ def test_page_of_maps_offsets_to_page_numbers_at_boundaries() -> None:
     assert doc.page_of(7) == 2 and doc.page_of(8) == 2  # empty page, then its separator
     assert doc.page_of(9) == 3 and doc.page_of(13) == 3
     assert doc.page_of(14) == 3 and doc.page_of(10**9) == 3  # at/after the end -> last page
-    assert doc.page_of(-1) == 1 and doc.page_of(-10**9) == 1
+    assert doc.page_of(-1) == 1 and doc.page_of(-(10**9)) == 1
 
 
 def test_page_label_of_and_page_text() -> None:
@@ -249,14 +249,18 @@ def test_pdf_pages_and_offsets(make_pdf) -> None:
 
 
 def test_pdf_dehyphenation_keeps_real_hyphens(make_pdf) -> None:
-    doc = load_document(make_pdf(["A self-\ninterest, a team-to-\nteam link, COVID-\n19 and a wheel-\nBarrow. " + LOREM]), "h.pdf")
+    doc = load_document(
+        make_pdf(["A self-\ninterest, a team-to-\nteam link, COVID-\n19 and a wheel-\nBarrow. " + LOREM]),
+        "h.pdf",
+    )
     assert "self-interest" in doc.text and "team-to-team" in doc.text
     assert "COVID-\n19" in doc.text and "wheel-\nBarrow" in doc.text
 
 
 def test_pdf_page_labels(make_pdf) -> None:
     data = make_pdf(
-        [f"Front matter page {i}. " + LOREM for i in range(3)] + [f"Body page {i}. " + LOREM for i in range(3)],
+        [f"Front matter page {i}. " + LOREM for i in range(3)]
+        + [f"Body page {i}. " + LOREM for i in range(3)],
         page_labels=[(0, 2, "/r", None, 1), (3, 5, "/D", "A-", 1)],
     )
     doc = load_document(data, "labels.pdf")
@@ -309,12 +313,16 @@ def test_time_budget_names_the_page(make_pdf) -> None:
     from longformer_core.pdf_worker import PdfWorkerPool, replaced_default_pool
 
     data = make_pdf([f"Page {i}. " + LOREM for i in range(5)])
-    with replaced_default_pool(PdfWorkerPool(max_workers=1, clock=_FakeClock())), pytest.raises(
-        ExtractionTimeoutError
-    ) as info:
+    with (
+        replaced_default_pool(PdfWorkerPool(max_workers=1, clock=_FakeClock())),
+        pytest.raises(ExtractionTimeoutError) as info,
+    ):
         load_document(data, "slow.pdf", time_budget_s=2.5)
     message = str(info.value)
-    assert re.search(r"Reading 'slow.pdf' took too long: after \d+ s \(limit 2 s\) it had only reached page \d of 5\.", message)
+    assert re.search(
+        r"Reading 'slow.pdf' took too long: after \d+ s \(limit 2 s\) it had only reached page \d of 5\.",
+        message,
+    )
     assert "smaller file" in message
 
 
@@ -355,7 +363,13 @@ def _page(extra: bytes = b"") -> bytes:
 
 
 def test_hand_written_pdf_loads(make_raw_pdf) -> None:
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", _page(), _stream(_TEXT), _FONT]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        _page(),
+        _stream(_TEXT),
+        _FONT,
+    ]
     assert load_document(make_raw_pdf(objects), "ok.pdf").text == "Hello there, this is a page of text."
 
 
@@ -367,7 +381,9 @@ def _sentences(text: str) -> list[str]:
     return [text[a:b] for a, b in sentence_spans(text)]
 
 
-def _assert_well_formed(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> None:
+def _assert_well_formed(
+    text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None
+) -> None:
     end = len(text) if end is None else end
     previous = start
     for a, b in spans:
@@ -380,13 +396,28 @@ def _assert_well_formed(text: str, spans: list[tuple[int, int]], start: int = 0,
     "text, expected",
     [
         ("Dr. Smith met Mr. Jones. They talked.", ["Dr. Smith met Mr. Jones.", "They talked."]),
-        ("Use a sniffer, e.g. Wireshark. Or not, i.e. Nothing.", ["Use a sniffer, e.g. Wireshark.", "Or not, i.e. Nothing."]),
-        ("The U.S. Army and J. R. R. Tolkien agreed. Fine.", ["The U.S. Army and J. R. R. Tolkien agreed.", "Fine."]),
-        ("Growth was 3.5 percent in 2020. Next year 4.1. Then 5.", ["Growth was 3.5 percent in 2020.", "Next year 4.1.", "Then 5."]),
+        (
+            "Use a sniffer, e.g. Wireshark. Or not, i.e. Nothing.",
+            ["Use a sniffer, e.g. Wireshark.", "Or not, i.e. Nothing."],
+        ),
+        (
+            "The U.S. Army and J. R. R. Tolkien agreed. Fine.",
+            ["The U.S. Army and J. R. R. Tolkien agreed.", "Fine."],
+        ),
+        (
+            "Growth was 3.5 percent in 2020. Next year 4.1. Then 5.",
+            ["Growth was 3.5 percent in 2020.", "Next year 4.1.", "Then 5."],
+        ),
         ("See Fig. 3 and No. 7 in Vol. 2. Done.", ["See Fig. 3 and No. 7 in Vol. 2.", "Done."]),
-        ('He said "Stop." Then he left. (It was late.) Next.', ['He said "Stop."', "Then he left.", "(It was late.)", "Next."]),
+        (
+            'He said "Stop." Then he left. (It was late.) Next.',
+            ['He said "Stop."', "Then he left.", "(It was late.)", "Next."],
+        ),
         ("Really? Yes! Good… Wait... What.", ["Really?", "Yes!", "Good…", "Wait...", "What."]),
-        ("Lowercase after period. and continues. Upper Next.", ["Lowercase after period. and continues.", "Upper Next."]),
+        (
+            "Lowercase after period. and continues. Upper Next.",
+            ["Lowercase after period. and continues.", "Upper Next."],
+        ),
         ("Ends with 'quote.' “Curly opener.” Done.", ["Ends with 'quote.'", "“Curly opener.”", "Done."]),
         ("它很好。我们走吧！好", ["它很好。", "我们走吧！", "好"]),
     ],
@@ -427,7 +458,10 @@ def test_sentence_spans_headings_lists_and_blank_lines() -> None:
 def test_sentence_spans_window_and_empty() -> None:
     text = "First one. Second one. Third one."
     start = text.index("Second")
-    assert sentence_spans(text, start, len(text) - 3) == [(start, start + len("Second one.")), (start + 12, len(text) - 3)]
+    assert sentence_spans(text, start, len(text) - 3) == [
+        (start, start + len("Second one.")),
+        (start + 12, len(text) - 3),
+    ]
     assert sentence_spans(text, 5, 5) == [] and sentence_spans(text, 10, 2) == []
     assert sentence_spans("") == [] and sentence_spans(" \n\n\t ") == []
     assert sentence_spans("no terminator at all") == [(0, 20)]

@@ -82,7 +82,9 @@ def _mutations(draw: st.DrawFn, size: int) -> list[tuple[str, int, bytes]]:
 
 @FUZZ
 @given(data=st.data(), name=st.sampled_from(["upload.pdf", "upload.txt"]))
-def test_mutated_pdfs_load_or_raise_document_error(seed_pdfs: list[bytes], data: st.DataObject, name: str) -> None:
+def test_mutated_pdfs_load_or_raise_document_error(
+    seed_pdfs: list[bytes], data: st.DataObject, name: str
+) -> None:
     pdf = bytearray(data.draw(st.sampled_from(seed_pdfs)))
     for kind, position, payload in data.draw(_mutations(len(pdf))):
         position = min(position, max(len(pdf) - 1, 0))
@@ -99,8 +101,41 @@ def test_mutated_pdfs_load_or_raise_document_error(seed_pdfs: list[bytes], data:
 
 # Text built from the pieces that make sentence splitting hard.
 _PIECES = st.sampled_from(
-    [" ", "  ", "\n", "\n\n", "\t", ".", "...", "!", "?", '"', "“", "”", "(", ")", "e.g.", "U.S.", "Dr.", "J.",
-     "3.5", "No.", "Fig.", "word", "Word", "A", "x", "- ", "• ", "1. ", "\uf03c ", "。", "好", "\u00a0", "\u2028"]
+    [
+        " ",
+        "  ",
+        "\n",
+        "\n\n",
+        "\t",
+        ".",
+        "...",
+        "!",
+        "?",
+        '"',
+        "“",
+        "”",
+        "(",
+        ")",
+        "e.g.",
+        "U.S.",
+        "Dr.",
+        "J.",
+        "3.5",
+        "No.",
+        "Fig.",
+        "word",
+        "Word",
+        "A",
+        "x",
+        "- ",
+        "• ",
+        "1. ",
+        "\uf03c ",
+        "。",
+        "好",
+        "\u00a0",
+        "\u2028",
+    ]
 )
 TEXTS = st.one_of(
     st.lists(_PIECES, max_size=80).map("".join),

@@ -18,7 +18,15 @@ def test_official_squad_normalisation():
 
 def test_buckets():
     assert [bucket_of(t) for t in (0, 511, 512, 2047, 2048, 4095, 4096, 10**6)] == [
-        "0-512", "0-512", "512-2048", "512-2048", "2048-4096", "2048-4096", "4096+", "4096+"]
+        "0-512",
+        "0-512",
+        "512-2048",
+        "512-2048",
+        "2048-4096",
+        "2048-4096",
+        "4096+",
+        "4096+",
+    ]
 
 
 def test_small_real_run_has_the_three_views(embedded_pair, shared_data):

@@ -46,8 +46,15 @@ def test_gradient_times_input_is_the_autograd_gradient(tiny_reader):
     # Recompute by hand with the plain HF forward: the share of the first passage must match.
     model = tiny_reader.pair.longformer
     q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
-    win = build_input(model.tokenizer, tiny_reader.long_tokens, (lo, hi), question_ids=q_ids,
-                      doc_global=tiny_reader.plan.doc_mask, global_first=True, global_question=True)
+    win = build_input(
+        model.tokenizer,
+        tiny_reader.long_tokens,
+        (lo, hi),
+        question_ids=q_ids,
+        doc_global=tiny_reader.plan.doc_mask,
+        global_first=True,
+        global_question=True,
+    )
     kwargs = model_kwargs(model, win)
     ids = kwargs.pop("input_ids")
     emb = model.model.get_input_embeddings()(ids).detach().requires_grad_(True)
@@ -84,10 +91,13 @@ def test_occlusion_masks_sampled_passages_and_reports_agreement(tiny_reader):
     text = tiny_reader.document.text
     a = text.index("Paris", len(text) // 2)
     answer = Located.of(tiny_reader.document, (a, a + 5))
-    ex = explain_answer(tiny_reader, "longformer", "What is the capital of France?", answer, max_tokens=256,
-                        occlusion=2)
+    ex = explain_answer(
+        tiny_reader, "longformer", "What is the capital of France?", answer, max_tokens=256, occlusion=2
+    )
     occluded = [e for e in ex.evidence if e.occlusion is not None]
-    assert len(occluded) == 4 and ex.evidence[0].occlusion is not None and ex.evidence[1].occlusion is not None
+    assert (
+        len(occluded) == 4 and ex.evidence[0].occlusion is not None and ex.evidence[1].occlusion is not None
+    )
     best = max(occluded, key=lambda e: e.occlusion)
     assert ex.occlusion_agrees == (best is ex.evidence[0])
     assert ex.notes and all(np.isfinite(e.occlusion) for e in occluded)
@@ -98,8 +108,11 @@ def test_evidence_json_and_page_strip(tiny_reader):
     d = json.loads(json.dumps(ex["longformer"].to_dict()))
     assert set(d) >= {"answer", "page", "evidence"} and d["page"] == 1
     assert set(d["evidence"][0]) >= {"text", "page", "char_span", "score"}
-    evidence = [Evidence("a", (0, 1), 1, "1", 0.4), Evidence("b", (5, 6), 3, "3", 0.2),
-                Evidence("c", (7, 8), 3, "3", -0.5)]
+    evidence = [
+        Evidence("a", (0, 1), 1, "1", 0.4),
+        Evidence("b", (5, 6), 3, "3", 0.2),
+        Evidence("c", (7, 8), 3, "3", -0.5),
+    ]
     assert page_strip(3, evidence).tolist() == [0.4, 0.0, 0.2]  # negative evidence does not count
 
 
@@ -132,14 +145,18 @@ def _pdfium_char_boxes(data: bytes, page: int, needle: str) -> list[tuple[float,
     textpage = pdfium.PdfDocument(data)[page - 1].get_textpage()
     text = textpage.get_text_range()
     start = text.index(needle)
-    return [textpage.get_charbox(i) for i in range(start, start + len(needle)) if not needle[i - start].isspace()]
+    return [
+        textpage.get_charbox(i) for i in range(start, start + len(needle)) if not needle[i - start].isspace()
+    ]
 
 
 def test_the_outlined_box_covers_the_answer_characters(make_pdf):
     pages = [
         "Chapter one.\nThe committee met in the old hall.\nNothing else happened that week.",
-        ("Chapter two.\nThe ship sailed from the harbour of Nantucket on a cold Monday.\n"
-         "Its captain was a man named Ahab, who had lost a leg.\nThe crew did not know him yet."),
+        (
+            "Chapter two.\nThe ship sailed from the harbour of Nantucket on a cold Monday.\n"
+            "Its captain was a man named Ahab, who had lost a leg.\nThe crew did not know him yet."
+        ),
     ]
     data = make_pdf(pages)
     doc = load_document(data, "ships.pdf")
@@ -190,10 +207,30 @@ def test_cli_explain_and_strategy_table(tiny_checkpoint, tmp_path, capsys):
     from longformer_core.__main__ import main
 
     doc = tmp_path / "doc.txt"
-    doc.write_text(" ".join(f"Line {i}: the capital of France is Paris." for i in range(40)), encoding="utf-8")
+    doc.write_text(
+        " ".join(f"Line {i}: the capital of France is Paris." for i in range(40)), encoding="utf-8"
+    )
     model = str(tiny_checkpoint("longformer-qa"))
-    assert main(["explain", str(doc), "-q", "What is the capital?", "--model", model, "--json", "--top", "3",
-                 "--max-tokens", "256", "--occlusion", "1"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(doc),
+                "-q",
+                "What is the capital?",
+                "--model",
+                model,
+                "--json",
+                "--top",
+                "3",
+                "--max-tokens",
+                "256",
+                "--occlusion",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"truncated", "chunked", "longformer"}
     for view in out.values():
@@ -201,9 +238,20 @@ def test_cli_explain_and_strategy_table(tiny_checkpoint, tmp_path, capsys):
         assert set(view["evidence"][0]) >= {"text", "page", "char_span", "score"}
         scores = [e["score"] for e in view["evidence"]]
         assert scores == sorted(scores, reverse=True)
-    assert main(["qa", str(doc), "-q", "What is the capital?", "--model", model, "--strategy", "all", "--json"]) == 0
+    assert (
+        main(["qa", str(doc), "-q", "What is the capital?", "--model", model, "--strategy", "all", "--json"])
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
-    assert [r["strategy"] for r in rows] == ["none", "cls", "question", "sentences", "paragraphs", "pages",
-                                             "every_k", "keywords"]
+    assert [r["strategy"] for r in rows] == [
+        "none",
+        "cls",
+        "question",
+        "sentences",
+        "paragraphs",
+        "pages",
+        "every_k",
+        "keywords",
+    ]
     assert next(r for r in rows if r["strategy"] == "question")["differs"] is False
     assert all(set(r) >= {"answer", "page", "confidence", "seconds", "differs"} for r in rows)

@@ -22,19 +22,34 @@ from longformer_core.finetune import (
 from longformer_core.models import QA_HEAD_DIR, load_checkpoint
 
 # A question from an article the shipped head never trained on (Sky_(United_Kingdom), kept aside).
-VALIDATION_QUESTION = "What company was formed by the merger of Sky Television and British Satellite Broadcasting?"
+VALIDATION_QUESTION = (
+    "What company was formed by the merger of Sky Television and British Satellite Broadcasting?"
+)
 CONTEXT = "The capital of France is Paris. Berlin is the capital of Germany. Longformer reads long documents."
 
 
 def _squad_file(path: Path, titles=("France", "Germany", "Models")) -> Path:
     """A small SQuAD-format file written by the test: three articles, answers at their true offsets."""
-    qas = [("What is the capital of France?", "Paris"), ("What is the capital of Germany?", "Berlin"),
-           ("What reads long documents?", "Longformer")]
+    qas = [
+        ("What is the capital of France?", "Paris"),
+        ("What is the capital of Germany?", "Berlin"),
+        ("What reads long documents?", "Longformer"),
+    ]
     data = []
     for t, title in enumerate(titles):
-        paragraphs = [{"context": CONTEXT, "qas": [
-            {"id": f"{t}-{i}", "question": q, "answers": [{"text": a, "answer_start": CONTEXT.index(a)}]}
-            for i, (q, a) in enumerate(qas)]}]
+        paragraphs = [
+            {
+                "context": CONTEXT,
+                "qas": [
+                    {
+                        "id": f"{t}-{i}",
+                        "question": q,
+                        "answers": [{"text": a, "answer_start": CONTEXT.index(a)}],
+                    }
+                    for i, (q, a) in enumerate(qas)
+                ],
+            }
+        ]
         data.append({"title": title, "paragraphs": paragraphs})
     path.write_text(json.dumps({"version": "test", "data": data}))
     return path
@@ -53,12 +68,22 @@ def test_features_label_the_answer_tokens(tiny_checkpoint):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_checkpoint("roberta-qa"))
-    ex = QAExample("1", "What is the capital of Germany?", CONTEXT, [{"text": "Berlin", "answer_start": CONTEXT.index("Berlin")}])
+    ex = QAExample(
+        "1",
+        "What is the capital of Germany?",
+        CONTEXT,
+        [{"text": "Berlin", "answer_start": CONTEXT.index("Berlin")}],
+    )
     feats = qa_features(tok, [ex], max_length=32, stride=4, longformer=True)
     assert len(feats["input_ids"]) > 1  # the context overflowed into strided windows
     found = False
-    for ids, s, e, offsets, glob in zip(feats["input_ids"], feats["start_positions"], feats["end_positions"],
-                                        feats["offsets"], feats["global_attention_mask"]):
+    for ids, s, e, offsets, glob in zip(
+        feats["input_ids"],
+        feats["start_positions"],
+        feats["end_positions"],
+        feats["offsets"],
+        feats["global_attention_mask"],
+    ):
         assert glob[0] == 1 and glob[1] == 1  # [CLS] and the question are global
         if s:
             found = True
@@ -69,18 +94,42 @@ def test_features_label_the_answer_tokens(tiny_checkpoint):
 
 
 def test_metrics():
-    ex = [QAExample("1", "q", "c", [{"text": "the Paris", "answer_start": 0}, {"text": "Lyon", "answer_start": 0}])]
+    ex = [
+        QAExample(
+            "1", "q", "c", [{"text": "the Paris", "answer_start": 0}, {"text": "Lyon", "answer_start": 0}]
+        )
+    ]
     assert squad_scores(["Paris"], ex) == {"em": 100.0, "f1": 100.0, "questions": 1}  # articles ignored
     assert squad_scores(["Paris France"], ex)["f1"] == pytest.approx(66.67, abs=0.01)
     scores = classification_scores(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
-    assert scores["accuracy"] == 0.75 and scores["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3, abs=1e-4)
+    assert scores["accuracy"] == 0.75 and scores["macro_f1"] == pytest.approx(
+        (1 + 2 / 3 + 2 / 3) / 3, abs=1e-4
+    )
 
 
 def test_cli_finetunes_qa_and_the_checkpoint_reloads(tiny_checkpoint, tmp_path, capsys):
     data = _squad_file(tmp_path / "s.json")
     out = tmp_path / "qa"
-    rc = main(["finetune", "--task", "qa", "--model", str(tiny_checkpoint("longformer-qa")), "--train", str(data),
-               "--val-articles", "1", "--max-steps", "3", "--batch-size", "2", "--out", str(out), "--json"])
+    rc = main(
+        [
+            "finetune",
+            "--task",
+            "qa",
+            "--model",
+            str(tiny_checkpoint("longformer-qa")),
+            "--train",
+            str(data),
+            "--val-articles",
+            "1",
+            "--max-steps",
+            "3",
+            "--batch-size",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["steps"] == 3 and report["train_questions"] == 6 and report["eval_questions"] == 3
@@ -89,7 +138,9 @@ def test_cli_finetunes_qa_and_the_checkpoint_reloads(tiny_checkpoint, tmp_path, 
     loaded = load_checkpoint(str(out))
     assert loaded.head == "qa" and loaded.is_longformer
     trained = dict(loaded.model.named_parameters())["qa_outputs.weight"]
-    original = dict(load_checkpoint(str(tiny_checkpoint("longformer-qa"))).model.named_parameters())["qa_outputs.weight"]
+    original = dict(load_checkpoint(str(tiny_checkpoint("longformer-qa"))).model.named_parameters())[
+        "qa_outputs.weight"
+    ]
     assert not torch.equal(trained, original)  # the steps changed the weights
 
 
@@ -98,17 +149,52 @@ def test_finetune_classifier_and_sweep(tiny_checkpoint, tmp_path, capsys):
 
     rows = [("Paris is the capital of France.", "geo"), ("Longformer reads long documents.", "nlp")] * 4
     pd.DataFrame(rows, columns=["body", "topic"]).to_csv(tmp_path / "d.csv", index=False)
-    args = ["finetune", "--task", "classify", "--model", str(tiny_checkpoint("roberta")), "--train",
-            str(tmp_path / "d.csv"), "--eval", str(tmp_path / "d.csv"), "--text-column", "body",
-            "--label-column", "topic", "--max-steps", "2", "--batch-size", "4", "--json"]
+    args = [
+        "finetune",
+        "--task",
+        "classify",
+        "--model",
+        str(tiny_checkpoint("roberta")),
+        "--train",
+        str(tmp_path / "d.csv"),
+        "--eval",
+        str(tmp_path / "d.csv"),
+        "--text-column",
+        "body",
+        "--label-column",
+        "topic",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--json",
+    ]
     assert main(args + ["--out", str(tmp_path / "cls")]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["labels"] == ["geo", "nlp"] and 0 <= report["accuracy"] <= 1 and np.isfinite(report["eval_loss"])
+    assert (
+        report["labels"] == ["geo", "nlp"]
+        and 0 <= report["accuracy"] <= 1
+        and np.isfinite(report["eval_loss"])
+    )
     loaded = load_checkpoint(str(tmp_path / "cls"))
     assert loaded.head == "classification" and loaded.labels == ["geo", "nlp"]
 
-    assert main(args + ["--out", str(tmp_path / "sweep"), "--sweep", "--sweep-lr", "1e-4", "1e-3",
-                        "--sweep-batch", "4"]) == 0
+    assert (
+        main(
+            args
+            + [
+                "--out",
+                str(tmp_path / "sweep"),
+                "--sweep",
+                "--sweep-lr",
+                "1e-4",
+                "1e-3",
+                "--sweep-batch",
+                "4",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "sweep" / "sweep.csv")
     assert len(table) == 2 and set(table["learning_rate"]) == {1e-4, 1e-3}
     assert (tmp_path / "sweep" / "sweep.html").stat().st_size > 1000
@@ -116,8 +202,21 @@ def test_finetune_classifier_and_sweep(tiny_checkpoint, tmp_path, capsys):
 
 def test_missing_csv_column_is_explained(tiny_checkpoint, tmp_path, capsys):
     (tmp_path / "d.csv").write_text("text,label\nhello,a\n")
-    rc = main(["finetune", "--task", "classify", "--model", str(tiny_checkpoint("roberta")), "--train",
-               str(tmp_path / "d.csv"), "--label-column", "category", "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "finetune",
+            "--task",
+            "classify",
+            "--model",
+            str(tiny_checkpoint("roberta")),
+            "--train",
+            str(tmp_path / "d.csv"),
+            "--label-column",
+            "category",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2
     assert "no column 'category'; the columns are text, label" in capsys.readouterr().err
 
@@ -130,8 +229,13 @@ def test_embedded_lora_head_trains_on_the_twin_and_runs_in_the_longformer(tmp_pa
     from longformer_core.models import load_embedded
 
     data = _squad_file(tmp_path / "s.json")
-    report = finetune_qa(EMBEDDED, data, tmp_path / "head", val_articles=1,
-                         settings=TrainSettings(max_steps=2, batch_size=2, learning_rate=1e-2))
+    report = finetune_qa(
+        EMBEDDED,
+        data,
+        tmp_path / "head",
+        val_articles=1,
+        settings=TrainSettings(max_steps=2, batch_size=2, learning_rate=1e-2),
+    )
     assert report["lora"]["rank"] == 16 and report["max_length"] == 257
     size = (tmp_path / "head" / "adapter.safetensors").stat().st_size
     assert size < 10_000_000
@@ -140,7 +244,9 @@ def test_embedded_lora_head_trains_on_the_twin_and_runs_in_the_longformer(tmp_pa
     assert lf.qa_reader is not None and base.qa_reader is not None
     doc = tokenize(lf.tokenizer, CONTEXT * 6)
     q = lf.tokenizer("What is the capital of Germany?", add_special_tokens=False)["input_ids"]
-    win = build_input(lf.tokenizer, doc, (0, len(doc)), question_ids=q, global_first=True, global_question=True)
+    win = build_input(
+        lf.tokenizer, doc, (0, len(doc)), question_ids=q, global_first=True, global_question=True
+    )
     assert win.input_ids.shape[1] <= 257
     with torch.inference_mode():
         a = lf.qa_reader(**model_kwargs(lf, win))
@@ -148,10 +254,14 @@ def test_embedded_lora_head_trains_on_the_twin_and_runs_in_the_longformer(tmp_pa
     assert torch.allclose(a.start_logits, b.start_logits, atol=1e-4)
     assert torch.allclose(a.end_logits, b.end_logits, atol=1e-4)
     # The head changed the reader, not the encoder the other tasks use.
-    assert lf.qa_reader.longformer.encoder.layer[0].attention.self.query.weight.data_ptr() != \
-        lf.model.encoder.layer[0].attention.self.query.weight.data_ptr()
-    assert not torch.equal(lf.qa_reader.longformer.encoder.layer[0].attention.self.query.weight,
-                           lf.model.encoder.layer[0].attention.self.query.weight)
+    assert (
+        lf.qa_reader.longformer.encoder.layer[0].attention.self.query.weight.data_ptr()
+        != lf.model.encoder.layer[0].attention.self.query.weight.data_ptr()
+    )
+    assert not torch.equal(
+        lf.qa_reader.longformer.encoder.layer[0].attention.self.query.weight,
+        lf.model.encoder.layer[0].attention.self.query.weight,
+    )
 
 
 @pytest.mark.slow
@@ -163,7 +273,9 @@ def test_shipped_head_answers_a_validation_question(shared_data):
     from longformer_core.reader import DocumentReader
 
     card = json.loads((QA_HEAD_DIR / "adapter.json").read_text())
-    examples = load_squad_examples(shared_data / "squad" / "squad-v1.1-dev.paragraphs.json", card["val_articles"])
+    examples = load_squad_examples(
+        shared_data / "squad" / "squad-v1.1-dev.paragraphs.json", card["val_articles"]
+    )
     ex = next(e for e in examples if e.question == VALIDATION_QUESTION)
     pair = load_embedded(qa_head=QA_HEAD_DIR)
     reader = DocumentReader(pair, text_document(ex.context, "paragraph"), "question")
@@ -171,4 +283,3 @@ def test_shipped_head_answers_a_validation_question(shared_data):
     assert result.method == "retrieve-then-read"
     assert result.best.text.strip(" .") in {a["text"] for a in ex.answers}
     assert 0 < result.best.score <= 1
-

@@ -17,13 +17,29 @@ FILLER = "Longformer reads long documents with a sliding window. The answer is i
 
 
 def _squad_articles(path: Path) -> Path:
-    paragraphs = [FILLER * 3, "The capital of France is Paris. " + FILLER, FILLER * 2 + "Berlin is the capital of Germany."]
+    paragraphs = [
+        FILLER * 3,
+        "The capital of France is Paris. " + FILLER,
+        FILLER * 2 + "Berlin is the capital of Germany.",
+    ]
     context = "\n\n".join(paragraphs)
-    qas = [{"id": "s1", "question": "What is the capital of France?", "paragraph_index": 1,
-            "answers": [{"text": "Paris", "answer_start": context.index("Paris")}]},
-           {"id": "s2", "question": "What is the capital of Germany?", "paragraph_index": 2,
-            "answers": [{"text": "Berlin", "answer_start": context.index("Berlin")}]}]
-    path.write_text(json.dumps({"data": [{"title": "Capitals", "paragraphs": [{"context": context, "qas": qas}]}]}))
+    qas = [
+        {
+            "id": "s1",
+            "question": "What is the capital of France?",
+            "paragraph_index": 1,
+            "answers": [{"text": "Paris", "answer_start": context.index("Paris")}],
+        },
+        {
+            "id": "s2",
+            "question": "What is the capital of Germany?",
+            "paragraph_index": 2,
+            "answers": [{"text": "Berlin", "answer_start": context.index("Berlin")}],
+        },
+    ]
+    path.write_text(
+        json.dumps({"data": [{"title": "Capitals", "paragraphs": [{"context": context, "qas": qas}]}]})
+    )
     return path
 
 
@@ -32,14 +48,37 @@ def _hotpot(path: Path) -> Path:
     ids = [f"h{i}" for i in range(40)]
     train = [i for i in ids if not is_heldout(i)][:2]
     held = next(i for i in ids if is_heldout(i))
-    context = [["Paris", ["The capital of France is Paris."]], ["Filler", [FILLER * 2]],
-               ["Berlin", ["Berlin is the capital of Germany."]]]
-    qs = [{"_id": train[0], "question": "Which city is the capital of France?", "answer": "Paris", "type": "bridge",
-           "supporting_facts": [["Paris", 0], ["Berlin", 0]], "context": context},
-          {"_id": train[1], "question": "Are Paris and Berlin both capitals?", "answer": "yes", "type": "comparison",
-           "supporting_facts": [["Paris", 0], ["Berlin", 0]], "context": context},
-          {"_id": held, "question": "What is the capital of Germany?", "answer": "Berlin", "type": "bridge",
-           "supporting_facts": [["Berlin", 0], ["Paris", 0]], "context": context}]
+    context = [
+        ["Paris", ["The capital of France is Paris."]],
+        ["Filler", [FILLER * 2]],
+        ["Berlin", ["Berlin is the capital of Germany."]],
+    ]
+    qs = [
+        {
+            "_id": train[0],
+            "question": "Which city is the capital of France?",
+            "answer": "Paris",
+            "type": "bridge",
+            "supporting_facts": [["Paris", 0], ["Berlin", 0]],
+            "context": context,
+        },
+        {
+            "_id": train[1],
+            "question": "Are Paris and Berlin both capitals?",
+            "answer": "yes",
+            "type": "comparison",
+            "supporting_facts": [["Paris", 0], ["Berlin", 0]],
+            "context": context,
+        },
+        {
+            "_id": held,
+            "question": "What is the capital of Germany?",
+            "answer": "Berlin",
+            "type": "bridge",
+            "supporting_facts": [["Berlin", 0], ["Paris", 0]],
+            "context": context,
+        },
+    ]
     path.write_text(json.dumps(qs))
     return path
 
@@ -49,7 +88,8 @@ def test_windows_hold_the_answer_and_chunks_point_elsewhere_at_cls(tiny_checkpoi
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_checkpoint("longformer-qa")))
     examples = fl.squad_article_examples(_squad_articles(tmp_path / "s.json")) + fl.hotpot_train_examples(
-        _hotpot(tmp_path / "h.json"))
+        _hotpot(tmp_path / "h.json")
+    )
     assert [e.kind for e in examples] == ["span", "span", "span", "yes"]  # the held-out question is not there
     windows = fl.build_windows(tokenizer, examples, window_tokens=96, seed=0)
     assert len(windows) == 4
@@ -92,9 +132,17 @@ def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, t
 
     model = tiny_checkpoint("longformer-qa")
     settings = fl.LongTrainSettings(epochs=2, max_steps=3, batch_size=2, precision="auto")
-    report = fl.finetune_long(tmp_path / "out", model=str(model), squad_paths=[_squad_articles(tmp_path / "s.json")],
-                              hotpot_path=_hotpot(tmp_path / "h.json"), window_tokens=96, chunk_tokens=48,
-                              settings=settings, init_head=None, lora_rank=4)
+    report = fl.finetune_long(
+        tmp_path / "out",
+        model=str(model),
+        squad_paths=[_squad_articles(tmp_path / "s.json")],
+        hotpot_path=_hotpot(tmp_path / "h.json"),
+        window_tokens=96,
+        chunk_tokens=48,
+        settings=settings,
+        init_head=None,
+        lora_rank=4,
+    )
     assert report["squad_questions"] == 2 and report["hotpot_questions"] == 2
     for which in ("long", "chunked"):
         assert report[which]["steps"] == 3 and report[which]["windows"] == 6
@@ -112,7 +160,8 @@ def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, t
 
     text = "The capital of France is Paris. " + FILLER
     tokens = tokenize(pair.longformer.tokenizer, text)
-    result = read_one_pass(SpanReader(pair.longformer, module, answer_type), tokens, text, "Is Paris a capital?")
+    result = read_one_pass(
+        SpanReader(pair.longformer, module, answer_type), tokens, text, "Is Paris a capital?"
+    )
     assert set(result.type_probabilities) == set(ANSWER_TYPES)
     assert sum(result.type_probabilities.values()) == pytest.approx(1.0, abs=1e-5)
-

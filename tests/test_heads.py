@@ -33,7 +33,9 @@ def test_fit_linear_matches_sklearn_and_round_trips(tmp_path):
     coef, bias, classes, c = fit_linear(x, y)
     scaler = StandardScaler().fit(x)
     reference = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(x), y)
-    head = Head("toy", "Toy", "longformer", "mean", "cls", "abc", classes, {"a": "A"}, coef, bias, {"rows": 60})
+    head = Head(
+        "toy", "Toy", "longformer", "mean", "cls", "abc", classes, {"a": "A"}, coef, bias, {"rows": 60}
+    )
     np.testing.assert_allclose(head.probabilities(x), reference.predict_proba(scaler.transform(x)), atol=1e-4)
     path = head.save(tmp_path / "toy.npz")
     loaded = load_head(path)
@@ -50,16 +52,28 @@ def test_recorded_command_is_repository_relative(tmp_path):
     data = tmp_path / "shared" / "data" / "bbc" / "bbc news.csv"
     data.parent.mkdir(parents=True)
     data.write_text("x")
-    argv = ["evaluate", "bbc", str(data), "--cache", "/tmp/elsewhere/bbc.parquet", "--C", "0.1",
-            "--write-heads=assets/heads", "--json", "--model", "/opt/models/mine"]
+    argv = [
+        "evaluate",
+        "bbc",
+        str(data),
+        "--cache",
+        "/tmp/elsewhere/bbc.parquet",
+        "--C",
+        "0.1",
+        "--write-heads=assets/heads",
+        "--json",
+        "--model",
+        "/opt/models/mine",
+    ]
     command = command_line(argv, cwd=repo, repo_root=repo)
     assert command == (
         "python -m longformer_core evaluate bbc '../shared/data/bbc/bbc news.csv' --C 0.1 "
         "--write-heads=assets/heads --json --model /opt/models/mine"
     )
     # Given relative to another directory, a path is still written relative to the repository root.
-    nested = command_line(["evaluate", "bbc", "../../shared/data/bbc/bbc news.csv"], cwd=repo / "assets",
-                          repo_root=repo)
+    nested = command_line(
+        ["evaluate", "bbc", "../../shared/data/bbc/bbc news.csv"], cwd=repo / "assets", repo_root=repo
+    )
     assert nested == "python -m longformer_core evaluate bbc '../shared/data/bbc/bbc news.csv'"
 
 
@@ -97,8 +111,23 @@ def test_bbc_head_calls_a_football_report_sport(embedded_pair):
 def test_cli_cross_validates_and_scores_a_shipped_head(shared_data, tmp_path, capsys):
     bbc = shared_data / "bbc" / "bbc-news.csv"
     cache = tmp_path / "bbc.parquet"
-    args = ["evaluate", "bbc", str(bbc), "--limit", "12", "--folds", "2", "--views", "truncated", "longformer",
-            "--poolings", "mean", "--cache", str(cache), "--json"]
+    args = [
+        "evaluate",
+        "bbc",
+        str(bbc),
+        "--limit",
+        "12",
+        "--folds",
+        "2",
+        "--views",
+        "truncated",
+        "longformer",
+        "--poolings",
+        "mean",
+        "--cache",
+        str(cache),
+        "--json",
+    ]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["rows"] == 12 and report["folds"] == 2
@@ -106,12 +135,33 @@ def test_cli_cross_validates_and_scores_a_shipped_head(shared_data, tmp_path, ca
         scores = report["results"][view]["mean"]
         assert scores["all"]["n"] == 12 and 0 <= scores["all"]["macro_f1"] <= 100
         assert scores["<=512"]["n"] + scores[">512"]["n"] == 12
-    assert set(report["paired_long"]["mean"]) == {"both", "only_longformer", "only_truncated", "neither", "mcnemar_p"}
+    assert set(report["paired_long"]["mean"]) == {
+        "both",
+        "only_longformer",
+        "only_truncated",
+        "neither",
+        "mcnemar_p",
+    }
 
     head = HEADS_DIR / "bbc-longformer.npz"
     pooling = load_head(head).pooling
-    assert main(["evaluate", "bbc", str(bbc), "--limit", "12", "--cache", str(cache), "--model-head", str(head),
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "bbc",
+                str(bbc),
+                "--limit",
+                "12",
+                "--cache",
+                str(cache),
+                "--model-head",
+                str(head),
+                "--json",
+            ]
+        )
+        == 0
+    )
     scored = json.loads(capsys.readouterr().out)["heads"][str(head)]
     assert scored["pooling"] == pooling and scored["all"]["n"] == 12
     assert scored["all"]["accuracy"] >= 75  # rows it was trained on: a sanity check, not a score
@@ -129,7 +179,10 @@ def test_classify_page_offers_the_trained_heads():
     at.file_uploader(key="document_upload").set_value(("match.txt", SPORT.encode(), "text/plain")).run()
     at.switch_page("pages/classify.py").run()
     assert set(at.radio(key="classify_by").options) >= {
-        "Your labels (typed below)", "Hyperpartisan news? (trained classifier)", "News topic (BBC) (trained classifier)"}
+        "Your labels (typed below)",
+        "Hyperpartisan news? (trained classifier)",
+        "News topic (BBC) (trained classifier)",
+    }
     at.radio(key="classify_by").set_value("bbc").run()
     assert at.text_area(key="labels").disabled
     at.button(key="classify_button").click().run()

@@ -110,7 +110,10 @@ def nested_forms(levels: int = 6, fan: int = 10) -> bytes:
         _page(resources=b"/Font << /F1 5 0 R >> /XObject << /X %d 0 R >>" % top),
         _stream(b"/X Do"),
         _FONT,
-        _stream(b"BT /F1 12 Tf 72 700 Td " + b"(lol lol lol) Tj T* " * 2000 + b"ET", _FORM + b"/Resources << /Font << /F1 5 0 R >> >> "),
+        _stream(
+            b"BT /F1 12 Tf 72 700 Td " + b"(lol lol lol) Tj T* " * 2000 + b"ET",
+            _FORM + b"/Resources << /Font << /F1 5 0 R >> >> ",
+        ),
     ]
     for level in range(1, levels + 1):
         inner = b"/Resources << /Font << /F1 5 0 R >> /XObject << /Y %d 0 R >> >> " % (5 + level)
@@ -163,7 +166,9 @@ def _not_wrong_password(error: object) -> None:
 def _invisible_controls_gone(document: object) -> None:
     assert isinstance(document, Document)
     assert document.text == "Pay redro now .\tTabbed line end iso  ok"
-    assert not any(0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069 or c in "\u200e\u200f" for c in document.text)
+    assert not any(
+        0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069 or c in "\u200e\u200f" for c in document.text
+    )
 
 
 def _markup_kept_as_text(document: object) -> None:
@@ -187,68 +192,216 @@ FILES = [
     Hostile("pdf-without-pages", lambda: build_pdf([]), "nothing.pdf", EmptyDocumentError, ("no pages",)),
     # Broken PDFs.
     *[
-        Hostile(f"truncated-pdf-{int(keep * 100)}", lambda keep=keep: _truncated(build_pdf([LOREM, LOREM]), keep),
-                "cut.pdf", CorruptPdfError, CORRUPT)
+        Hostile(
+            f"truncated-pdf-{int(keep * 100)}",
+            lambda keep=keep: _truncated(build_pdf([LOREM, LOREM]), keep),
+            "cut.pdf",
+            CorruptPdfError,
+            CORRUPT,
+        )
         for keep in (0.1, 0.5, 0.9)
     ],
-    Hostile("text-named-pdf", lambda: b"this is not a pdf at all", "fake.pdf", CorruptPdfError, (*CORRUPT, "not a PDF")),
+    Hostile(
+        "text-named-pdf",
+        lambda: b"this is not a pdf at all",
+        "fake.pdf",
+        CorruptPdfError,
+        (*CORRUPT, "not a PDF"),
+    ),
     Hostile("binary-named-pdf", lambda: bytes(range(256)) * 4, "fake.pdf", CorruptPdfError, CORRUPT),
-    Hostile("garbage-after-header", lambda: b"%PDF-1.7\n" + b"\x00garbage" * 100, "fake.pdf", CorruptPdfError, CORRUPT),
+    Hostile(
+        "garbage-after-header",
+        lambda: b"%PDF-1.7\n" + b"\x00garbage" * 100,
+        "fake.pdf",
+        CorruptPdfError,
+        CORRUPT,
+    ),
     # Locked PDFs: no password, a wrong one, the right one (RC4 and AES).
-    Hostile("encrypted-no-password", lambda: build_pdf([LOREM], password="s3cret", algorithm="RC4-128"),
-            "locked.pdf", EncryptedPdfError, (*LOCKED, "enter its password"), check=_not_wrong_password),
-    Hostile("encrypted-wrong-password", lambda: build_pdf([LOREM], password="s3cret", algorithm="AES-256"),
-            "locked.pdf", EncryptedPdfError, ("password", "was wrong", "unlocked copy"), password="guess",
-            check=_wrong_password),
-    Hostile("encrypted-right-password-rc4", lambda: build_pdf([LOREM], password="s3cret", algorithm="RC4-128"),
-            "locked.pdf", None, (LOREM,), password="s3cret"),
-    Hostile("encrypted-right-password-aes", lambda: build_pdf([LOREM], password="s3cret", algorithm="AES-256"),
-            "locked.pdf", None, (LOREM,), password="s3cret"),
-    Hostile("encrypted-empty-user-password", lambda: build_pdf([LOREM], password="", algorithm="RC4-128"),
-            "restricted.pdf", None, (LOREM,), password="typed anyway"),
+    Hostile(
+        "encrypted-no-password",
+        lambda: build_pdf([LOREM], password="s3cret", algorithm="RC4-128"),
+        "locked.pdf",
+        EncryptedPdfError,
+        (*LOCKED, "enter its password"),
+        check=_not_wrong_password,
+    ),
+    Hostile(
+        "encrypted-wrong-password",
+        lambda: build_pdf([LOREM], password="s3cret", algorithm="AES-256"),
+        "locked.pdf",
+        EncryptedPdfError,
+        ("password", "was wrong", "unlocked copy"),
+        password="guess",
+        check=_wrong_password,
+    ),
+    Hostile(
+        "encrypted-right-password-rc4",
+        lambda: build_pdf([LOREM], password="s3cret", algorithm="RC4-128"),
+        "locked.pdf",
+        None,
+        (LOREM,),
+        password="s3cret",
+    ),
+    Hostile(
+        "encrypted-right-password-aes",
+        lambda: build_pdf([LOREM], password="s3cret", algorithm="AES-256"),
+        "locked.pdf",
+        None,
+        (LOREM,),
+        password="s3cret",
+    ),
+    Hostile(
+        "encrypted-empty-user-password",
+        lambda: build_pdf([LOREM], password="", algorithm="RC4-128"),
+        "restricted.pdf",
+        None,
+        (LOREM,),
+        password="typed anyway",
+    ),
     # Scans: pages without a text layer.
-    Hostile("scanned-no-text", lambda: build_pdf(["", "", ""]), "scan.pdf", NoTextError,
-            ("no text layer", "scanned", "OCR", "ocrmypdf", "3 page")),
-    Hostile("scanned-page-numbers-only", lambda: build_pdf([str(i) for i in range(10, 40)]), "numbers.pdf",
-            NoTextError, ("scanned", "30 page")),
+    Hostile(
+        "scanned-no-text",
+        lambda: build_pdf(["", "", ""]),
+        "scan.pdf",
+        NoTextError,
+        ("no text layer", "scanned", "OCR", "ocrmypdf", "3 page"),
+    ),
+    Hostile(
+        "scanned-page-numbers-only",
+        lambda: build_pdf([str(i) for i in range(10, 40)]),
+        "numbers.pdf",
+        NoTextError,
+        ("scanned", "30 page"),
+    ),
     # Bombs and crafted structures: each stops within seconds.
-    Hostile("decompression-bomb-300mb", decompression_bomb, "bomb.pdf", DocumentTooLargeError,
-            ("Page 1", "50.0 MB", "too much to read safely")),
-    Hostile("drawing-command-flood-40mb", drawing_command_flood, "flood.pdf", ExtractionTimeoutError,
-            ("page 1", "took too long", "over 2 s", "re-save"), kwargs={"page_time_budget_s": 2.0}, seconds=9.0),
-    Hostile("cyclic-page-tree",
-            lambda: raw_pdf([_CATALOG, b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>", _page(), _stream(_TEXT), _FONT]),
-            "cyclic.pdf", CorruptPdfError, CORRUPT),
-    Hostile("self-referencing-object",
-            lambda: raw_pdf([_CATALOG, _ONE_PAGE, _page(), b"4 0 R", _FONT]), "selfref.pdf", CorruptPdfError,
-            (*CORRUPT, "page 1")),
-    Hostile("nested-arrays-5000-in-page",
-            lambda: raw_pdf([_CATALOG, _ONE_PAGE, _page(b"/Annots " + b"[" * 5000 + b"]" * 5000), _stream(_TEXT), _FONT]),
-            "deep.pdf", CorruptPdfError, CORRUPT),
-    Hostile("nested-arrays-5000-in-content",
-            lambda: raw_pdf([_CATALOG, _ONE_PAGE, _page(), _stream(_TEXT + b" " + b"[" * 5000 + b"]" * 5000 + b" pop"), _FONT]),
-            "deep.pdf", CorruptPdfError, CORRUPT),
-    Hostile("self-drawing-form", self_drawing_form, "cycle.pdf", None, ("Hello there",), check=_form_cycle_read_once),
-    Hostile("nested-forms-10**6-draws", nested_forms, "laughs.pdf", ExtractionTimeoutError,
-            ("page 1", "took too long", "over 1 s"), kwargs={"page_time_budget_s": 1.0}, seconds=8.0),
+    Hostile(
+        "decompression-bomb-300mb",
+        decompression_bomb,
+        "bomb.pdf",
+        DocumentTooLargeError,
+        ("Page 1", "50.0 MB", "too much to read safely"),
+    ),
+    Hostile(
+        "drawing-command-flood-40mb",
+        drawing_command_flood,
+        "flood.pdf",
+        ExtractionTimeoutError,
+        ("page 1", "took too long", "over 2 s", "re-save"),
+        kwargs={"page_time_budget_s": 2.0},
+        seconds=9.0,
+    ),
+    Hostile(
+        "cyclic-page-tree",
+        lambda: raw_pdf(
+            [_CATALOG, b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>", _page(), _stream(_TEXT), _FONT]
+        ),
+        "cyclic.pdf",
+        CorruptPdfError,
+        CORRUPT,
+    ),
+    Hostile(
+        "self-referencing-object",
+        lambda: raw_pdf([_CATALOG, _ONE_PAGE, _page(), b"4 0 R", _FONT]),
+        "selfref.pdf",
+        CorruptPdfError,
+        (*CORRUPT, "page 1"),
+    ),
+    Hostile(
+        "nested-arrays-5000-in-page",
+        lambda: raw_pdf(
+            [_CATALOG, _ONE_PAGE, _page(b"/Annots " + b"[" * 5000 + b"]" * 5000), _stream(_TEXT), _FONT]
+        ),
+        "deep.pdf",
+        CorruptPdfError,
+        CORRUPT,
+    ),
+    Hostile(
+        "nested-arrays-5000-in-content",
+        lambda: raw_pdf(
+            [_CATALOG, _ONE_PAGE, _page(), _stream(_TEXT + b" " + b"[" * 5000 + b"]" * 5000 + b" pop"), _FONT]
+        ),
+        "deep.pdf",
+        CorruptPdfError,
+        CORRUPT,
+    ),
+    Hostile(
+        "self-drawing-form",
+        self_drawing_form,
+        "cycle.pdf",
+        None,
+        ("Hello there",),
+        check=_form_cycle_read_once,
+    ),
+    Hostile(
+        "nested-forms-10**6-draws",
+        nested_forms,
+        "laughs.pdf",
+        ExtractionTimeoutError,
+        ("page 1", "took too long", "over 1 s"),
+        kwargs={"page_time_budget_s": 1.0},
+        seconds=8.0,
+    ),
     # Not text, or text in an encoding we cannot know.
-    Hostile("binary-named-txt", lambda: bytes(range(256)) * 8, "data.txt", BinaryTextError,
-            ("data.txt", "binary data", "plain text (UTF-8)")),
-    Hostile("zip-named-txt", lambda: b"PK\x03\x04" + b"\x14\x00" * 40, "report.txt", BinaryTextError,
-            ("looks like a Word", "plain text")),
-    Hostile("utf16-without-bom", lambda: "Plain words without a byte order mark.".encode("utf-16-le"), "nobom.txt",
-            BinaryTextError, ("unknown text encoding", "UTF-8")),
-    Hostile("shift-jis", lambda: ("日本語のテキストです。" * 20).encode("shift_jis"), "sjis.txt", BinaryTextError,
-            ("unknown text encoding",)),
-    Hostile("cp1252-text", lambda: "Smart “quotes” and an en dash – in a café résumé, 50 €.".encode("cp1252"),
-            "legacy.txt", None, ("Smart “quotes” and an en dash – in a café résumé, 50 €.",)),
+    Hostile(
+        "binary-named-txt",
+        lambda: bytes(range(256)) * 8,
+        "data.txt",
+        BinaryTextError,
+        ("data.txt", "binary data", "plain text (UTF-8)"),
+    ),
+    Hostile(
+        "zip-named-txt",
+        lambda: b"PK\x03\x04" + b"\x14\x00" * 40,
+        "report.txt",
+        BinaryTextError,
+        ("looks like a Word", "plain text"),
+    ),
+    Hostile(
+        "utf16-without-bom",
+        lambda: "Plain words without a byte order mark.".encode("utf-16-le"),
+        "nobom.txt",
+        BinaryTextError,
+        ("unknown text encoding", "UTF-8"),
+    ),
+    Hostile(
+        "shift-jis",
+        lambda: ("日本語のテキストです。" * 20).encode("shift_jis"),
+        "sjis.txt",
+        BinaryTextError,
+        ("unknown text encoding",),
+    ),
+    Hostile(
+        "cp1252-text",
+        lambda: "Smart “quotes” and an en dash – in a café résumé, 50 €.".encode("cp1252"),
+        "legacy.txt",
+        None,
+        ("Smart “quotes” and an en dash – in a café résumé, 50 €.",),
+    ),
     # Too long: a million tokens of ordinary words is over the character limit.
-    Hostile("million-token-text", lambda: b"word " * 1_000_000, "million.txt", DocumentTooLargeError,
-            ("5,000,000 characters", "limit of 2,000,000", "Split it")),
+    Hostile(
+        "million-token-text",
+        lambda: b"word " * 1_000_000,
+        "million.txt",
+        DocumentTooLargeError,
+        ("5,000,000 characters", "limit of 2,000,000", "Split it"),
+    ),
     # Text that tries to hide or run things: loads, cleaned or kept as text.
-    Hostile("control-and-rtl-characters", lambda: CONTROL_TEXT.encode(), "ctl.txt", None, ("Pay redro now",),
-            check=_invisible_controls_gone),
-    Hostile("html-and-javascript", lambda: HTML_TEXT.encode(), "tags.txt", None, ("<script>",), check=_markup_kept_as_text),
+    Hostile(
+        "control-and-rtl-characters",
+        lambda: CONTROL_TEXT.encode(),
+        "ctl.txt",
+        None,
+        ("Pay redro now",),
+        check=_invisible_controls_gone,
+    ),
+    Hostile(
+        "html-and-javascript",
+        lambda: HTML_TEXT.encode(),
+        "tags.txt",
+        None,
+        ("<script>",),
+        check=_markup_kept_as_text,
+    ),
 ]
 
 
@@ -264,7 +417,9 @@ def warm_pdf_worker() -> None:
 def _outcome(case: Hostile) -> tuple[Document | DocumentError, float]:
     started = time.monotonic()
     try:
-        result: Document | DocumentError = load_document(case.make(), case.name, password=case.password, **case.kwargs)
+        result: Document | DocumentError = load_document(
+            case.make(), case.name, password=case.password, **case.kwargs
+        )
     except DocumentError as error:
         result = error
     return result, time.monotonic() - started
@@ -321,7 +476,9 @@ def test_page_budget_leaves_normal_pages_alone() -> None:
     budget, all load (a fresh worker takes over)."""
     with pytest.raises(ExtractionTimeoutError):
         load_document(drawing_command_flood(), "flood.pdf", page_time_budget_s=0.5)
-    doc = load_document(build_pdf([f"Page {i}. " + LOREM for i in range(30)]), "ok.pdf", page_time_budget_s=0.5)
+    doc = load_document(
+        build_pdf([f"Page {i}. " + LOREM for i in range(30)]), "ok.pdf", page_time_budget_s=0.5
+    )
     assert doc.n_pages == 30
 
 
@@ -354,7 +511,9 @@ def test_empty_question_is_refused(question: str) -> None:
 
 
 @pytest.mark.parametrize("offline_env", [True, False], ids=["HF_HUB_OFFLINE", "no-network"])
-def test_unknown_model_id_fails_fast_with_a_message(monkeypatch: pytest.MonkeyPatch, offline_env: bool) -> None:
+def test_unknown_model_id_fails_fast_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, offline_env: bool
+) -> None:
     """No network here: without HF_HUB_OFFLINE transformers would retry the hub for ~25 s per file."""
     from longformer_core.models import ModelLoadError, load_models
 
@@ -503,7 +662,10 @@ def test_the_guard_catches_writes_temp_files_and_connections(no_disk_writes_or_n
 
 @pytest.mark.parametrize(
     "name, make",
-    [("report.pdf", lambda: build_pdf([LOREM, LOREM], password="pw", algorithm="AES-256")), ("notes.txt", lambda: LOREM.encode())],
+    [
+        ("report.pdf", lambda: build_pdf([LOREM, LOREM], password="pw", algorithm="AES-256")),
+        ("notes.txt", lambda: LOREM.encode()),
+    ],
 )
 def test_loading_an_upload_touches_no_disk_and_no_network(no_disk_writes_or_network, name, make) -> None:
     data = make()

@@ -28,7 +28,10 @@ from longformer_core.long_reader import (
 PARAGRAPHS = [
     ("Paris", ["The capital of France is Paris.", " Paris is a long city on a river."]),
     ("Berlin", ["Berlin is the capital of Germany.", " The answer is in the document."]),
-    ("Longformer", ["Longformer reads long documents with a sliding window.", " It uses a few global tokens."]),
+    (
+        "Longformer",
+        ["Longformer reads long documents with a sliding window.", " It uses a few global tokens."],
+    ),
     ("Question", ["What is the answer to the question?", " The answer is Paris."]),
 ]
 
@@ -36,12 +39,30 @@ PARAGRAPHS = [
 def _questions() -> list[dict]:
     """Three questions in the official HotpotQA format: two span answers and one yes/no comparison."""
     return [
-        {"_id": "q-bridge", "question": "What is the capital of France?", "answer": "Paris", "type": "bridge",
-         "supporting_facts": [["Paris", 0], ["Question", 1]], "context": PARAGRAPHS},
-        {"_id": "q-span", "question": "What reads long documents?", "answer": "Longformer", "type": "bridge",
-         "supporting_facts": [["Longformer", 0], ["Berlin", 0]], "context": PARAGRAPHS[::-1]},
-        {"_id": "q-yes", "question": "Are Paris and Berlin both capitals?", "answer": "yes", "type": "comparison",
-         "supporting_facts": [["Paris", 0], ["Berlin", 0]], "context": PARAGRAPHS * 6},
+        {
+            "_id": "q-bridge",
+            "question": "What is the capital of France?",
+            "answer": "Paris",
+            "type": "bridge",
+            "supporting_facts": [["Paris", 0], ["Question", 1]],
+            "context": PARAGRAPHS,
+        },
+        {
+            "_id": "q-span",
+            "question": "What reads long documents?",
+            "answer": "Longformer",
+            "type": "bridge",
+            "supporting_facts": [["Longformer", 0], ["Berlin", 0]],
+            "context": PARAGRAPHS[::-1],
+        },
+        {
+            "_id": "q-yes",
+            "question": "Are Paris and Berlin both capitals?",
+            "answer": "yes",
+            "type": "comparison",
+            "supporting_facts": [["Paris", 0], ["Berlin", 0]],
+            "context": PARAGRAPHS * 6,
+        },
     ]
 
 
@@ -66,8 +87,10 @@ def test_shared_file_split_is_205_heldout(shared_data: Path) -> None:
 
 def test_build_document_layout_and_gold_paragraphs(tmp_path: Path) -> None:
     text, spans = hotpot.build_document(PARAGRAPHS[:2])
-    assert text == ("Paris\nThe capital of France is Paris. Paris is a long city on a river.\n\n"
-                    "Berlin\nBerlin is the capital of Germany. The answer is in the document.")
+    assert text == (
+        "Paris\nThe capital of France is Paris. Paris is a long city on a river.\n\n"
+        "Berlin\nBerlin is the capital of Germany. The answer is in the document."
+    )
     assert [text[a:b].split("\n")[0] for a, b in spans] == ["Paris", "Berlin"]
     path = tmp_path / "h.json"
     path.write_text(json.dumps(_questions()))
@@ -102,8 +125,9 @@ def test_long_reader_logits_equal_hf_longformer_qa(tiny_pair, tiny_checkpoint) -
     question = "What is the capital of France?"
     q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
     assert len(tokens) > 8 * model.attention_window  # the sliding window matters
-    win = build_input(model.tokenizer, tokens, (0, len(tokens)), question_ids=q_ids, global_first=True,
-                      global_question=True)
+    win = build_input(
+        model.tokenizer, tokens, (0, len(tokens)), question_ids=q_ids, global_first=True, global_question=True
+    )
     reader = SpanReader.of(model)
     with torch.inference_mode():
         start, end, _ = qa_forward(reader.module, model_kwargs(model, win), pool_mask_of(win))
@@ -115,9 +139,14 @@ def test_long_reader_logits_equal_hf_longformer_qa(tiny_pair, tiny_checkpoint) -
     assert result.passes == [[(0, len(tokens))]]
     s = ref.start_logits[0].numpy()
     e = ref.end_logits[0].numpy()
-    assert result.score == pytest.approx(max(
-        s[i] + e[j] for i in range(win.doc_start, win.doc_start + len(tokens))
-        for j in range(i, min(i + 30, win.doc_start + len(tokens)))), abs=1e-3)
+    assert result.score == pytest.approx(
+        max(
+            s[i] + e[j]
+            for i in range(win.doc_start, win.doc_start + len(tokens))
+            for j in range(i, min(i + 30, win.doc_start + len(tokens)))
+        ),
+        abs=1e-3,
+    )
     assert result.text == text[slice(*result.char_span)] and result.kind == "span"
 
 
@@ -125,8 +154,9 @@ def test_long_document_reads_retrieved_regions_in_one_pass(tiny_pair) -> None:
     model = tiny_pair.longformer
     text = " ".join(s for _, sents in PARAGRAPHS * 30 for s in sents)
     tokens = tokenize(model.tokenizer, text)
-    result = read_one_pass(SpanReader.of(model), tokens, text, "What reads long documents?", max_tokens=256,
-                           region_tokens=64)
+    result = read_one_pass(
+        SpanReader.of(model), tokens, text, "What reads long documents?", max_tokens=256, region_tokens=64
+    )
     (ranges,) = result.passes
     assert len(ranges) == 3 and sum(b - a for a, b in ranges) <= 256
     assert all(b - a >= 64 for a, b in ranges) and ranges == sorted(ranges)
@@ -171,8 +201,18 @@ def test_evaluate_hotpotqa_command_end_to_end(tiny_checkpoint, tmp_path: Path) -
     rows = tmp_path / "rows.jsonl"
     out = io.StringIO()
     with redirect_stdout(out):
-        code = main(["evaluate", "hotpotqa", str(path), "--model", str(tiny_checkpoint("longformer-qa")),
-                     "--rows", str(rows), "--json"])
+        code = main(
+            [
+                "evaluate",
+                "hotpotqa",
+                str(path),
+                "--model",
+                str(tiny_checkpoint("longformer-qa")),
+                "--rows",
+                str(rows),
+                "--json",
+            ]
+        )
     assert code == 0
     report = json.loads(out.getvalue())
     assert report["questions"] == 3 and report["by_type_count"] == {"bridge": 2, "comparison": 1}
@@ -183,10 +223,16 @@ def test_evaluate_hotpotqa_command_end_to_end(tiny_checkpoint, tmp_path: Path) -
             m = report[method][view]
             per_q = [r[f"{method}/{view}"] for r in lines]
             assert m["f1"] == pytest.approx(100 * np.mean([r["f1"] for r in per_q]), abs=0.01)
-            assert m["by_answer"]["yes/no"] == {"questions": 1, "em": 0.0, "f1": 0.0}  # no classifier: no yes/no
+            assert m["by_answer"]["yes/no"] == {
+                "questions": 1,
+                "em": 0.0,
+                "f1": 0.0,
+            }  # no classifier: no yes/no
             assert set(m["by_type"]) == {"bridge", "comparison"}
             assert 0.0 <= m["gold_together"] <= 1.0 and m["seconds_per_question"] > 0
     # Every document fits in one Longformer pass: both gold paragraphs are always read together.
     assert report["one-pass"]["longformer"]["gold_together"] == 1.0
     # The third document (24 paragraphs) is longer than one 512-token chunk; the gold pair is far apart there.
-    assert report["one-pass"]["truncated"]["gold_together"] <= report["one-pass"]["longformer"]["gold_together"]
+    assert (
+        report["one-pass"]["truncated"]["gold_together"] <= report["one-pass"]["longformer"]["gold_together"]
+    )

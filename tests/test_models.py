@@ -59,10 +59,17 @@ def test_position_table_is_tiled_from_the_learned_rows(embedded_pair):
     assert torch.equal(layer.value_global.weight, layer.value.weight)
 
 
-@pytest.mark.parametrize("kind,head", [
-    ("longformer", "none"), ("longformer-qa", "qa"), ("longformer-cls", "classification"),
-    ("roberta", "none"), ("roberta-qa", "qa"), ("roberta-cls", "classification"),
-])
+@pytest.mark.parametrize(
+    "kind,head",
+    [
+        ("longformer", "none"),
+        ("longformer-qa", "qa"),
+        ("longformer-cls", "classification"),
+        ("roberta", "none"),
+        ("roberta-qa", "qa"),
+        ("roberta-cls", "classification"),
+    ],
+)
 def test_hub_style_checkpoints_load_from_a_folder(tiny_checkpoint, kind, head):
     model = load_checkpoint(str(tiny_checkpoint(kind)))
     assert model.head == head
@@ -121,7 +128,7 @@ def test_tokenize_keeps_character_offsets(embedded_pair):
     text = "Héllo wörld.\n\nSecond paragraph, with numbers 3.14!"
     toks = tokenize(embedded_pair.longformer.tokenizer, text)
     assert len(toks) > 5
-    for (a, b) in toks.offsets:
+    for a, b in toks.offsets:
         assert 0 <= a < b <= len(text)
     assert toks.char_span(0, len(toks)) == (0, len(text))
 
@@ -132,15 +139,26 @@ def test_fast_attention_matches_hf_in_inference_mode(embedded_pair):
     from longformer_core.models import load_embedded
 
     hf_pair = load_embedded(fast_attention=False)
-    assert type(hf_pair.longformer.encoder.encoder.layer[0].attention.self).__name__ == "LongformerSelfAttention"
-    assert type(embedded_pair.longformer.encoder.encoder.layer[0].attention.self).__name__ != "LongformerSelfAttention"
-    toks = tokenize(embedded_pair.longformer.tokenizer, "Long documents need long models. " * 250)  # ~1,750 tokens
+    assert (
+        type(hf_pair.longformer.encoder.encoder.layer[0].attention.self).__name__ == "LongformerSelfAttention"
+    )
+    assert (
+        type(embedded_pair.longformer.encoder.encoder.layer[0].attention.self).__name__
+        != "LongformerSelfAttention"
+    )
+    toks = tokenize(
+        embedded_pair.longformer.tokenizer, "Long documents need long models. " * 250
+    )  # ~1,750 tokens
     mask = np.zeros(len(toks), dtype=bool)
     mask[::300] = True
     # Exactness is an fp32 question: where the CPU has bf16, LONGDOC_DTYPE=auto would run both in bf16.
     fp32 = {"dtype": torch.float32}
-    fast = encode_document(dataclasses.replace(embedded_pair.longformer, **fp32), toks, "longformer", doc_global=mask)
-    slow = encode_document(dataclasses.replace(hf_pair.longformer, **fp32), toks, "longformer", doc_global=mask)
+    fast = encode_document(
+        dataclasses.replace(embedded_pair.longformer, **fp32), toks, "longformer", doc_global=mask
+    )
+    slow = encode_document(
+        dataclasses.replace(hf_pair.longformer, **fp32), toks, "longformer", doc_global=mask
+    )
     assert np.abs(fast.hidden - slow.hidden).max() <= 1e-4
 
 

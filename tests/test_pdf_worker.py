@@ -48,8 +48,10 @@ def _good_pdf(pages: int = 3) -> bytes:
 def test_worker_reads_a_pdf_exactly_as_this_process_would(pool: PdfWorkerPool) -> None:
     """Text, page offsets and labels from the worker equal those of the same code run here, and
     load_document builds its Document from them."""
-    data = build_pdf(["Front matter", *[f"Chapter {i}. " + LOREM for i in range(4)]],
-                     page_labels=[(0, 0, "/r", None, 1), (1, 4, "/D", "A-", 1)])
+    data = build_pdf(
+        ["Front matter", *[f"Chapter {i}. " + LOREM for i in range(4)]],
+        page_labels=[(0, 0, "/r", None, 1), (1, 4, "/D", "A-", 1)],
+    )
     here = extract_pdf_pages(data, "labels.pdf")
     assert pool.extract(data, "labels.pdf") == here
     document = load_document(data, "labels.pdf")
@@ -132,13 +134,18 @@ def test_document_budget_names_the_page_it_reached() -> None:
         with pytest.raises(ExtractionTimeoutError) as info:
             stuck.extract(_good_pdf(5), "slow.pdf", time_budget_s=1.0, page_time_budget_s=30.0)
         message = str(info.value)
-        assert "Reading 'slow.pdf' took too long: after 1 s (limit 1 s) it had only reached page 1 of 5." in message
+        assert (
+            "Reading 'slow.pdf' took too long: after 1 s (limit 1 s) it had only reached page 1 of 5."
+            in message
+        )
         assert "smaller file" in message
     finally:
         stuck.close()
 
 
-def test_a_worker_killed_from_outside_gives_a_clear_error_and_the_next_upload_works(pool: PdfWorkerPool) -> None:
+def test_a_worker_killed_from_outside_gives_a_clear_error_and_the_next_upload_works(
+    pool: PdfWorkerPool,
+) -> None:
     result: dict[str, BaseException] = {}
 
     def read() -> None:
@@ -158,7 +165,9 @@ def test_a_worker_killed_from_outside_gives_a_clear_error_and_the_next_upload_wo
     assert not reader.is_alive()
     error = result["error"]
     assert isinstance(error, ExtractionWorkerError)
-    assert str(error).startswith("Reading 'flood.pdf' stopped unexpectedly: the process that reads PDFs ended")
+    assert str(error).startswith(
+        "Reading 'flood.pdf' stopped unexpectedly: the process that reads PDFs ended"
+    )
     assert "Upload the file again" in str(error)
     assert "Traceback" not in str(error) and "SIGKILL" not in str(error)
     document = pool.extract(_good_pdf(), "next.pdf")
@@ -180,7 +189,10 @@ def test_the_address_space_limit_turns_a_memory_hog_into_the_usual_message() -> 
     try:
         with pytest.raises(DocumentTooLargeError) as info:
             small.extract(drawing_command_flood(), "hog.pdf", page_time_budget_s=60.0)
-        assert str(info.value) == "'hog.pdf' needs more memory to read than this machine has. Upload a smaller file."
+        assert (
+            str(info.value)
+            == "'hog.pdf' needs more memory to read than this machine has. Upload a smaller file."
+        )
         assert small.extract(_good_pdf(2), "fine.pdf").text.startswith("Page 0.")
     finally:
         small.close()
@@ -206,7 +218,8 @@ def test_the_worker_does_not_run_the_parents_main_script(tmp_path: Path) -> None
     """Under `streamlit run` __main__ is the app script; a spawned worker must not run it again."""
     marker = tmp_path / "main-ran-in-child"
     script = tmp_path / "server_main.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         if __name__ != "__main__":
             open({str(marker)!r}, "w").write(__name__)
@@ -217,9 +230,12 @@ def test_the_worker_does_not_run_the_parents_main_script(tmp_path: Path) -> None
             pool = PdfWorkerPool(max_workers=1)
             print(pool.extract(build_pdf(["A page of text for the worker."]), "a.pdf").text)
             pool.close()
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    run = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, text=True, env=env, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(script)], check=False, capture_output=True, text=True, env=env, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "A page of text for the worker."
     assert not marker.exists(), marker.read_text()

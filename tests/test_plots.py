@@ -101,7 +101,9 @@ def test_downsampled_grid_equals_max_pooling_of_the_exact_matrix(seed):
     n = int(rng.integers(300, 1000))
     w = int(rng.integers(0, 40))
     if seed % 2:  # one pass, padded like HF
-        spec = plots.pattern_spec(n, w, rng.choice(n, 7, replace=False), padded_length=plots.padded_length_for(n, w))
+        spec = plots.pattern_spec(
+            n, w, rng.choice(n, 7, replace=False), padded_length=plots.padded_length_for(n, w)
+        )
     else:  # several overlapping windows: globals reach only their windows
         windows = plan_windows(n, int(rng.integers(n // 4, n // 2)), 2 * w + 10)
         spec = plots.document_pattern_spec(n, w, rng.random(n) < 0.01, True, windows)
@@ -177,8 +179,15 @@ def test_explainer_shows_the_strategy_in_words(strategy):
 def tiny():
     """(fast model, HF reference copy, inputs): 2 layers, 4 heads, window 4 (w=2), 40 tokens, 5 padding."""
     torch.manual_seed(0)
-    config = LongformerConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-                              attention_window=4, vocab_size=99, max_position_embeddings=512)
+    config = LongformerConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        attention_window=4,
+        vocab_size=99,
+        max_position_embeddings=512,
+    )
     model = LongformerModel(config).eval()
     reference = copy.deepcopy(model)  # band_attention_probs swaps in the fast kernel in place
     length, real, globals_ = 40, 35, [0, 17]
@@ -208,8 +217,9 @@ def test_token_weights_equal_the_model_probabilities(tiny):
     model, reference, ids, attention, global_mask, real, globals_ = tiny
     probs = band_attention_probs(model, ids, attention, global_mask)
     with torch.no_grad():
-        out = reference(input_ids=ids, attention_mask=attention, global_attention_mask=global_mask,
-                        output_attentions=True)
+        out = reference(
+            input_ids=ids, attention_mask=attention, global_attention_mask=global_mask, output_attentions=True
+        )
     length = ids.shape[1]
     for layer in range(2):
         for head in range(4):
@@ -219,7 +229,9 @@ def test_token_weights_equal_the_model_probabilities(tiny):
                 if q >= real:
                     assert weights.sum() == 0.0  # padding reads nothing
                     continue
-                np.testing.assert_allclose(weights, hf_dense_row(out, layer, head, q, globals_, 2, length), atol=1e-6)
+                np.testing.assert_allclose(
+                    weights, hf_dense_row(out, layer, head, q, globals_, 2, length), atol=1e-6
+                )
                 assert weights.sum() == pytest.approx(1.0, abs=1e-5)  # band + globals hold all of it
                 assert weights[real:].max() == 0.0  # nothing goes to padding
 
@@ -234,15 +246,24 @@ def test_head_average_and_single_head_pass(tiny):
     # compute_layer_attention runs the model for one head only and gives the same numbers.
     from longformer_core.encoding import WindowInput
 
-    window = WindowInput(ids, attention, torch.zeros_like(ids), global_mask, doc_start=1, doc_range=(100, 133),
-                         question_range=None)
+    window = WindowInput(
+        ids,
+        attention,
+        torch.zeros_like(ids),
+        global_mask,
+        doc_start=1,
+        doc_range=(100, 133),
+        question_range=None,
+    )
     att = plots.compute_layer_attention(model, window, 1, head=2)
     np.testing.assert_allclose(plots.token_weights(att, 9), per_head[2], atol=1e-6)
     tw = plots.document_token_weights(att, 108)  # input position 1 + (108 - 100) = 9
     np.testing.assert_allclose(tw.weights, per_head[2][1:34], atol=1e-6)
     assert tw.specials["start marker"] == pytest.approx(per_head[2][0])
     assert tw.total == pytest.approx(1.0, abs=1e-5)
-    np.testing.assert_array_equal(tw.global_tokens, [116])  # input 17 -> document token 116; [CLS] is no doc token
+    np.testing.assert_array_equal(
+        tw.global_tokens, [116]
+    )  # input 17 -> document token 116; [CLS] is no doc token
 
 
 def test_band_and_global_views_hold_the_probabilities(tiny):
@@ -272,8 +293,14 @@ def test_text_view_escapes_document_text_and_shades_by_weight():
     n = len(tokens)
     weights = np.full(n, 0.5 / (n - 1))
     weights[2] = 0.5
-    tw = plots.TokenWeights(token=1, doc_range=(0, n), weights=weights, specials={"start marker": 0.0},
-                            global_tokens=np.array([], dtype=np.int64), window=2)
+    tw = plots.TokenWeights(
+        token=1,
+        doc_range=(0, n),
+        weights=weights,
+        specials={"start marker": 0.0},
+        global_tokens=np.array([], dtype=np.int64),
+        window=2,
+    )
     out = plots.token_text_html(text, tokens, tw, top_far=3, page_of=lambda _: 1)
     assert "<script>" not in out and "</script>" not in out
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in out and "&amp;" in out
@@ -318,10 +345,21 @@ def test_real_model_weights_sum_to_one_and_match_band_probs(embedded_pair):
     doc_range = plots.token_window(reader, 300)
     assert doc_range == (0, len(reader.long_tokens))
     att = plots.reader_layer_attention(reader, doc_range, layer=5, head=7)
-    win = build_input(embedded_pair.longformer.tokenizer, reader.long_tokens, doc_range,
-                      doc_global=reader.plan.doc_mask, global_first=True)
-    probs = band_attention_probs(embedded_pair.longformer.model, win.input_ids, win.attention_mask,
-                                 win.global_attention_mask, layers=[5], heads=[7])[5]
+    win = build_input(
+        embedded_pair.longformer.tokenizer,
+        reader.long_tokens,
+        doc_range,
+        doc_global=reader.plan.doc_mask,
+        global_first=True,
+    )
+    probs = band_attention_probs(
+        embedded_pair.longformer.model,
+        win.input_ids,
+        win.attention_mask,
+        win.global_attention_mask,
+        layers=[5],
+        heads=[7],
+    )[5]
     q = win.doc_start + 300
     local = probs["local"][0, 0, q].numpy()
     weights = plots.token_weights(att, q)
@@ -356,7 +394,10 @@ def test_page_renders_the_plots_with_the_real_model(embedded_pair):
 
     from longformer_core.documents import text_document
 
-    text = "The lease starts in May. <script>alert(1)</script> Rent is due each month. Pets are not allowed.\n" * 25
+    text = (
+        "The lease starts in May. <script>alert(1)</script> Rent is due each month. Pets are not allowed.\n"
+        * 25
+    )
     at = AppTest.from_file(str(PAGE), default_timeout=180)
     at.session_state["document"] = text_document(text, "lease.txt")
     at.session_state["strategy"] = "sentences"
@@ -386,12 +427,21 @@ def test_page_asks_for_a_document_first():
     assert not at.get("plotly_chart")
 
 
-@pytest.mark.parametrize(("text", "strategy", "keywords", "charts", "error"), [
-    ("Hi", "none", None, 5, None),  # one token, no global tokens: no global-rows plot, no position slider
-    ("Rent is due.", "keywords", None, 0, "Type at least one keyword"),  # the reader's message, shown as is
-    ("Rent is due. Pets are not allowed.", "keywords", "rent, pets", 6, None),  # the sidebar's raw text
-    ("Rent is due. Pets are not allowed.", "auto", None, 6, None),  # the sidebar's "auto" reads as "cls"
-])
+@pytest.mark.parametrize(
+    ("text", "strategy", "keywords", "charts", "error"),
+    [
+        ("Hi", "none", None, 5, None),  # one token, no global tokens: no global-rows plot, no position slider
+        (
+            "Rent is due.",
+            "keywords",
+            None,
+            0,
+            "Type at least one keyword",
+        ),  # the reader's message, shown as is
+        ("Rent is due. Pets are not allowed.", "keywords", "rent, pets", 6, None),  # the sidebar's raw text
+        ("Rent is due. Pets are not allowed.", "auto", None, 6, None),  # the sidebar's "auto" reads as "cls"
+    ],
+)
 def test_page_edge_cases(embedded_pair, text, strategy, keywords, charts, error):
     from streamlit.testing.v1 import AppTest
 

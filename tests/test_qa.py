@@ -105,4 +105,6 @@ def test_nist_span_answer_with_the_shipped_head(embedded_pair, nist_pdf):
     # "... after a major incident, and optionally periodically after lesser incidents as time and resources permit"
     assert "incident" in best.text.lower() and len(best.text) < 80 and best.page in (12, 53)
     assert "lessons learned" in reader.document.text[best.passage[0] : best.passage[1]].lower()
-    assert results["truncated"].seen_tokens[1] <= 512 and "major incident" not in results["truncated"].best.text
+    assert (
+        results["truncated"].seen_tokens[1] <= 512 and "major incident" not in results["truncated"].best.text
+    )

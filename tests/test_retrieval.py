@@ -39,13 +39,18 @@ TABLE_PAGE = (
     "Length Tugs required\n"
     "Under 100 metres None\n"
     "100 to 200 metres One tug at the bow\n"
-    "Over 200 metres Two tugs, bow and stern\n"
-    + PROSE
+    "Over 200 metres Two tugs, bow and stern\n" + PROSE
 )
 
 
 def _pages() -> list[str]:
-    bodies = [PROSE, PROSE.replace("harbour office", "pilot station"), TABLE_PAGE, GLOSSARY_PAGE, ACRONYM_PAGE]
+    bodies = [
+        PROSE,
+        PROSE.replace("harbour office", "pilot station"),
+        TABLE_PAGE,
+        GLOSSARY_PAGE,
+        ACRONYM_PAGE,
+    ]
     return [f"{HEADER}\n{n + 1}\n{body}" for n, body in enumerate(bodies)]
 
 
@@ -67,7 +72,10 @@ def test_pdf_passages_follow_the_layout(handbook):
     # Glossary entries: term + definition (continuation line included) as one passage.
     berth = next(t for t in texts if t.startswith("Berth:"))
     assert "handled safely." in berth and texts[berth] == "entry"
-    assert texts["Draught: The vertical distance between the waterline and the bottom of the hull of a vessel."] == "entry"
+    assert (
+        texts["Draught: The vertical distance between the waterline and the bottom of the hull of a vessel."]
+        == "entry"
+    )
     # Acronym entries: one line each.
     assert texts["VTS Vessel Traffic Service"] == "entry"
     assert texts["ETA Estimated Time of Arrival"] == "entry"
@@ -86,7 +94,9 @@ def test_text_documents_keep_sentence_passages():
     doc = text_document("First sentence here. Second one follows.\n\nA new paragraph starts.")
     found = passages(doc)
     assert [doc.text[a:b] for a, b in found.spans] == [
-        "First sentence here.", "Second one follows.", "A new paragraph starts."
+        "First sentence here.",
+        "Second one follows.",
+        "A new paragraph starts.",
     ]
     assert found.excluded == []
 
@@ -149,8 +159,11 @@ def test_evaluate_pdf_questions_end_to_end(embedded_pair, handbook, tmp_path):
 
     questions = [
         {"question": "What does AIS stand for?", "answer": "Automatic Identification System", "pages": [5]},
-        {"question": "What is the draught of a vessel?", "answer": "vertical distance between the waterline",
-         "pages": [4]},
+        {
+            "question": "What is the draught of a vessel?",
+            "answer": "vertical distance between the waterline",
+            "pages": [4],
+        },
         {"question": "How many tugs does a ship over 200 metres need?", "answer": "Two tugs", "pages": [3]},
     ]
     report = pdf_questions(embedded_pair, handbook, questions)
@@ -168,8 +181,20 @@ def test_evaluate_pdf_questions_end_to_end(embedded_pair, handbook, tmp_path):
     qfile = tmp_path / "questions.json"
     qfile.write_text(json.dumps(questions))
     out = subprocess.run(
-        [sys.executable, "-m", "longformer_core", "evaluate", "pdf-questions", str(pdf), str(qfile), "--json"],
-        capture_output=True, text=True, timeout=600, check=True,
+        [
+            sys.executable,
+            "-m",
+            "longformer_core",
+            "evaluate",
+            "pdf-questions",
+            str(pdf),
+            str(qfile),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     )
     cli = json.loads(out.stdout)
     assert cli["questions"] == 3 and "rows" not in cli and cli["longformer"]["page_hit@1"] >= 2 / 3

@@ -28,7 +28,10 @@ def test_samples_are_small_and_documented(samples):
     for name in samples:
         assert name in readme
     assert readme.count("ublic domain") >= 3
-    assert samples["book_of_esther_kjv"].document.kind == "pdf" and samples["book_of_esther_kjv"].document.n_pages >= 8
+    assert (
+        samples["book_of_esther_kjv"].document.kind == "pdf"
+        and samples["book_of_esther_kjv"].document.n_pages >= 8
+    )
 
 
 def test_suggested_answers_lie_beyond_token_512(samples, embedded_pair):

@@ -57,8 +57,11 @@ def _assert_same_rows(a_path: Path, b_path: Path) -> None:
     a, b = _sorted(a_path), _sorted(b_path)
     assert a.num_rows == b.num_rows == 12 * 3 * 3
     assert a.drop_columns(["vector"]).equals(b.drop_columns(["vector"]))  # same keys, ids, token counts
-    np.testing.assert_allclose(np.stack(a["vector"].to_numpy(zero_copy_only=False)),
-                               np.stack(b["vector"].to_numpy(zero_copy_only=False)), atol=1e-5)
+    np.testing.assert_allclose(
+        np.stack(a["vector"].to_numpy(zero_copy_only=False)),
+        np.stack(b["vector"].to_numpy(zero_copy_only=False)),
+        atol=1e-5,
+    )
 
 
 class Stop(Exception):
@@ -77,8 +80,20 @@ def test_missing_ray_says_how_to_install(monkeypatch, tiny_checkpoint, tmp_path,
         corpus_ray.import_ray()
     src = tmp_path / "c.csv"
     src.write_bytes(_csv_bytes())
-    rc = main(["embed", str(src), "--text-column", "text", "--engine", "ray", "--out", str(tmp_path / "o.parquet"),
-               "--model", str(tiny_checkpoint("longformer"))])
+    rc = main(
+        [
+            "embed",
+            str(src),
+            "--text-column",
+            "text",
+            "--engine",
+            "ray",
+            "--out",
+            str(tmp_path / "o.parquet"),
+            "--model",
+            str(tiny_checkpoint("longformer")),
+        ]
+    )
     assert rc == 2
     assert "--engine ray needs Ray Data, which is not installed" in capsys.readouterr().err
     assert not (tmp_path / "o.parquet").exists()
@@ -107,8 +122,13 @@ def ray_cluster(tmp_path_factory):
     saved = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
     temp = tmp_path_factory.mktemp("ray")
-    ray.init(num_cpus=2, _temp_dir=str(temp), include_dashboard=False, object_store_memory=256 * 1024**2,
-             log_to_driver=False)
+    ray.init(
+        num_cpus=2,
+        _temp_dir=str(temp),
+        include_dashboard=False,
+        object_store_memory=256 * 1024**2,
+        log_to_driver=False,
+    )
     yield ray
     ray.shutdown()
     if saved is None:
@@ -153,16 +173,37 @@ def _crash_once_worker(marker: Path):
 
 
 @pytest.mark.slow
-def test_cli_ray_engine_equals_local_and_loads_the_model_once_per_worker(ray_cluster, tiny_model, local_reference,
-                                                                           tmp_path, capsys):
+def test_cli_ray_engine_equals_local_and_loads_the_model_once_per_worker(
+    ray_cluster, tiny_model, local_reference, tmp_path, capsys
+):
     """`embed --engine ray` end to end on the 12 documents; a second run of the same command reuses them all."""
     folder, _ = tiny_model
     src = tmp_path / "twelve.csv"
     src.write_bytes(_csv_bytes())
     out = tmp_path / "cli.parquet"
-    args = ["embed", str(src), "--text-column", "text", "--id-column", "id", "--label-column", "topic",
-            "--engine", "ray", "--workers", "2", "--threads-per-worker", "1", "--chunk-size", "2",
-            "--out", str(out), "--model", folder, "--json"]
+    args = [
+        "embed",
+        str(src),
+        "--text-column",
+        "text",
+        "--id-column",
+        "id",
+        "--label-column",
+        "topic",
+        "--engine",
+        "ray",
+        "--workers",
+        "2",
+        "--threads-per-worker",
+        "1",
+        "--chunk-size",
+        "2",
+        "--out",
+        str(out),
+        "--model",
+        folder,
+        "--json",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
@@ -184,8 +225,9 @@ def test_cli_ray_engine_equals_local_and_loads_the_model_once_per_worker(ray_clu
 
 
 @pytest.mark.slow
-def test_ray_engine_resumes_a_half_finished_run_through_a_killed_worker(ray_cluster, tiny_model, local_reference,
-                                                                        tmp_path):
+def test_ray_engine_resumes_a_half_finished_run_through_a_killed_worker(
+    ray_cluster, tiny_model, local_reference, tmp_path
+):
     """6 documents left by an interrupted run are reused; of the 6 computed, one batch loses its worker mid-way
     (os._exit after writing part of it): Ray replaces the worker, the batch is redone, and the merged file
     holds every document exactly once."""
@@ -204,12 +246,21 @@ def test_ray_engine_resumes_a_half_finished_run_through_a_killed_worker(ray_clus
     with pytest.raises(Stop):  # an interrupted run: 6 documents sit in part files
         embed_corpus(pair, _corpus(), out, chunk_size=3, progress=stop_after_six)
     marker = tmp_path / "crashed"
-    report = embed_corpus_ray(pair, _corpus(), out, model=folder, chunk_size=3, options=RayOptions(workers=2),
-                              worker_class=_crash_once_worker(marker))
+    report = embed_corpus_ray(
+        pair,
+        _corpus(),
+        out,
+        model=folder,
+        chunk_size=3,
+        options=RayOptions(workers=2),
+        worker_class=_crash_once_worker(marker),
+    )
     assert (report.computed, report.reused) == (6, 6)
     assert report.throughput["truncated"].documents == 6
     assert marker.exists()  # a worker did die mid-batch ...
-    assert marker.read_text() not in report.workers  # ... returned nothing, and its batch was redone elsewhere
+    assert (
+        marker.read_text() not in report.workers
+    )  # ... returned nothing, and its batch was redone elsewhere
     assert sorted(set(pq.read_table(out)["doc"].to_pylist())) == list(range(12))
     _assert_same_rows(local_reference, out)  # exactly 12 x 3 views x 3 poolings: the doubled key was dropped
 
@@ -219,7 +270,7 @@ def test_ray_engine_resumes_a_half_finished_run_through_a_killed_worker(ray_clus
 
 # Loaded through PYTHONPATH into every rank: records each file or folder a rank creates or opens for writing
 # under AUDIT_WATCH (Python-level open, rename/replace, mkdir) in AUDIT_LOG_DIR/rank<RANK>.txt.
-AUDIT_HOOK = '''
+AUDIT_HOOK = """
 import os, sys
 
 _watch, _logs, _rank = os.environ.get("AUDIT_WATCH"), os.environ.get("AUDIT_LOG_DIR"), os.environ.get("RANK")
@@ -243,17 +294,38 @@ if _watch and _logs and _rank is not None:
                 os.write(_fd, (event + " " + os.path.abspath(path) + "\\n").encode())
 
     sys.addaudithook(_audit)
-'''
+"""
 
 
 def _squad_file(path: Path) -> Path:
     """Three articles (one kept aside for validation) of three questions each, answers at their true offsets."""
-    context = "The capital of France is Paris. Berlin is the capital of Germany. Longformer reads long documents."
-    qas = [("What is the capital of France?", "Paris"), ("What is the capital of Germany?", "Berlin"),
-           ("What reads long documents?", "Longformer")]
-    data = [{"title": title, "paragraphs": [{"context": context, "qas": [
-        {"id": f"{t}-{i}", "question": q, "answers": [{"text": a, "answer_start": context.index(a)}]}
-        for i, (q, a) in enumerate(qas)]}]} for t, title in enumerate(("France", "Germany", "Models"))]
+    context = (
+        "The capital of France is Paris. Berlin is the capital of Germany. Longformer reads long documents."
+    )
+    qas = [
+        ("What is the capital of France?", "Paris"),
+        ("What is the capital of Germany?", "Berlin"),
+        ("What reads long documents?", "Longformer"),
+    ]
+    data = [
+        {
+            "title": title,
+            "paragraphs": [
+                {
+                    "context": context,
+                    "qas": [
+                        {
+                            "id": f"{t}-{i}",
+                            "question": q,
+                            "answers": [{"text": a, "answer_start": context.index(a)}],
+                        }
+                        for i, (q, a) in enumerate(qas)
+                    ],
+                }
+            ],
+        }
+        for t, title in enumerate(("France", "Germany", "Models"))
+    ]
     path.write_text(json.dumps({"version": "test", "data": data}))
     return path
 
@@ -269,16 +341,42 @@ def test_torchrun_two_ranks_train_one_model_and_rank_zero_alone_writes(tiny_chec
     audit.mkdir()
     logs.mkdir()
     (audit / "sitecustomize.py").write_text(AUDIT_HOOK)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(audit), str(REPO_ROOT)]), "OMP_NUM_THREADS": "1",
-           "HF_HUB_OFFLINE": "1", "AUDIT_WATCH": str(out), "AUDIT_LOG_DIR": str(logs)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(audit), str(REPO_ROOT)]),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "AUDIT_WATCH": str(out),
+        "AUDIT_LOG_DIR": str(logs),
+    }
     torchrun = Path(sys.executable).with_name("torchrun")
     launcher = [str(torchrun)] if torchrun.exists() else [sys.executable, "-m", "torch.distributed.run"]
     command = launcher + [
-        "--standalone", "--nproc-per-node", "2", "-m", "longformer_core", "finetune", "--task", "qa",
-        "--model", start, "--train", str(_squad_file(tmp_path / "s.json")), "--val-articles", "1",
-        "--max-steps", "3", "--batch-size", "2", "--out", str(out), "--json",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "longformer_core",
+        "finetune",
+        "--task",
+        "qa",
+        "--model",
+        start,
+        "--train",
+        str(_squad_file(tmp_path / "s.json")),
+        "--val-articles",
+        "1",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--out",
+        str(out),
+        "--json",
     ]
-    done = subprocess.run(command, check=False, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        command, check=False, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     printed = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(printed) == 1  # one report, rank 0's

@@ -34,7 +34,9 @@ def test_every_longdoc_variable_in_the_code_is_a_declared_setting():
         for file in files:
             used |= set(re.findall(r"\bLONGDOC_[A-Z_]+[A-Z]\b", file.read_text(encoding="utf-8")))
     assert used, "the scan found nothing: the source folders moved?"
-    assert used <= set(settings.BY_NAME), f"declare these in longformer_core/settings.py: {used - set(settings.BY_NAME)}"
+    assert used <= set(settings.BY_NAME), (
+        f"declare these in longformer_core/settings.py: {used - set(settings.BY_NAME)}"
+    )
 
 
 def test_values_fall_back_to_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

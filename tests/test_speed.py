@@ -240,7 +240,11 @@ def test_background_reading_skips_what_views_with_their_own_qa_head_do_not_need(
     pair = load_models(str(tiny_checkpoint("longformer-qa")), str(tiny_checkpoint("roberta-qa")))
     reading = start_reading(_reader(pair, TEXT[:2000]))
     assert reading.steps == []  # span heads read their windows per question
-    assert reading.wait("longformer", timeout=0) and reading.ready_views() == ["truncated", "chunked", "longformer"]
+    assert reading.wait("longformer", timeout=0) and reading.ready_views() == [
+        "truncated",
+        "chunked",
+        "longformer",
+    ]
     assert reading.join(10) and reading.error is None
 
 
@@ -298,4 +302,6 @@ def test_last_layer_sum_ignores_other_threads_using_the_same_model(tiny_roberta)
         other.join()
         assert "sum" not in found  # the other thread's forward left no trace
         out = model.encoder(input_ids=ids, output_hidden_states=True)
-    np.testing.assert_allclose(found["sum"].numpy(), torch.stack(out.hidden_states[-4:]).sum(0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        found["sum"].numpy(), torch.stack(out.hidden_states[-4:]).sum(0).numpy(), atol=1e-5
+    )

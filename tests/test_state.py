@@ -41,7 +41,9 @@ def test_provenance_ignores_parameters_of_strategies_not_in_use():
     plain = _settings().provenance("qa", "sha")
     assert _settings(keywords=("x",)).provenance("qa", "sha") == plain  # keywords unused by "question"
     typed = _settings(choice="keywords", keywords=("x",)).provenance("qa", "sha")
-    assert typed.keywords == ("x",) and typed != _settings(choice="keywords", keywords=("y",)).provenance("qa", "sha")
+    assert typed.keywords == ("x",) and typed != _settings(choice="keywords", keywords=("y",)).provenance(
+        "qa", "sha"
+    )
     assert plain == Provenance(("sha",), "embedded", DEFAULT_FOR_TASK["qa"])
 
 

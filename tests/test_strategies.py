@@ -9,7 +9,9 @@ from longformer_core.documents import Document, Page, text_document
 from longformer_core.encoding import build_input, tokenize
 from longformer_core.strategies import DEFAULT_FOR_TASK, STRATEGIES, plan_global
 
-TEXT = "First sentence here. Second one follows!\n\nA new paragraph starts. It has Paris in it.\n\nParis again."
+TEXT = (
+    "First sentence here. Second one follows!\n\nA new paragraph starts. It has Paris in it.\n\nParis again."
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,9 @@ def _words_at(text, tokens, mask):
 
 
 def test_every_strategy_has_a_label_and_a_plain_explanation():
-    assert {"none", "cls", "question", "sentences", "paragraphs", "pages", "every_k", "keywords"} <= set(STRATEGIES)
+    assert {"none", "cls", "question", "sentences", "paragraphs", "pages", "every_k", "keywords"} <= set(
+        STRATEGIES
+    )
     for s in STRATEGIES.values():
         assert s.label and s.explanation.endswith(".") and len(s.explanation) < 200
     assert DEFAULT_FOR_TASK["qa"] == "question"  # the paper's QA setting
@@ -40,8 +44,13 @@ def test_sentence_and_paragraph_starts(tokenizer):
 
 def test_page_starts_follow_the_document_pages(tokenizer):
     text = "alpha beta gamma delta epsilon zeta"
-    doc = Document(text=text, pages=(Page(0, 11, "i"), Page(11, 23, "1"), Page(23, len(text), "2")),
-                   name="t", kind="pdf", sha256="x")
+    doc = Document(
+        text=text,
+        pages=(Page(0, 11, "i"), Page(11, 23, "1"), Page(23, len(text), "2")),
+        name="t",
+        kind="pdf",
+        sha256="x",
+    )
     toks = tokenize(tokenizer, text)
     words = _words_at(text, toks, plan_global("pages", doc, toks).doc_mask)
     assert words == ["alpha", "gamma", "epsilon"]
@@ -74,8 +83,15 @@ def test_none_cls_and_question_flags(tokenizer):
     cls = plan_global("cls", doc, toks)
     assert cls.global_first and not cls.global_question
     q = plan_global("question", doc, toks)
-    win = build_input(tokenizer, toks, (0, len(toks)), question_ids=[2054, 2003], doc_global=q.doc_mask,
-                      global_first=q.global_first, global_question=q.global_question)
+    win = build_input(
+        tokenizer,
+        toks,
+        (0, len(toks)),
+        question_ids=[2054, 2003],
+        doc_global=q.doc_mask,
+        global_first=q.global_first,
+        global_question=q.global_question,
+    )
     glob = win.global_attention_mask[0].tolist()
     assert glob[0] == 1 and glob[1:3] == [1, 1] and sum(glob) == 3
 

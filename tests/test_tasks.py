@@ -10,10 +10,14 @@ from longformer_core.documents import text_document
 from longformer_core.reader import DocumentReader
 from longformer_core.similarity import compare, document_embedding, passage_matrix, passages
 
-FOOTBALL = ("The striker scored twice in the second half and the home team won the league match 3-1. "
-            "The coach praised the defenders after the game. ") * 6
-COOKING = ("Whisk the eggs with sugar, fold in the flour and bake the cake for forty minutes at 180 degrees. "
-           "Let it cool before adding the cream. ") * 6
+FOOTBALL = (
+    "The striker scored twice in the second half and the home team won the league match 3-1. "
+    "The coach praised the defenders after the game. "
+) * 6
+COOKING = (
+    "Whisk the eggs with sugar, fold in the flour and bake the cake for forty minutes at 180 degrees. "
+    "Let it cool before adding the cream. "
+) * 6
 
 
 def reader(pair, text, strategy="cls"):

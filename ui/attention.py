@@ -44,7 +44,12 @@ class Selection:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def cached_pattern(
-    doc_sha: str, model_name: str, strategy: str, keywords: tuple[str, ...], every_k: int, _reader: DocumentReader
+    doc_sha: str,
+    model_name: str,
+    strategy: str,
+    keywords: tuple[str, ...],
+    every_k: int,
+    _reader: DocumentReader,
 ) -> tuple[plots.PatternSpec, plots.PatternGrid]:
     spec = plots.reader_pattern_spec(_reader)
     return spec, plots.pattern_grid(spec)
@@ -84,11 +89,17 @@ def download_buttons(fig: go.Figure, name: str, key: str) -> None:
     )
     if HAS_KALEIDO:
         cols[1].download_button(
-            "Download as PNG", data=lambda: fig.to_image(format="png", scale=2), file_name=f"{name}.png",
-            mime="image/png", key=f"{key}_png", on_click="ignore",
+            "Download as PNG",
+            data=lambda: fig.to_image(format="png", scale=2),
+            file_name=f"{name}.png",
+            mime="image/png",
+            key=f"{key}_png",
+            on_click="ignore",
         )
     else:
-        cols[1].caption("PNG export needs the optional `kaleido` package; the HTML file keeps the plot interactive.")
+        cols[1].caption(
+            "PNG export needs the optional `kaleido` package; the HTML file keeps the plot interactive."
+        )
 
 
 def show_cost(cost: plots.AttentionCost, heads: int, layers: int) -> None:
@@ -98,8 +109,12 @@ def show_cost(cost: plots.AttentionCost, heads: int, layers: int) -> None:
     st.metric("Pairs read", f"{cost.attended_pairs:,}", help="(reading, read) token pairs per head and layer")
     st.metric("Share of all pairs", f"{cost.share:.2%}")
     st.metric("Attention work", f"{cost.flops / 1e9:,.1f} GFLOP", help=f"{heads} heads x {layers} layers")
-    st.metric("Full attention would need", f"{cost.full_flops / 1e9:,.0f} GFLOP", f"{cost.saving:,.0f}x more",
-              delta_color="off")
+    st.metric(
+        "Full attention would need",
+        f"{cost.full_flops / 1e9:,.0f} GFLOP",
+        f"{cost.saving:,.0f}x more",
+        delta_color="off",
+    )
 
 
 def zoom_ranges(length: int) -> tuple[int, int, int, int]:
@@ -113,6 +128,7 @@ def zoom_ranges(length: int) -> tuple[int, int, int, int]:
         k0, k1 = st.slider("Zoom: read positions", 0, last, default, key="attn_zoom_k")
     if q1 - q0 + 1 > plots.MAX_ZOOM or k1 - k0 + 1 > plots.MAX_ZOOM:
         st.caption(f"The zoom shows at most {plots.MAX_ZOOM:,} positions a side: the start of your range.")
+
     def clip(a: int, b: int) -> tuple[int, int]:
         return a, min(b + 1, a + plots.MAX_ZOOM, length)
 
@@ -143,8 +159,12 @@ def choose_token(document: Document, tokens: DocumentTokens) -> int:
 
 def head_choice(heads: int) -> int | None:
     options = [None, *range(heads)]
-    return st.selectbox("Head", options, format_func=lambda h: "average of all heads" if h is None else f"head {h + 1}",
-                        key="attn_head")
+    return st.selectbox(
+        "Head",
+        options,
+        format_func=lambda h: "average of all heads" if h is None else f"head {h + 1}",
+        key="attn_head",
+    )
 
 
 def global_labels(
@@ -156,7 +176,7 @@ def global_labels(
         if t < 0:
             labels.append("[CLS] start marker")
         else:
-            labels.append(f"\"{label_of(int(t))}\" (p. {document.page_of(int(tokens.offsets[t, 0]))})")
+            labels.append(f'"{label_of(int(t))}" (p. {document.page_of(int(tokens.offsets[t, 0]))})')
     return labels
 
 
@@ -170,10 +190,12 @@ def pattern_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
     heads, layers = config.num_attention_heads, config.num_hidden_layers
     cost = plots.attention_cost(spec, heads=heads, head_dim=config.hidden_size // heads, layers=layers)
     st.subheader("Who can read whom, over the whole document")
-    where = ("Position 0 is the summary token [CLS]; the document starts at 1."
-             if not spec.windows else
-             f"The document is longer than one pass, so it is read in {len(spec.windows)} overlapping windows "
-             "(dotted squares); positions are document tokens.")
+    where = (
+        "Position 0 is the summary token [CLS]; the document starts at 1."
+        if not spec.windows
+        else f"The document is longer than one pass, so it is read in {len(spec.windows)} overlapping windows "
+        "(dotted squares); positions are document tokens."
+    )
     st.caption(
         f"Each row is a token reading; each column a token being read. Blue: its {2 * spec.window + 1}-token "
         f"neighbourhood. Orange: global tokens. The red square is everything a 512-token model reads. {where}"
@@ -194,12 +216,19 @@ def token_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
     document, tokens = sel.document, reader.long_tokens
     config = sel.pair.longformer.model.config
     st.subheader("What one word reads")
-    st.caption("The model's real attention: how much of its attention the chosen word gives to every other word.")
+    st.caption(
+        "The model's real attention: how much of its attention the chosen word gives to every other word."
+    )
     token = choose_token(document, tokens)
     c1, c2 = st.columns(2)
     with c1:
-        layer = st.selectbox("Layer", range(config.num_hidden_layers), index=config.num_hidden_layers - 1,
-                             format_func=lambda i: f"layer {i + 1}", key="attn_layer")
+        layer = st.selectbox(
+            "Layer",
+            range(config.num_hidden_layers),
+            index=config.num_hidden_layers - 1,
+            format_func=lambda i: f"layer {i + 1}",
+            key="attn_layer",
+        )
     with c2:
         head = head_choice(config.num_attention_heads)
     doc_range = plots.token_window(reader, token)
@@ -219,8 +248,10 @@ def token_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
     st.html(plots.token_text_html(document.text, tokens, tw, page_of=document.page_of))
 
     st.subheader("Every word and its neighbours")
-    st.caption("Each row is a word; columns are its neighbours from 256 before to 256 after. Bright stripes show "
-               "habits, such as always reading the previous word.")
+    st.caption(
+        "Each row is a word; columns are its neighbours from 256 before to 256 after. Bright stripes show "
+        "habits, such as always reading the previous word."
+    )
     band = plots.band_figure(plots.band_view(att))
     st.plotly_chart(band, theme=None, key="attn_band")
     download_buttons(band, "band_view", "attn_band_dl")

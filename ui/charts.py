@@ -109,7 +109,6 @@ def scores_chart(results: dict[str, ClassifyResult]) -> go.Figure:
     return fig
 
 
-
 def heatmap(m: PassageMatrix, name_a: str, name_b: str) -> go.Figure:
     """Passage-by-passage cosine; hover shows both passages' pages and snippets (escaped)."""
     hover = [
@@ -147,18 +146,27 @@ def heatmap(m: PassageMatrix, name_a: str, name_b: str) -> go.Figure:
     return fig
 
 
-def collection_figure(coords: np.ndarray, labels: np.ndarray, titles: Sequence[str], texts: Sequence[str]) -> go.Figure:
+def collection_figure(
+    coords: np.ndarray, labels: np.ndarray, titles: Sequence[str], texts: Sequence[str]
+) -> go.Figure:
     """The 2-D map: one dot per document, coloured by cluster; hover shows the title and a snippet (escaped)."""
     fig = go.Figure()
     for c in sorted(set(labels.tolist())):
         idx = np.flatnonzero(labels == c)
         fig.add_scatter(
-            x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=f"cluster {c + 1}",
+            x=coords[idx, 0],
+            y=coords[idx, 1],
+            mode="markers",
+            name=f"cluster {c + 1}",
             text=[f"<b>{html.escape(flat(titles[i], 90))}</b><br>{snippet(texts[i], 160)}" for i in idx],
             hovertemplate="%{text}<extra>cluster " + str(c + 1) + "</extra>",
             marker={"size": 8, "opacity": 0.8},
         )
-    fig.update_layout(height=480, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                      xaxis={"title": "first direction of difference (PCA)"},
-                      yaxis={"title": "second direction (PCA)"}, legend={"orientation": "h", "y": 1.08})
+    fig.update_layout(
+        height=480,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": "first direction of difference (PCA)"},
+        yaxis={"title": "second direction (PCA)"},
+        legend={"orientation": "h", "y": 1.08},
+    )
     return fig

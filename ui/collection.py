@@ -48,7 +48,10 @@ NONE = "(none)"
 N_SHOWN = 5  # neighbours and recommendations listed
 
 
-COLLECTION_VIEWS: tuple[View, ...] = ("longformer", "truncated")  # the chunked view would add a pass per chunk for little
+COLLECTION_VIEWS: tuple[View, ...] = (
+    "longformer",
+    "truncated",
+)  # the chunked view would add a pass per chunk for little
 
 
 @dataclass
@@ -63,7 +66,9 @@ class CollectionState:
     @property
     def titles(self) -> list[str]:
         given = self.corpus.titles or [""] * len(self.corpus)
-        return [title or flat(text.strip().split("\n", 1)[0], 80) for title, text in zip(given, self.corpus.texts)]
+        return [
+            title or flat(text.strip().split("\n", 1)[0], 80) for title, text in zip(given, self.corpus.texts)
+        ]
 
     @property
     def groups(self) -> np.ndarray:
@@ -79,8 +84,9 @@ def default_text_column(columns: Sequence[str]) -> int:
     return 0
 
 
-def read_collection_csv(data: bytes, name: str, text_column: str, title_column: str | None,
-                        label_column: str | None) -> Corpus:
+def read_collection_csv(
+    data: bytes, name: str, text_column: str, title_column: str | None, label_column: str | None
+) -> Corpus:
     return read_csv_bytes(data, text_column, title_column=title_column, label_column=label_column, name=name)
 
 
@@ -89,8 +95,15 @@ def embed_collection(corpus: Corpus, settings: Settings) -> CollectionState:
     reusing whatever an earlier run left in the on-disk cache."""
     strategy = settings.strategy_for("similarity")
     with working(f"Reading {len(corpus)} documents...") as progress:
-        embeddings = embed_and_load(settings.pair, corpus, default_cache(corpus),  # shared with `evaluate`
-                                    COLLECTION_VIEWS, list(POOLINGS), strategy, progress=progress)
+        embeddings = embed_and_load(
+            settings.pair,
+            corpus,
+            default_cache(corpus),  # shared with `evaluate`
+            COLLECTION_VIEWS,
+            list(POOLINGS),
+            strategy,
+            progress=progress,
+        )
     state = CollectionState(corpus, embeddings, settings.model_key, strategy)
     store(COLLECTION, provenance_of(corpus, settings), state)
     return state
@@ -112,18 +125,23 @@ def collection_terms(key: str, view: View, pooling: str, k: int, _state: Collect
     return top_terms(_state.corpus.texts, clusters.labels)
 
 
-
 def neighbour_rows(state: CollectionState, hits: Sequence[tuple[int, float | None]]) -> list[dict]:
     """Table rows for (document index, similarity or None) pairs."""
     labels = state.corpus.labels
     return [
-        {"document": flat(state.titles[i], 90), **({"similarity": round(s, 3)} if s is not None else {}),
-         **({"label": labels[i]} if labels else {}), "start": flat(state.corpus.texts[i], 140)}
+        {
+            "document": flat(state.titles[i], 90),
+            **({"similarity": round(s, 3)} if s is not None else {}),
+            **({"label": labels[i]} if labels else {}),
+            "start": flat(state.corpus.texts[i], 140),
+        }
         for i, s in hits
     ]
 
 
-def embed_one_text(text: str, state: CollectionState, settings: Settings, view: View, pooling: str) -> np.ndarray:
+def embed_one_text(
+    text: str, state: CollectionState, settings: Settings, view: View, pooling: str
+) -> np.ndarray:
     """A pasted article's embedding, read the way the collection was (same view, pooling and strategy)."""
     if settings.model_key != state.model_key:  # the vectors would not be comparable
         raise ValueError("The model changed since the collection was read: read the collection again first.")
@@ -148,27 +166,40 @@ def current_collection(settings: Settings) -> CollectionState | None:
         return None
     state = stored(COLLECTION, provenance_of(kept.value.corpus, settings))
     if state is None:
-        st.info("The model or the global-attention strategy changed since the collection was read: "
-                "press the button to read it again.")
+        st.info(
+            "The model or the global-attention strategy changed since the collection was read: "
+            "press the button to read it again."
+        )
     return state
 
 
 def choose_source() -> Callable[[], Corpus] | None:
     """The upload section: a CSV with its columns, or several files. Returns how to read them, or None."""
-    labels = {"csv": "A CSV file (one document per row)", "files": "Several documents (PDF or text)",
-              "sample": "The sample collection (20 short books of the King James Bible, public domain)"}
-    source = st.radio("What to explore", list(labels), horizontal=True, key="collection_source",
-                      format_func=labels.__getitem__)
+    labels = {
+        "csv": "A CSV file (one document per row)",
+        "files": "Several documents (PDF or text)",
+        "sample": "The sample collection (20 short books of the King James Bible, public domain)",
+    }
+    source = st.radio(
+        "What to explore",
+        list(labels),
+        horizontal=True,
+        key="collection_source",
+        format_func=labels.__getitem__,
+    )
     if source == "sample":
         from longformer_core.samples import sample_collection_path
 
         path = sample_collection_path()
-        st.caption("No data needed: four kinds of books (history, prophets, poetry, letters) to group and map. "
-                   "Source and licence: assets/samples/README.md.")
+        st.caption(
+            "No data needed: four kinds of books (history, prophets, poetry, letters) to group and map. "
+            "Source and licence: assets/samples/README.md."
+        )
         return lambda: read_collection_csv(path.read_bytes(), path.name, "text", "title", "section")
     if source != "csv":
-        uploads = st.file_uploader("Documents", type=["pdf", "txt", "md"], accept_multiple_files=True,
-                                   key="collection_files")
+        uploads = st.file_uploader(
+            "Documents", type=["pdf", "txt", "md"], accept_multiple_files=True, key="collection_files"
+        )
         return (lambda: read_files([(u.name, u.getvalue()) for u in uploads])) if uploads else None
     upload = st.file_uploader("CSV file", type=["csv"], key="collection_csv")
     if upload is None:
@@ -177,17 +208,25 @@ def choose_source() -> Callable[[], Corpus] | None:
     columns = attempt(lambda: csv_columns(data), doing="reading the CSV header")
     if not columns:
         return None
-    text_column = st.selectbox("Column with the text", columns, index=default_text_column(columns),
-                               key="collection_text_column")
+    text_column = st.selectbox(
+        "Column with the text", columns, index=default_text_column(columns), key="collection_text_column"
+    )
     lowered = [c.lower() for c in columns]
     title_guess = lowered.index("title") + 1 if "title" in lowered else 0
-    title_column = st.selectbox("Column with a title (optional)", [NONE, *columns], index=title_guess,
-                                key="collection_title_column")
-    label_column = st.selectbox("Column with a known label (optional, e.g. a category)", [NONE, *columns],
-                                key="collection_label_column")
+    title_column = st.selectbox(
+        "Column with a title (optional)", [NONE, *columns], index=title_guess, key="collection_title_column"
+    )
+    label_column = st.selectbox(
+        "Column with a known label (optional, e.g. a category)",
+        [NONE, *columns],
+        key="collection_label_column",
+    )
     return lambda: read_collection_csv(
-        data, upload.name, text_column,
-        None if title_column == NONE else title_column, None if label_column == NONE else label_column,
+        data,
+        upload.name,
+        text_column,
+        None if title_column == NONE else title_column,
+        None if label_column == NONE else label_column,
     )
 
 
@@ -218,28 +257,44 @@ def groups_section(state: CollectionState) -> Shown | None:
     """Model, pooling and k; the silhouette, the map and each group's words and typical documents."""
     n = len(state.corpus)
     left, right = st.columns(2)
-    view = left.radio("Model", COLLECTION_VIEWS, format_func=VIEW_TITLES.get, horizontal=True, key="collection_view")
-    pooling = right.radio("Summary of the words", list(POOLINGS), index=list(POOLINGS).index("mean"),
-                          horizontal=True, key="collection_pooling",
-                          help="; ".join(f"{k}: {v}" for k, v in POOLINGS.items()))
+    view = left.radio(
+        "Model", COLLECTION_VIEWS, format_func=VIEW_TITLES.get, horizontal=True, key="collection_view"
+    )
+    pooling = right.radio(
+        "Summary of the words",
+        list(POOLINGS),
+        index=list(POOLINGS).index("mean"),
+        horizontal=True,
+        key="collection_pooling",
+        help="; ".join(f"{k}: {v}" for k, v in POOLINGS.items()),
+    )
     other = "truncated" if view == "longformer" else "longformer"
     k = st.slider("Number of groups (clusters)", 2, min(12, n - 1), min(5, n - 1), key="collection_k")
     key = f"{state.corpus.hash}|{state.model_key}|{state.strategy}"
-    clusters = attempt(lambda: collection_clusters(key, view, pooling, k, state), doing="grouping the documents")
+    clusters = attempt(
+        lambda: collection_clusters(key, view, pooling, k, state), doing="grouping the documents"
+    )
     if clusters is None:
         return None
-    st.metric("How well separated the groups are (silhouette)", f"{clusters.silhouette:.2f}",
-              help="From -1 to 1: near 0 the groups overlap, higher means documents sit clearly in one group.")
+    st.metric(
+        "How well separated the groups are (silhouette)",
+        f"{clusters.silhouette:.2f}",
+        help="From -1 to 1: near 0 the groups overlap, higher means documents sit clearly in one group.",
+    )
     coords = collection_map(key, view, pooling, state)
-    st.plotly_chart(collection_figure(coords, clusters.labels, state.titles, state.corpus.texts),
-                    key="collection_map_chart")
+    st.plotly_chart(
+        collection_figure(coords, clusters.labels, state.titles, state.corpus.texts),
+        key="collection_map_chart",
+    )
     st.subheader("The groups")
     terms = collection_terms(key, view, pooling, k, state)
     vectors = state.embeddings[(view, pooling)].vectors
     reps = representatives(vectors, clusters, 3)
     for c in range(clusters.k):
         words = ", ".join(terms[c]) or "(no distinctive words)"
-        with st.expander(f"Group {c + 1}: {clusters.sizes[c]} documents. Typical words: {words}", expanded=c == 0):
+        with st.expander(
+            f"Group {c + 1}: {clusters.sizes[c]} documents. Typical words: {words}", expanded=c == 0
+        ):
             st.markdown("Most typical documents:")
             for i in reps[c]:
                 st.markdown(f"- {md(flat(state.titles[i], 120))}")
@@ -258,13 +313,24 @@ def neighbours_section(shown: Shown) -> None:
             model_header(view)
             st.dataframe(neighbour_rows(state, neighbours(vectors, doc, N_SHOWN, groups)), hide_index=True)
     overlap = overlap_at_k(shown.vectors, shown.other_vectors, min(N_SHOWN, n - 2), groups)
-    st.caption(f"The two models share {overlap[doc]:.0%} of this document's {min(N_SHOWN, n - 2)} nearest "
-               f"neighbours (on average over the collection: {overlap.mean():.0%}).")
+    st.caption(
+        f"The two models share {overlap[doc]:.0%} of this document's {min(N_SHOWN, n - 2)} nearest "
+        f"neighbours (on average over the collection: {overlap.mean():.0%})."
+    )
     with st.expander("Where the two models disagree most"):
         worst = np.argsort(overlap, kind="stable")[:10]
         n_tokens = state.embeddings[(shown.view, shown.pooling)].n_tokens
-        st.dataframe([{"document": flat(titles[i], 90), "shared neighbours": f"{overlap[i]:.0%}",
-                       "length (tokens)": int(n_tokens[i])} for i in worst], hide_index=True)
+        st.dataframe(
+            [
+                {
+                    "document": flat(titles[i], 90),
+                    "shared neighbours": f"{overlap[i]:.0%}",
+                    "length (tokens)": int(n_tokens[i]),
+                }
+                for i in worst
+            ],
+            hide_index=True,
+        )
 
 
 def recommendations_section(shown: Shown, settings: Settings) -> None:
@@ -276,24 +342,35 @@ def recommendations_section(shown: Shown, settings: Settings) -> None:
             pasted = st.text_area("Paste an article", key="collection_pasted", height=140)
             go = st.form_submit_button("Find its group and similar articles", key="collection_new_button")
         if go:
-            query = attempt(lambda: embed_one_text(pasted, state, settings, shown.view, shown.pooling),
-                            doing="reading the article")
+            query = attempt(
+                lambda: embed_one_text(pasted, state, settings, shown.view, shown.pooling),
+                doing="reading the article",
+            )
             if query is not None:
                 group = assign(query, shown.clusters)
-                st.markdown(f"It belongs with **group {group + 1}** ({', '.join(shown.terms[group][:5])}). "
-                            "Most similar:")
+                st.markdown(
+                    f"It belongs with **group {group + 1}** ({', '.join(shown.terms[group][:5])}). "
+                    "Most similar:"
+                )
                 st.dataframe(neighbour_rows(state, similar_to(vectors, query, N_SHOWN)), hide_index=True)
     with liked_tab:
-        liked = st.multiselect("Articles the reader liked", range(n), format_func=lambda i: flat(titles[i], 100),
-                               key="collection_liked")
+        liked = st.multiselect(
+            "Articles the reader liked",
+            range(n),
+            format_func=lambda i: flat(titles[i], 100),
+            key="collection_liked",
+        )
         if liked:
-            st.dataframe(neighbour_rows(state, recommend(vectors, liked, N_SHOWN, state.groups)), hide_index=True)
+            st.dataframe(
+                neighbour_rows(state, recommend(vectors, liked, N_SHOWN, state.groups)), hide_index=True
+            )
         else:
             st.caption("Pick one or more articles.")
     with cold_tab:
         st.markdown("Without any history: one typical article from each group, biggest group first.")
-        st.dataframe(neighbour_rows(state, [(i, None) for i in cold_start(vectors, shown.clusters)]),
-                     hide_index=True)
+        st.dataframe(
+            neighbour_rows(state, [(i, None) for i in cold_start(vectors, shown.clusters)]), hide_index=True
+        )
 
 
 def show_collection(state: CollectionState, settings: Settings) -> None:

@@ -30,8 +30,10 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
     result = answer.result
     best = result.best
     if answer.preliminary:
-        st.info("Preliminary answer: this model is still reading the document. The full answer replaces this one "
-                "when it has read everything.")
+        st.info(
+            "Preliminary answer: this model is still reading the document. The full answer replaces this one "
+            "when it has read everything."
+        )
     if best is None:
         st.warning("No answer: this model found nothing to point to in the part it read.")
     else:
@@ -139,5 +141,3 @@ def best_pairs_table(matrix: PassageMatrix, k: int = 5) -> list[dict]:
 
 def _passage_cell(passage: Located) -> str:
     return f"page {passage.page_label}: {flat(passage.text, 160)}"
-
-

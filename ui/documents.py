@@ -23,7 +23,11 @@ UPLOAD_TYPES = ["pdf", "txt", "md", "markdown", "text"]
 def sample_files() -> dict[str, Path]:
     """Bundled samples and, when present, the public-domain NIST guide: {label shown: path}."""
     samples = {}
-    paths = sorted(SAMPLES_DIR.iterdir(), key=lambda p: (p.suffix.lower() != ".md", p.name)) if SAMPLES_DIR.is_dir() else []
+    paths = (
+        sorted(SAMPLES_DIR.iterdir(), key=lambda p: (p.suffix.lower() != ".md", p.name))
+        if SAMPLES_DIR.is_dir()
+        else []
+    )
     for path in paths:  # the project's own guide first, then the public-domain samples
         if path.suffix.lower() in SAMPLE_SUFFIXES and path.name != "README.md":
             samples[_sample_title(path)] = path

@@ -95,7 +95,9 @@ def evidence_section(record: AskRecord, settings) -> None:
         reader = reader_for(record.source, settings, "qa")
         results = {v: a.result for v, a in record.answers.items()}
         with st.spinner("Finding the evidence (one pass with gradients per model)..."):
-            found = attempt(lambda: explain(reader, record.question, results, views=VIEWS), doing="explaining")
+            found = attempt(
+                lambda: explain(reader, record.question, results, views=VIEWS), doing="explaining"
+            )
         if found is not None:
             stored[_key(record)] = found
     explanations = stored.get(_key(record))
@@ -108,8 +110,10 @@ def evidence_section(record: AskRecord, settings) -> None:
         e = explanations[view]
         with tab:
             st.markdown(f"Answer: **{md(e.answer.text[:200])}** (page {md(e.answer.page_label)})")
-            rows = [{"rank": i + 1, "share": round(ev.score, 3), "page": ev.page_label, "passage": ev.text[:300]}
-                    for i, ev in enumerate(e.top(5))]
+            rows = [
+                {"rank": i + 1, "share": round(ev.score, 3), "page": ev.page_label, "passage": ev.text[:300]}
+                for i, ev in enumerate(e.top(5))
+            ]
             st.dataframe(rows, hide_index=True, key=f"evidence_{view}")
     page_view_section(record, explanations.get("longformer") or next(iter(explanations.values())))
 
@@ -122,13 +126,17 @@ def page_view_section(record: AskRecord, explanation: Explanation) -> None:
     st.subheader("On the page")
     pages = PdfPages(data)
     default = explanation.answer.page
-    page = st.number_input("Page", min_value=1, max_value=pages.n_pages, value=default, step=1, key="page_view_page")
+    page = st.number_input(
+        "Page", min_value=1, max_value=pages.n_pages, value=default, step=1, key="page_view_page"
+    )
     spans = answer_page_spans(explanation.answer.char_span, [ev.char_span for ev in explanation.top(5)])
     view = attempt(lambda: pages.render(record.source, int(page), spans), doing="drawing the page")
     if view is not None:
         outlined = sum(b.kind == "answer" for b in view.boxes)
-        st.caption(f"Page {view.page} of {pages.n_pages}: the answer is outlined in red"
-                   f"{'' if outlined else ' (not on this page)'}, evidence passages in amber.")
+        st.caption(
+            f"Page {view.page} of {pages.n_pages}: the answer is outlined in red"
+            f"{'' if outlined else ' (not on this page)'}, evidence passages in amber."
+        )
         st.image(view.image, width="stretch")
 
 
@@ -138,17 +146,30 @@ def strategy_section(record: AskRecord, settings) -> None:
     tables = st.session_state.setdefault(STRATEGY_TABLES, {})
     if _key(record) not in tables and st.button("Try every strategy", key="strategies_button"):
         with st.spinner("Answering with every strategy (each reads the document again)..."):
-            rows = attempt(lambda: try_strategies(settings.pair, record.source, record.question,
-                                                  keywords=settings.keywords), doing="trying the strategies")
+            rows = attempt(
+                lambda: try_strategies(
+                    settings.pair, record.source, record.question, keywords=settings.keywords
+                ),
+                doing="trying the strategies",
+            )
         if rows is not None:
             tables[_key(record)] = rows
     rows = tables.get(_key(record))
     if rows:
         st.dataframe(
-            [{"strategy": r.label, "answer": r.error or r.answer[:200], "page": r.page,
-              "confidence": f"{r.confidence:.0%}", "seconds": round(r.seconds, 1),
-              "differs from default": "yes" if r.differs else "no"} for r in rows],
-            hide_index=True, key="strategy_table",
+            [
+                {
+                    "strategy": r.label,
+                    "answer": r.error or r.answer[:200],
+                    "page": r.page,
+                    "confidence": f"{r.confidence:.0%}",
+                    "seconds": round(r.seconds, 1),
+                    "differs from default": "yes" if r.differs else "no",
+                }
+                for r in rows
+            ],
+            hide_index=True,
+            key="strategy_table",
         )
 
 
@@ -160,8 +181,15 @@ def report_button(history: list[AskRecord]) -> None:
     records = [r for r in history if r.source.sha256 == document.sha256]
     if not records:
         return
-    entries = [ReportEntry(r.question, {v: a.result for v, a in r.answers.items()}, explanations_for(r))
-               for r in records]
+    entries = [
+        ReportEntry(r.question, {v: a.result for v, a in r.answers.items()}, explanations_for(r))
+        for r in records
+    ]
     html = build_report(document, entries, model_name=records[-1].model, strategy=records[-1].strategy)
-    st.download_button("Download report (HTML)", html, f"{document.name.rsplit('.', 1)[0]}-report.html",
-                       "text/html", key="report")
+    st.download_button(
+        "Download report (HTML)",
+        html,
+        f"{document.name.rsplit('.', 1)[0]}-report.html",
+        "text/html",
+        key="report",
+    )

@@ -22,6 +22,7 @@ VIEW_HELP: dict[View, str] = {
 }
 VIEW_COLORS: dict[View, str] = {"truncated": "#d97706", "chunked": "#2563eb", "longformer": "#059669"}
 
+
 def _plain_html(text: str) -> str:
     """Document text as safe HTML: escaped, hard line wraps joined, paragraph breaks kept."""
     escaped = html.escape(text)
@@ -66,8 +67,6 @@ def snippet(text: str, n: int = 110) -> str:
     return html.escape(flat(text, n))
 
 
-
-
 def seen_caption(seen_tokens: Sequence[int], n_tokens: int) -> str:
     """'Read 8% of the document (tokens 0 to 510 of 6,432).'"""
     s, e = seen_tokens
@@ -83,4 +82,3 @@ def flat(text: str, n: int = 400) -> str:
 def md(text: str) -> str:
     """User or document text made inert inside Streamlit Markdown (links, emphasis, LaTeX, HTML)."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
-

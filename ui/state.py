@@ -151,7 +151,9 @@ def reader_pins() -> Holder:
 
 def documents_in_use() -> set[str]:
     """sha256 of the documents this session shows (its document and, on Compare, the second one)."""
-    return {d.sha256 for d in (current_document(DOCUMENT), current_document(SECOND_DOCUMENT)) if d is not None}
+    return {
+        d.sha256 for d in (current_document(DOCUMENT), current_document(SECOND_DOCUMENT)) if d is not None
+    }
 
 
 def ask_history() -> list[AskRecord]:

@@ -47,7 +47,9 @@ def _shared_reader(document: Document, settings: Settings, key: ReaderKey) -> Do
     _, _, strategy, keywords, every_k = key
     return cache.get(
         key,
-        lambda: DocumentReader(settings.pair, document, strategy=strategy, keywords=keywords, every_k=every_k),
+        lambda: DocumentReader(
+            settings.pair, document, strategy=strategy, keywords=keywords, every_k=every_k
+        ),
         holder=pins,
     )
 
@@ -58,7 +60,9 @@ def reader_for(document: Document, settings: Settings, task: Task) -> DocumentRe
     # Parameters of other strategies would only split the cache.
     keywords = settings.keywords if strategy == "keywords" else ()
     every_k = settings.every_k if strategy == "every_k" else DEFAULT_EVERY_K
-    return _shared_reader(document, settings, (document.sha256, settings.model_key, strategy, keywords, every_k))
+    return _shared_reader(
+        document, settings, (document.sha256, settings.model_key, strategy, keywords, every_k)
+    )
 
 
 def token_count(document: Document, settings: Settings) -> int:
@@ -67,7 +71,9 @@ def token_count(document: Document, settings: Settings) -> int:
     Counted with the first-token strategy, whatever the sidebar says: the count does not depend on the
     strategy, and this reader is the one classification and comparison use by default.
     """
-    reader = _shared_reader(document, settings, (document.sha256, settings.model_key, "cls", (), DEFAULT_EVERY_K))
+    reader = _shared_reader(
+        document, settings, (document.sha256, settings.model_key, "cls", (), DEFAULT_EVERY_K)
+    )
     return len(reader.long_tokens)
 
 
@@ -181,16 +187,23 @@ def answer_question(
         for view in [v for v in pending if not reading.is_ready(v)]:
             # Answer early: words in common and the reader on two regions need no reading of the document.
             early = preliminary_answer(reader, question, view)
-            record.preliminary[view] = ViewAnswer(early, _answer_token(reader, view, early), None, preliminary=True)
+            record.preliminary[view] = ViewAnswer(
+                early, _answer_token(reader, view, early), None, preliminary=True
+            )
             on_answer(view, record.preliminary[view])
         while pending:
             ready = [v for v in pending if reading.is_ready(v)]
             if not ready:  # wait for the next view, showing how far the reading is
                 fractions = reading.fractions()
                 done = sum(fractions.values()) / max(1, len(fractions))
-                progress(0.95 * done, "Reading the document: " + ", ".join(
-                    f"{VIEW_TITLES.get(step, step.capitalize())} {fraction:.0%}" for step, fraction in fractions.items()
-                ))
+                progress(
+                    0.95 * done,
+                    "Reading the document: "
+                    + ", ".join(
+                        f"{VIEW_TITLES.get(step, step.capitalize())} {fraction:.0%}"
+                        for step, fraction in fractions.items()
+                    ),
+                )
                 reading.wait(pending[0], timeout=0.5)  # raises when the reading failed
                 continue
             for view in ready:  # each column answers as soon as its view is read
@@ -233,7 +246,9 @@ def _live_reading_progress(reading: Reading) -> None:
 
 def _draw_reading_progress(reading: Reading) -> None:
     with st.container(key="reading_progress"):
-        st.caption("Reading the document for questions" + (" (done)" if reading.done and not reading.error else ""))
+        st.caption(
+            "Reading the document for questions" + (" (done)" if reading.done and not reading.error else "")
+        )
         for step, fraction in reading.fractions().items():
             title = READING_STEP_TITLES.get(step) or VIEW_TITLES.get(step, step)
             st.progress(fraction, text=f"{title}: {fraction:.0%}")

@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------------
 # Text cleanup shared by text files and PDF pages
 
-_BIDI_CONTROLS = "\u200e\u200f" + "".join(map(chr, range(0x202A, 0x202F))) + "".join(map(chr, range(0x2066, 0x206A)))
+_BIDI_CONTROLS = (
+    "\u200e\u200f" + "".join(map(chr, range(0x202A, 0x202F))) + "".join(map(chr, range(0x2066, 0x206A)))
+)
 # Control characters become spaces (keeps word boundaries); bidi controls, BOMs and soft hyphens vanish
 # (they are invisible, and bidi controls can disguise what text says).
 _CLEAN_TABLE: dict[int, str | None] = {

@@ -168,6 +168,8 @@ def text_document(text: str, name: str = "pasted text") -> Document:
     """
     cleaned = clean_text(text)
     if not cleaned.strip():
-        raise EmptyDocumentError(f"This text is empty: '{name}' has nothing to read. Paste or upload some text.")
+        raise EmptyDocumentError(
+            f"This text is empty: '{name}' has nothing to read. Paste or upload some text."
+        )
     sha256 = hashlib.sha256(cleaned.encode("utf-8", "surrogatepass")).hexdigest()
     return Document(text=cleaned, pages=(Page(0, len(cleaned), "1"),), name=name, kind="text", sha256=sha256)

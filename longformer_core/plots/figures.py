@@ -49,14 +49,28 @@ def _legend_traces() -> list[go.Scatter]:
     """Invisible one-point traces that give the heatmap a legend in words."""
     traces = [
         go.Scatter(
-            x=[None], y=[None], mode="markers", name=CODE_NAMES[code],
-            marker={"symbol": "square", "size": 12, "color": CODE_COLORS[code],
-                    "line": {"width": 1, "color": "#888"}},
+            x=[None],
+            y=[None],
+            mode="markers",
+            name=CODE_NAMES[code],
+            marker={
+                "symbol": "square",
+                "size": 12,
+                "color": CODE_COLORS[code],
+                "line": {"width": 1, "color": "#888"},
+            },
         )
         for code in (BAND, GLOBAL, PADDING, NOT_ATTENDED)
     ]
-    traces.append(go.Scatter(x=[None], y=[None], mode="lines", name="what a 512-token model reads",
-                             line={"color": TRUNCATED_COLOR, "dash": "dash", "width": 2}))
+    traces.append(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="lines",
+            name="what a 512-token model reads",
+            line={"color": TRUNCATED_COLOR, "dash": "dash", "width": 2},
+        )
+    )
     return traces
 
 
@@ -70,8 +84,14 @@ def _pattern_layout(fig: go.Figure, title: str, height: int) -> None:
     )
     # constrain="domain": keep cells square by shrinking the plot, not by padding the axis ranges.
     fig.update_xaxes(title="position read (key)", showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(title="reading position (query)", autorange="reversed", scaleanchor="x", showgrid=False,
-                     zeroline=False, constrain="domain")
+    fig.update_yaxes(
+        title="reading position (query)",
+        autorange="reversed",
+        scaleanchor="x",
+        showgrid=False,
+        zeroline=False,
+        constrain="domain",
+    )
 
 
 def pattern_figure(grid: PatternGrid, title: str | None = None, height: int = 650) -> go.Figure:
@@ -104,8 +124,15 @@ def pattern_figure(grid: PatternGrid, title: str | None = None, height: int = 65
         fig.add_trace(trace)
     _add_truncated_square(fig, spec)
     for s, e in spec.windows:
-        fig.add_shape(type="rect", x0=s - 0.5, x1=e - 0.5, y0=s - 0.5, y1=e - 0.5, name="window",
-                      line={"color": "#555", "width": 1, "dash": "dot"})
+        fig.add_shape(
+            type="rect",
+            x0=s - 0.5,
+            x1=e - 0.5,
+            y0=s - 0.5,
+            y1=e - 0.5,
+            name="window",
+            line={"color": "#555", "width": 1, "dash": "dot"},
+        )
     cell_note = "" if grid.cell == 1 else f"; one cell = {grid.cell} x {grid.cell} tokens"
     default = f"Who can read whom: {spec.n:,} tokens, window {2 * spec.window + 1} tokens{cell_note}"
     _pattern_layout(fig, html.escape(title) if title else default, height)
@@ -114,8 +141,15 @@ def pattern_figure(grid: PatternGrid, title: str | None = None, height: int = 65
 
 def _add_truncated_square(fig: go.Figure, spec: PatternSpec) -> None:
     side = min(spec.truncated, spec.padded_length)
-    fig.add_shape(type="rect", x0=-0.5, y0=-0.5, x1=side - 0.5, y1=side - 0.5, name="truncated",
-                  line={"color": TRUNCATED_COLOR, "width": 2, "dash": "dash"})
+    fig.add_shape(
+        type="rect",
+        x0=-0.5,
+        y0=-0.5,
+        x1=side - 0.5,
+        y1=side - 0.5,
+        name="truncated",
+        line={"color": TRUNCATED_COLOR, "width": 2, "dash": "dash"},
+    )
 
 
 def zoom_figure(spec: PatternSpec, q0: int, q1: int, k0: int, k1: int, height: int = 550) -> go.Figure:
@@ -126,8 +160,19 @@ def zoom_figure(spec: PatternSpec, q0: int, q1: int, k0: int, k1: int, height: i
     """
     codes = pattern_region(spec, q0, q1, k0, k1)
     fig = go.Figure(
-        go.Heatmap(z=codes, x0=k0, dx=1, y0=q0, dy=1, zmin=0, zmax=3, colorscale=_discrete_colorscale(),
-                   showscale=False, hovertemplate="reading %{y}, read %{x}<extra></extra>", name="zoom")
+        go.Heatmap(
+            z=codes,
+            x0=k0,
+            dx=1,
+            y0=q0,
+            dy=1,
+            zmin=0,
+            zmax=3,
+            colorscale=_discrete_colorscale(),
+            showscale=False,
+            hovertemplate="reading %{y}, read %{x}<extra></extra>",
+            name="zoom",
+        )
     )
     for trace in _legend_traces():
         fig.add_trace(trace)
@@ -140,8 +185,69 @@ def zoom_figure(spec: PatternSpec, q0: int, q1: int, k0: int, k1: int, height: i
 
 
 # The toy document of the explainer: [CLS] + 5 sentences (2 paragraphs, 2 pages) + [SEP] + padding.
-_TOY_DOC = ["[CLS]", "The", "lease", "starts", "in", "May", ".", "Rent", "is", "due", "each", "month", ".", "Pets", "are", "not", "allowed", ".", "The", "tenant", "pays", "rent", "by", "transfer", ".", "Keys", "are", "returned", ".", "[SEP]"]
-_TOY_QA = ["[CLS]", "When", "is", "rent", "due", "?", "[SEP]", "The", "lease", "starts", "in", "May", ".", "Rent", "is", "due", "each", "month", ".", "Pets", "are", "not", "allowed", ".", "Keys", "are", "returned", ".", "[SEP]"]
+_TOY_DOC = [
+    "[CLS]",
+    "The",
+    "lease",
+    "starts",
+    "in",
+    "May",
+    ".",
+    "Rent",
+    "is",
+    "due",
+    "each",
+    "month",
+    ".",
+    "Pets",
+    "are",
+    "not",
+    "allowed",
+    ".",
+    "The",
+    "tenant",
+    "pays",
+    "rent",
+    "by",
+    "transfer",
+    ".",
+    "Keys",
+    "are",
+    "returned",
+    ".",
+    "[SEP]",
+]
+_TOY_QA = [
+    "[CLS]",
+    "When",
+    "is",
+    "rent",
+    "due",
+    "?",
+    "[SEP]",
+    "The",
+    "lease",
+    "starts",
+    "in",
+    "May",
+    ".",
+    "Rent",
+    "is",
+    "due",
+    "each",
+    "month",
+    ".",
+    "Pets",
+    "are",
+    "not",
+    "allowed",
+    ".",
+    "Keys",
+    "are",
+    "returned",
+    ".",
+    "[SEP]",
+]
 _TOY_GLOBALS = {  # strategy -> global positions in _TOY_DOC ([CLS] added for every strategy but "none")
     "none": [],
     "cls": [],
@@ -187,15 +293,32 @@ def explainer_figure(strategy: str, n: int = 32, window: int = 4, height: int = 
     grid = pattern_grid(spec, max_cells=len(words))
     labels = [f"{i}: {html.escape(word)}" for i, word in enumerate(words)]
     fig = go.Figure(
-        go.Heatmap(z=grid.codes, x=labels, y=labels, zmin=0, zmax=3, colorscale=_discrete_colorscale(),
-                   showscale=False, xgap=1, ygap=1, hovertemplate="%{y} reads %{x}<extra></extra>")
+        go.Heatmap(
+            z=grid.codes,
+            x=labels,
+            y=labels,
+            zmin=0,
+            zmax=3,
+            colorscale=_discrete_colorscale(),
+            showscale=False,
+            xgap=1,
+            ygap=1,
+            hovertemplate="%{y} reads %{x}<extra></extra>",
+        )
     )
     for trace in _legend_traces():
         fig.add_trace(trace)
     fig.data[-1].name = "what a short model reads (here: the first half)"
     side = spec.truncated
-    fig.add_shape(type="rect", x0=-0.5, y0=-0.5, x1=side - 0.5, y1=side - 0.5, name="truncated",
-                  line={"color": TRUNCATED_COLOR, "width": 2, "dash": "dash"})
+    fig.add_shape(
+        type="rect",
+        x0=-0.5,
+        y0=-0.5,
+        x1=side - 0.5,
+        y1=side - 0.5,
+        name="truncated",
+        line={"color": TRUNCATED_COLOR, "width": 2, "dash": "dash"},
+    )
     known = STRATEGIES.get(strategy)
     title = f"The idea on {len(words)} words, window {2 * window + 1}: {known.label if known else strategy}"
     if known:
@@ -205,8 +328,6 @@ def explainer_figure(strategy: str, n: int = 32, window: int = 4, height: int = 
     fig.update_xaxes(tickangle=-60, tickfont={"size": 9}, title="word being read")
     fig.update_yaxes(tickfont={"size": 9}, title="word reading")
     return fig
-
-
 
 
 # --------------------------------------------------------------------------------------------------
@@ -241,29 +362,60 @@ def token_attention_figure(
     """
     s, e = tw.doc_range
     fig = go.Figure()
-    fig.add_vrect(x0=max(s, tw.token - tw.window) - 0.5, x1=min(e - 1, tw.token + tw.window) + 0.5,
-                  fillcolor=CODE_COLORS[BAND], opacity=0.12, line_width=0, layer="below")
-    fig.add_trace(go.Scatter(x0=s, dx=1, y=tw.weights.astype(np.float32), mode="lines", name="attention",
-                             line={"color": CODE_COLORS[BAND], "width": 1},
-                             hovertemplate="token %{x}: %{y:.2%}<extra></extra>"))
+    fig.add_vrect(
+        x0=max(s, tw.token - tw.window) - 0.5,
+        x1=min(e - 1, tw.token + tw.window) + 0.5,
+        fillcolor=CODE_COLORS[BAND],
+        opacity=0.12,
+        line_width=0,
+        layer="below",
+    )
+    fig.add_trace(
+        go.Scatter(
+            x0=s,
+            dx=1,
+            y=tw.weights.astype(np.float32),
+            mode="lines",
+            name="attention",
+            line={"color": CODE_COLORS[BAND], "width": 1},
+            hovertemplate="token %{x}: %{y:.2%}<extra></extra>",
+        )
+    )
     if tw.global_tokens.size:
         g = tw.global_tokens
-        fig.add_trace(go.Scatter(x=g, y=tw.weights[g - s].astype(np.float32), mode="markers", name="global tokens",
-                                 marker={"color": CODE_COLORS[GLOBAL], "size": 6},
-                                 hovertemplate="global token %{x}: %{y:.2%}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=g,
+                y=tw.weights[g - s].astype(np.float32),
+                mode="markers",
+                name="global tokens",
+                marker={"color": CODE_COLORS[GLOBAL], "size": 6},
+                hovertemplate="global token %{x}: %{y:.2%}<extra></extra>",
+            )
+        )
     fig.add_vline(x=tw.token, line={"color": TRUNCATED_COLOR, "width": 1})
     inside = [(t, lab) for t, lab in marks if s <= t < e]
     for i, (t, lab) in enumerate(inside):
-        fig.add_vline(x=t - 0.5, line={"color": "#999", "width": 1, "dash": "dot"},
-                      annotation_text=f"p. {html.escape(lab)}" if len(inside) <= max_labelled_pages else None,
-                      annotation_font_size=9)
+        fig.add_vline(
+            x=t - 0.5,
+            line={"color": "#999", "width": 1, "dash": "dot"},
+            annotation_text=f"p. {html.escape(lab)}" if len(inside) <= max_labelled_pages else None,
+            annotation_font_size=9,
+        )
     specials = ", ".join(f"{name}: {value:.1%}" for name, value in tw.specials.items() if value > 0)
-    title = f"What \"{html.escape(label)}\" (token {tw.token:,}) reads"
+    title = f'What "{html.escape(label)}" (token {tw.token:,}) reads'
     if specials:
         title += f"<br><sup>not shown (special tokens): {specials}</sup>"
-    fig.update_layout(title=title, height=height, margin={"l": 60, "r": 20, "t": 70, "b": 50},
-                      xaxis_title="document position (token)", yaxis_title="share of attention",
-                      yaxis_tickformat=".1%", showlegend=True, legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin={"l": 60, "r": 20, "t": 70, "b": 50},
+        xaxis_title="document position (token)",
+        yaxis_title="share of attention",
+        yaxis_tickformat=".1%",
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.25},
+    )
     return fig
 
 
@@ -298,15 +450,19 @@ def token_text_html(
     a, b = max(s, tw.token - context), min(e, tw.token + context + 1)
     shown = tw.weights[a - s : b - s]
     scale = float(shown.max()) if shown.size and shown.max() > 0 else 1.0
-    box_style = (f"max-height:{max_height_px}px;overflow-y:auto;line-height:1.9;font-family:sans-serif;"
-                 "font-size:15px;padding:6px;border:1px solid #ddd;border-radius:6px")
+    box_style = (
+        f"max-height:{max_height_px}px;overflow-y:auto;line-height:1.9;font-family:sans-serif;"
+        "font-size:15px;padding:6px;border:1px solid #ddd;border-radius:6px"
+    )
     parts = [f'<div style="{box_style}">']
     parts.append(_shaded_run(text, tokens, tw, a, b, scale))
     parts.append("</div>")
     far = _far_tokens(tw, a, b, top_far)
     if far:
-        parts.append('<div style="font-family:sans-serif;font-size:14px;margin-top:8px">'
-                     "<b>Most-read words further away:</b><ol>")
+        parts.append(
+            '<div style="font-family:sans-serif;font-size:14px;margin-top:8px">'
+            "<b>Most-read words further away:</b><ol>"
+        )
         for t in far:
             page = f"page {page_of(int(tokens.offsets[t, 0]))}, " if page_of else ""
             snippet = _shaded_run(text, tokens, tw, max(s, t - 4), min(e, t + 5), scale, emphasise=t)
@@ -314,12 +470,20 @@ def token_text_html(
         parts.append("</ol></div>")
     specials = ", ".join(f"{name} {value:.1%}" for name, value in tw.specials.items() if value > 0)
     if specials:
-        parts.append(f'<div style="font-family:sans-serif;font-size:13px;color:#555">Also read: {specials}.</div>')
+        parts.append(
+            f'<div style="font-family:sans-serif;font-size:13px;color:#555">Also read: {specials}.</div>'
+        )
     return "".join(parts)
 
 
 def _shaded_run(
-    text: str, tokens: DocumentTokens, tw: TokenWeights, a: int, b: int, scale: float, emphasise: int | None = None
+    text: str,
+    tokens: DocumentTokens,
+    tw: TokenWeights,
+    a: int,
+    b: int,
+    scale: float,
+    emphasise: int | None = None,
 ) -> str:
     """HTML of document tokens [a, b) with the text between them, each token shaded by its weight."""
     s = tw.doc_range[0]
@@ -391,8 +555,9 @@ def band_view(att: LayerAttention, max_rows: int = MAX_CELLS, max_cols: int = MA
     a, b = att.doc_start, att.doc_start + att.doc_length
     rows, row_edges = _max_pool_rows(att.local[a:b], max_rows)
     cols, col_edges = _max_pool_rows(rows.T, max_cols)
-    return BandView(cols.T.astype(np.float32), row_edges + att.doc_range[0], col_edges - att.window,
-                    att.layer, att.head)
+    return BandView(
+        cols.T.astype(np.float32), row_edges + att.doc_range[0], col_edges - att.window, att.layer, att.head
+    )
 
 
 def _head_name(layer: int, head: int | None) -> str:
@@ -402,15 +567,24 @@ def _head_name(layer: int, head: int | None) -> str:
 def band_figure(view: BandView, height: int = 520) -> go.Figure:
     """Heatmap of the band view; the colour scale stops at the 99.5th percentile so details show."""
     vmax = float(np.quantile(view.values, 0.995)) if view.values.size else 1.0
-    fig = go.Figure(go.Heatmap(
-        z=view.values, x=view.offset_edges - 0.5, y=view.row_edges - 0.5, zmin=0, zmax=max(vmax, 1e-6),
-        colorscale="Blues", colorbar={"title": "attention", "tickformat": ".1%"},
-        hovertemplate="token ~%{y:.0f} reading offset %{x:+.0f}: up to %{z:.1%}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=view.values,
+            x=view.offset_edges - 0.5,
+            y=view.row_edges - 0.5,
+            zmin=0,
+            zmax=max(vmax, 1e-6),
+            colorscale="Blues",
+            colorbar={"title": "attention", "tickformat": ".1%"},
+            hovertemplate="token ~%{y:.0f} reading offset %{x:+.0f}: up to %{z:.1%}<extra></extra>",
+        )
+    )
     fig.update_layout(
         title=f"Band view ({_head_name(view.layer, view.head)}): each row is a token, each column a neighbour",
-        height=height, margin={"l": 60, "r": 20, "t": 60, "b": 50},
-        xaxis_title="neighbour offset (negative: before, positive: after)", yaxis_title="document position (token)",
+        height=height,
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        xaxis_title="neighbour offset (negative: before, positive: after)",
+        yaxis_title="document position (token)",
     )
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -448,8 +622,14 @@ def global_rows_view(att: LayerAttention, max_cols: int = MAX_CELLS) -> GlobalRo
     pooled, edges = _max_pool_rows(att.global_rows[:, a:b].T, max_cols)
     doc = att.global_positions - a
     doc_tokens = np.where((doc >= 0) & (doc < att.doc_length), doc + att.doc_range[0], -1)
-    return GlobalRowsView(pooled.T.astype(np.float32), edges + att.doc_range[0], att.global_positions,
-                          doc_tokens, att.layer, att.head)
+    return GlobalRowsView(
+        pooled.T.astype(np.float32),
+        edges + att.doc_range[0],
+        att.global_positions,
+        doc_tokens,
+        att.layer,
+        att.head,
+    )
 
 
 def global_rows_figure(
@@ -463,19 +643,34 @@ def global_rows_figure(
         height: pixels; default grows with the number of global tokens.
     """
     g = view.values.shape[0]
-    labels = [html.escape(x) for x in labels] if labels else [
-        f"token {t}" if t >= 0 else _SPECIAL_PREFIX for t in view.doc_tokens]
+    labels = (
+        [html.escape(x) for x in labels]
+        if labels
+        else [f"token {t}" if t >= 0 else _SPECIAL_PREFIX for t in view.doc_tokens]
+    )
     vmax = float(np.quantile(view.values, 0.995)) if view.values.size else 1.0
-    fig = go.Figure(go.Heatmap(
-        z=view.values, x=view.col_edges - 0.5, y=np.arange(g), zmin=0, zmax=max(vmax, 1e-6), colorscale="Oranges",
-        colorbar={"title": "attention", "tickformat": ".1%"},
-        hovertemplate="global token #%{y} reading ~%{x:.0f}: up to %{z:.1%}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=view.values,
+            x=view.col_edges - 0.5,
+            y=np.arange(g),
+            zmin=0,
+            zmax=max(vmax, 1e-6),
+            colorscale="Oranges",
+            colorbar={"title": "attention", "tickformat": ".1%"},
+            hovertemplate="global token #%{y} reading ~%{x:.0f}: up to %{z:.1%}<extra></extra>",
+        )
+    )
     fig.update_layout(
         title=f"What the global tokens read ({_head_name(view.layer, view.head)})",
-        height=height or min(700, 160 + 22 * g), margin={"l": 140, "r": 20, "t": 60, "b": 50},
+        height=height or min(700, 160 + 22 * g),
+        margin={"l": 140, "r": 20, "t": 60, "b": 50},
         xaxis_title="document position (token)",
     )
-    fig.update_yaxes(autorange="reversed", tickvals=list(range(g)) if g <= 60 else None,
-                     ticktext=labels if g <= 60 else None, title="global token")
+    fig.update_yaxes(
+        autorange="reversed",
+        tickvals=list(range(g)) if g <= 60 else None,
+        ticktext=labels if g <= 60 else None,
+        title="global token",
+    )
     return fig

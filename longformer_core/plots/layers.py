@@ -99,7 +99,10 @@ def layer_attention(
     if "global_positions" in layer_probs:
         positions = layer_probs["global_positions"][batch].cpu().numpy().astype(np.int64)
         used = positions >= 0
-        columns, rows = reduce(layer_probs["global_columns"])[:, used], reduce(layer_probs["global_rows"])[used]
+        columns, rows = (
+            reduce(layer_probs["global_columns"])[:, used],
+            reduce(layer_probs["global_rows"])[used],
+        )
         positions = positions[used]
     else:
         positions = np.zeros(0, np.int64)
@@ -143,8 +146,12 @@ def compute_layer_attention(model, window_input, layer: int, head: int | None = 
         heads=None if head is None else [head],
     )
     return layer_attention(
-        probs[layer], layer, head, head_index=None if head is None else 0,
-        doc_start=window_input.doc_start, doc_range=window_input.doc_range,
+        probs[layer],
+        layer,
+        head,
+        head_index=None if head is None else 0,
+        doc_start=window_input.doc_start,
+        doc_range=window_input.doc_range,
     )
 
 
@@ -188,8 +195,11 @@ def reader_layer_attention(
     """
     model = reader.pair.longformer
     win = build_input(
-        model.tokenizer, reader.long_tokens, doc_range,
-        doc_global=reader.plan.doc_mask, global_first=reader.plan.global_first,
+        model.tokenizer,
+        reader.long_tokens,
+        doc_range,
+        doc_global=reader.plan.doc_mask,
+        global_first=reader.plan.global_first,
     )
     return compute_layer_attention(model.model, win, layer, head)
 

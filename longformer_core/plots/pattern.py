@@ -103,7 +103,9 @@ def pattern_spec(
         spans = np.asarray(global_spans, dtype=np.int64).reshape(-1, 2)
         ok = (spans[:, 0] <= positions) & (positions < spans[:, 1]) & (spans[:, 0] >= 0) & (spans[:, 1] <= n)
         if spans.shape[0] != positions.size or not bool(ok.all()):
-            raise ValueError("global_spans needs one [lo, hi) per global position, containing it, inside [0, n).")
+            raise ValueError(
+                "global_spans needs one [lo, hi) per global position, containing it, inside [0, n)."
+            )
     return PatternSpec(n, int(window), positions, spans, padded, int(truncated), tuple(windows))
 
 
@@ -259,7 +261,9 @@ def pattern_region(spec: PatternSpec, q0: int, q1: int, k0: int, k1: int) -> np.
     """
     for a, b in ((q0, q1), (k0, k1)):
         if not 0 <= a < b <= spec.padded_length or b - a > MAX_ZOOM:
-            raise ValueError(f"Zoom ranges must lie in [0, {spec.padded_length}) and be at most {MAX_ZOOM} long.")
+            raise ValueError(
+                f"Zoom ranges must lie in [0, {spec.padded_length}) and be at most {MAX_ZOOM} long."
+            )
     q = np.arange(q0, q1, dtype=np.int64)[:, None]
     k = np.arange(k0, k1, dtype=np.int64)[None, :]
     q_lo, q_hi = _span_lookup(spec, q[:, 0])
@@ -278,7 +282,9 @@ def _span_lookup(spec: PatternSpec, positions: np.ndarray) -> tuple[np.ndarray, 
     hi = np.zeros(positions.shape, dtype=np.int64)
     idx = np.searchsorted(spec.global_positions, positions)
     idx_ok = np.minimum(idx, max(spec.n_global - 1, 0))
-    is_global = (idx < spec.n_global) & (spec.global_positions[idx_ok] == positions) if spec.n_global else idx < 0
+    is_global = (
+        (idx < spec.n_global) & (spec.global_positions[idx_ok] == positions) if spec.n_global else idx < 0
+    )
     lo[is_global] = spec.global_spans[idx_ok[is_global], 0]
     hi[is_global] = spec.global_spans[idx_ok[is_global], 1]
     return lo, hi
@@ -314,7 +320,10 @@ def _pair_counts(spec: PatternSpec, row_edges: np.ndarray, col_edges: np.ndarray
     g = spec.global_positions
     if g.size:
         lo, hi = spec.global_spans[:, 0:1], spec.global_spans[:, 1:2]
-        blo, bhi = np.maximum(lo, g[:, None] - w), np.minimum(hi, g[:, None] + w + 1)  # band part of the reach
+        blo, bhi = (
+            np.maximum(lo, g[:, None] - w),
+            np.minimum(hi, g[:, None] + w + 1),
+        )  # band part of the reach
         g_row = np.searchsorted(row_edges, g, side="right") - 1
         g_col = np.searchsorted(col_edges, g, side="right") - 1
         np.add.at(rows, g_row, _overlap(lo, hi, ca[None, :], cb[None, :]))
@@ -322,7 +331,9 @@ def _pair_counts(spec: PatternSpec, row_edges: np.ndarray, col_edges: np.ndarray
         np.add.at(cols.T, g_col, _overlap(lo, hi, ra[None, :], rb[None, :]))
         np.add.at(band_cols.T, g_col, _overlap(blo, bhi, ra[None, :], rb[None, :]))
         np.add.at(both, g_row, _globals_between(g, np.maximum(lo, ca[None, :]), np.minimum(hi, cb[None, :])))
-        np.add.at(band_both, g_row, _globals_between(g, np.maximum(blo, ca[None, :]), np.minimum(bhi, cb[None, :])))
+        np.add.at(
+            band_both, g_row, _globals_between(g, np.maximum(blo, ca[None, :]), np.minimum(bhi, cb[None, :]))
+        )
     with_global = rows + cols - both
     attended = band + with_global - band_rows - band_cols + band_both
     return _PairCounts(band=band, with_global=with_global, attended=attended)
@@ -390,7 +401,9 @@ class AttentionCost:
         return self.full_flops / self.flops if self.flops else math.inf
 
 
-def attention_cost(spec: PatternSpec, *, heads: int = 12, head_dim: int = 64, layers: int = 12) -> AttentionCost:
+def attention_cost(
+    spec: PatternSpec, *, heads: int = 12, head_dim: int = 64, layers: int = 12
+) -> AttentionCost:
     """Global tokens, attended pairs and estimated attention FLOPs of a pattern.
 
     Args:
