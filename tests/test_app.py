@@ -159,7 +159,7 @@ def test_ask_classify_and_compare_on_a_small_pdf(make_pdf):
     assert any("<mark>" in h.value and "red and white" in h.value for h in at.get("html"))
     assert len(at.get("plotly_chart")) == 3  # one "what this model saw" bar per model
     # A view still reading when the question came gave a first answer, which the final one replaced.
-    assert not any("Preliminary answer" in i.value for i in at.info)
+    assert not any("Preliminary answer" in c.value for c in at.caption)
     assert all(not a.preliminary for a in record.answers.values())
     for early in record.preliminary.values():
         assert early.preliminary and "first answer" in early.result.notes[0]

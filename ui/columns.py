@@ -29,12 +29,11 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
     """One view's column on the Ask page: answer, confidence, page, highlight, what it read, time."""
     result = answer.result
     best = result.best
-    if answer.preliminary:
-        st.info(
-            "Preliminary answer: this model is still reading the document. The full answer replaces this one "
-            "when it has read everything."
-        )
-    if best is None:
+    if answer.preliminary:  # a caption, not an alert: nothing is wrong, the answer is just early
+        st.caption(PRELIMINARY_CAPTION)
+    if best is None and answer.preliminary:
+        st.caption("No word of the question was found yet; waiting for this model's reading.")
+    elif best is None:
         st.warning("No answer: this model found nothing to point to in the part it read.")
     else:
         st.html(f'<p style="font-weight:600;margin:0">{html.escape(flat(best.text))}</p>')
@@ -72,6 +71,12 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
                 ),
                 hide_index=True,
             )
+
+
+PRELIMINARY_CAPTION = (
+    "⏳ Preliminary answer: this model is still reading the document. "
+    "The full answer replaces this one when it has read everything."
+)
 
 
 def source_line(answer: Answer, document: Document) -> str:
