@@ -6,9 +6,9 @@ RoBERTa's 50,265 entries. The models' configs are the hub ones to the letter (hi
 12 heads, FFN 3072, vocab 50,265, 4,098 / 514 positions, window 512): what time and memory depend on.
 Answers from random weights mean nothing; use the folders for timing and memory only:
 
-    .venv/bin/python bench/make_base_checkpoints.py /tmp/base-ckpts
-    .venv/bin/python bench/first_answer.py --model /tmp/base-ckpts/longformer-base-4096 \
-        --baseline /tmp/base-ckpts/roberta-base --json
+    .venv/bin/python bench/make_base_checkpoints.py artifacts/base-ckpts
+    .venv/bin/python bench/first_answer.py --model artifacts/base-ckpts/longformer-base-4096 \
+        --baseline artifacts/base-ckpts/roberta-base --json
 """
 
 from __future__ import annotations

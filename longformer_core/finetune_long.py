@@ -23,10 +23,10 @@ paragraph at a seeded random place; and the HotpotQA questions `hotpot.is_heldou
 Precision: bf16 autocast where the hardware has native bf16 (CUDA with bf16, or a CPU whose flags show
 avx512_bf16 / amx_bf16; detected at run time), else fp32. Weights and optimizer state stay fp32.
 
-    python -m longformer_core.finetune_long --out /tmp/long-head --window-tokens 2048 --squad-questions 1500 \
+    python -m longformer_core.finetune_long --out artifacts/long-head --window-tokens 2048 --squad-questions 1500 \
         --epochs 1 --seed 0
     python -m longformer_core evaluate hotpotqa ../shared/data/hotpotqa/hotpotqa-dev-distractor.json --heldout \
-        --long-head /tmp/long-head/long --chunk-head /tmp/long-head/chunked
+        --long-head artifacts/long-head/long --chunk-head artifacts/long-head/chunked
 """
 
 from __future__ import annotations

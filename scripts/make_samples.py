@@ -1,9 +1,9 @@
 """Rebuild the public-domain demo samples in assets/samples/ from Debian packages (no web access needed).
 
     apt-get install bible-kjv        # the `bible` program and the King James text (bible-kjv-text)
-    apt-get download dict-devil && dpkg-deb -x dict-devil_*.deb /tmp/devil
+    apt-get download dict-devil && dpkg-deb -x dict-devil_*.deb artifacts/devil
     .venv/bin/pip install fpdf2      # renders the PDF sample (requirements-test.txt)
-    .venv/bin/python scripts/make_samples.py --devil /tmp/devil/usr/share/dictd/devil.dict.dz
+    .venv/bin/python scripts/make_samples.py --devil artifacts/devil/usr/share/dictd/devil.dict.dz
 
 Writes:
 - book_of_esther_kjv.pdf: the Book of Esther (KJV, 1611), typeset as a multi-page PDF (the PDF path);
