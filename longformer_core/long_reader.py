@@ -33,6 +33,7 @@ from longformer_core.encoding import (
     WindowInput,
     build_input,
     model_kwargs,
+    tokenizer_call,
     view_windows,
     window_capacity,
 )
@@ -223,6 +224,43 @@ def _decide(
     return text[span[0] : span[1]], "span", score, span
 
 
+def _read_window(
+    reader: SpanReader,
+    tokens: DocumentTokens,
+    doc_range: tuple[int, int],
+    q_ids: list[int],
+    max_answer_tokens: int,
+) -> tuple[list[tuple[float, int, int]], np.ndarray | None]:
+    """One forward pass over document tokens `doc_range` with the question (global on a Longformer).
+
+    Returns:
+        ([(score, first doc token, last doc token)] of the best span, answer-type probabilities or None).
+    """
+    model = reader.model
+    s, e = doc_range
+    win = build_input(
+        model.tokenizer,
+        tokens,
+        doc_range,
+        question_ids=q_ids,
+        global_first=model.is_longformer,
+        global_question=model.is_longformer,
+    )
+    start, end, type_logits = qa_forward(
+        reader.module, model_kwargs(model, win), pool_mask_of(win).to(model.device), reader.answer_type
+    )
+    spans, _ = best_spans(
+        start[0].float().cpu().numpy(),
+        end[0].float().cpu().numpy(),
+        (win.doc_start, win.doc_start + e - s),
+        1,
+        max_answer_tokens,
+    )
+    found = [(sp.score, s + sp.start - win.doc_start, s + sp.end - win.doc_start) for sp in spans]
+    probs = None if type_logits is None else torch.softmax(type_logits[0].float(), -1).cpu().numpy()
+    return found, probs
+
+
 @torch.inference_mode()
 def read_one_pass(
     reader: SpanReader,
@@ -248,31 +286,12 @@ def read_one_pass(
     """
     t0 = time.perf_counter()
     model = reader.model
-    q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
+    q_ids = tokenizer_call(model.tokenizer, question, add_special_tokens=False)["input_ids"]
     limited = model.limited_to(min(max_tokens, model.max_tokens))
     capacity = window_capacity(limited, model.tokenizer, len(q_ids))
     ranges = select_regions(tokens, text, question, capacity, region_tokens)
     sub = _sub_tokens(tokens, ranges) if ranges != [(0, len(tokens))] else tokens
-    win = build_input(
-        model.tokenizer,
-        sub,
-        (0, len(sub)),
-        question_ids=q_ids,
-        global_first=model.is_longformer,
-        global_question=model.is_longformer,
-    )
-    start, end, type_logits = qa_forward(
-        reader.module, model_kwargs(model, win), pool_mask_of(win).to(model.device), reader.answer_type
-    )
-    spans, _ = best_spans(
-        start[0].float().cpu().numpy(),
-        end[0].float().cpu().numpy(),
-        (win.doc_start, win.doc_start + len(sub)),
-        1,
-        max_answer_tokens,
-    )
-    found = [(sp.score, sp.start - win.doc_start, sp.end - win.doc_start) for sp in spans]
-    type_probs = None if type_logits is None else torch.softmax(type_logits[0].float(), -1).cpu().numpy()
+    found, type_probs = _read_window(reader, sub, (0, len(sub)), q_ids, max_answer_tokens)
     answer, kind, score, span = _decide(found, sub, text, type_probs)
     return ReadAnswer(
         answer,
@@ -308,34 +327,17 @@ def read_chunks(
     """
     t0 = time.perf_counter()
     model = reader.model
-    q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
+    q_ids = tokenizer_call(model.tokenizer, question, add_special_tokens=False)["input_ids"]
     windows = view_windows(
         model, model.tokenizer, len(tokens), "truncated" if truncated else "chunked", len(q_ids)
     )
     found: list[tuple[float, int, int]] = []
     type_votes = []
-    for s, e in windows:
-        win = build_input(
-            model.tokenizer,
-            tokens,
-            (s, e),
-            question_ids=q_ids,
-            global_first=model.is_longformer,
-            global_question=model.is_longformer,
-        )
-        start, end, type_logits = qa_forward(
-            reader.module, model_kwargs(model, win), pool_mask_of(win).to(model.device), reader.answer_type
-        )
-        spans, _ = best_spans(
-            start[0].float().cpu().numpy(),
-            end[0].float().cpu().numpy(),
-            (win.doc_start, win.doc_start + e - s),
-            1,
-            max_answer_tokens,
-        )
-        found += [(sp.score, s + sp.start - win.doc_start, s + sp.end - win.doc_start) for sp in spans]
-        if type_logits is not None:
-            type_votes.append(torch.softmax(type_logits[0].float(), -1).cpu().numpy())
+    for window in windows:
+        spans, probs = _read_window(reader, tokens, window, q_ids, max_answer_tokens)
+        found += spans
+        if probs is not None:
+            type_votes.append(probs)
     type_probs = np.mean(type_votes, axis=0) if type_votes else None
     answer, kind, score, span = _decide(found, tokens, text, type_probs)
     return ReadAnswer(
