@@ -20,9 +20,12 @@ Plain text and Markdown keep sentence units. Every passage is a character span o
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
+
+import numpy as np
 
 from longformer_core.documents import Document, sentence_spans
 
@@ -51,6 +54,14 @@ class Passages:
 
     def __len__(self) -> int:
         return len(self.spans)
+
+    @functools.cached_property
+    def _starts(self) -> np.ndarray:
+        return np.array([a for a, _ in self.spans], dtype=np.int64)
+
+    def index_of(self, char: int) -> int:
+        """Index of the passage holding a character (the nearest one before it when it falls between two)."""
+        return max(0, int(np.searchsorted(self._starts, char, side="right")) - 1)
 
 
 def passages(document: Document) -> Passages:

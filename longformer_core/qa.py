@@ -310,12 +310,6 @@ def preliminary_answer(
     return result
 
 
-def _passage_index(reader: DocumentReader, char: int) -> int:
-    """Index of the passage holding a character (the nearest one before it when it falls between two)."""
-    starts = [a for a, _ in reader.passages.spans]
-    return max(0, int(np.searchsorted(starts, char, side="right")) - 1)
-
-
 def _plain_words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
@@ -427,7 +421,7 @@ def span_candidates(
     question_words = _plain_words(question)
     for score, a, b in candidates:
         span = tokens.char_span(a, b + 1)
-        passage = _passage_index(reader, span[0]) if ranking is not None else -1
+        passage = reader.passages.index_of(span[0]) if ranking is not None else -1
         if passage >= 0 and reader.passages.kinds[passage] in WHOLE_PASSAGE_KINDS:
             # The whole entry or caption is the answer, even when the reader pointed at its term ("MSSP").
             span = reader.passages.spans[passage]
