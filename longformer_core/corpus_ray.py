@@ -33,14 +33,11 @@ from longformer_core.corpus import (
     CorpusError,
     EmbedReport,
     ViewThroughput,
-    _merge,
-    _parts_dir,
-    _to_table,
-    _write_atomic,
     embed_document,
     missing_views,
     model_fingerprint,
 )
+from longformer_core.corpus_store import merge_parts, parts_dir, to_table, write_atomic
 from longformer_core.encoding import VIEWS, Progress
 from longformer_core.models import EMBEDDED, ModelPair
 from longformer_core.similarity import POOLINGS
@@ -124,7 +121,7 @@ class EmbedWorker:
                 "versions and model files on every node (or give --model a folder on shared storage)."
             )
         self.fingerprint = fingerprint
-        self.parts = _parts_dir(Path(out))
+        self.parts = parts_dir(Path(out))
         self.views, self.poolings, self.strategy, self.corpus_hash = (
             list(views),
             list(poolings),
@@ -164,8 +161,8 @@ class EmbedWorker:
         """One part file per batch, written atomically under a name no other worker can pick."""
         if rows:
             self.parts.mkdir(parents=True, exist_ok=True)
-            _write_atomic(
-                _to_table(rows),
+            write_atomic(
+                to_table(rows),
                 self.parts / f"part-ray-{self.worker.replace(':', '-')}-{uuid.uuid4().hex[:12]}.parquet",
             )
 
@@ -278,7 +275,7 @@ def embed_corpus_ray(
         finally:
             if started:
                 ray.shutdown()
-    _merge(out)  # also folds in the parts of an earlier interrupted run
+    merge_parts(out)  # also folds in the parts of an earlier interrupted run
     report.seconds = time.perf_counter() - t_start
     return report
 
