@@ -43,11 +43,12 @@ def test_bad_input_prints_a_message_not_a_traceback(tmp_path, capsys):
 
 def test_ctrl_c_says_finished_documents_are_saved_only_for_resumable_commands(tmp_path, monkeypatch, capsys):
     import longformer_core.__main__ as cli
+    from longformer_core.cli import common  # every command loads its models through common.load_pair
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "load_models", interrupted)
+    monkeypatch.setattr(common, "load_models", interrupted)
     f = tmp_path / "doc.txt"
     f.write_text("Berlin is the capital of Germany.")
     assert cli.main(["qa", str(f), "-q", "Capital?"]) == 130
