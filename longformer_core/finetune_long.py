@@ -27,6 +27,10 @@ avx512_bf16 / amx_bf16; detected at run time), else fp32. Weights and optimizer 
         --epochs 1 --seed 0
     python -m longformer_core evaluate hotpotqa ../shared/data/hotpotqa/hotpotqa-dev-distractor.json --heldout \
         --long-head artifacts/long-head/long --chunk-head artifacts/long-head/chunked
+
+The data and its windows are in `finetune_long_data.py`, the readers, their loss and the precision in
+`finetune_long_model.py` (both re-exported here); this module holds the training loop, saving the heads and
+the command line.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -45,315 +48,47 @@ import numpy as np
 import torch
 from torch import nn
 
-from longformer_core.encoding import (
-    CHUNK_OVERLAP,
-    DocumentTokens,
-    build_input,
-    plan_windows,
-    special_template,
-    tokenize,
+from longformer_core.finetune_long_data import (  # re-exported: bench/ and tests import the data API from here
+    CHUNK_TOKENS,
+    WINDOW_TOKENS,
+    LongExample,
+    TrainWindow,
+    build_windows,
+    chunk_windows,
+    hotpot_train_examples,
+    squad_article_examples,
 )
-from longformer_core.long_reader import ANSWER_TYPES, AnswerTypeHead, pool_mask_of, qa_forward
-from longformer_core.lora import LoraConfig, adapter_state, add_lora
+from longformer_core.finetune_long_model import (  # re-exported: bench/ and tests import these from here
+    cpu_model_name,
+    init_from_head,
+    native_bf16,
+    reader_for_training,
+    reader_loss,
+)
+from longformer_core.long_reader import AnswerTypeHead
+from longformer_core.lora import LoraConfig, adapter_state
 from longformer_core.models import EMBEDDED, QA_HEAD_DIR
 
-WINDOW_TOKENS = 2048
-CHUNK_TOKENS = 512
-
-
-# --------------------------------------------------------------------------------------------------
-# Data
-
-
-@dataclass
-class LongExample:
-    """One question over a long text, with every gold answer span and the text it must see."""
-
-    id: str
-    source: str  # "squad" | "hotpot"
-    question: str
-    text: str
-    kind: str  # "span" | "yes" | "no"
-    answers: list[tuple[int, int]]  # char spans of the answer (every occurrence for HotpotQA)
-    evidence: tuple[int, int]  # char span the window should hold (gold paragraph(s)), when it fits
-
-
-def squad_article_examples(path: str | Path, exclude_titles: Sequence[str] = ()) -> list[LongExample]:
-    """Questions over whole SQuAD articles (article-level file: paragraphs joined by blank lines)."""
-    from longformer_core.evaluate import _paragraph_range, load_squad_articles
-
-    out = []
-    for article in load_squad_articles(path):
-        if article["title"] in set(exclude_titles):
-            continue
-        for qa in article["qas"]:
-            spans = sorted(
-                {(a["answer_start"], a["answer_start"] + len(a["text"])) for a in qa.get("answers", [])}
-            )
-            if not spans:
-                continue
-            out.append(
-                LongExample(
-                    qa["id"],
-                    "squad",
-                    qa["question"],
-                    article["context"],
-                    "span",
-                    spans,
-                    _paragraph_range(article, qa),
-                )
-            )
-    return out
-
-
-def hotpot_train_examples(path: str | Path) -> list[LongExample]:
-    """The HotpotQA questions that `hotpot.is_heldout` leaves for training, answers found in the text."""
-    import re
-
-    from longformer_core.hotpot import is_heldout, load_hotpot
-
-    out = []
-    for q in load_hotpot(path):
-        if is_heldout(q.id):
-            continue
-        golds = [q.paragraphs[i] for i in q.gold] or [(0, len(q.text))]
-        evidence = (min(a for a, _ in golds), max(b for _, b in golds))
-        answer = q.answer.strip()
-        if answer.lower() in ("yes", "no"):
-            out.append(LongExample(q.id, "hotpot", q.question, q.text, answer.lower(), [], evidence))
-            continue
-        spans = [m.span() for m in re.finditer(re.escape(answer), q.text)] or [
-            m.span() for m in re.finditer(re.escape(answer), q.text, flags=re.IGNORECASE)
-        ]
-        if spans:
-            out.append(LongExample(q.id, "hotpot", q.question, q.text, "span", spans, evidence))
-    return out
-
-
-@dataclass
-class TrainWindow:
-    """One training input and its labels (positions in the input)."""
-
-    input_ids: list[int]
-    token_type_ids: list[int]
-    global_attention_mask: list[int]
-    pool_mask: list[int]  # [CLS] + question: what the answer-type head pools
-    starts: list[int]  # gold start positions (empty for yes/no)
-    ends: list[int]
-    answer_type: int  # index in ANSWER_TYPES
-    doc_range: tuple[int, int]  # document tokens in the window
-    example: int  # index of the example
-
-
-def _window_range(
-    n: int, capacity: int, must: tuple[int, int], fallback: tuple[int, int], rng: np.random.Generator
-) -> tuple[int, int]:
-    """A document-token range of `capacity` tokens holding `must` (else `fallback`) at a random place."""
-    if n <= capacity:
-        return 0, n
-    a, b = must if must[1] - must[0] <= capacity else fallback
-    lo, hi = max(0, b - capacity), min(a, n - capacity)
-    s = int(rng.integers(lo, hi + 1)) if hi >= lo else max(0, min(a, n - capacity))
-    return s, s + capacity
-
-
-def build_windows(
-    tokenizer, examples: Sequence[LongExample], window_tokens: int, seed: int = 0, longformer: bool = True
-) -> list[TrainWindow]:
-    """One window of at most `window_tokens` per example, holding its evidence (or first answer).
-
-    Args:
-        tokenizer: the reader's tokenizer.
-        examples: the questions.
-        window_tokens: input length, special tokens and question included.
-        seed: where in the window the evidence lands.
-        longformer: give [CLS] and the question global attention.
-    """
-    rng = np.random.default_rng(seed)
-    t = special_template(tokenizer)
-    n_special = len(t.pair_prefix) + len(t.pair_middle) + len(t.pair_suffix)
-    token_cache: dict[str, DocumentTokens] = {}
-    out = []
-    for i, ex in enumerate(examples):
-        if ex.text not in token_cache:
-            token_cache = {ex.text: tokenize(tokenizer, ex.text)}  # consecutive questions share an article
-        tokens = token_cache[ex.text]
-        q_ids = tokenizer(ex.question, add_special_tokens=False)["input_ids"][: window_tokens // 4]
-        capacity = window_tokens - n_special - len(q_ids)
-        gold = [tokens.tokens_in(a, b) for a, b in ex.answers]
-        gold = [(a, b - 1) for a, b in gold if b > a]
-        if ex.kind == "span" and not gold:
-            continue
-        evidence = tokens.tokens_in(*ex.evidence)
-        first = (gold[0][0], gold[0][1] + 1) if gold else evidence
-        s, e = _window_range(len(tokens), capacity, evidence, first, rng)
-        win = build_input(
-            tokenizer, tokens, (s, e), question_ids=q_ids, global_first=longformer, global_question=longformer
-        )
-        inside = [(a, b) for a, b in gold if s <= a and b < e]
-        if ex.kind == "span" and not inside:
-            continue
-        out.append(
-            TrainWindow(
-                input_ids=win.input_ids[0].tolist(),
-                token_type_ids=win.token_type_ids[0].tolist(),
-                global_attention_mask=win.global_attention_mask[0].tolist(),
-                pool_mask=pool_mask_of(win)[0].tolist(),
-                starts=[win.doc_start + a - s for a, _ in inside],
-                ends=[win.doc_start + b - s for _, b in inside],
-                answer_type=ANSWER_TYPES.index(ex.kind),
-                doc_range=(s, e),
-                example=i,
-            )
-        )
-    return out
-
-
-def chunk_windows(
-    tokenizer,
-    examples: Sequence[LongExample],
-    long_windows: Sequence[TrainWindow],
-    chunk_tokens: int = CHUNK_TOKENS,
-) -> list[list[TrainWindow]]:
-    """The same document ranges as `long_windows`, cut into the chunked view's windows (one list per window).
-
-    A chunk without the answer labels [CLS] (position 0) as start and end; every chunk carries the answer type.
-    """
-    t = special_template(tokenizer)
-    n_special = len(t.pair_prefix) + len(t.pair_middle) + len(t.pair_suffix)
-    token_cache: dict[str, DocumentTokens] = {}
-    out = []
-    for w in long_windows:
-        ex = examples[w.example]
-        if ex.text not in token_cache:
-            token_cache = {ex.text: tokenize(tokenizer, ex.text)}
-        tokens = token_cache[ex.text]
-        q_ids = tokenizer(ex.question, add_special_tokens=False)["input_ids"][: chunk_tokens // 4]
-        gold = [tokens.tokens_in(a, b) for a, b in ex.answers]
-        gold = [(a, b - 1) for a, b in gold if b > a]
-        s0, e0 = w.doc_range
-        chunks = []
-        for cs, ce in plan_windows(e0 - s0, chunk_tokens - n_special - len(q_ids), CHUNK_OVERLAP):
-            s, e = s0 + cs, s0 + ce
-            win = build_input(tokenizer, tokens, (s, e), question_ids=q_ids)
-            inside = [(a, b) for a, b in gold if s <= a and b < e]
-            starts = [win.doc_start + a - s for a, _ in inside] or ([0] if ex.kind == "span" else [])
-            ends = [win.doc_start + b - s for _, b in inside] or ([0] if ex.kind == "span" else [])
-            chunks.append(
-                TrainWindow(
-                    input_ids=win.input_ids[0].tolist(),
-                    token_type_ids=win.token_type_ids[0].tolist(),
-                    global_attention_mask=[0] * win.input_ids.shape[1],
-                    pool_mask=pool_mask_of(win)[0].tolist(),
-                    starts=starts,
-                    ends=ends,
-                    answer_type=w.answer_type,
-                    doc_range=(s, e),
-                    example=w.example,
-                )
-            )
-        out.append(chunks)
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Model, loss, precision
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether the hardware computes bf16 natively: CUDA with bf16, or a CPU with avx512_bf16 / amx_bf16."""
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:  # not Linux: do not guess
-        return False
-    return any(f" {flag}" in flags for flag in ("avx512_bf16", "amx_bf16"))
-
-
-def cpu_model_name() -> str:
-    """The CPU's model name (as lscpu shows it), for the training card."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def init_from_head(model: nn.Module, adapters: dict, head_dir: Path) -> None:
-    """Start the LoRA adapter and span layer from a saved QA head (same rank), e.g. the shipped one."""
-    from safetensors.torch import load_file
-
-    state = load_file(str(head_dir / "adapter.safetensors"))
-    with torch.no_grad():
-        for name, lora in adapters.items():
-            a, b = state.get(f"{name}.lora_a"), state.get(f"{name}.lora_b")
-            if a is None or tuple(a.shape) != tuple(lora.lora_a.shape):
-                raise ValueError(
-                    f"The head in {head_dir} does not fit this model's adapter ({name}): "
-                    "train from scratch with --init-head none."
-                )
-            lora.lora_a.copy_(a.float())
-            lora.lora_b.copy_(b.float())
-        model.qa_outputs.weight.copy_(state["qa_outputs.weight"].float())
-        model.qa_outputs.bias.copy_(state["qa_outputs.bias"].float())
-
-
-def reader_for_training(
-    source: str | Path, lora: LoraConfig, init_head: Path | None
-) -> tuple[nn.Module, dict, AnswerTypeHead]:
-    """(QA model with LoRA, its adapters, a fresh answer-type head); HF's own attention (it trains)."""
-    from transformers import AutoModelForQuestionAnswering
-
-    from longformer_core.convert import quiet_transformers
-
-    quiet_transformers()
-    model = AutoModelForQuestionAnswering.from_pretrained(str(source))
-    adapters = add_lora(model, lora)
-    if init_head is not None:
-        init_from_head(model, adapters, init_head)
-    return model, adapters, AnswerTypeHead(model.config.hidden_size)
-
-
-def reader_loss(
-    module: nn.Module,
-    type_head: nn.Module,
-    rows: Sequence[TrainWindow],
-    longformer: bool,
-    pad_id: int,
-    device: torch.device,
-) -> torch.Tensor:
-    """Mean loss of a batch of windows: multi-gold span loss (one softmax over all positions) + answer type."""
-    width = max(len(r.input_ids) for r in rows)
-
-    def pad(key: str, fill: int) -> torch.Tensor:
-        return torch.tensor(
-            [getattr(r, key) + [fill] * (width - len(r.input_ids)) for r in rows], device=device
-        )
-
-    attention = torch.tensor(
-        [[1] * len(r.input_ids) + [0] * (width - len(r.input_ids)) for r in rows], device=device
-    )
-    kwargs = {"input_ids": pad("input_ids", pad_id), "attention_mask": attention}
-    if getattr(module.config, "type_vocab_size", 1) > 1:
-        kwargs["token_type_ids"] = pad("token_type_ids", 0)
-    if longformer:
-        kwargs["global_attention_mask"] = pad("global_attention_mask", 0)
-    start, end, type_logits = qa_forward(module, kwargs, pad("pool_mask", 0), type_head)
-    valid = kwargs["attention_mask"].bool()
-    start = start.float().masked_fill(~valid, -1e4).log_softmax(-1)  # (batch, L): one softmax per window
-    end = end.float().masked_fill(~valid, -1e4).log_softmax(-1)
-    losses = []
-    for i, r in enumerate(rows):
-        loss = nn.functional.cross_entropy(
-            type_logits[i : i + 1].float(), torch.tensor([r.answer_type], device=device)
-        )
-        if r.starts:
-            loss = loss + (-torch.logsumexp(start[i, r.starts], 0) - torch.logsumexp(end[i, r.ends], 0)) / 2
-        losses.append(loss)
-    return torch.stack(losses).mean()
+__all__ = [
+    "CHUNK_TOKENS",
+    "WINDOW_TOKENS",
+    "LongExample",
+    "LongTrainSettings",
+    "TrainLog",
+    "TrainWindow",
+    "build_windows",
+    "chunk_windows",
+    "cpu_model_name",
+    "finetune_long",
+    "hotpot_train_examples",
+    "init_from_head",
+    "native_bf16",
+    "reader_for_training",
+    "reader_loss",
+    "save_head",
+    "squad_article_examples",
+    "train",
+]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -497,7 +232,7 @@ def finetune_long(
     Returns:
         the report (also in out_dir/report.json).
     """
-    from longformer_core.convert import embedded_longformer_dir, embedded_source_dir
+    from transformers import AutoTokenizer
 
     settings = settings or LongTrainSettings()
     if settings.threads:
@@ -505,25 +240,92 @@ def finetune_long(
     out_dir = Path(out_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     head_dir = QA_HEAD_DIR if init_head == "default" else (Path(init_head) if init_head else None)
-    heldout_titles: list[str] = []
-    if head_dir is not None and (head_dir / "adapter.json").is_file():
-        heldout_titles = (
-            json.loads((head_dir / "adapter.json").read_text(encoding="utf-8")).get("val_articles") or []
-        )
-    squad = [ex for p in squad_paths for ex in squad_article_examples(p, heldout_titles)]
-    if squad_questions is not None and squad_questions < len(squad):
-        keep = sorted(np.random.default_rng(settings.seed).permutation(len(squad))[:squad_questions])
-        squad = [squad[i] for i in keep]
-    hot = hotpot_train_examples(hotpot_path) if hotpot_path else []
+    heldout_titles = _heldout_titles(head_dir)
+    squad, hot = _training_examples(squad_paths, hotpot_path, squad_questions, heldout_titles, settings.seed)
     examples = squad + hot
-    if not examples:
-        raise ValueError("No training questions: give --squad and/or --hotpot files.")
+    sources = _reader_sources(model, baseline)
+    lora = LoraConfig(rank=lora_rank, alpha=2.0 * lora_rank)
+    report: dict = {
+        **_data_report(model, squad_paths, hotpot_path, heldout_titles, len(squad), len(hot)),
+        "window_tokens": window_tokens,
+        "chunk_tokens": chunk_tokens,
+        "init_head": str(head_dir) if head_dir else None,
+        **_run_environment(settings, device),
+    }
+    long_windows: list[TrainWindow] | None = None
+    for which in readers:
+        source = sources["long" if which == "long" else "chunked"]
+        module, adapters, type_head = reader_for_training(source, lora, head_dir)
+        tokenizer = AutoTokenizer.from_pretrained(str(source))
+        if long_windows is None:  # both readers read the same document ranges
+            long_windows = build_windows(tokenizer, examples, window_tokens, settings.seed)
+        if which == "long":
+            batches = [[w] for w in long_windows]
+        else:
+            batches = chunk_windows(tokenizer, examples, long_windows, chunk_tokens)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        say = (lambda msg, w=which: progress(f"{w}: {msg}")) if progress else None
+        longformer = module.config.model_type == "longformer" and which == "long"
+        log = train(module, type_head, batches, settings, longformer, pad_id, device, say)
+        stats = {**_log_stats(log), "train_windows": len(long_windows), "source": str(source)}
+        report[which] = stats
+        card = {**{k: v for k, v in report.items() if k not in ("long", "chunked")}, "reader": which, **stats}
+        save_head(module, adapters, type_head, lora, out_dir / which, card)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _reader_sources(model: str, baseline: str | None) -> dict[str, Path]:
+    """{"long": the Longformer's folder, "chunked": the baseline's} (MiniLM for "embedded", else `model`)."""
+    from longformer_core.convert import embedded_longformer_dir, embedded_source_dir
+
     long_source = embedded_longformer_dir() if model == EMBEDDED else Path(model)
     chunk_source = (
         (embedded_source_dir() if model == EMBEDDED else Path(model)) if baseline is None else Path(baseline)
     )
-    lora = LoraConfig(rank=lora_rank, alpha=2.0 * lora_rank)
-    report: dict = {
+    return {"long": long_source, "chunked": chunk_source}
+
+
+def _heldout_titles(head_dir: Path | None) -> list[str]:
+    """The SQuAD articles the starting head kept aside for validation (never trained on here either)."""
+    if head_dir is None or not (head_dir / "adapter.json").is_file():
+        return []
+    return json.loads((head_dir / "adapter.json").read_text(encoding="utf-8")).get("val_articles") or []
+
+
+def _training_examples(
+    squad_paths: Sequence[str | Path],
+    hotpot_path: str | Path | None,
+    squad_questions: int | None,
+    heldout_titles: list[str],
+    seed: int,
+) -> tuple[list[LongExample], list[LongExample]]:
+    """(SQuAD questions, HotpotQA questions) to train on; a seeded sample of `squad_questions` SQuAD ones.
+
+    Raises:
+        ValueError: neither file gave a question.
+    """
+    squad = [ex for p in squad_paths for ex in squad_article_examples(p, heldout_titles)]
+    if squad_questions is not None and squad_questions < len(squad):
+        keep = sorted(np.random.default_rng(seed).permutation(len(squad))[:squad_questions])
+        squad = [squad[i] for i in keep]
+    hot = hotpot_train_examples(hotpot_path) if hotpot_path else []
+    if not squad and not hot:
+        raise ValueError("No training questions: give --squad and/or --hotpot files.")
+    return squad, hot
+
+
+def _data_report(
+    model: str,
+    squad_paths: Sequence[str | Path],
+    hotpot_path: str | Path | None,
+    heldout_titles: list[str],
+    n_squad: int,
+    n_hot: int,
+) -> dict:
+    """What the report records about the model and the data: files, the split kept aside, question counts."""
+    return {
         "task": "qa-long",
         "model": model,
         "squad": [str(p) for p in squad_paths],
@@ -533,11 +335,14 @@ def finetune_long(
             "hotpot": "trained only on questions with "
             "int(sha256(_id), 16) % 2 == 1 (hotpot.is_heldout is False)",
         },
-        "squad_questions": len(squad),
-        "hotpot_questions": len(hot),
-        "window_tokens": window_tokens,
-        "chunk_tokens": chunk_tokens,
-        "init_head": str(head_dir) if head_dir else None,
+        "squad_questions": n_squad,
+        "hotpot_questions": n_hot,
+    }
+
+
+def _run_environment(settings: LongTrainSettings, device: torch.device) -> dict:
+    """What the report records about the run: settings, torch, device, CPU, threads, bf16, the command."""
+    return {
         "settings": asdict(settings),
         "torch": torch.__version__,
         "device": str(device),
@@ -546,49 +351,22 @@ def finetune_long(
         "bf16_native": native_bf16(device),
         "command": " ".join(sys.argv),
     }
-    long_windows = None
-    for which in readers:
-        source = long_source if which == "long" else chunk_source
-        module, adapters, type_head = reader_for_training(source, lora, head_dir)
-        from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(str(source))
-        longformer = module.config.model_type == "longformer"
-        if long_windows is None:  # both readers read the same document ranges
-            long_windows = build_windows(tokenizer, examples, window_tokens, settings.seed)
-        if which == "long":
-            batches = [[w] for w in long_windows]
-        else:
-            batches = chunk_windows(tokenizer, examples, long_windows, chunk_tokens)
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        say = (lambda msg, w=which: progress(f"{w}: {msg}")) if progress else None
-        log = train(module, type_head, batches, settings, longformer and which == "long", pad_id, device, say)
-        stats = {
-            "steps": log.steps,
-            "windows": log.windows,
-            "tokens": log.tokens,
-            "train_seconds": round(log.seconds, 1),
-            "windows_per_second": round(log.windows / log.seconds, 3) if log.seconds else None,
-            "tokens_per_second": round(log.tokens / log.seconds, 1) if log.seconds else None,
-            "precision": log.precision,
-            "first_loss": log.losses[0] if log.losses else None,
-            "last_loss": log.losses[-1] if log.losses else None,
-            "losses": log.losses,
-            "train_windows": len(long_windows),
-            "source": str(source),
-        }
-        report[which] = stats
-        save_head(
-            module,
-            adapters,
-            type_head,
-            lora,
-            out_dir / which,
-            {**{k: v for k, v in report.items() if k not in ("long", "chunked")}, "reader": which, **stats},
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    return report
+
+def _log_stats(log: TrainLog) -> dict:
+    """A reader's training in the report: steps, windows, tokens, throughput, precision and the losses."""
+    return {
+        "steps": log.steps,
+        "windows": log.windows,
+        "tokens": log.tokens,
+        "train_seconds": round(log.seconds, 1),
+        "windows_per_second": round(log.windows / log.seconds, 3) if log.seconds else None,
+        "tokens_per_second": round(log.tokens / log.seconds, 1) if log.seconds else None,
+        "precision": log.precision,
+        "first_loss": log.losses[0] if log.losses else None,
+        "last_loss": log.losses[-1] if log.losses else None,
+        "losses": log.losses,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
