@@ -17,26 +17,21 @@ Longformer's band format. Everything here stays small however long the document 
 * **Cost** (`attention_cost`): attended (query, key) pairs and attention FLOPs against full n^2 attention.
 
 The package, by job: `pattern` (the pattern and its cost as data), `layers` (running the model for one
-layer's attention, per-token weights) and `figures` (plotly figures and HTML). The public names are
+layer's attention, per-token weights), and the figures by family: `pattern_figures` (pattern, zoom,
+explainer), `token_figures` (one token's attention as a line and as shaded HTML) and `band_figures` (band
+view, global rows). The public names are
 re-exported here: `from longformer_core import plots; plots.pattern_grid(...)` keeps working.
 
 No streamlit here: the app's page (pages/attention.py, ui/attention.py) only lays these out.
 """
 
-from longformer_core.plots.figures import (
+from longformer_core.plots.band_figures import (
     BandView,
     GlobalRowsView,
     band_figure,
     band_view,
-    explainer_figure,
-    explainer_pattern,
     global_rows_figure,
     global_rows_view,
-    pattern_figure,
-    token_attention_figure,
-    token_label,
-    token_text_html,
-    zoom_figure,
 )
 from longformer_core.plots.layers import (
     LayerAttention,
@@ -73,6 +68,13 @@ from longformer_core.plots.pattern import (
     pattern_spec,
     reader_pattern_spec,
 )
+from longformer_core.plots.pattern_figures import (
+    explainer_figure,
+    explainer_pattern,
+    pattern_figure,
+    zoom_figure,
+)
+from longformer_core.plots.token_figures import token_attention_figure, token_label, token_text_html
 
 __all__ = [
     "BAND",
