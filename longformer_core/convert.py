@@ -116,41 +116,10 @@ def convert_encoder(source_dir: str | Path, out_dir: str | Path, config: Convers
         )
     src = AutoModel.from_pretrained(source_dir, add_pooling_layer=False)
     src_state = src.state_dict()
-    n_learned = src_config.max_position_embeddings
-    pad_id = src_config.pad_token_id
-
-    if src_config.model_type == "roberta":
-        # RoBERTa already reserves rows 0..pad for padding offsets (positions start at pad_id + 1).
-        offset = pad_id + 1
-        learned = src_state["embeddings.position_embeddings.weight"][offset:]
-    else:
-        # BERT positions start at 0. HF's Longformer numbers tokens pad_id + 1, pad_id + 2, ... so we keep
-        # pad_id + 1 leading rows (copied from the originals, never used for real tokens) and tile after them.
-        offset = pad_id + 1
-        learned = src_state["embeddings.position_embeddings.weight"]
-    head = src_state["embeddings.position_embeddings.weight"][:offset]
-    positions = torch.cat([head, tile_position_embeddings(learned, config.max_positions)], dim=0)
-
-    lf_config = LongformerConfig(
-        vocab_size=src_config.vocab_size,
-        hidden_size=src_config.hidden_size,
-        num_hidden_layers=src_config.num_hidden_layers,
-        num_attention_heads=src_config.num_attention_heads,
-        intermediate_size=src_config.intermediate_size,
-        hidden_act=src_config.hidden_act,
-        hidden_dropout_prob=src_config.hidden_dropout_prob,
-        attention_probs_dropout_prob=src_config.attention_probs_dropout_prob,
-        max_position_embeddings=positions.shape[0],
-        type_vocab_size=src_config.type_vocab_size,
-        layer_norm_eps=src_config.layer_norm_eps,
-        pad_token_id=pad_id,
-        bos_token_id=getattr(src_config, "bos_token_id", None),
-        eos_token_id=getattr(src_config, "eos_token_id", None),
-        sep_token_id=getattr(src_config, "sep_token_id", None),
-        attention_window=config.attention_window,
-        architectures=["LongformerModel"],
+    positions = _long_positions(src_state, src_config, config.max_positions)
+    model = LongformerModel(
+        _longformer_config(src_config, positions.shape[0], config), add_pooling_layer=False
     )
-    model = LongformerModel(lf_config, add_pooling_layer=False)
 
     state = {k: v for k, v in src_state.items() if not k.endswith("position_ids")}
     state["embeddings.position_embeddings.weight"] = positions
@@ -162,34 +131,81 @@ def convert_encoder(source_dir: str | Path, out_dir: str | Path, config: Convers
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(f"Conversion left weights unmapped: missing={missing}, unexpected={unexpected}")
+    card = {
+        "recipe_version": RECIPE_VERSION,
+        "source": str(source_dir),
+        "source_fingerprint": _source_fingerprint(source_dir),
+        "source_max_positions": src_config.max_position_embeddings,
+        **asdict(config),
+    }
+    _save_atomic(model, source_dir, out_dir, config.max_positions, card)
+    return out_dir
 
-    # Write to a temp dir first and rename, so an interrupted conversion never leaves a half cache.
+
+def _long_positions(src_state: dict[str, torch.Tensor], src_config, max_positions: int) -> torch.Tensor:
+    """The Longformer's position embeddings: the source's learned rows tiled to `max_positions`.
+
+    Returns:
+        (pad_id + 1 + max_positions, hidden): HF's Longformer numbers tokens from pad_id + 1, so the leading
+        pad_id + 1 rows are copied from the source and never used for real tokens.
+    """
+    pad_id = src_config.pad_token_id
+    offset = pad_id + 1
+    if src_config.model_type == "roberta":
+        # RoBERTa already reserves rows 0..pad for padding offsets (positions start at pad_id + 1).
+        learned = src_state["embeddings.position_embeddings.weight"][offset:]
+    else:
+        # BERT positions start at 0. HF's Longformer numbers tokens pad_id + 1, pad_id + 2, ... so we keep
+        # pad_id + 1 leading rows (copied from the originals, never used for real tokens) and tile after them.
+        learned = src_state["embeddings.position_embeddings.weight"]
+    head = src_state["embeddings.position_embeddings.weight"][:offset]
+    return torch.cat([head, tile_position_embeddings(learned, max_positions)], dim=0)
+
+
+def _longformer_config(src_config, n_positions: int, config: ConversionConfig) -> LongformerConfig:
+    """The source encoder's sizes with `n_positions` positions and the sliding window of `config`."""
+    return LongformerConfig(
+        vocab_size=src_config.vocab_size,
+        hidden_size=src_config.hidden_size,
+        num_hidden_layers=src_config.num_hidden_layers,
+        num_attention_heads=src_config.num_attention_heads,
+        intermediate_size=src_config.intermediate_size,
+        hidden_act=src_config.hidden_act,
+        hidden_dropout_prob=src_config.hidden_dropout_prob,
+        attention_probs_dropout_prob=src_config.attention_probs_dropout_prob,
+        max_position_embeddings=n_positions,
+        type_vocab_size=src_config.type_vocab_size,
+        layer_norm_eps=src_config.layer_norm_eps,
+        pad_token_id=src_config.pad_token_id,
+        bos_token_id=getattr(src_config, "bos_token_id", None),
+        eos_token_id=getattr(src_config, "eos_token_id", None),
+        sep_token_id=getattr(src_config, "sep_token_id", None),
+        attention_window=config.attention_window,
+        architectures=["LongformerModel"],
+    )
+
+
+def _save_atomic(
+    model: LongformerModel, source_dir: Path, out_dir: Path, max_positions: int, card: dict
+) -> None:
+    """Save the model, the source's tokenizer and conversion.json to `out_dir`.
+
+    Written to a temp dir first and renamed, so an interrupted conversion never leaves a half cache.
+    """
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=out_dir.name + ".tmp-"))
     try:
         model.save_pretrained(tmp)
         tokenizer = AutoTokenizer.from_pretrained(source_dir)
-        tokenizer.model_max_length = config.max_positions
+        tokenizer.model_max_length = max_positions
         tokenizer.save_pretrained(tmp)
-        (tmp / "conversion.json").write_text(
-            json.dumps(
-                {
-                    "recipe_version": RECIPE_VERSION,
-                    "source": str(source_dir),
-                    "source_fingerprint": _source_fingerprint(source_dir),
-                    "source_max_positions": n_learned,
-                    **asdict(config),
-                },
-                indent=2,
-            )
-        )
+        (tmp / "conversion.json").write_text(json.dumps(card, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
 
 
 def embedded_longformer_dir(config: ConversionConfig | None = None, *, rebuild: bool = False) -> Path:
