@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 from longformer_core.documents.decoding import _megabytes, clean_text
 from longformer_core.documents.errors import (
@@ -158,40 +159,72 @@ def extract_pdf_pages(
         "array_based_stream_maximum_output_length": MAX_PAGE_CONTENT_BYTES,
     }
     with pypdf.apply_configuration(**limits):
-        try:
-            reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
-            encrypted = reader.is_encrypted
-        except MemoryError:
-            raise
-        except Exception as error:  # includes RecursionError (cyclic objects)
-            raise _corrupt_pdf_error(name) from error
-        if encrypted:
-            _decrypt(reader, name, password)
-        try:
-            n_pages = len(reader.pages)
-        except MemoryError:
-            raise
-        except Exception as error:  # includes RecursionError (cyclic objects)
-            raise _corrupt_pdf_error(name, "its list of pages is broken") from error
-        if n_pages == 0:
-            raise EmptyDocumentError(f"This file is empty: the PDF '{name}' has no pages.")
+        reader, n_pages = _open_pdf(pypdf, data, name, password)
         labels = _page_labels(reader, n_pages)
         report("opened", n_pages)
+        page_texts = _read_pages(reader, n_pages, name, max_chars, report)
+    _require_text_layer(page_texts, name)
+    pages = []
+    offset = 0
+    for text, label in zip(page_texts, labels):
+        pages.append((offset, offset + len(text), label))
+        offset += len(text) + len(_PAGE_SEPARATOR)
+    return PdfText(_PAGE_SEPARATOR.join(page_texts), tuple(pages))
 
-        page_texts: list[str] = []
-        n_chars = 0
-        for index in range(n_pages):
-            report("page", index)
-            text = clean_pdf_page_text(_read_page(reader, index, name))
-            page_texts.append(text)
-            n_chars += len(text) + len(_PAGE_SEPARATOR)
-            if n_chars > max_chars + len(_PAGE_SEPARATOR):
-                raise DocumentTooLargeError(
-                    f"'{name}' has more than {max_chars:,} characters of text (the limit) by page "
-                    f"{index + 1} of {n_pages}. Split it into smaller parts, or upload only the "
-                    "chapters you need."
-                )
 
+def _open_pdf(pypdf: ModuleType, data: bytes, name: str, password: str | None) -> tuple[object, int]:
+    """(reader, number of pages) of a PDF, decrypted when it is encrypted.
+
+    Raises:
+        DocumentError: corrupt (or a broken page list), wrong password, or no pages at all.
+    """
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        encrypted = reader.is_encrypted
+    except MemoryError:
+        raise
+    except Exception as error:  # includes RecursionError (cyclic objects)
+        raise _corrupt_pdf_error(name) from error
+    if encrypted:
+        _decrypt(reader, name, password)
+    try:
+        n_pages = len(reader.pages)
+    except MemoryError:
+        raise
+    except Exception as error:  # includes RecursionError (cyclic objects)
+        raise _corrupt_pdf_error(name, "its list of pages is broken") from error
+    if n_pages == 0:
+        raise EmptyDocumentError(f"This file is empty: the PDF '{name}' has no pages.")
+    return reader, n_pages
+
+
+def _read_pages(
+    reader: object, n_pages: int, name: str, max_chars: int, report: Callable[[str, int], None]
+) -> list[str]:
+    """Each page's cleaned text, reporting ("page", index) before each; stops past `max_chars` characters.
+
+    Raises:
+        DocumentTooLargeError: the text so far is longer than `max_chars` (with the page where it happened).
+    """
+    page_texts: list[str] = []
+    n_chars = 0
+    for index in range(n_pages):
+        report("page", index)
+        text = clean_pdf_page_text(_read_page(reader, index, name))
+        page_texts.append(text)
+        n_chars += len(text) + len(_PAGE_SEPARATOR)
+        if n_chars > max_chars + len(_PAGE_SEPARATOR):
+            raise DocumentTooLargeError(
+                f"'{name}' has more than {max_chars:,} characters of text (the limit) by page "
+                f"{index + 1} of {n_pages}. Split it into smaller parts, or upload only the "
+                "chapters you need."
+            )
+    return page_texts
+
+
+def _require_text_layer(page_texts: list[str], name: str) -> None:
+    """Raise NoTextError when the pages hold (almost) no text: a scanned PDF needs OCR first."""
+    n_pages = len(page_texts)
     total = sum(len(text.strip()) for text in page_texts)
     if total < _MIN_PDF_CHARS or total < _MIN_PDF_CHARS_PER_PAGE * n_pages:
         raise NoTextError(
@@ -199,12 +232,6 @@ def extract_pdf_pages(
             f"{total} character(s) of text could be extracted. Run OCR first (e.g. ocrmypdf, or "
             "'Recognize text' in your PDF tool) and upload the result."
         )
-    pages = []
-    offset = 0
-    for text, label in zip(page_texts, labels):
-        pages.append((offset, offset + len(text), label))
-        offset += len(text) + len(_PAGE_SEPARATOR)
-    return PdfText(_PAGE_SEPARATOR.join(page_texts), tuple(pages))
 
 
 def _read_page(reader: object, index: int, name: str) -> str:
