@@ -337,6 +337,43 @@ def memory_worker(what: str, impl: str, n: int) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def _peak_memories(quick: bool) -> dict[str, float]:
+    """Peak RSS growth (MiB) of one forward, HF's and ours, each in a fresh subprocess."""
+    log("peak memory of one forward (RSS growth, fresh subprocess):")
+    memory = {}
+    for what, n in [("layer", 4096)] + ([] if quick else [("layer", 16384), ("model", MODEL_TOKENS)]):
+        for impl in ("hf", "ours"):
+            memory[f"{what}_{n}_{impl}_mib"] = peak_memory(what, impl, n)
+        log(
+            f"  {what} n={n}: HF {memory[f'{what}_{n}_hf_mib']:.0f} MiB  ours {memory[f'{what}_{n}_ours_mib']:.0f} MiB"
+        )
+    return memory
+
+
+def _flop_bounds(base: dict, gflops: float) -> tuple[float, float, float, float]:
+    """(base model FLOPs, FLOP bound in s at `gflops`, GFLOP/s of the model's own linear shapes, the time of
+    HF's linear layers alone at that rate), logged against the measured base model."""
+    flops = model_flops(
+        MODEL_TOKENS, BASE["hidden_size"], BASE["intermediate_size"], BASE["num_hidden_layers"], WINDOW // 2
+    )
+    bound_s = flops / gflops / 1e9
+    log(
+        f"FLOP bound (base model, {flops / 1e9:.0f} GFLOP at {gflops:.1f} GFLOP/s): {bound_s:.2f} s;"
+        f" ours / bound = {base['ours_s'] / bound_s:.2f}, HF / bound = {base['hf_s'] / bound_s:.2f}"
+    )
+    linear_rate = linear_gflops()
+    linear_flops = model_flops(
+        MODEL_TOKENS, BASE["hidden_size"], BASE["intermediate_size"], BASE["num_hidden_layers"], None
+    )
+    linear_s = linear_flops / linear_rate / 1e9
+    log(
+        f"  the model's own linear shapes run at {linear_rate:.1f} GFLOP/s: HF's linear layers alone take"
+        f" {linear_s:.2f} s ({linear_s / base['ours_s']:.0%} of ours); bound at that rate {flops / linear_rate / 1e9:.2f} s,"
+        f" ours / it = {base['ours_s'] * linear_rate * 1e9 / flops:.2f}"
+    )
+    return flops, bound_s, linear_rate, linear_s
+
+
 def main(quick: bool) -> dict[str, object]:
     hf_logging.set_verbosity_error()
     repeats = 1 if quick else 3
@@ -370,33 +407,9 @@ def main(quick: bool) -> dict[str, object]:
         )
 
     gflops = max(gflops_start, matmul_gflops())  # the faster reading gives the tighter bound
-    flops = model_flops(
-        MODEL_TOKENS, BASE["hidden_size"], BASE["intermediate_size"], BASE["num_hidden_layers"], WINDOW // 2
-    )
-    bound_s = flops / gflops / 1e9
-    log(
-        f"FLOP bound (base model, {flops / 1e9:.0f} GFLOP at {gflops:.1f} GFLOP/s): {bound_s:.2f} s;"
-        f" ours / bound = {base['ours_s'] / bound_s:.2f}, HF / bound = {base['hf_s'] / bound_s:.2f}"
-    )
-    linear_rate = linear_gflops()
-    linear_flops = model_flops(
-        MODEL_TOKENS, BASE["hidden_size"], BASE["intermediate_size"], BASE["num_hidden_layers"], None
-    )
-    linear_s = linear_flops / linear_rate / 1e9
-    log(
-        f"  the model's own linear shapes run at {linear_rate:.1f} GFLOP/s: HF's linear layers alone take"
-        f" {linear_s:.2f} s ({linear_s / base['ours_s']:.0%} of ours); bound at that rate {flops / linear_rate / 1e9:.2f} s,"
-        f" ours / it = {base['ours_s'] * linear_rate * 1e9 / flops:.2f}"
-    )
+    flops, bound_s, linear_rate, linear_s = _flop_bounds(base, gflops)
 
-    log("peak memory of one forward (RSS growth, fresh subprocess):")
-    memory = {}
-    for what, n in [("layer", 4096)] + ([] if quick else [("layer", 16384), ("model", MODEL_TOKENS)]):
-        for impl in ("hf", "ours"):
-            memory[f"{what}_{n}_{impl}_mib"] = peak_memory(what, impl, n)
-        log(
-            f"  {what} n={n}: HF {memory[f'{what}_{n}_hf_mib']:.0f} MiB  ours {memory[f'{what}_{n}_ours_mib']:.0f} MiB"
-        )
+    memory = _peak_memories(quick)
 
     bf16_s = base.get("ours_bf16_s")
     report |= {

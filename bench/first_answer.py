@@ -141,7 +141,7 @@ def reading_flops(reader, question: str) -> dict[str, float]:
     return out
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -153,35 +153,104 @@ def main() -> int:
     parser.add_argument(
         "--json", nargs="?", const="-", default=None, help="print the numbers as JSON (to stdout, or to FILE)"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _first_answers(reader, question: str, t_chosen: float) -> tuple[dict[str, float], dict[str, dict]]:
+    """Ask each view in turn: ({view: seconds since the document was chosen}, {view: page and text})."""
+    from longformer_core.qa import ask
+
+    per_view: dict[str, float] = {}
+    answers: dict[str, dict] = {}
+    for view in VIEW_ORDER:
+        result = ask(reader, question, views=[view])[view]
+        per_view[view] = round(time.perf_counter() - t_chosen, 2)
+        best = result.best
+        answers[view] = {
+            "page": best.page if best else None,
+            "text": " ".join(best.text.split())[:100] if best else "",
+        }
+        _log(f"{view}: first answer at {per_view[view]:.1f} s (page {answers[view]['page']})")
+    return per_view, answers
+
+
+def _machine() -> dict:
+    import torch
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _write(info: dict, where: str | None) -> None:
+    """Print the numbers (as lines, or JSON with --json) and write them to FILE when --json FILE."""
+    text = json.dumps(info, indent=2)
+    if where in (None, "-"):
+        print(text if where else "\n".join(f"{k}: {v}" for k, v in info.items()))
+    else:
+        Path(where).parent.mkdir(parents=True, exist_ok=True)
+        Path(where).write_text(text)
+        print(text)
+
+
+def _load(args: argparse.Namespace) -> tuple:
+    """(model pair, document, seconds to load the models, seconds to parse the PDF)."""
+    from longformer_core.documents import load_path
+    from longformer_core.models import load_models
+
+    t0 = time.perf_counter()
+    pair = load_models(args.model, args.baseline)
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # Generous parse budgets: on a busy shared machine the app's per-page guard can trip on a genuine PDF.
+    document = load_path(args.pdf, time_budget_s=3600.0, page_time_budget_s=600.0)
+    return pair, document, load_s, time.perf_counter() - t0
+
+
+def _matmul_again(fp32_start: float, bf16_start: float) -> dict:
+    """Matmul GFLOP/s measured again at the end: on a shared machine the first measurement may have met a busy
+    moment; the machine's capability is the better of the two (unrounded in "matmul_gflops", for the bound)."""
+    import torch
+
+    fp32_end, bf16_end = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    _log(f"matmul at the end: fp32 {fp32_end:.0f} GFLOP/s, bf16 {bf16_end:.0f} GFLOP/s")
+    return {
+        "matmul_gflops": {"float32": max(fp32_start, fp32_end), "bfloat16": max(bf16_start, bf16_end)},
+        "matmul_gflops_start_end": {
+            "float32": [round(fp32_start, 1), round(fp32_end, 1)],
+            "bfloat16": [round(bf16_start, 1), round(bf16_end, 1)],
+        },
+    }
+
+
+def main() -> int:
+    args = _parse_args()
     if not args.pdf.is_file():
         print(f"no PDF at {args.pdf} (set LONGDOC_DATA_DIR or give --pdf)", file=sys.stderr)
         return 2
 
     import torch
 
-    from longformer_core.documents import load_path
-    from longformer_core.models import load_models
     from longformer_core.qa import ask, preliminary_answer
     from longformer_core.reader import DocumentReader
     from longformer_core.strategies import DEFAULT_FOR_TASK
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
     fp32 = matmul_gflops(torch.float32)
     bf16 = matmul_gflops(torch.bfloat16)
-    log(f"matmul: fp32 {fp32:.0f} GFLOP/s, bf16 {bf16:.0f} GFLOP/s")
+    _log(f"matmul: fp32 {fp32:.0f} GFLOP/s, bf16 {bf16:.0f} GFLOP/s")
 
-    t0 = time.perf_counter()
-    pair = load_models(args.model, args.baseline)
-    load_s = time.perf_counter() - t0
+    pair, document, load_s, parse_s = _load(args)
     dtype = str(getattr(pair.longformer, "dtype", torch.float32)).replace("torch.", "")
-    t0 = time.perf_counter()
-    # Generous parse budgets: on a busy shared machine the app's per-page guard can trip on a genuine PDF.
-    document = load_path(args.pdf, time_budget_s=3600.0, page_time_budget_s=600.0)
-    parse_s = time.perf_counter() - t0
-    log(f"models loaded in {load_s:.1f} s, PDF parsed in {parse_s:.1f} s; dtype {dtype}")
+    _log(f"models loaded in {load_s:.1f} s, PDF parsed in {parse_s:.1f} s; dtype {dtype}")
 
     # "Document chosen": from here on, what the user waits for.
     cpu_chosen = time.process_time()
@@ -190,40 +259,25 @@ def main() -> int:
     # What the app shows while the views are still reading: the lexical index and the reader on two regions.
     preliminary = {view: preliminary_answer(reader, args.question, view) for view in VIEW_ORDER}
     preliminary_answer_s = time.perf_counter() - t_chosen
-    log(
+    _log(
         f"preliminary answers at {preliminary_answer_s:.2f} s (pages "
         f"{', '.join(str(r.best.page if r.best else None) for r in preliminary.values())})"
     )
-    per_view: dict[str, float] = {}
-    answers: dict[str, dict] = {}
-    for view in VIEW_ORDER:
-        result = ask(reader, args.question, views=[view])[view]
-        per_view[view] = round(time.perf_counter() - t_chosen, 2)
-        best = result.best
-        answers[view] = {
-            "page": best.page if best else None,
-            "text": " ".join(best.text.split())[:100] if best else "",
-        }
-        log(f"{view}: first answer at {per_view[view]:.1f} s (page {answers[view]['page']})")
+    per_view, answers = _first_answers(reader, args.question, t_chosen)
     first_answer_s = time.perf_counter() - t_chosen
     first_answer_cpu_s = time.process_time() - cpu_chosen
 
     t0 = time.perf_counter()
     second = ask(reader, args.second_question)
     second_answer_s = time.perf_counter() - t0
-    log(f"second question: {second_answer_s:.2f} s")
+    _log(f"second question: {second_answer_s:.2f} s")
 
-    # Measured again at the end: on a shared machine the first measurement may have met a busy moment;
-    # the machine's capability is the better of the two.
-    fp32_end, bf16_end = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
-    log(f"matmul at the end: fp32 {fp32_end:.0f} GFLOP/s, bf16 {bf16_end:.0f} GFLOP/s")
-    fp32_start, bf16_start = fp32, bf16
-    fp32, bf16 = max(fp32, fp32_end), max(bf16, bf16_end)
+    matmul = _matmul_again(fp32, bf16)
+    fp32, bf16 = matmul["matmul_gflops"]["float32"], matmul["matmul_gflops"]["bfloat16"]
 
     flops = reading_flops(reader, args.question)
     total_flops = sum(flops.values())
-    gflops = bf16 if dtype == "bfloat16" else fp32
-    flop_bound_s = total_flops / (gflops * 1e9)
+    flop_bound_s = total_flops / ((bf16 if dtype == "bfloat16" else fp32) * 1e9)
     info = {
         "first_answer_s": round(first_answer_s, 2),
         "second_answer_s": round(second_answer_s, 3),
@@ -240,11 +294,7 @@ def main() -> int:
         "first_answer_by_view_s": per_view,
         "reading_tflop": {k: round(v / 1e12, 3) for k, v in flops.items()}
         | {"total": round(total_flops / 1e12, 3)},
-        "matmul_gflops": {"float32": round(fp32, 1), "bfloat16": round(bf16, 1)},  # best of start and end
-        "matmul_gflops_start_end": {
-            "float32": [round(fp32_start, 1), round(fp32_end, 1)],
-            "bfloat16": [round(bf16_start, 1), round(bf16_end, 1)],
-        },
+        **matmul,
         "model_load_s": round(load_s, 2),
         "pdf_parse_s": round(parse_s, 2),
         "passages": len(units_of(reader)),
@@ -253,22 +303,12 @@ def main() -> int:
         "second_answers": {v: (r.best.page if r.best else None) for v, r in second.items()},
         "model": args.model,
         "baseline": args.baseline or "(default)",
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": _machine(),
     }
-    text = json.dumps(info, indent=2)
-    if args.json in (None, "-"):
-        print(text if args.json else "\n".join(f"{k}: {v}" for k, v in info.items()))
-    else:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text)
-        print(text)
+    info["matmul_gflops"] = {
+        k: round(v, 1) for k, v in info["matmul_gflops"].items()
+    }  # best of start and end
+    _write(info, args.json)
     return 0
 
 

@@ -27,6 +27,28 @@ from longformer_core.lora import LoraConfig
 from longformer_core.models import QA_HEAD_DIR
 
 
+def _compare_precisions(results: dict, which: str, n_examples: int) -> dict:
+    """bf16 against fp32 for one reader (speed-up, loss differences) and what its best speed means for an epoch."""
+    import numpy as np
+
+    out: dict = {}
+    runs = [results.get(f"{which}/{p}") for p in ("fp32", "bf16")]
+    if all(runs):
+        fp32, bf16 = runs
+        out[f"{which}/bf16_speedup"] = round(bf16["windows_per_second"] / fp32["windows_per_second"], 3)
+        out[f"{which}/max_loss_difference"] = round(
+            max(abs(a - b) for a, b in zip(fp32["losses"], bf16["losses"])), 5
+        )
+        out[f"{which}/mean_loss"] = {
+            "fp32": round(float(np.mean(fp32["losses"])), 4),
+            "bf16": round(float(np.mean(bf16["losses"])), 4),
+        }
+    best = max((r["windows_per_second"] for r in runs if r), default=0.0)
+    out[f"{which}/one_epoch_hours_at_best_speed"] = round(n_examples / best / 3600, 2) if best else None
+    out[f"{which}/windows_in_90_minutes_at_best_speed"] = int(best * 5400)
+    return out
+
+
 def main() -> int:
     data = Path(os.environ.get("LONGDOC_DATA_DIR", "../shared/data"))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -94,23 +116,7 @@ def main() -> int:
                 "losses": log.losses,
             }
             del module, type_head
-        runs = [results.get(f"{which}/{p}") for p in ("fp32", "bf16")]
-        if all(runs):
-            fp32, bf16 = runs
-            results[f"{which}/bf16_speedup"] = round(
-                bf16["windows_per_second"] / fp32["windows_per_second"], 3
-            )
-            results[f"{which}/max_loss_difference"] = round(
-                max(abs(a - b) for a, b in zip(fp32["losses"], bf16["losses"])), 5
-            )
-            results[f"{which}/mean_loss"] = {
-                "fp32": round(float(np.mean(fp32["losses"])), 4),
-                "bf16": round(float(np.mean(bf16["losses"])), 4),
-            }
-        best = max((r["windows_per_second"] for r in runs if r), default=0.0)
-        total = len(examples)
-        results[f"{which}/one_epoch_hours_at_best_speed"] = round(total / best / 3600, 2) if best else None
-        results[f"{which}/windows_in_90_minutes_at_best_speed"] = int(best * 5400)
+        results.update(_compare_precisions(results, which, len(examples)))
     print(json.dumps(results, indent=2))
     return 0
 

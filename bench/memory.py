@@ -70,7 +70,7 @@ class RssSampler:
         self._thread.join()
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -79,7 +79,41 @@ def main() -> int:
     parser.add_argument("--model", default="embedded", help="model id or folder (default: the embedded one)")
     parser.add_argument("--limit-gb", type=float, default=4.0, help="exit 1 when the peak RSS is over this")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _machine() -> dict:
+    import torch
+
+    cpu = platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _answers(results: dict) -> dict[str, dict]:
+    """{view: the best answer's page and first 120 characters}."""
+    return {
+        view: {
+            "page": r.best.page if r.best else None,
+            "text": " ".join(r.best.text.split())[:120] if r.best else "",
+        }
+        for view, r in results.items()
+    }
+
+
+def main() -> int:
+    args = _parse_args()
     if not args.pdf.is_file():
         print(f"no PDF at {args.pdf} (set LONGDOC_DATA_DIR or give --pdf)", file=sys.stderr)
         return 2
@@ -135,11 +169,6 @@ def main() -> int:
     peak_mb = round(_status_kb("VmHWM") / 1024, 1)
     ru_maxrss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     info = {
         "peak_rss_mb": peak_mb,
         "ru_maxrss_mb": ru_maxrss_mb,
@@ -153,22 +182,8 @@ def main() -> int:
             "sentences": len(reader.sentences),
         },
         "question": args.question,
-        "answers": {
-            view: {
-                "page": r.best.page if r.best else None,
-                "text": " ".join(r.best.text.split())[:120] if r.best else "",
-            }
-            for view, r in results.items()
-        },
-        "machine": {
-            "cpu": cpu,
-            "cores": os.cpu_count(),
-            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "answers": _answers(results),
+        "machine": _machine(),
     }
     print(json.dumps(info, indent=2))
     print(f"peak RSS: {peak_mb:,.0f} MB (limit {args.limit_gb:g} GB)")
