@@ -165,6 +165,7 @@ class PadCollator:
 
 
 def pad_id(tokenizer) -> int:
+    """The tokenizer's padding id (0 when it has none)."""
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
 
