@@ -515,7 +515,32 @@ def use_fast_attention(model: _M) -> _M:
                 child, FastLongformerSelfAttention
             ):
                 setattr(parent, name, FastLongformerSelfAttention.from_hf(child))
+    for module in model.modules():
+        if hasattr(module, "_pad_to_window_size") and fast_attention_layers(module):
+            _pad_only_for_training(module)
     return model
+
+
+def _pad_only_for_training(encoder: nn.Module) -> None:
+    """Stop a LongformerModel from padding every input to a multiple of its attention window at inference.
+
+    HF's chunked attention needs that padding; the band kernel takes any length, and the padding keys were
+    masked anyway, so the real tokens' results are the same and the padding was only work: a 280-token
+    region was read as 512 tokens. Training with dropout still pads (FastLongformerSelfAttention falls back
+    to HF's attention there). Idempotent.
+    """
+    if getattr(encoder, "_pads_only_for_training", False):
+        return
+    pad = encoder._pad_to_window_size
+
+    def pad_to_window_size(**inputs: Tensor | int | None) -> tuple:
+        if encoder.training:
+            return pad(**inputs)
+        keys = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
+        return (0, *(inputs[k] for k in keys))
+
+    encoder._pad_to_window_size = pad_to_window_size
+    encoder._pads_only_for_training = True
 
 
 def fast_attention_layers(model: nn.Module) -> list[FastLongformerSelfAttention]:
