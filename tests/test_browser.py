@@ -259,9 +259,9 @@ def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "ask_evidence_page_view.png"), full_page=True)
     # Streamlit scrolls inside its own container: the evidence strip and the page view get their own shots.
-    page.locator(".js-plotly-plot >> visible=true").first.screenshot(
-        path=str(SCREENSHOTS / "evidence_strip.png")
-    )
+    strip = page.locator(".st-key-evidence_strip .js-plotly-plot")  # not the answers' reading bars above it
+    strip.wait_for(timeout=60_000)
+    strip.screenshot(path=str(SCREENSHOTS / "evidence_strip.png"))
     page.get_by_test_id("stImage").first.screenshot(path=str(SCREENSHOTS / "page_view.png"))
 
     # The Attention page's figures go into the report: draw them, then come back to download it.
