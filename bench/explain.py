@@ -2,6 +2,7 @@
 
     # time for the evidence of one answer (one gradient pass at 4,096 tokens), next to one plain forward pass
     .venv/bin/python bench/explain.py time --repeat 3
+    LONGDOC_DTYPE=fp32 .venv/bin/python bench/explain.py time --repeat 3   # without bf16 autocast
     # quality: for questions the Longformer answers exactly (EM), is the gold answer's sentence in the top 3
     # evidence passages, and do occlusion and gradients agree on the top passage? (held-out articles)
     .venv/bin/python bench/explain.py quality --limit 24 --occlusion 2
@@ -53,7 +54,12 @@ def longest_article(path: Path) -> dict:
 
 
 def bench_time(repeat: int) -> dict:
-    """Evidence for one answer at EXPLAIN_TOKENS tokens vs one inference forward pass of the same input."""
+    """Evidence for one answer at EXPLAIN_TOKENS tokens vs one inference forward pass of the same input.
+
+    Both run in the model's arithmetic (`LONGDOC_DTYPE`: bf16 autocast where the CPU has it natively).
+    CPU seconds (this process, all threads) are reported next to wall seconds: on a shared machine the
+    wall time is inflated by other work, the CPU time much less.
+    """
     pair = load_embedded()
     article = longest_article(SQUAD)
     reader = DocumentReader(pair, text_document(article["context"], article["title"]), "question")
@@ -66,9 +72,11 @@ def bench_time(repeat: int) -> dict:
     model = pair.longformer
     q_ids = model.tokenizer(qa["question"], add_special_tokens=False)["input_ids"]
     explain_answer(reader, "longformer", qa["question"], answer)  # warm-up
-    forward, evidence = [], []
+    forward, evidence, evidence_cpu = [], [], []
     for _ in range(repeat):
+        c0 = time.process_time()
         ex = explain_answer(reader, "longformer", qa["question"], answer)
+        evidence_cpu.append(time.process_time() - c0)
         lo, hi = ex.window_tokens
         win = build_input(
             model.tokenizer,
@@ -80,17 +88,20 @@ def bench_time(repeat: int) -> dict:
             global_question=True,
         )
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), model.autocast():
             model.qa_reader(**model_kwargs(model, win))
         forward.append(time.perf_counter() - t0)
         evidence.append(ex.seconds)
     n_input = int(win.input_ids.shape[1])
     return {
         "input_tokens": n_input,
+        "dtype": str(model.dtype).removeprefix("torch."),
         "evidence_seconds_median": round(float(np.median(evidence)), 2),
+        "evidence_cpu_seconds_median": round(float(np.median(evidence_cpu)), 2),
         "forward_seconds_median": round(float(np.median(forward)), 2),
         "evidence_over_forward": round(float(np.median(evidence) / np.median(forward)), 2),
         "target_seconds": 10.0,
+        "top5_passages": [e.char_span for e in ex.top(5)],
         "repeat": repeat,
         "threads": torch.get_num_threads(),
         "cpu": cpu_name(),
@@ -155,6 +166,7 @@ def bench_quality(limit: int, occlusion: int, aggregate: str) -> dict:
     return {
         "questions": len(rows),
         "aggregate": aggregate,
+        "dtype": str(pair.longformer.dtype).removeprefix("torch."),
         "gold_in_top3": round(float(np.mean([r is not None and r < 3 for r in ranks])), 4) if rows else None,
         "gold_top1": round(float(np.mean([r == 0 for r in ranks])), 4) if rows else None,
         "occlusion_agrees_top1": round(float(np.mean(agree)), 4) if agree else None,

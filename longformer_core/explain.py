@@ -29,22 +29,32 @@ Method (what we chose and why):
   outside the explained window get no score.
 
 The pass runs outside `torch.inference_mode` with gradients only for the input embeddings
-(`torch.autograd.grad`, so the shared model's weights get no `.grad`).
+(`torch.autograd.grad`; the weights are frozen for its duration, so the shared model gets no `.grad` and
+autograd keeps no activations for weight gradients). It runs in the model's arithmetic (bf16 autocast where
+the hardware has it, `LONGDOC_DTYPE`) with the Longformer's attention swapped for an all-blocks-at-once
+kernel whose backward is a few fused ops (`grad_attention.py`; the inference kernel's per-block writes
+made the backward ~30x slower): 4,096 tokens in ~4 s of CPU on 2 cores (docs/results.md, issue 20).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
-from longformer_core.encoding import VIEWS, WindowInput, build_input, model_kwargs, window_capacity
+from longformer_core.encoding import (
+    VIEWS,
+    DocumentTokens,
+    WindowInput,
+    build_input,
+    model_kwargs,
+    window_capacity,
+)
+from longformer_core.grad_attention import autograd_attention
 from longformer_core.models import LoadedModel
 from longformer_core.qa import QAResult, ask
 from longformer_core.reader import DocumentReader
@@ -54,32 +64,9 @@ EXPLAIN_TOKENS = 4096  # longest input (question and special tokens included) of
 DEFAULT_OCCLUSION = 0  # passages occluded per answer by default (each costs one forward pass)
 OCCLUSION_BATCH = 4  # occluded copies per forward pass
 AGGREGATES = ("signed", "absolute")
-_GRADIENT_LOCK = threading.Lock()  # one gradient pass at a time: it swaps the attention of a shared model
-
-
-@contextlib.contextmanager
-def hf_attention_for_gradients(module: torch.nn.Module) -> Iterator[None]:
-    """Run Hugging Face's Longformer attention inside `module` for the duration (a gradient pass).
-
-    The fast CPU attention (attention.py) is built for inference: under autograd it runs its blocks in a
-    plain Python loop whose backward is many small ops; HF's chunked attention backpropagates in a few
-    large matmuls. Both are exact, so a concurrent inference pass of the same model stays correct.
-    """
-    try:
-        from transformers.models.longformer.modeling_longformer import LongformerSelfAttention
-
-        from longformer_core.attention import fast_attention_layers
-    except ImportError:
-        yield
-        return
-    layers = fast_attention_layers(module)
-    for layer in layers:
-        layer.forward = functools.partial(LongformerSelfAttention.forward, layer)
-    try:
-        yield
-    finally:
-        for layer in layers:
-            layer.__dict__.pop("forward", None)
+_GRADIENT_LOCK = (
+    threading.Lock()
+)  # one gradient pass at a time: it swaps the attention kernel of a shared model
 
 
 @dataclass
@@ -202,6 +189,90 @@ def _forward_target(module: torch.nn.Module, kwargs: dict, start_pos: int, end_p
     return out.start_logits[:, start_pos] + out.end_logits[:, end_pos]  # (batch,)
 
 
+@dataclass
+class _ExplanationPass:
+    """The input of one explanation pass and where the answer sits in it."""
+
+    model: LoadedModel
+    module: torch.nn.Module  # the view's QA model
+    window: tuple[int, int]  # document tokens [lo, hi)
+    win: WindowInput
+    input_ids: torch.Tensor  # (1, L)
+    kwargs: dict[str, torch.Tensor]  # the other forward arguments (attention and global masks, ...)
+    answer_positions: tuple[int, int]  # input positions of the answer's first and last token
+
+    def input_positions(self, token_range: tuple[int, int]) -> tuple[int, int] | None:
+        """Input positions [p0, p1) of document tokens [a, b) clipped to the window; None outside it."""
+        lo, hi = self.window
+        p0, p1 = max(token_range[0], lo), min(token_range[1], hi)
+        return (self.win.doc_start + p0 - lo, self.win.doc_start + p1 - lo) if p1 > p0 else None
+
+
+def _prepare_pass(
+    reader: DocumentReader, view: str, question: str, answer: Located, max_tokens: int
+) -> _ExplanationPass:
+    """Build the explanation pass's input: the view's window around the answer, masks as when answering."""
+    model = reader.model_for(view)
+    module = _qa_module(model)
+    tokens = reader.tokens_for(view)
+    q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
+    lo, hi = explanation_window(reader, view, answer.char_span, len(q_ids), max_tokens)
+    long = model.is_longformer
+    win = build_input(
+        model.tokenizer,
+        tokens,
+        (lo, hi),
+        question_ids=q_ids,
+        doc_global=reader.plan.doc_mask if long and view == "longformer" else None,
+        global_first=reader.plan.global_first and long,
+        global_question=long,
+    )
+    positions = _answer_positions(win, tokens.tokens_in(*answer.char_span), lo, hi)
+    kwargs = model_kwargs(model, win)
+    input_ids = kwargs.pop("input_ids")  # (1, L)
+    return _ExplanationPass(model, module, (lo, hi), win, input_ids, kwargs, positions)
+
+
+def _gradient_x_input(run: _ExplanationPass) -> tuple[np.ndarray, float]:
+    """One forward + backward pass: d(start + end logit)/d(word embedding) . word embedding per token.
+
+    Runs under the model's arithmetic (bf16 autocast where the CPU or GPU has it natively, see
+    `models.compute_dtype`); the embeddings and their gradient stay fp32.
+
+    Returns:
+        (token scores (L,) float, signed; the target logit).
+    """
+    embed = run.module.get_input_embeddings()
+    start_pos, end_pos = run.answer_positions
+    with (
+        _GRADIENT_LOCK,
+        autograd_attention(run.module),
+        torch.inference_mode(False),
+        torch.enable_grad(),
+    ):
+        emb = embed(run.input_ids).detach().clone().requires_grad_(True)  # (1, L, hidden)
+        with run.model.autocast():
+            target = _forward_target(run.module, {**run.kwargs, "inputs_embeds": emb}, start_pos, end_pos)[0]
+        (grad,) = torch.autograd.grad(target.float(), emb)
+        token_scores = (grad * emb).sum(-1)[0].detach().float().cpu().numpy()  # (L,)
+    return token_scores, float(target.detach())
+
+
+def _score_passages(
+    run: _ExplanationPass,
+    tokens: DocumentTokens,
+    spans: Sequence[tuple[int, int]],
+    token_scores: np.ndarray,
+) -> list[tuple[tuple[int, int], tuple[int, int], float]]:
+    """(char span, input positions, summed token score) of every passage inside the window."""
+    scored = []
+    for a, b in spans:
+        pos = run.input_positions(tokens.tokens_in(a, b))
+        if pos is not None:
+            scored.append(((a, b), pos, float(token_scores[pos[0] : pos[1]].sum())))
+    return scored
+
+
 def explain_answer(
     reader: DocumentReader,
     view: str,
@@ -233,112 +304,70 @@ def explain_answer(
     """
     if aggregate not in AGGREGATES:
         raise ValueError(f"Unknown aggregate '{aggregate}': choose one of {', '.join(AGGREGATES)}.")
-    model = reader.model_for(view)
-    module = _qa_module(model)
-    tokens = reader.tokens_for(view)
-    q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
-    lo, hi = explanation_window(reader, view, answer.char_span, len(q_ids), max_tokens)
-    long = model.is_longformer
-    win = build_input(
-        model.tokenizer,
-        tokens,
-        (lo, hi),
-        question_ids=q_ids,
-        doc_global=reader.plan.doc_mask if long and view == "longformer" else None,
-        global_first=reader.plan.global_first and long,
-        global_question=long,
-    )
-    start_pos, end_pos = _answer_positions(win, tokens.tokens_in(*answer.char_span), lo, hi)
-    kwargs = model_kwargs(model, win)
-    input_ids = kwargs.pop("input_ids")  # (1, L)
-
+    run = _prepare_pass(reader, view, question, answer, max_tokens)
     t0 = time.perf_counter()
-    embed = module.get_input_embeddings()
-    with _GRADIENT_LOCK, hf_attention_for_gradients(module), torch.inference_mode(False), torch.enable_grad():
-        emb = embed(input_ids).detach().clone().requires_grad_(True)  # (1, L, hidden)
-        target = _forward_target(module, {**kwargs, "inputs_embeds": emb}, start_pos, end_pos)[0]
-        (grad,) = torch.autograd.grad(target, emb)
-        token_scores = (grad * emb).sum(-1)[0].detach().float().cpu().numpy()  # (L,)
+    token_scores, target = _gradient_x_input(run)
     seconds = time.perf_counter() - t0
-
     if aggregate == "absolute":
         token_scores = np.abs(token_scores)
+    tokens = reader.tokens_for(view)
     spans = reader.passages.spans if passages is None else passages
-    scored: list[
-        tuple[tuple[int, int], tuple[int, int], float]
-    ] = []  # (char span, input positions, raw score)
-    for a, b in spans:
-        p0, p1 = tokens.tokens_in(a, b)
-        p0, p1 = max(p0, lo), min(p1, hi)
-        if p1 <= p0:
-            continue
-        pos = (win.doc_start + p0 - lo, win.doc_start + p1 - lo)
-        scored.append(((a, b), pos, float(token_scores[pos[0] : pos[1]].sum())))
+    scored = _score_passages(run, tokens, spans, token_scores)
     total = sum(abs(s) for _, _, s in scored) or 1.0
     order = sorted(range(len(scored)), key=lambda i: -scored[i][2])
-    evidence = [
-        Evidence(**vars(Located.of(reader.document, scored[i][0])), score=scored[i][2] / total) for i in order
-    ]
+    lo, hi = run.window
     explanation = Explanation(
         view=view,
         question=question,
         answer=answer,
-        evidence=evidence,
+        evidence=[
+            Evidence(**vars(Located.of(reader.document, scored[i][0])), score=scored[i][2] / total)
+            for i in order
+        ],
         window_tokens=(lo, hi),
         window_chars=tokens.char_span(lo, hi) if hi > lo else (0, 0),
-        target_logit=float(target.detach()),
+        target_logit=target,
         seconds=seconds,
     )
-    if occlusion > 0 and evidence:
-        _occlude(
-            explanation,
-            module,
-            kwargs,
-            input_ids,
-            [scored[i][1] for i in order],
-            start_pos,
-            end_pos,
-            model,
-            occlusion,
-            seed,
-        )
+    if occlusion > 0 and explanation.evidence:
+        _occlude(explanation, run, [scored[i][1] for i in order], occlusion, seed)
     return explanation
 
 
 def _occlude(
     explanation: Explanation,
-    module: torch.nn.Module,
-    kwargs: dict,
-    input_ids: torch.Tensor,
+    run: _ExplanationPass,
     positions: list[tuple[int, int]],
-    start_pos: int,
-    end_pos: int,
-    model: LoadedModel,
     k: int,
     seed: int,
 ) -> None:
-    """Fill `occlusion` on the top-k and k random other passages; set `occlusion_agrees`."""
+    """Fill `occlusion` on the top-k and k random other passages; set `occlusion_agrees`.
+
+    Args:
+        explanation: the gradient's evidence, best first (`positions[j]` are evidence[j]'s input positions).
+        run: the explanation pass (its input, masks and answer positions).
+        positions: input positions [p0, p1) of each evidence passage.
+        k: top-k by gradient plus k drawn at random from the rest.
+        seed: the random draw.
+    """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     n = len(positions)
     rest = np.arange(min(k, n), n)
     sample = list(range(min(k, n))) + sorted(rng.choice(rest, size=min(k, len(rest)), replace=False).tolist())
-    tok = model.tokenizer
+    tok = run.model.tokenizer
     mask_id = next(t for t in (tok.mask_token_id, tok.unk_token_id, tok.pad_token_id) if t is not None)
     base = explanation.target_logit
-    with torch.inference_mode():
+    with torch.inference_mode(), run.model.autocast():
         for i in range(0, len(sample), OCCLUSION_BATCH):
             batch = sample[i : i + OCCLUSION_BATCH]
-            ids = input_ids.repeat(len(batch), 1)  # (b, L)
+            ids = run.input_ids.repeat(len(batch), 1)  # (b, L)
             for row, j in enumerate(batch):
                 p0, p1 = positions[j]
                 ids[row, p0:p1] = mask_id
-            rep = {key: v.repeat(len(batch), 1) for key, v in kwargs.items()}
-            drops = (
-                base
-                - _forward_target(module, {**rep, "input_ids": ids}, start_pos, end_pos).float().cpu().numpy()
-            )
-            for j, d in zip(batch, drops):
+            rep = {key: v.repeat(len(batch), 1) for key, v in run.kwargs.items()}
+            logits = _forward_target(run.module, {**rep, "input_ids": ids}, *run.answer_positions)
+            for j, d in zip(batch, base - logits.float().cpu().numpy(), strict=True):
                 explanation.evidence[j].occlusion = float(d)
     explanation.occlusion_seconds = time.perf_counter() - t0
     best_occluded = max(sample, key=lambda j: explanation.evidence[j].occlusion)

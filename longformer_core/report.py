@@ -194,7 +194,11 @@ def build_report(
             blocks.append(figure_html(evidence_strip_figure(document.n_pages, entry.explanations)))
             blocks.append(_evidence_lists(entry, top_evidence))
     if figures:
-        blocks.append("<h2>Figures from the session</h2>")
+        blocks.append(
+            "<h2>Figures from the session</h2><p class='meta'>As last drawn in the app (the Attention page: "
+            "who can read whom, what one word reads, what the global tokens read). They stay interactive: "
+            "hover for values, drag to zoom, double-click to reset.</p>"
+        )
         for caption, fig in figures:
             blocks.append(f"<h3>{_esc(caption)}</h3>" + figure_html(fig))
     body = "\n".join(blocks)

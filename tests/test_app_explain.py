@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ui.explain import session_report
+from ui.state import SESSION_FIGURES, session_figures
+
 APP = Path(__file__).resolve().parent.parent / "app.py"
 FILLER = (
     "The committee met again to review the quarterly schedule and the budget of the regional office. "
@@ -48,6 +51,32 @@ def test_evidence_section_shows_the_strip_and_top_passages():
     assert any(FACT in p for p in longformer["passage"][:3])  # the sentence that says it is top-3 evidence
     assert at.get("plotly_chart"), "the evidence strip is missing"
     assert any(b.label.startswith("Download report") for b in at.get("download_button"))
+
+
+@pytest.mark.slow
+def test_the_report_carries_the_attention_figures():
+    """Figures drawn on the Attention page are kept for the document and the report built on the Ask page
+    embeds them (with their captions) after the answers."""
+    at = AppTest.from_file(str(APP), default_timeout=900).run()
+    at.file_uploader(key="document_upload").set_value(("tower.txt", TEXT.encode(), "text/plain")).run()
+    at.switch_page("pages/attention.py").run()
+    _healthy(at)
+    drawn = at.session_state[SESSION_FIGURES]
+    assert {"attention_pattern", "attention_token", "attention_globals"} <= {name for _, name in drawn}
+    at.switch_page("pages/ask.py").run()
+    at.text_input(key="question").input("Who painted the tower?")
+    at.button(key="ask_button").click().run()
+    _healthy(at)
+    (button,) = [b for b in at.get("download_button") if b.proto.label.startswith("Download report")]
+    assert "3 figure(s) from the Attention page" in button.proto.help
+
+    document = at.session_state["document"]
+    figures = session_figures(document, {SESSION_FIGURES: drawn})
+    html = session_report(document, at.session_state["ask_history"], figures, {})
+    answers_at = html.index("Who painted the tower?")
+    pattern_at = html.index("<h3>Attention: who can read whom (global attention:")
+    assert answers_at < pattern_at and html.count("Plotly.newPlot(") == 3
+    assert "Marguerite Olsen" in html
 
 
 def test_every_strategy_table():

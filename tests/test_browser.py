@@ -235,8 +235,9 @@ def test_two_browser_sessions_at_once_see_only_their_own_document(browser, app_u
 
 
 def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app_url, make_pdf, tmp_path):
-    """Ask on a PDF, show the evidence (page view with the answer outlined), download the report, then open
-    the report in Chromium with the network off: the answers and a plotly figure are there (issue 20)."""
+    """Ask on a PDF, show the evidence (page view with the answer outlined), draw the Attention page, download
+    the report, then open it in Chromium with the network off: the answers, the evidence strip and the
+    Attention page's pattern figure are there (issue 20)."""
     page = browser.new_page(viewport={"width": 1500, "height": 1400}, accept_downloads=True)
     page.goto(app_url)
     page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
@@ -258,13 +259,20 @@ def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "ask_evidence_page_view.png"), full_page=True)
     # Streamlit scrolls inside its own container: the evidence strip and the page view get their own shots.
-    page.locator(".js-plotly-plot >> visible=true").first.screenshot(
-        path=str(SCREENSHOTS / "evidence_strip.png")
-    )
+    strip = page.locator(".st-key-evidence_strip .js-plotly-plot")  # not the answers' reading bars above it
+    strip.wait_for(timeout=60_000)
+    strip.screenshot(path=str(SCREENSHOTS / "evidence_strip.png"))
     page.get_by_test_id("stImage").first.screenshot(path=str(SCREENSHOTS / "page_view.png"))
 
+    # The Attention page's figures go into the report: draw them, then come back to download it.
+    sidebar.get_by_role("link", name="Attention").click()
+    page.get_by_role("heading", name="Attention: who reads whom").wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot >> visible=true").nth(2).wait_for(timeout=300_000)  # pattern, token, band
+    sidebar.get_by_role("link", name="Ask").click()
+    report_button = page.get_by_role("button", name="Download report (HTML)")
+    report_button.wait_for(timeout=120_000)
     with page.expect_download(timeout=60_000) as download:
-        page.get_by_role("button", name="Download report (HTML)").click()
+        report_button.click()
     report = tmp_path / "report.html"
     download.value.save_as(report)  # Playwright deletes its own copy when the page closes
     page.close()
@@ -275,5 +283,8 @@ def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app
     offline.get_by_text("What colour is the lighthouse?", exact=False).first.wait_for(timeout=30_000)
     assert offline.get_by_text("red and white", exact=False).count() >= 1
     offline.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)  # plotly.js ran offline
+    attention = offline.locator("h3:has-text('Attention: who can read whom') + div.figure .js-plotly-plot")
+    attention.locator(".main-svg").first.wait_for(timeout=30_000)  # the Attention page's pattern, drawn
     offline.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
+    attention.screenshot(path=str(SCREENSHOTS / "report_attention.png"))
     context.close()

@@ -32,8 +32,9 @@ def tiny_reader(tiny_checkpoint):
     return DocumentReader(pair, text_document(text, "tiny.txt"), strategy="question")
 
 
-def test_gradient_times_input_is_the_autograd_gradient(tiny_reader):
+def test_gradient_times_input_is_the_autograd_gradient(tiny_reader, monkeypatch):
     """Passage scores are sums of d(start+end logit)/d(embedding) . embedding over the passage's tokens."""
+    monkeypatch.setattr(tiny_reader.pair.longformer, "dtype", torch.float32)  # exact arithmetic to compare
     text = tiny_reader.document.text
     a = text.index("Paris", len(text) // 2)
     answer = Located.of(tiny_reader.document, (a, a + 5))
@@ -85,6 +86,23 @@ def test_gradient_times_input_is_the_autograd_gradient(tiny_reader):
     assert [e.score for e in ex.evidence] == sorted((e.score for e in ex.evidence), reverse=True)
     assert sum(abs(e.score) for e in ex.evidence) == pytest.approx(1.0)
     assert all(p.grad is None for p in model.model.parameters())  # the shared model is untouched
+
+
+def test_bf16_evidence_agrees_with_fp32(tiny_reader, monkeypatch):
+    """Under bf16 autocast (the default where the CPU has it natively) the shares stay close to fp32's."""
+    text = tiny_reader.document.text
+    a = text.index("Paris", len(text) // 2)
+    answer = Located.of(tiny_reader.document, (a, a + 5))
+    question = "What is the capital of France?"
+    by_dtype = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        monkeypatch.setattr(tiny_reader.pair.longformer, "dtype", dtype)
+        ex = explain_answer(tiny_reader, "longformer", question, answer, max_tokens=256)
+        by_dtype[dtype] = {e.char_span: e.score for e in ex.evidence}
+    fp32, bf16 = by_dtype[torch.float32], by_dtype[torch.bfloat16]
+    assert fp32.keys() == bf16.keys()
+    assert max(abs(fp32[k] - bf16[k]) for k in fp32) < 0.02
+    assert max(fp32, key=fp32.get) in sorted(bf16, key=bf16.get)[-3:]
 
 
 def test_occlusion_masks_sampled_passages_and_reports_agreement(tiny_reader):

@@ -21,7 +21,7 @@ from longformer_core.reader import DocumentReader
 from longformer_core.strategies import STRATEGIES
 from ui.feedback import attempt
 from ui.render import md
-from ui.state import Settings
+from ui.state import Settings, record_figure
 from ui.tasks import reader_for
 
 HAS_KALEIDO = importlib.util.find_spec("kaleido") is not None  # PNG export is optional
@@ -100,6 +100,12 @@ def download_buttons(fig: go.Figure, name: str, key: str) -> None:
         cols[1].caption(
             "PNG export needs the optional `kaleido` package; the HTML file keeps the plot interactive."
         )
+
+
+def strategy_label(strategy: str) -> str:
+    """The strategy's name as the sidebar shows it ("question tokens"), for captions."""
+    known = STRATEGIES.get(strategy)
+    return f"global attention: {known.label if known else strategy}"
 
 
 def show_cost(cost: plots.AttentionCost, heads: int, layers: int) -> None:
@@ -204,6 +210,13 @@ def pattern_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
     with left:
         fig = plots.pattern_figure(grid)
         st.plotly_chart(fig, theme=None, key="attn_pattern")
+        record_figure(
+            sel.document,
+            "attention_pattern",
+            f"Attention: who can read whom ({strategy_label(sel.strategy)}; {cost.n_tokens:,} tokens, "
+            f"{cost.n_global:,} global; {cost.share:.2%} of all token pairs)",
+            fig,
+        )
         download_buttons(fig, "attention_pattern", "attn_pattern_dl")
     with right:
         show_cost(cost, heads, layers)
@@ -243,6 +256,14 @@ def token_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
     st.markdown(f"Token **{token:,}** of {len(tokens):,}, page {page}.")
     fig = plots.token_attention_figure(tw, label=label_of(token), marks=plots.page_marks(document, tokens))
     st.plotly_chart(fig, theme=None, key="attn_token")
+    head_name = "all heads" if head is None else f"head {head + 1}"
+    record_figure(
+        document,
+        "attention_token",
+        f'Attention: what "{label_of(token)}" (token {token:,}, page {page}) reads, layer {layer + 1}, '
+        f"{head_name} ({strategy_label(sel.strategy)})",
+        fig,
+    )
     download_buttons(fig, "token_attention", "attn_token_dl")
     st.markdown("**In the text** (darker = read more; hover a word for its share)")
     st.html(plots.token_text_html(document.text, tokens, tw, page_of=document.page_of))
@@ -260,6 +281,13 @@ def token_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
         view = plots.global_rows_view(att)
         fig_g = plots.global_rows_figure(view, global_labels(view, document, tokens, label_of))
         st.plotly_chart(fig_g, theme=None, key="attn_globals")
+        record_figure(
+            document,
+            "attention_globals",
+            f"Attention: what the global tokens read, layer {layer + 1}, {head_name} "
+            f"({strategy_label(sel.strategy)})",
+            fig_g,
+        )
         download_buttons(fig_g, "global_rows", "attn_globals_dl")
 
 

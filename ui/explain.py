@@ -3,6 +3,8 @@ view with the answer outlined, every strategy side by side, and the downloadable
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import streamlit as st
 
 from longformer_core.documents import Document
@@ -14,7 +16,7 @@ from longformer_core.samples import Sample, load_samples
 from longformer_core.strategy_effect import try_strategies
 from ui.feedback import attempt
 from ui.render import md
-from ui.state import DOCUMENT, current_document, set_document
+from ui.state import DOCUMENT, SessionFigure, current_document, session_figures, set_document
 from ui.tasks import AskRecord, reader_for
 
 EXPLANATIONS = "explanations"  # {(sha256, question): {view: Explanation}}
@@ -80,10 +82,6 @@ def take_pending_question() -> str | None:
 
 def _key(record: AskRecord) -> tuple[str, str]:
     return record.source.sha256, record.question
-
-
-def explanations_for(record: AskRecord) -> dict[str, Explanation]:
-    return st.session_state.get(EXPLANATIONS, {}).get(_key(record), {})
 
 
 def evidence_section(record: AskRecord, settings) -> None:
@@ -173,23 +171,56 @@ def strategy_section(record: AskRecord, settings) -> None:
         )
 
 
+def session_report(
+    document: Document,
+    history: list[AskRecord],
+    figures: list[SessionFigure],
+    explanations: Mapping[tuple[str, str], dict[str, Explanation]],
+) -> str | None:
+    """The report's HTML: every question about `document` with its answers and evidence, then the figures
+    drawn about it in the session (the Attention page's); None before any question about it.
+
+    Args:
+        document: the document the report is about.
+        history: the session's questions (those about other documents are left out).
+        figures: figures drawn in the session (`ui.state.session_figures(document)`).
+        explanations: the evidence shown, {(sha256, question): {view: Explanation}} (session's EXPLANATIONS).
+    Returns:
+        one self-contained HTML document, or None.
+    """
+    records = [r for r in history if r.source.sha256 == document.sha256]
+    if not records:
+        return None
+    entries = [
+        ReportEntry(r.question, {v: a.result for v, a in r.answers.items()}, explanations.get(_key(r), {}))
+        for r in records
+    ]
+    return build_report(
+        document,
+        entries,
+        figures=[(f.caption, f.figure) for f in figures if f.document == document.sha256],
+        model_name=records[-1].model,
+        strategy=records[-1].strategy,
+    )
+
+
 def report_button(history: list[AskRecord]) -> None:
-    """'Download report': one HTML file with every question about the current document and its evidence."""
+    """'Download report': one HTML file with every question about the current document and its evidence,
+    and the attention figures drawn about it in this session."""
     document = current_document()
     if document is None:
         return
-    records = [r for r in history if r.source.sha256 == document.sha256]
-    if not records:
+    figures = session_figures(document)
+    html = session_report(document, history, figures, st.session_state.get(EXPLANATIONS, {}))
+    if html is None:
         return
-    entries = [
-        ReportEntry(r.question, {v: a.result for v, a in r.answers.items()}, explanations_for(r))
-        for r in records
-    ]
-    html = build_report(document, entries, model_name=records[-1].model, strategy=records[-1].strategy)
     st.download_button(
         "Download report (HTML)",
         html,
         f"{document.name.rsplit('.', 1)[0]}-report.html",
         "text/html",
         key="report",
+        help=f"Answers, evidence and {len(figures)} figure(s) from the Attention page; opens without a network."
+        if figures
+        else "Answers and evidence; visit the Attention page to add its figures. Opens without a network.",
     )

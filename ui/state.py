@@ -12,6 +12,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from longformer_core.cache import Holder
@@ -32,6 +33,9 @@ ASK_HISTORY = "ask_history"  # list[tasks.AskRecord]: every question of the sess
 CLASSIFY_LAST = "classify_last"  # Stored[tasks.ClassifyRecord]
 COMPARE_LAST = "compare_last"  # Stored[tasks.CompareRecord]
 COLLECTION = "collection"  # Stored[collection.CollectionState]
+# Figures the pages drew, for the report: {(document sha256, figure name): SessionFigure}, oldest first.
+SESSION_FIGURES = "session_figures"
+MAX_SESSION_FIGURES = 12  # the oldest go first: a report embeds every figure of its document
 # The session's pins in the server's reader cache (a cache.Holder): readers of the documents it shows
 # are not evicted under it; the pins go when the session ends and this object is collected.
 READER_PINS = "reader_pins"
@@ -159,3 +163,41 @@ def documents_in_use() -> set[str]:
 def ask_history() -> list[AskRecord]:
     """The session's questions, oldest first (each record names its document, model and strategy)."""
     return st.session_state.setdefault(ASK_HISTORY, [])
+
+
+@dataclass(frozen=True)
+class SessionFigure:
+    """A figure a page drew, kept for the report ("Download report" on the Ask page)."""
+
+    document: str  # sha256 of the document it shows
+    name: str  # stable name on its page ("attention_pattern"): drawing it again replaces it in place
+    caption: str  # the heading the report prints above it (what it shows, with its settings)
+    figure: go.Figure
+
+
+def record_figure(
+    document: Document,
+    name: str,
+    caption: str,
+    figure: go.Figure,
+    state: MutableMapping[str, Any] | None = None,
+) -> None:
+    """Keep a figure the page just drew so the report can include it (the latest drawing of each name).
+
+    Args:
+        document: the document the figure is about.
+        name: the figure's name on its page; a figure drawn again under the same name replaces the old one.
+        caption: what the report prints above it.
+        figure: the plotly figure as shown.
+        state: the session (default) or any mapping (tests).
+    """
+    figures: dict[tuple[str, str], SessionFigure] = _session(state).setdefault(SESSION_FIGURES, {})
+    figures[(document.sha256, name)] = SessionFigure(document.sha256, name, caption, figure)
+    while len(figures) > MAX_SESSION_FIGURES:
+        del figures[next(iter(figures))]
+
+
+def session_figures(document: Document, state: MutableMapping[str, Any] | None = None) -> list[SessionFigure]:
+    """The figures drawn in this session about `document`, in the order they were first drawn."""
+    figures = _session(state).get(SESSION_FIGURES, {})
+    return [f for f in figures.values() if f.document == document.sha256]
