@@ -24,7 +24,6 @@ LONG_MODULES = {
 # over the bar: once the split is merged the test fails until the entry is removed, so the list cannot go stale.
 PENDING = {
     "bench/soak.py": "split into soak_*.py modules by the reliability helper (branch rel2)",
-    "longformer_core/explain.py::explain_answer": "shortened by the explain helper (its issue lists it)",
 }
 
 
