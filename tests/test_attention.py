@@ -419,3 +419,29 @@ def test_inference_reads_only_the_real_tokens_training_pads_to_the_window() -> N
         fast.train()
         fast(**inputs)
     assert seen == [21, 24]
+
+
+@pytest.mark.parametrize(
+    ("window", "lengths", "globals_"),
+    [(16, [15, 6], [[0, 3], [1]]), (16, [17], [[]]), ([16, 32], [12, 17, 3], [[0], [], [0, 1, 2]])],
+    ids=["mixed-batch", "exactly-the-band", "per-layer-windows"],
+)
+def test_inputs_within_the_band_take_the_dense_path_and_match_hf(
+    window: int | list[int], lengths: list[int], globals_: list[list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inputs of at most 2w + 1 tokens run one masked dense attention; outputs equal HF's (padded) model."""
+    from longformer_core import attention
+
+    hf, fast = model_pair(LongformerForQuestionAnswering, window)
+    inputs = model_inputs(lengths, globals_, max(lengths))
+
+    def no_band(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the band kernel ran for an input within the band")
+
+    monkeypatch.setattr(attention, "sliding_window_attention", no_band)
+    with torch.no_grad():
+        expected, got = hf(**inputs), fast(**inputs)
+    real = inputs["attention_mask"].bool()
+    for name in ("start_logits", "end_logits"):
+        diff = (getattr(got, name) - getattr(expected, name)).abs()[real].max()
+        assert diff <= MODEL_TOL, (name, diff)
