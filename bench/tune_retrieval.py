@@ -43,7 +43,7 @@ from longformer_core.retrieval import fuse
 VIEWS = ("chunked", "longformer")
 LEXICAL = (0.0, 0.25, 0.5, 1.0)
 CONTEXT = (0.0, 0.25, 0.5, 1.0)
-RETRIEVAL = (0.0, 1.0, 2.0, 3.0, 5.0, 100.0)
+RETRIEVAL = (0.0, 1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 100.0)
 
 
 def squad_items(pair, path: str, per_article: int, seed: int, articles: int | None = None):
@@ -90,6 +90,10 @@ def main() -> None:
     parser.add_argument("--pdf")
     parser.add_argument("--questions")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--weights",
+        help="stage 2 with these fusion weights instead of stage 1's best, e.g. lexical=0.25,dense=1,context=0.25",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     pair = load_models("embedded")
@@ -128,6 +132,8 @@ def main() -> None:
         )
     grid.sort(key=lambda g: -g["mean"])
     best = grid[0]["weights"]
+    if args.weights:
+        best = {k: float(v) for k, v in (kv.split("=") for kv in args.weights.split(","))}
     # Stage 2: the reader's candidates with the best weights, then the retrieval weight.
     cands = []
     for kind, reader, question, judge in items:
