@@ -10,6 +10,10 @@ Readings are shared across sessions: `start_reading(reader)` returns the running
 of the same document hash, model pair and strategy instead of starting a second one. Nothing here
 holds a lock while a model runs, so a caller never blocks another.
 
+Questions come first: between batches (and between steps) a reading yields to foreground work
+(`longformer_core.priority`): while any session answers a question, readings pause, for at most
+`priority.MAX_PAUSE_S` at a time.
+
     reading = start_reading(reader)        # returns at once
     if reading.wait("truncated", timeout=5):
         ask(reader, question, views=["truncated"])
@@ -25,6 +29,7 @@ from collections.abc import Sequence
 
 import torch
 
+from longformer_core import priority
 from longformer_core.encoding import VIEWS
 from longformer_core.reader import DocumentReader
 
@@ -79,6 +84,7 @@ class Reading:
         self.error: BaseException | None = None
         self.started_at = time.monotonic()
         self.seconds: dict[str, float] = {}  # step -> seconds from start to done
+        self.paused_s = 0.0  # seconds spent paused for foreground work (questions), written by its thread
         self._thread = threading.Thread(target=self._run, name=f"reading-{self.key[0][:8]}", daemon=True)
         self._thread.start()
 
@@ -108,15 +114,17 @@ class Reading:
         """
         self._check_view(view)
         deadline = None if timeout is None else time.monotonic() + timeout
-        for step in self._needs[view]:
-            while not self._done[step].is_set():
-                if self._finished.is_set():  # failed: the step will never be done
-                    self._raise_error()
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                # Wake up when the step is done or the reading ends (an error), whichever is first.
-                self._done[step].wait(0.05 if left is None else min(0.05, left))
+        # A question waiting for this reading must not pause it (see priority.waiting_for_background).
+        with priority.waiting_for_background():
+            for step in self._needs[view]:
+                while not self._done[step].is_set():
+                    if self._finished.is_set():  # failed: the step will never be done
+                        self._raise_error()
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    # Wake up when the step is done or the reading ends (an error), whichever is first.
+                    self._done[step].wait(0.05 if left is None else min(0.05, left))
         return True
 
     def fractions(self) -> dict[str, float]:
@@ -140,12 +148,14 @@ class Reading:
         try:
             with torch.inference_mode():
                 for step in self.steps:
+                    self._yield()  # a question asked meanwhile goes first
                     progress = self._progress_of(step)
                     if step == PASSAGES:
                         _ = self.reader.lexical_index  # builds the passages too
                         self.reader.embed_passages(progress)
                     else:
                         self.reader.encoded(step, progress)
+                        self._yield()
                         self.reader.passage_states(step)
                     self._set(step, 1.0)
                     self.seconds[step] = round(time.monotonic() - self.started_at, 3)
@@ -156,8 +166,18 @@ class Reading:
         finally:
             self._finished.set()
 
-    def _progress_of(self, step: str):
-        return lambda fraction, _message: self._set(step, min(1.0, max(0.0, float(fraction))))
+    def _progress_of(self, step: str) -> priority.Progress:
+        """The step's progress callback: it records the fraction, after yielding to foreground work."""
+        return priority.yielding(
+            lambda fraction, _message: self._set(step, min(1.0, max(0.0, float(fraction)))),
+            on_pause=self._add_pause,
+        )
+
+    def _yield(self) -> None:
+        self._add_pause(priority.yield_to_foreground())
+
+    def _add_pause(self, seconds: float) -> None:
+        self.paused_s += seconds  # only the reading's own thread writes it
 
     def _set(self, step: str, fraction: float) -> None:
         with self._lock:

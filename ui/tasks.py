@@ -17,6 +17,7 @@ from longformer_core.classify import ClassifyResult, classify, classify_with_tra
 from longformer_core.documents import Document
 from longformer_core.encoding import VIEWS, Progress, scaled, view_windows
 from longformer_core.heads import Head, bundled_heads
+from longformer_core.priority import foreground
 from longformer_core.qa import QAResult, ask, check_question, preliminary_answer
 from longformer_core.reader import DocumentReader
 from longformer_core.similarity import PassageMatrix, SimilarityResult, compare, passage_matrix
@@ -186,7 +187,8 @@ def answer_question(
         pending: list[View] = list(VIEWS)
         for view in [v for v in pending if not reading.is_ready(v)]:
             # Answer early: words in common and the reader on two regions need no reading of the document.
-            early = preliminary_answer(reader, question, view)
+            with foreground():  # someone is waiting: background readings pause meanwhile
+                early = preliminary_answer(reader, question, view)
             record.preliminary[view] = ViewAnswer(
                 early, _answer_token(reader, view, early), None, preliminary=True
             )
@@ -207,7 +209,8 @@ def answer_question(
                 reading.wait(pending[0], timeout=0.5)  # raises when the reading failed
                 continue
             for view in ready:  # each column answers as soon as its view is read
-                result = ask(reader, question, views=(view,))[view]
+                with foreground():  # background readings (other sessions' too) pause meanwhile
+                    result = ask(reader, question, views=(view,))[view]
                 token = _answer_token(reader, view, result)
                 record.answers[view] = ViewAnswer(result, token, reading_seconds(reader, view, result.method))
                 on_answer(view, record.answers[view])
