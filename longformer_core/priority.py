@@ -7,8 +7,13 @@ watching; reading ahead is long and nobody waits on it yet. So work someone wait
 foreground section is open anywhere in the process, the background thread sleeps (on a Condition) and the
 question gets every core (torch's intra-op threads included: a paused reading runs no kernels).
 
+Where background work yields: a thread marked with `background_work()` pauses in `yield_in_background()`,
+which a reading calls between batches (its progress callback, see `yielding`) and between the layers of
+every forward pass (hooks on the encoder's layers, see `longformer_core.background`): a batch of a long
+document takes seconds on two cores, a layer a fraction of that. Threads not marked never pause there.
+
 Never starved: one pause lasts at most `MAX_PAUSE_S` seconds, then the background thread does one more
-batch before it checks again, so a reading still advances under a steady stream of questions.
+layer or batch before it checks again, so a reading still advances under a steady stream of questions.
 
 Never deadlocked by its own thread: a thread that is inside a foreground section never yields (a
 reading that answers a question itself, or a question that runs a pass through a yielding callback). A
@@ -19,7 +24,9 @@ holds waits at most `MAX_PAUSE_S` (the cap) before that thread moves on.
     with foreground():                      # where the app answers a question
         result = ask(reader, question)
 
-    progress = yielding(progress)           # in a background reading: wait between batches
+    with background_work() as pauses:       # in a background reading's thread
+        encode(..., progress=yielding(progress))   # waits between batches (and layers, with hooks)
+    pauses.seconds                          # time it gave to questions
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 Progress = Callable[[float, str], None]  # (fraction done, message), as in longformer_core.encoding
 
@@ -36,7 +44,15 @@ MAX_PAUSE_S = 5.0  # longest one pause of a background thread (then it does one 
 _condition = threading.Condition()
 _active = 0  # foreground sections open in the process (over all threads), guarded by _condition
 _paused = 0  # background threads sleeping in yield_to_foreground now, guarded by _condition
-_local = threading.local()  # .depth: foreground sections this thread has open
+_local = threading.local()  # .depth: foreground sections open in this thread; .background: its PauseLog
+
+
+@dataclass
+class PauseLog:
+    """How long a background thread gave way to foreground work."""
+
+    seconds: float = 0.0
+    pauses: int = 0
 
 
 def _depth() -> int:
@@ -134,28 +150,54 @@ def yield_to_foreground(max_pause_s: float | None = None) -> float:
         return time.monotonic() - started
 
 
-def yielding(
-    progress: Progress | None,
-    max_pause_s: float | None = None,
-    on_pause: Callable[[float], None] | None = None,
-) -> Progress:
-    """A progress callback that first yields to foreground work, then reports to `progress`.
+@contextlib.contextmanager
+def background_work() -> Iterator[PauseLog]:
+    """Mark the calling thread as background work for the block: `yield_in_background` pauses it.
+
+    Yields:
+        the PauseLog of the block (seconds paused, number of pauses).
+    """
+    log = PauseLog()
+    outer = getattr(_local, "background", None)
+    _local.background = log
+    try:
+        yield log
+    finally:
+        _local.background = outer
+
+
+def yield_in_background() -> float:
+    """`yield_to_foreground` for a thread inside `background_work()`; a no-op in any other thread.
+
+    Cheap enough to call between the layers of a forward pass (a thread-local lookup when nothing waits).
+
+    Returns:
+        seconds paused.
+    """
+    log: PauseLog | None = getattr(_local, "background", None)
+    if log is None:
+        return 0.0
+    paused = yield_to_foreground()
+    if paused:
+        log.seconds += paused
+        log.pauses += 1
+    return paused
+
+
+def yielding(progress: Progress | None) -> Progress:
+    """A progress callback that first yields to foreground work (`yield_in_background`), then reports.
 
     Background passes call their progress callback between batches, so wrapping it makes them pause there
     without any change to the code that runs the model.
 
     Args:
         progress: the (fraction, message) callback to wrap, or None.
-        max_pause_s: cap of each pause (None: `MAX_PAUSE_S`).
-        on_pause: called with the seconds of each pause that happened (for accounting).
     Returns:
         a (fraction, message) callback.
     """
 
     def wrapped(fraction: float, message: str) -> None:
-        paused = yield_to_foreground(max_pause_s)
-        if paused and on_pause is not None:
-            on_pause(paused)
+        yield_in_background()
         if progress is not None:
             progress(fraction, message)
 

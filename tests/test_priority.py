@@ -69,9 +69,10 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
-def test_a_reading_pauses_between_batches_while_a_question_runs_and_resumes_after(
+def test_a_reading_pauses_inside_its_pass_while_a_question_runs_and_resumes_after(
     tiny_pair, one_window_per_batch
 ):
+    """A question starts while a batch runs: the reading stops before the batch's next layer."""
     forwards = _count_forwards(tiny_pair)
     gate, entered = threading.Event(), threading.Event()
 
@@ -85,15 +86,55 @@ def test_a_reading_pauses_between_batches_while_a_question_runs_and_resumes_afte
     assert entered.wait(60), "the reading never reached its third batch"
     with foreground():  # a question starts while the reading is inside a batch
         gate.set()
-        _wait_until(lambda: priority.paused_threads() == 1)  # it finished its batch, then paused
+        _wait_until(lambda: priority.paused_threads() == 1)
         stopped_at = forwards[0]
         time.sleep(0.5)
-        assert forwards[0] == stopped_at == 3, "the reading ran batches while a question was answered"
+        assert forwards[0] == stopped_at, "the reading ran while a question was answered"
+        assert stopped_at == 2, "it should pause inside its third pass (between layers), not after it"
         assert not reading.done
     assert reading.join(120), "the reading did not resume after the question"
     assert reading.error is None and forwards[0] > 3
     assert reading.fractions() == {step: 1.0 for step in reading.steps}
     assert reading.paused_s >= 0.5
+
+
+def test_a_reading_pauses_between_batches_without_layer_hooks(tiny_pair, one_window_per_batch, monkeypatch):
+    """An encoder without `.encoder.layer` gets no hooks: its reading still pauses between batches."""
+    from longformer_core import background
+
+    monkeypatch.setattr(background, "yield_between_layers", lambda _encoder: None)
+    forwards = _count_forwards(tiny_pair)
+    gate, entered = threading.Event(), threading.Event()
+
+    def hold_third(*_args, **_kwargs) -> None:
+        if forwards[0] == 2:
+            entered.set()
+            assert gate.wait(60), "the test never opened the gate"
+
+    tiny_pair.baseline.encoder.register_forward_pre_hook(hold_third)
+    reading = Reading(_reader(tiny_pair))
+    assert entered.wait(60)
+    with foreground():
+        gate.set()
+        _wait_until(lambda: priority.paused_threads() == 1)  # after the batch: its progress callback
+        time.sleep(0.3)
+        assert forwards[0] == 3 and not reading.done
+    assert reading.join(120) and reading.error is None
+
+
+def test_only_background_threads_pause_in_the_layer_hooks(tiny_pair, monkeypatch):
+    """Other work on the same model (a classification, a comparison) is not held up by a question."""
+    from longformer_core.background import yield_between_layers
+
+    monkeypatch.setattr(priority, "MAX_PAUSE_S", 120.0)
+    yield_between_layers(tiny_pair.baseline.encoder)
+    reader = _reader(tiny_pair, TEXT[:3000])
+    with foreground():
+        worker = threading.Thread(target=reader.encoded, args=("chunked",))
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive(), "a thread that is not a background reading paused"
+    assert reader.has_pass("chunked")
 
 
 def test_a_reading_started_during_a_question_runs_no_model_until_it_ends(tiny_pair):
@@ -145,14 +186,18 @@ def test_the_cap_lets_a_reading_finish_under_a_question_that_never_ends(
 def test_a_thread_inside_a_foreground_section_never_waits_for_others(tiny_pair, monkeypatch):
     """A reading thread that enters a foreground section itself (or a question whose pass runs through a
     yielding callback) goes on while other sections are open: no deadlock, no pause."""
+    from longformer_core.background import yield_between_layers
+
     monkeypatch.setattr(priority, "MAX_PAUSE_S", 120.0)
+    yield_between_layers(tiny_pair.baseline.encoder)
     reader = _reader(tiny_pair, TEXT[:3000])
     result: dict[str, object] = {}
 
     def reading_that_answers() -> None:
         with foreground(), foreground():  # nested, as a question inside a section would be
             result["paused"] = yield_to_foreground()
-            result["pass"] = reader.encoded("chunked", priority.yielding(None))
+            with priority.background_work():  # and it is marked as background work
+                result["pass"] = reader.encoded("chunked", priority.yielding(None))
 
     with foreground():  # another session's question, open all along
         worker = threading.Thread(target=reading_that_answers)
