@@ -208,7 +208,8 @@ class Session:
         sidebar_name = page.get_by_test_id("stSidebar").get_by_text(upload.name, exact=False)
         alert = page.get_by_test_id("stAlertContentError")
         with contextlib.suppress(Exception):  # a timeout here is judged below from what the page shows
-            await sidebar_name.first.or_(alert.first).wait_for(timeout=self._ms_left(self.hard_stop))
+            limit = min(time.monotonic() + self.args.action_timeout, self.hard_stop)
+            await sidebar_name.first.or_(alert.first).wait_for(timeout=self._ms_left(limit))
         await self._settled(page, f"show {upload.name}")
         return await self._judge_upload(page, upload, sidebar_name)
 
