@@ -12,8 +12,9 @@ which a reading calls between batches (its progress callback, see `yielding`) an
 every forward pass (hooks on the encoder's layers, see `longformer_core.background`): a batch of a long
 document takes seconds on two cores, a layer a fraction of that. Threads not marked never pause there.
 
-Never starved: one pause lasts at most `MAX_PAUSE_S` seconds, then the background thread does one more
-layer or batch before it checks again, so a reading still advances under a steady stream of questions.
+Never starved: one pause lasts at most `MAX_PAUSE_S` seconds; a pause that reaches the cap (questions kept
+coming) is followed by `MIN_RUN_S` seconds in which the thread does not pause, so a reading still advances
+under a steady stream of questions (at least MIN_RUN_S / (MAX_PAUSE_S + MIN_RUN_S) of its time, ~1/6).
 
 Never deadlocked by its own thread: a thread that is inside a foreground section never yields (a
 reading that answers a question itself, or a question that runs a pass through a yielding callback). A
@@ -39,7 +40,8 @@ from dataclasses import dataclass
 
 Progress = Callable[[float, str], None]  # (fraction done, message), as in longformer_core.encoding
 
-MAX_PAUSE_S = 5.0  # longest one pause of a background thread (then it does one batch and checks again)
+MAX_PAUSE_S = 5.0  # longest one pause of a background thread
+MIN_RUN_S = 1.0  # after a pause that reached the cap, the thread runs this long before it pauses again
 
 _condition = threading.Condition()
 _active = 0  # foreground sections open in the process (over all threads), guarded by _condition
@@ -53,6 +55,7 @@ class PauseLog:
 
     seconds: float = 0.0
     pauses: int = 0
+    runs_until: float = 0.0  # time.monotonic() before which the thread does not pause (after a capped pause)
 
 
 def _depth() -> int:
@@ -175,12 +178,14 @@ def yield_in_background() -> float:
         seconds paused.
     """
     log: PauseLog | None = getattr(_local, "background", None)
-    if log is None:
+    if log is None or time.monotonic() < log.runs_until:
         return 0.0
     paused = yield_to_foreground()
     if paused:
         log.seconds += paused
         log.pauses += 1
+        if foreground_active():  # the cap ended it, not the questions: run a while before pausing again
+            log.runs_until = time.monotonic() + MIN_RUN_S
     return paused
 
 

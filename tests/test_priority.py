@@ -174,13 +174,35 @@ def test_the_cap_lets_a_reading_finish_under_a_question_that_never_ends(
     tiny_pair, one_window_per_batch, monkeypatch
 ):
     monkeypatch.setattr(priority, "MAX_PAUSE_S", 0.05)
+    monkeypatch.setattr(priority, "MIN_RUN_S", 0.0)  # the cap alone (MIN_RUN_S has its own test)
     forwards = _count_forwards(tiny_pair)
     with foreground():
         reading = Reading(_reader(tiny_pair, TEXT[:3000]))
         assert reading.join(120), "a capped pause starved the reading"
     assert reading.error is None and forwards[0] >= 3
-    # It paused before each batch and step (about 0.05 s each), not once for the whole reading.
+    # It paused at each step, batch and layer (0.05 s each), not once for the whole reading.
     assert reading.paused_s >= 0.05 * 3
+
+
+def test_after_a_capped_pause_background_work_runs_a_while_before_pausing_again(monkeypatch):
+    monkeypatch.setattr(priority, "MAX_PAUSE_S", 0.2)
+    monkeypatch.setattr(priority, "MIN_RUN_S", 0.5)
+    pauses: list[float] = []
+
+    def background() -> None:
+        with priority.background_work() as log:
+            pauses.append(priority.yield_in_background())  # capped: the question never ends
+            pauses.append(priority.yield_in_background())  # within MIN_RUN_S: no pause
+            time.sleep(0.6)
+            pauses.append(priority.yield_in_background())  # MIN_RUN_S is over: pauses again
+            pauses.append(log.pauses)
+
+    with foreground():
+        worker = threading.Thread(target=background)
+        worker.start()
+        worker.join(10)
+    assert pauses[0] >= 0.2 and pauses[1] == 0.0 and pauses[2] >= 0.2 and pauses[3] == 2
+    assert priority.yield_in_background() == 0.0  # a thread not marked as background never pauses
 
 
 def test_a_thread_inside_a_foreground_section_never_waits_for_others(tiny_pair, monkeypatch):
