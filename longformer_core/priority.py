@@ -3,7 +3,7 @@
 On a small machine (two cores) a question that competes with other sessions' background readings
 (`longformer_core.background`) waits for a core most of its time. Answering is short and someone is
 watching; reading ahead is long and nobody waits on it yet. So work someone waits for runs inside a
-`foreground()` section, and background work calls `yield_to_foreground()` between batches: while any
+`foreground()` section, and background work calls `yield_in_background()` as it goes: while any
 foreground section is open anywhere in the process, the background thread sleeps (on a Condition) and the
 question gets every core (torch's intra-op threads included: a paused reading runs no kernels).
 
