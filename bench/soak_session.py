@@ -172,7 +172,9 @@ class Session:
         own = " ".join(self.own_text.split())
         for mark in marks:
             if own and " ".join(mark.split()) not in own:
-                self.report.isolation_violations.append(f"{where}: highlighted text not in its own document")
+                self.report.isolation_violations.append(
+                    f"{where}: highlighted text not in its own document: {' '.join(mark.split())[:80]!r}"
+                )
 
     async def _goto_page(self, page, title: str) -> None:
         link = page.get_by_test_id("stSidebar").get_by_role("link", name=title)
@@ -188,6 +190,7 @@ class Session:
         if not await page.get_by_role("heading", name="Your document").count():
             await self._goto_page(page, "Document")
         chooser = page.locator("input[type=file]").first
+        before, _ = await self._alerts(page)  # a message about the previous upload may still be shown
         kill_task = None
         if upload.expect_error == KILLED_WORKER_WORDS:
             kill_task = asyncio.create_task(self._kill_busy_worker())
@@ -204,17 +207,22 @@ class Session:
             if kill_task is not None:
                 self.report.worker_killed = await kill_task
         self.report.uploads += 1
-        # Choosing a document reruns the page once more: wait for its name in the sidebar or a message.
+        # Choosing a document reruns the page once more: wait for its name in the sidebar or a new message
+        # (not the one about the previous upload, which stays on the page until the rerun replaces it).
         sidebar_name = page.get_by_test_id("stSidebar").get_by_text(upload.name, exact=False)
-        alert = page.get_by_test_id("stAlertContentError")
-        with contextlib.suppress(Exception):  # a timeout here is judged below from what the page shows
-            limit = min(time.monotonic() + self.args.action_timeout, self.hard_stop)
-            await sidebar_name.first.or_(alert.first).wait_for(timeout=self._ms_left(limit))
+        limit = min(time.monotonic() + self.args.action_timeout, self.hard_stop)
+        while time.monotonic() < limit and not await sidebar_name.count():
+            if set((await self._alerts(page))[0]) - set(before):
+                break
+            await asyncio.sleep(0.25)
         await self._settled(page, f"show {upload.name}")
-        return await self._judge_upload(page, upload, sidebar_name)
+        return await self._judge_upload(page, upload, sidebar_name, before)
 
-    async def _judge_upload(self, page, upload: Upload, sidebar_name) -> bool:
-        errors, exceptions = await self._alerts(page)
+    async def _judge_upload(self, page, upload: Upload, sidebar_name, before: list[str]) -> bool:
+        shown, exceptions = await self._alerts(page)
+        errors = [e for e in shown if e not in before]
+        if len(errors) < len(shown) and await sidebar_name.count():
+            self.report.errors.append(f"upload {upload.name}: the previous upload's message is still shown")
         if exceptions:
             self.report.errors.append(f"upload {upload.name}: exception shown")
         if upload.expect_error is not None:
