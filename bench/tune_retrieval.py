@@ -82,27 +82,8 @@ def pdf_items(pair, pdf: str, questions: str):
         yield "pdf", reader, q["question"], judge
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--squad", help="SQuAD-format file with article-level contexts")
-    parser.add_argument("--per-article", type=int, default=12)
-    parser.add_argument("--articles", type=int, default=None, help="only the first N articles")
-    parser.add_argument("--pdf")
-    parser.add_argument("--questions")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument(
-        "--weights",
-        help="stage 2 with these fusion weights instead of stage 1's best, e.g. lexical=0.25,dense=1,context=0.25",
-    )
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    pair = load_models("embedded")
-    items = []
-    if args.squad:
-        items += list(squad_items(pair, args.squad, args.per_article, args.seed, args.articles))
-    if args.pdf:
-        items += list(pdf_items(pair, args.pdf, args.questions))
-    # Stage 1: fusion weights on the top passage.
+def fusion_grid(items: list) -> list[dict]:
+    """Stage 1: every (lexical, context) weight pair scored by the top passage's hit, best first."""
     rows = []
     for kind, reader, question, judge in items:
         row = {"kind": kind}
@@ -131,10 +112,11 @@ def main() -> None:
             }
         )
     grid.sort(key=lambda g: -g["mean"])
-    best = grid[0]["weights"]
-    if args.weights:
-        best = {k: float(v) for k, v in (kv.split("=") for kv in args.weights.split(","))}
-    # Stage 2: the reader's candidates with the best weights, then the retrieval weight.
+    return grid
+
+
+def balance_grid(items: list, best: dict[str, float]) -> list[dict]:
+    """Stage 2: the reader's candidates with fusion weights `best`, scored for every retrieval weight."""
     cands = []
     for kind, reader, question, judge in items:
         row = {"kind": kind}
@@ -161,8 +143,36 @@ def main() -> None:
                 for metric in picked[0] if picked else {}:
                     scores[f"{kind}:{view}:{metric}"] = round(float(np.mean([p[metric] for p in picked])), 4)
         balance.append({"retrieval_weight": w, **scores})
+    return balance
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--squad", help="SQuAD-format file with article-level contexts")
+    parser.add_argument("--per-article", type=int, default=12)
+    parser.add_argument("--articles", type=int, default=None, help="only the first N articles")
+    parser.add_argument("--pdf")
+    parser.add_argument("--questions")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--weights",
+        help="stage 2 with these fusion weights instead of stage 1's best, e.g. lexical=0.25,dense=1,context=0.25",
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    pair = load_models("embedded")
+    items = []
+    if args.squad:
+        items += list(squad_items(pair, args.squad, args.per_article, args.seed, args.articles))
+    if args.pdf:
+        items += list(pdf_items(pair, args.pdf, args.questions))
+    grid = fusion_grid(items)
+    best = grid[0]["weights"]
+    if args.weights:
+        best = {k: float(v) for k, v in (kv.split("=") for kv in args.weights.split(","))}
+    balance = balance_grid(items, best)
     report = {
-        "questions": {k: sum(r["kind"] == k for r in rows) for k in ("squad", "pdf")},
+        "questions": {k: sum(item[0] == k for item in items) for k in ("squad", "pdf")},
         "fusion_grid_top10": grid[:10],
         "best_weights": best,
         "retrieval_weight_grid": balance,

@@ -10,6 +10,10 @@ Readings are shared across sessions: `start_reading(reader)` returns the running
 of the same document hash, model pair and strategy instead of starting a second one. Nothing here
 holds a lock while a model runs, so a caller never blocks another.
 
+Questions come first: between steps, batches and the layers of each forward pass, a reading yields to
+foreground work (`longformer_core.priority`): while any session answers a question, readings pause, for
+at most `priority.MAX_PAUSE_S` at a time.
+
     reading = start_reading(reader)        # returns at once
     if reading.wait("truncated", timeout=5):
         ask(reader, question, views=["truncated"])
@@ -20,11 +24,13 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
 
+from longformer_core import priority
 from longformer_core.encoding import VIEWS
 from longformer_core.reader import DocumentReader
 
@@ -79,6 +85,7 @@ class Reading:
         self.error: BaseException | None = None
         self.started_at = time.monotonic()
         self.seconds: dict[str, float] = {}  # step -> seconds from start to done
+        self._pauses = priority.PauseLog()  # time given to foreground work (questions), by its own thread
         self._thread = threading.Thread(target=self._run, name=f"reading-{self.key[0][:8]}", daemon=True)
         self._thread.start()
 
@@ -108,15 +115,17 @@ class Reading:
         """
         self._check_view(view)
         deadline = None if timeout is None else time.monotonic() + timeout
-        for step in self._needs[view]:
-            while not self._done[step].is_set():
-                if self._finished.is_set():  # failed: the step will never be done
-                    self._raise_error()
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                # Wake up when the step is done or the reading ends (an error), whichever is first.
-                self._done[step].wait(0.05 if left is None else min(0.05, left))
+        # A question waiting for this reading must not pause it (see priority.waiting_for_background).
+        with priority.waiting_for_background():
+            for step in self._needs[view]:
+                while not self._done[step].is_set():
+                    if self._finished.is_set():  # failed: the step will never be done
+                        self._raise_error()
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    # Wake up when the step is done or the reading ends (an error), whichever is first.
+                    self._done[step].wait(0.05 if left is None else min(0.05, left))
         return True
 
     def fractions(self) -> dict[str, float]:
@@ -136,16 +145,26 @@ class Reading:
     # ----------------------------------------------------------------------------------------------
     # The background thread
 
+    @property
+    def paused_s(self) -> float:
+        """Seconds this reading spent paused while questions were answered."""
+        return self._pauses.seconds
+
     def _run(self) -> None:
         try:
-            with torch.inference_mode():
+            for model in (self.reader.pair.longformer, self.reader.pair.baseline):
+                yield_between_layers(model.encoder)
+            with torch.inference_mode(), priority.background_work() as pauses:
+                self._pauses = pauses
                 for step in self.steps:
+                    priority.yield_in_background()  # a question asked meanwhile goes first
                     progress = self._progress_of(step)
                     if step == PASSAGES:
                         _ = self.reader.lexical_index  # builds the passages too
                         self.reader.embed_passages(progress)
                     else:
                         self.reader.encoded(step, progress)
+                        priority.yield_in_background()
                         self.reader.passage_states(step)
                     self._set(step, 1.0)
                     self.seconds[step] = round(time.monotonic() - self.started_at, 3)
@@ -156,8 +175,11 @@ class Reading:
         finally:
             self._finished.set()
 
-    def _progress_of(self, step: str):
-        return lambda fraction, _message: self._set(step, min(1.0, max(0.0, float(fraction))))
+    def _progress_of(self, step: str) -> priority.Progress:
+        """The step's progress callback: it records the fraction, after yielding to foreground work."""
+        return priority.yielding(
+            lambda fraction, _message: self._set(step, min(1.0, max(0.0, float(fraction))))
+        )
 
     def _set(self, step: str, fraction: float) -> None:
         with self._lock:
@@ -174,6 +196,34 @@ class Reading:
         if error is None:
             raise RuntimeError("Reading the document stopped before this view was ready.")
         raise RuntimeError(f"Reading the document failed: {error}") from error
+
+
+_LAYER_HOOKED: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()  # encoders whose layers yield
+_LAYER_HOOK_LOCK = threading.Lock()
+
+
+def _yield_before_layer(_module: torch.nn.Module, _inputs: object) -> None:
+    priority.yield_in_background()  # a no-op outside a background reading's thread
+
+
+def yield_between_layers(encoder: torch.nn.Module) -> None:
+    """Let background readings pause between the layers of `encoder` too, not only between batches.
+
+    A batch of a long document takes seconds on two cores; a question asked meanwhile waits at most one
+    layer. The hook (once per encoder, kept with it) does nothing in threads that are not background work,
+    so questions, other pages and other models' users never pause in it. A paused batch keeps its
+    activations until it resumes (at most `priority.MAX_PAUSE_S` per pause). Encoders without
+    `.encoder.layer` (not BERT/RoBERTa/Longformer-like) pause between batches only.
+    """
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if layers is None:
+        return
+    with _LAYER_HOOK_LOCK:
+        if encoder in _LAYER_HOOKED:
+            return
+        for layer in layers:
+            layer.register_forward_pre_hook(_yield_before_layer)
+        _LAYER_HOOKED.add(encoder)
 
 
 _READINGS: OrderedDict[ReadingKey, Reading] = OrderedDict()

@@ -23,7 +23,6 @@ LONG_MODULES = {
 # Over the bar today and being split in another branch of the same session (issue 18). Each entry must still be
 # over the bar: once the split is merged the test fails until the entry is removed, so the list cannot go stale.
 PENDING = {
-    "bench/soak.py": "split into soak_*.py modules by the reliability helper (branch rel2)",
 }
 
 

@@ -17,6 +17,7 @@ from longformer_core.classify import ClassifyResult, classify, classify_with_tra
 from longformer_core.documents import Document
 from longformer_core.encoding import VIEWS, Progress, scaled, view_windows
 from longformer_core.heads import Head, bundled_heads
+from longformer_core.priority import foreground
 from longformer_core.qa import QAResult, ask, check_question, preliminary_answer
 from longformer_core.reader import DocumentReader
 from longformer_core.similarity import PassageMatrix, SimilarityResult, compare, passage_matrix
@@ -184,13 +185,16 @@ def answer_question(
     reading = start_reading(reader)  # already going since the page opened, usually (shared by sessions)
     with working("Answering...") as progress:
         pending: list[View] = list(VIEWS)
-        for view in [v for v in pending if not reading.is_ready(v)]:
-            # Answer early: words in common and the reader on two regions need no reading of the document.
-            early = preliminary_answer(reader, question, view)
-            record.preliminary[view] = ViewAnswer(
-                early, _answer_token(reader, view, early), None, preliminary=True
-            )
-            on_answer(view, record.preliminary[view])
+        # Someone is waiting: background readings (every session's) pause while this section is open.
+        # One section for all the views, so no reading slips a batch in between two of them.
+        with foreground():
+            for view in [v for v in pending if not reading.is_ready(v)]:
+                # Answer early: words in common and the reader on two regions need no reading of the document.
+                early = preliminary_answer(reader, question, view)
+                record.preliminary[view] = ViewAnswer(
+                    early, _answer_token(reader, view, early), None, preliminary=True
+                )
+                on_answer(view, record.preliminary[view])
         while pending:
             ready = [v for v in pending if reading.is_ready(v)]
             if not ready:  # wait for the next view, showing how far the reading is
@@ -206,12 +210,14 @@ def answer_question(
                 )
                 reading.wait(pending[0], timeout=0.5)  # raises when the reading failed
                 continue
-            for view in ready:  # each column answers as soon as its view is read
-                result = ask(reader, question, views=(view,))[view]
-                token = _answer_token(reader, view, result)
-                record.answers[view] = ViewAnswer(result, token, reading_seconds(reader, view, result.method))
-                on_answer(view, record.answers[view])
-                pending.remove(view)
+            with foreground():  # as above: readings pause while the views that are read answer
+                for view in ready:  # each column answers as soon as its view is read
+                    result = ask(reader, question, views=(view,))[view]
+                    token = _answer_token(reader, view, result)
+                    seconds = reading_seconds(reader, view, result.method)
+                    record.answers[view] = ViewAnswer(result, token, seconds)
+                    on_answer(view, record.answers[view])
+                    pending.remove(view)
     return record
 
 

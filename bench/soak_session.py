@@ -1,0 +1,334 @@
+"""One soak session: a browser context (own cookies, own Streamlit session) working through its plan.
+
+Accounting, so that a slow machine is never reported as a broken app:
+- an **error** is something the app did wrong: an error message or a traceback where none was due, a
+  hostile file without its message, a document not shown after its upload, another session's document;
+- a request that runs past `--action-timeout` is **timed out** (the session reloads its page and goes on);
+  one still running at the hard stop (`--minutes` + `--grace`) is **unfinished**. Neither is an error:
+  both are listed with how long they had run, and counted in the latency percentiles at that time (a
+  lower bound of their real latency), so the slowest requests are never dropped from p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bench.soak_plan import KILLED_WORKER_WORDS, Upload
+from bench.soak_proc import age_s, cpu_ticks, pdf_workers
+
+
+@dataclass
+class SessionReport:
+    session: int
+    requests: int = 0
+    uploads: int = 0
+    questions: int = 0
+    page_switches: int = 0
+    expected_errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the app did something wrong
+    first_latency_s: list[float] = field(default_factory=list)  # first question about a document (reads it)
+    later_latency_s: list[float] = field(default_factory=list)  # later questions (the reading is cached)
+    timed_out: list[str] = field(default_factory=list)  # ran past --action-timeout (not an app error)
+    unfinished: list[str] = field(default_factory=list)  # still running at the hard stop (not an app error)
+    censored_questions: int = 0  # questions in the latency lists at their time so far (a lower bound)
+    isolation_violations: list[str] = field(default_factory=list)
+    worker_killed: bool = False
+    upload_after_kill_ok: bool | None = None
+
+
+class RequestCutShort(Exception):
+    """A request did not finish within its time: past --action-timeout, or at the hard stop."""
+
+    def __init__(self, label: str, seconds: float, at_hard_stop: bool) -> None:
+        super().__init__(f"{label}: still running after {seconds:.0f} s")
+        self.label, self.seconds, self.at_hard_stop = label, seconds, at_hard_stop
+
+
+_WATCH_RUNS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || window.__soakWatching) return;
+  window.__soakWatching = true; window.__soakRuns = 0;
+  let was = app.getAttribute('data-test-script-state');
+  new MutationObserver(() => {
+    const now = app.getAttribute('data-test-script-state');
+    if (was === 'running' && now !== 'running') window.__soakRuns += 1;
+    was = now;
+  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+_NOT_RUNNING = (
+    "() => document.querySelector('[data-testid=\"stApp\"]').getAttribute('data-test-script-state')"
+    " !== 'running'"
+)
+
+
+class Session:
+    """One user. `deadline`: no new action after it; `hard_stop`: every request ends by then."""
+
+    def __init__(
+        self,
+        index: int,
+        browser,
+        url: str,
+        plan: list[Upload],
+        all_names: dict[int, set[str]],
+        args: argparse.Namespace,
+        server_pid: int,
+        deadline: float,
+    ) -> None:
+        self.index = index
+        self.browser = browser
+        self.url = url
+        self.plan = plan
+        self.all_names = all_names
+        self.args = args
+        self.server_pid = server_pid
+        self.deadline = deadline
+        self.hard_stop = deadline + args.grace
+        self.report = SessionReport(index)
+        self.own_text = ""
+        self.current: tuple[str, float] | None = None  # the request running now and when it started
+
+    # ----------------------------------------------------------------------------------------------
+    # Requests
+
+    async def _finished_run(self, page, action: Callable[[], Awaitable[None]], label: str) -> float:
+        """Do `action` (which starts a script run) and wait until the run ends; seconds it took.
+
+        Raises:
+            RequestCutShort: not finished within --action-timeout or by the hard stop.
+        """
+        await page.evaluate(_WATCH_RUNS)
+        await page.evaluate("() => { window.__soakRuns = 0; }")
+        started = time.monotonic()
+        self.current = (label, started)
+        limit = min(started + self.args.action_timeout, self.hard_stop)
+        try:
+            async with self._cut_short_on_timeout(label, started):
+                await action()
+                await page.wait_for_function("() => window.__soakRuns > 0", timeout=self._ms_left(limit))
+                # A file upload or a click can start a second run right away (widgets settling): let it end.
+                await page.wait_for_function(_NOT_RUNNING, timeout=self._ms_left(limit))
+        finally:
+            self.current = None
+        return time.monotonic() - started
+
+    async def _settled(self, page, label: str) -> None:
+        """Wait until no script run is going (one started by the last action may still be).
+
+        Raises:
+            RequestCutShort: still running after --action-timeout or at the hard stop.
+        """
+        started = time.monotonic()
+        limit = min(started + self.args.action_timeout, self.hard_stop)
+        async with self._cut_short_on_timeout(label, started):
+            await page.wait_for_function(_NOT_RUNNING, timeout=self._ms_left(limit))
+
+    @contextlib.asynccontextmanager
+    async def _cut_short_on_timeout(self, label: str, started: float) -> AsyncIterator[None]:
+        """Turn Playwright's TimeoutError into RequestCutShort (anything else goes up as it is)."""
+        try:
+            yield
+        except Exception as error:
+            if type(error).__name__ != "TimeoutError":
+                raise
+            now = time.monotonic()
+            raise RequestCutShort(label, now - started, at_hard_stop=now >= self.hard_stop - 1) from error
+
+    @staticmethod
+    def _ms_left(limit: float) -> float:
+        return max(1.0, (limit - time.monotonic()) * 1000)
+
+    def cut_short(self, cut: RequestCutShort) -> None:
+        """Record a request that ran out of time (not an app error)."""
+        (self.report.unfinished if cut.at_hard_stop else self.report.timed_out).append(str(cut))
+
+    def stopped_now(self) -> None:
+        """The bench cancels this session (after the hard stop): its running request is unfinished."""
+        if self.current is not None:
+            label, started = self.current
+            self.report.unfinished.append(f"{label}: still running after {time.monotonic() - started:.0f} s")
+
+    async def _alerts(self, page) -> tuple[list[str], int]:
+        errors = [await e.inner_text() for e in await page.get_by_test_id("stAlertContentError").all()]
+        exceptions = await page.get_by_test_id("stException").count()
+        return errors, exceptions
+
+    async def _check_isolation(self, page, where: str) -> None:
+        body = await page.locator("body").inner_text()
+        for other, names in self.all_names.items():
+            if other == self.index:
+                continue
+            for name in names:
+                if name in body:
+                    self.report.isolation_violations.append(f"{where}: saw session {other}'s '{name}'")
+        marks = [await m.inner_text() for m in await page.locator("mark").all()]
+        own = " ".join(self.own_text.split())
+        for mark in marks:
+            if own and " ".join(mark.split()) not in own:
+                self.report.isolation_violations.append(
+                    f"{where}: highlighted text not in its own document: {' '.join(mark.split())[:80]!r}"
+                )
+
+    async def _goto_page(self, page, title: str) -> None:
+        link = page.get_by_test_id("stSidebar").get_by_role("link", name=title)
+        self.report.requests += 1
+        await self._finished_run(page, link.click, f"switch to {title}")
+        self.report.page_switches += 1
+
+    # ----------------------------------------------------------------------------------------------
+    # Uploads
+
+    async def _upload(self, page, upload: Upload) -> bool:
+        """Upload on the Document page; True when the document is now the session's."""
+        if not await page.get_by_role("heading", name="Your document").count():
+            await self._goto_page(page, "Document")
+        chooser = page.locator("input[type=file]").first
+        before, _ = await self._alerts(page)  # a message about the previous upload may still be shown
+        kill_task = None
+        if upload.expect_error == KILLED_WORKER_WORDS:
+            kill_task = asyncio.create_task(self._kill_busy_worker())
+
+        async def put() -> None:
+            await chooser.set_input_files(
+                files=[{"name": upload.name, "mimeType": upload.mime, "buffer": upload.data}]
+            )
+
+        self.report.requests += 1
+        try:
+            await self._finished_run(page, put, f"upload {upload.name}")
+        finally:
+            if kill_task is not None:
+                self.report.worker_killed = await kill_task
+        self.report.uploads += 1
+        # Choosing a document reruns the page once more: wait for its name in the sidebar or a new message
+        # (not the one about the previous upload, which stays on the page until the rerun replaces it).
+        sidebar_name = page.get_by_test_id("stSidebar").get_by_text(upload.name, exact=False)
+        limit = min(time.monotonic() + self.args.action_timeout, self.hard_stop)
+        while time.monotonic() < limit and not await sidebar_name.count():
+            if set((await self._alerts(page))[0]) - set(before):
+                break
+            await asyncio.sleep(0.25)
+        await self._settled(page, f"show {upload.name}")
+        return await self._judge_upload(page, upload, sidebar_name, before)
+
+    async def _judge_upload(self, page, upload: Upload, sidebar_name, before: list[str]) -> bool:
+        shown, exceptions = await self._alerts(page)
+        errors = [e for e in shown if e not in before]
+        if len(errors) < len(shown) and await sidebar_name.count():
+            self.report.errors.append(f"upload {upload.name}: the previous upload's message is still shown")
+        if exceptions:
+            self.report.errors.append(f"upload {upload.name}: exception shown")
+        if upload.expect_error is not None:
+            if any(upload.expect_error in e for e in errors):
+                self.report.expected_errors.append(f"{upload.name}: {upload.expect_error}")
+            else:
+                self.report.errors.append(
+                    f"upload {upload.name}: expected '{upload.expect_error}', got {errors}"
+                )
+            return False
+        if errors:
+            self.report.errors.append(f"upload {upload.name}: {errors}")
+            return False
+        if not await sidebar_name.count():
+            self.report.errors.append(f"upload {upload.name}: not shown as the document in use")
+            return False
+        self.own_text = upload.text
+        await self._check_isolation(page, f"document page after {upload.name}")
+        return True
+
+    async def _kill_busy_worker(self) -> bool:
+        """SIGKILL the server's PDF worker that is burning CPU (the one reading NIST), once it started."""
+        for _ in range(100):
+            await asyncio.sleep(0.3)
+            before = {pid: cpu_ticks(pid) for pid in pdf_workers(self.server_pid)}
+            await asyncio.sleep(0.3)
+            # Busy (at least 50 ms of CPU in 0.3 s) and past its start-up (imports), i.e. parsing.
+            busy = [pid for pid, ticks in before.items() if cpu_ticks(pid) - ticks >= 5 and age_s(pid) > 3.0]
+            if busy:
+                os.kill(busy[0], signal.SIGKILL)
+                return True
+        return False
+
+    # ----------------------------------------------------------------------------------------------
+    # Questions
+
+    async def _ask(self, page, question: str, first: bool) -> None:
+        if not await page.get_by_label("Your question").count():
+            await self._goto_page(page, "Ask")
+        await page.get_by_label("Your question").fill(question)
+        latencies = self.report.first_latency_s if first else self.report.later_latency_s
+        self.report.requests += 1
+        self.report.questions += 1
+        try:
+            seconds = await self._finished_run(
+                page, page.get_by_role("button", name="Ask").click, f"question {question!r}"
+            )
+        except RequestCutShort as cut:
+            latencies.append(cut.seconds)  # at least this long: p95 keeps its slowest requests
+            self.report.censored_questions += 1
+            raise
+        errors, exceptions = await self._alerts(page)
+        if errors or exceptions:
+            self.report.errors.append(f"question {question!r}: {errors or 'exception shown'}")
+            return
+        latencies.append(seconds)
+        await self._check_isolation(page, f"answer to {question!r}")
+
+    # ----------------------------------------------------------------------------------------------
+    # The session
+
+    async def run(self) -> SessionReport:
+        context = await self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(300_000)  # a loaded 2-core machine: 30 s (Playwright's default) is short
+        context.set_default_navigation_timeout(300_000)
+        page = await context.new_page()
+        try:
+            if await self._open(page):
+                for upload in self.plan:
+                    if time.monotonic() > self.deadline or self.report.requests >= self.args.max_requests:
+                        break
+                    if not await self._work_on(page, upload):
+                        break
+        finally:
+            await context.close()
+        return self.report
+
+    async def _open(self, page) -> bool:
+        try:
+            await page.goto(self.url)
+            await page.get_by_role("heading", name="Your document").wait_for(timeout=300_000)
+        except Exception as error:  # noqa: BLE001 - counted; the session cannot go on
+            self.report.errors.append(f"first visit: {type(error).__name__}: {str(error)[:200]}")
+            return False
+        return True
+
+    async def _work_on(self, page, upload: Upload) -> bool:
+        """Upload, ask, switch pages; False when the session must stop (the hard stop)."""
+        try:
+            ok = await self._upload(page, upload)
+            if upload.name == "soak0-nist.pdf":
+                self.report.upload_after_kill_ok = ok
+            if not ok:
+                return True
+            for i, question in enumerate(upload.questions):
+                if time.monotonic() > self.deadline:
+                    break
+                await self._ask(page, question, first=i == 0)
+            if upload.questions and time.monotonic() < self.deadline:
+                await self._goto_page(page, "Document")  # switch pages and look again
+                await self._check_isolation(page, "document page")
+        except RequestCutShort as cut:
+            self.cut_short(cut)
+            if cut.at_hard_stop:
+                return False
+            return await self._open(page)  # a fresh page (a new script run) to go on with
+        except Exception as error:  # noqa: BLE001 - a vanished element or the like: count it, go on
+            self.report.errors.append(f"{upload.name}: {type(error).__name__}: {str(error)[:200]}")
+        return True
