@@ -518,7 +518,40 @@ def use_fast_attention(model: _M) -> _M:
     for module in model.modules():
         if hasattr(module, "_pad_to_window_size") and fast_attention_layers(module):
             _pad_only_for_training(module)
+    _one_row_padding_mask()
     return model
+
+
+def _one_row_padding_mask() -> None:
+    """Stop LongformerModel.forward from building a (batch, 1, seq, seq) mask only to keep its first row.
+
+    transformers 5 builds the padding mask with `create_bidirectional_mask` (materialised) and then slices
+    `[:, 0, 0, :]`: at 16k tokens that is a 1 GB float mask plus a 256 MB bool one, ~1.4 GB of peak memory
+    and ~2 s of CPU per window, for a row that depends only on the keys. Here the mask is built for one query
+    and expanded (a view): the row is the same tensor values, so every model's output is unchanged.
+    Patches the name in HF's Longformer module only; idempotent.
+    """
+    from transformers.models.longformer import modeling_longformer
+
+    original = modeling_longformer.create_bidirectional_mask
+    if getattr(original, "_one_row", False):
+        return
+
+    def one_row(config, inputs_embeds: Tensor, attention_mask: Tensor | None, **kwargs: object) -> object:
+        if (
+            attention_mask is None
+            or attention_mask.dim() != 2
+            or set(kwargs) - {"allow_is_bidirectional_skip"}
+        ):
+            return original(config, inputs_embeds, attention_mask, **kwargs)
+        row = original(config, inputs_embeds[:, :1], attention_mask, **kwargs)  # (batch, 1, 1, seq)
+        if not isinstance(row, Tensor) or row.dim() != 4:
+            return original(config, inputs_embeds, attention_mask, **kwargs)
+        return row.expand(-1, -1, inputs_embeds.shape[1], -1)  # (batch, 1, seq, seq), no copy
+
+    one_row._one_row = True
+    one_row.original = original
+    modeling_longformer.create_bidirectional_mask = one_row
 
 
 def _pad_only_for_training(encoder: nn.Module) -> None:
