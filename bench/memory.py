@@ -113,6 +113,21 @@ def _answers(results: dict) -> dict[str, dict]:
     }
 
 
+def _read_in_steps(reader, step) -> None:
+    """Each reading step on its own, in the background reading's order, so the peak traces to one pass."""
+    import torch
+
+    from longformer_core.encoding import VIEWS
+
+    with torch.inference_mode():
+        for view in VIEWS:
+            if reader.model_for(view).head != "qa":
+                step(f"read: {view} view", lambda view=view: reader.encoded(view))
+            if view == "truncated":
+                step("read: passage embeddings", reader.embed_passages)
+                step("read: lexical index", lambda: reader.lexical_index)
+
+
 def main() -> int:
     args = _parse_args()
     if not args.pdf.is_file():
@@ -123,7 +138,6 @@ def main() -> int:
     import torch
 
     from longformer_core.documents import load_path
-    from longformer_core.encoding import VIEWS
     from longformer_core.models import load_models
     from longformer_core.qa import ask
     from longformer_core.reader import DocumentReader
@@ -155,14 +169,7 @@ def main() -> int:
 
     reader = step("tokenize and plan", plan)
 
-    # Each reading step on its own (in the background reading's order), so the peak can be traced to one pass.
-    with torch.inference_mode():
-        for view in VIEWS:
-            if reader.model_for(view).head != "qa":
-                step(f"read: {view} view", lambda view=view: reader.encoded(view))
-            if view == "truncated":
-                step("read: passage embeddings", reader.embed_passages)
-                step("read: lexical index", lambda: reader.lexical_index)
+    _read_in_steps(reader, step)
 
     def answer():
         with torch.inference_mode():
