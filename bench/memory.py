@@ -5,7 +5,8 @@ Steps, each with the highest RSS seen while it ran (sampled every 20 ms) and the
   1. load the model pair (`load_models`, what `ui.session.cached_models` calls);
   2. read the PDF (`load_path`, what the Document page's sample button calls);
   3. tokenize it and plan global attention (`DocumentReader` with the Ask page's strategy);
-  4. read the document with every view and embed each sentence (what `ui.tasks.read_views` does);
+  4. read the document as the background reading does (`background.Reading`), one step at a time: the
+     truncated view, the passage embeddings, the lexical index, the chunked and the Longformer views;
   5. answer one question with all three views (`qa.ask`).
 The app adds Streamlit's own memory (~100-200 MB) on top; this measures the core's share.
 
@@ -112,6 +113,21 @@ def _answers(results: dict) -> dict[str, dict]:
     }
 
 
+def _read_in_steps(reader, step) -> None:
+    """Each reading step on its own, in the background reading's order, so the peak traces to one pass."""
+    import torch
+
+    from longformer_core.encoding import VIEWS
+
+    with torch.inference_mode():
+        for view in VIEWS:
+            if reader.model_for(view).head != "qa":
+                step(f"read: {view} view", lambda view=view: reader.encoded(view))
+            if view == "truncated":
+                step("read: passage embeddings", reader.embed_passages)
+                step("read: lexical index", lambda: reader.lexical_index)
+
+
 def main() -> int:
     args = _parse_args()
     if not args.pdf.is_file():
@@ -122,7 +138,6 @@ def main() -> int:
     import torch
 
     from longformer_core.documents import load_path
-    from longformer_core.encoding import VIEWS
     from longformer_core.models import load_models
     from longformer_core.qa import ask
     from longformer_core.reader import DocumentReader
@@ -131,11 +146,14 @@ def main() -> int:
     steps: dict[str, dict[str, float]] = {}
 
     def step(name: str, work):
+        rss_before_mb = round(_status_kb("VmRSS") / 1024, 1)
         started = time.perf_counter()
         out = work()
         steps[name] = {
             "seconds": round(time.perf_counter() - started, 2),
+            "rss_before_mb": rss_before_mb,
             "peak_rss_mb": sampler.peak_since_mark(),
+            "rss_after_mb": round(_status_kb("VmRSS") / 1024, 1),
         }
         print(f"{name}: {steps[name]}", file=sys.stderr, flush=True)
         return out
@@ -151,14 +169,7 @@ def main() -> int:
 
     reader = step("tokenize and plan", plan)
 
-    def read() -> None:
-        with torch.inference_mode():
-            for view in VIEWS:
-                if reader.model_for(view).head != "qa":
-                    reader.encoded(view)
-            reader.embed_passages()
-
-    step("read with every view", read)
+    _read_in_steps(reader, step)
 
     def answer():
         with torch.inference_mode():

@@ -15,9 +15,12 @@ Same results as `transformers`' `LongformerSelfAttention` (to fp32 rounding), wi
         scores of one block = [ global columns | block x (block + 2w) window ]
                                    (G cols)        band = diagonal strip of width 2w+1
 
-  Each block's scores stay in cache: scores -> softmax (fp32) -> probs @ values, then the next block.
+  Each block's scores stay in cache: scores -> softmax (fp32 arithmetic) -> probs @ values, then the next
+  block. The global columns' scores and their values are one matmul each per layer, outside the blocks.
   Blocks are shared out to single-threaded workers (see _worker_pool) rather than split by OpenMP.
 * Global columns: every query also scores the global tokens' keys (the *local* key projection, as HF).
+* bf16 (autocast): q, k and v are laid out once per layer the way the blocks read them, since the bf16
+  matmuls copy any operand not contiguous in its last dimension (bench/bf16_profile.py; docs/results.md).
 * Global rows: only the global tokens attend to the whole sequence, with the *_global projections.
   HF projects every token with key_global and value_global in every layer; we fold those projections
   into the G global queries instead (q^T (W h) = (W^T q)^T h), which costs O(G * heads * hidden) per
@@ -90,6 +93,7 @@ def sliding_window_attention(
         torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
     )
     _for_each(job.run, job.tasks(), threads_ok)
+    job.add_global_values()
     return job.out, job.probs
 
 
@@ -101,9 +105,12 @@ class _BandJob:
     ) -> None:
         batch, n, heads, head_dim = q.shape
         self.batch, self.n, self.window, self.block, self.n_global = batch, n, window, block, 0
-        self.queries, self.keys, self.values = (
-            x.transpose(1, 2) for x in (q, k, v)
-        )  # (batch, heads, seq, d)
+        # One copy per layer in the layouts the blocks read: slices of strided views made every block copy
+        # its keys and values again (blocks overlap by 2w keys: ~9x the layer's keys at w=256, block=64;
+        # the bf16 matmuls copy any operand that is not contiguous in its last dimension).
+        self.queries = q.transpose(1, 2).contiguous()  # (batch, heads, seq, d)
+        self.keys_t = k.permute(0, 2, 3, 1).contiguous()  # (batch, heads, d, seq)
+        self.values = v.transpose(1, 2).contiguous()  # (batch, heads, seq, d)
         self.masks = _BlockMasks(key_mask, n, window, block, q.dtype, q.device)
         self.out = q.new_empty(batch, n, heads, head_dim)
         self.probs: Tensor | None = None
@@ -112,11 +119,20 @@ class _BandJob:
     def add_globals(self, global_k: Tensor, global_v: Tensor, global_mask: Tensor | None) -> None:
         """Global key columns for every query (see sliding_window_attention)."""
         self.n_global = global_k.shape[1]
-        self.global_keys_t = global_k.permute(0, 2, 3, 1)  # (batch, heads, head_dim, n_global)
-        self.global_values = global_v.transpose(1, 2)
-        self.global_bias = global_k.new_zeros(self.batch, 1, self.n_global)
+        # Every query against the global keys in one matmul per layer, not two small ones per block.
+        scores = torch.matmul(self.queries, global_k.permute(0, 2, 3, 1))  # (batch, heads, seq, n_global)
         if global_mask is not None:
-            self.global_bias.masked_fill_(global_mask[:, None, :], torch.finfo(global_k.dtype).min)
+            scores = scores.masked_fill(global_mask[:, None, None, :], torch.finfo(scores.dtype).min)
+        self.global_scores = scores
+        self.global_values = global_v.transpose(1, 2)  # (batch, heads, n_global, d)
+        # The blocks' probabilities on the global columns, applied to global_values after the blocks.
+        self.global_probs = scores.new_empty(scores.shape)
+
+    def add_global_values(self) -> None:
+        """out += every query's probabilities on the global columns @ the global values (one matmul)."""
+        if self.n_global:
+            mixed = torch.matmul(self.global_probs, self.global_values)  # (batch, heads, seq, d)
+            self.out += mixed.transpose(1, 2).to(self.out.dtype)
 
     def keep_probs(self, heads: Sequence[int]) -> None:
         """Also fill self.probs for these heads, in HF's order."""
@@ -129,7 +145,7 @@ class _BandJob:
         return [(b, start) for b in range(self.batch) for start in range(0, self.n, self.block)]
 
     def run(self, task: tuple[int, int]) -> None:
-        """Attention of example b's queries [start, start + block): scores, fp32 softmax, probs @ values."""
+        """Attention of example b's queries [start, start + block): scores, softmax, probs @ values."""
         b, start = task
         n_global, window = self.n_global, self.window
         rows = min(self.block, self.n - start)
@@ -137,14 +153,15 @@ class _BandJob:
         lo, hi = max(0, start - window), min(self.n, start + rows + window)
         q_block = self.queries[b, :, start : start + rows]
         bias = self.masks.bias(b, start, rows, lo, hi)
-        scores = torch.baddbmm(bias, q_block, self.keys[b, :, lo:hi].transpose(1, 2))
+        scores = torch.baddbmm(bias, q_block, self.keys_t[b, :, :, lo:hi])  # (heads, rows, hi - lo)
         if n_global:
-            global_scores = torch.baddbmm(self.global_bias[b], q_block, self.global_keys_t[b])
-            scores = torch.cat([global_scores, scores], dim=-1)
-        p = torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
+            scores = torch.cat([self.global_scores[b, :, start : start + rows], scores], dim=-1)
+        # fp32 scores: softmax in fp32. bf16 scores: torch's bf16 softmax accumulates in fp32 too and
+        # rounds once (within 1 bf16 ulp of fp32-then-round, at half the cost: no fp32 copy of the scores).
+        p = torch.softmax(scores, dim=-1)
         o = torch.bmm(p[..., n_global:], self.values[b, :, lo:hi])
         if n_global:
-            o = torch.baddbmm(o, p[..., :n_global], self.global_values[b])
+            self.global_probs[b, :, start : start + rows] = p[..., :n_global]
         self.out[b, start : start + rows] = o.transpose(0, 1)
         if self.probs is not None:
             first = lo - (start - window)  # window column of key `lo`
@@ -552,7 +569,40 @@ def use_fast_attention(model: _M) -> _M:
     for module in model.modules():
         if hasattr(module, "_pad_to_window_size") and fast_attention_layers(module):
             _pad_only_for_training(module)
+    _one_row_padding_mask()
     return model
+
+
+def _one_row_padding_mask() -> None:
+    """Stop LongformerModel.forward from building a (batch, 1, seq, seq) mask only to keep its first row.
+
+    transformers 5 builds the padding mask with `create_bidirectional_mask` (materialised) and then slices
+    `[:, 0, 0, :]`: at 16k tokens that is a 1 GB float mask plus a 256 MB bool one, ~1.4 GB of peak memory
+    and ~2 s of CPU per window, for a row that depends only on the keys. Here the mask is built for one query
+    and expanded (a view): the row is the same tensor values, so every model's output is unchanged.
+    Patches the name in HF's Longformer module only; idempotent.
+    """
+    from transformers.models.longformer import modeling_longformer
+
+    original = modeling_longformer.create_bidirectional_mask
+    if getattr(original, "_one_row", False):
+        return
+
+    def one_row(config, inputs_embeds: Tensor, attention_mask: Tensor | None, **kwargs: object) -> object:
+        if (
+            attention_mask is None
+            or attention_mask.dim() != 2
+            or set(kwargs) - {"allow_is_bidirectional_skip"}
+        ):
+            return original(config, inputs_embeds, attention_mask, **kwargs)
+        row = original(config, inputs_embeds[:, :1], attention_mask, **kwargs)  # (batch, 1, 1, seq)
+        if not isinstance(row, Tensor) or row.dim() != 4:
+            return original(config, inputs_embeds, attention_mask, **kwargs)
+        return row.expand(-1, -1, inputs_embeds.shape[1], -1)  # (batch, 1, seq, seq), no copy
+
+    one_row._one_row = True
+    one_row.original = original
+    modeling_longformer.create_bidirectional_mask = one_row
 
 
 def _pad_only_for_training(encoder: nn.Module) -> None:

@@ -264,6 +264,32 @@ def test_sum_of_last_four_layers_equals_summing_output_hidden_states(tiny_longfo
     np.testing.assert_allclose(p.last4, expected.numpy(), atol=1e-5)
 
 
+def test_longformer_padding_mask_is_one_row_and_outputs_are_unchanged(tiny_longformer_qa, monkeypatch):
+    """The (batch, 1, seq, seq) mask HF builds and slices is an expanded row now; a padded batch is unchanged."""
+    from transformers.models.longformer import modeling_longformer
+
+    from longformer_core.encoding import build_input, collate, model_kwargs
+
+    model = tiny_longformer_qa
+    model.dtype = torch.float32
+    patched = modeling_longformer.create_bidirectional_mask
+    assert getattr(patched, "_one_row", False)  # installed by use_fast_attention (load_checkpoint)
+    doc = tokenize(model.tokenizer, TEXT[:900])
+    wins = [build_input(model.tokenizer, doc, span, global_first=True) for span in ((0, 40), (10, 25))]
+    kwargs = model_kwargs(model, collate(model.tokenizer, wins))  # the second row padded
+    embeds = torch.zeros(2, kwargs["input_ids"].shape[1], 8)
+    mask = kwargs["attention_mask"]
+    row = patched(model.encoder.config, embeds, mask, allow_is_bidirectional_skip=False)
+    dense = patched.original(model.encoder.config, embeds, mask, allow_is_bidirectional_skip=False)
+    assert row.shape == dense.shape and row.stride(2) == 0  # a view: no (seq, seq) memory
+    assert torch.equal(row, dense)
+    with torch.inference_mode():
+        fast = model.encoder(**kwargs).last_hidden_state
+        monkeypatch.setattr(modeling_longformer, "create_bidirectional_mask", patched.original)
+        slow = model.encoder(**kwargs).last_hidden_state
+    assert torch.equal(fast, slow)
+
+
 # --------------------------------------------------------------------------------------------------
 # The Ask page reads in the background (real app, real embedded model, AppTest)
 
