@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-
 from longformer_core import settings
+from longformer_core.machine import machine_info
 
 DEFAULT_PDF = settings.data_dir() / "pdfs/nist_sp800-61r2.pdf"
 DEFAULT_QUESTIONS = [
@@ -30,29 +28,6 @@ DEFAULT_QUESTIONS = [
     "What is a precursor?",
     "Which tool helps to prioritize the handling of incidents?",
 ]
-
-
-def machine() -> dict:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": os.getloadavg(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-    }
 
 
 def timed(step, results: dict, name: str):
@@ -82,7 +57,7 @@ def main() -> None:
 
     from streamlit.testing.v1 import AppTest
 
-    info = {"machine": machine(), "pdf": str(args.pdf), "seconds": {}}
+    info = {"machine": machine_info(), "pdf": str(args.pdf), "seconds": {}}
     seconds = info["seconds"]
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=3600)
     timed(at.run, seconds, "app start (model load)")

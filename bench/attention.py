@@ -28,12 +28,12 @@ from torch import nn
 
 # Run as a script from anywhere: make the repository's package importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from transformers import LongformerConfig, LongformerModel
 from transformers.models.longformer.modeling_longformer import LongformerSelfAttention
 from transformers.utils import logging as hf_logging
 
 from longformer_core.attention import FastLongformerSelfAttention, hf_layer_inputs, use_fast_attention
+from longformer_core.machine import machine_info
 
 BASE = {"hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 3072, "num_hidden_layers": 12}
 WINDOW = 512  # two-sided, as allenai/longformer-base-4096
@@ -64,25 +64,6 @@ def compare(fns: dict[str, Callable[[], torch.Tensor]], repeats: int) -> dict[st
     for entry in result.values():
         entry["s"] = statistics.median(entry.pop("times"))
     return result
-
-
-def machine() -> dict[str, object]:
-    """CPU model, core count, load, and whether the CPU has bf16 matmul instructions."""
-    flags: set[str] = set()
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags") and not flags:
-            flags = set(line.split(":", 1)[1].split())
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "bf16_hardware": sorted(flags & {"avx512_bf16", "amx_bf16", "amx_tile"}),
-        "load_average_at_start": os.getloadavg()[0],
-    }
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -379,7 +360,7 @@ def main(quick: bool) -> dict[str, object]:
     repeats = 1 if quick else 3
     report: dict[str, object] = {
         "command": " ".join(["python", "bench/attention.py", *sys.argv[1:]]),
-        "machine": machine(),
+        "machine": machine_info(),
     }
     log(f"machine: {report['machine']}")
     gflops_start = matmul_gflops()
@@ -439,7 +420,7 @@ def main(quick: bool) -> dict[str, object]:
     log(
         f"t(16k)/t(4k) (our layer): {report['scaling_16k_over_4k']:.2f};"
         f" first-call overhead (our base model): {report['first_call_overhead_s']:+.2f} s;"
-        f" load average start/end: {report['machine']['load_average_at_start']:.2f}/{report['load_average_at_end']:.2f}"
+        f" load average start/end: {report['machine']['load_average_at_start'][0]:.2f}/{report['load_average_at_end']:.2f}"
     )
     return report
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+from longformer_core.machine import machine_info
 
 DEFAULT_PDF = (
     Path(os.environ.get("LONGDOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
@@ -48,16 +48,6 @@ VIEW_ORDER = ("truncated", "chunked", "longformer")
 
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def matmul_gflops(dtype, n: int = 2048, repeats: int = 5) -> float:
@@ -178,19 +168,6 @@ def _first_answers(reader, question: str, t_chosen: float) -> tuple[dict[str, fl
     return per_view, answers
 
 
-def _machine() -> dict:
-    import torch
-
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def _write(info: dict, where: str | None) -> None:
     """Print the numbers (as lines, or JSON with --json) and write them to FILE when --json FILE."""
     text = json.dumps(info, indent=2)
@@ -303,7 +280,7 @@ def main() -> int:
         "second_answers": {v: (r.best.page if r.best else None) for v, r in second.items()},
         "model": args.model,
         "baseline": args.baseline or "(default)",
-        "machine": _machine(),
+        "machine": machine_info("end"),
     }
     info["matmul_gflops"] = {
         k: round(v, 1) for k, v in info["matmul_gflops"].items()

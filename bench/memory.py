@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import sys
 import threading
@@ -30,8 +28,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-
 from longformer_core import settings
+from longformer_core.machine import machine_info
 
 DEFAULT_PDF = settings.data_dir() / "pdfs/nist_sp800-61r2.pdf"
 DEFAULT_QUESTION = "How long should incident handling records be retained?"
@@ -81,25 +79,6 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--limit-gb", type=float, default=4.0, help="exit 1 when the peak RSS is over this")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     return parser.parse_args()
-
-
-def _machine() -> dict:
-    import torch
-
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def _answers(results: dict) -> dict[str, dict]:
@@ -194,7 +173,7 @@ def main() -> int:
         },
         "question": args.question,
         "answers": _answers(results),
-        "machine": _machine(),
+        "machine": machine_info("end"),
     }
     print(json.dumps(info, indent=2))
     print(f"peak RSS: {peak_mb:,.0f} MB (limit {args.limit_gb:g} GB)")

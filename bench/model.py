@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere without installing
+from longformer_core.machine import cpu_model_name
 
 
 def peak_rss_mb() -> float:
@@ -72,7 +72,7 @@ def main() -> None:
         hf_s = timed(forward, args.repeats)
         rss_after_hf = peak_rss_mb()
         report = {
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+            "machine": f"{cpu_model_name()}, {os.cpu_count()} cores, torch {torch.__version__}",
             "convert_seconds": round(convert_s, 2),
             "load_from_cache_seconds": round(load_s, 2),
             f"forward_{n}_hf_seconds": round(hf_s, 3),

@@ -31,8 +31,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-
 from longformer_core import settings
+from longformer_core.machine import cpu_model_name
 
 TOKENS = 16_382  # document tokens in one 16,384-token pass ([CLS] + doc + [SEP])
 LAYER, HEAD = 5, 0  # last layer, first head of the embedded model
@@ -172,7 +172,7 @@ def run_part(args: list[str]) -> dict:
 
 
 def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+    return f"{cpu_model_name()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
 def report(results: list[dict]) -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -40,11 +39,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-
 from bench.app_server import CHROMIUM, CHROMIUM_ARGS, running_app  # after the sys.path line
 from bench.soak_plan import DATA_DIR, KILLED_WORKER_WORDS, session_plan
 from bench.soak_proc import MemoryWatch, rss_bytes
 from bench.soak_session import Session, SessionReport
+from longformer_core.machine import machine_info
 
 MB = 2**20
 
@@ -55,21 +54,6 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))], 2)
-
-
-def machine() -> dict:
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average_at_start": os.getloadavg(),
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "python": platform.python_version(),
-    }
 
 
 async def drive(args: argparse.Namespace, url: str, server_pid: int) -> tuple[list[SessionReport], int]:
@@ -196,7 +180,7 @@ def main() -> int:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LONGDOC_DATA_DIR": str(DATA_DIR)}
     log_path = Path(tempfile.mkdtemp(prefix="soak-")) / "server.log"
     rss = {"started": time.monotonic()}
-    at_start = machine()
+    at_start = machine_info()
     with running_app(log_path, env) as server:
         watch = MemoryWatch(server.process.pid)
         watch.start()

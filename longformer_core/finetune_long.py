@@ -59,7 +59,6 @@ from longformer_core.finetune_long_data import (  # re-exported: bench/ and test
     squad_article_examples,
 )
 from longformer_core.finetune_long_model import (  # re-exported: bench/ and tests import these from here
-    cpu_model_name,
     init_from_head,
     native_bf16,
     reader_for_training,
@@ -67,6 +66,7 @@ from longformer_core.finetune_long_model import (  # re-exported: bench/ and tes
 )
 from longformer_core.long_reader import AnswerTypeHead
 from longformer_core.lora import LoraConfig, adapter_state
+from longformer_core.machine import cpu_model_name
 from longformer_core.models import EMBEDDED, QA_HEAD_DIR
 
 __all__ = [

@@ -6,7 +6,6 @@ softmax over the window, plus the cross-entropy of the span/yes/no classifier.
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,17 +26,6 @@ def native_bf16(device: torch.device) -> bool:
     except OSError:  # not Linux: do not guess
         return False
     return any(f" {flag}" in flags for flag in ("avx512_bf16", "amx_bf16"))
-
-
-def cpu_model_name() -> str:
-    """The CPU's model name (as lscpu shows it), for the training card."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def init_from_head(model: nn.Module, adapters: dict, head_dir: Path) -> None:
