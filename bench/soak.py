@@ -65,6 +65,7 @@ async def drive(args: argparse.Namespace, url: str, server_pid: int) -> tuple[li
     if args.no_kill:  # the NIST upload whose worker is killed goes (its second upload stays)
         plans[0] = [u for u in plans[0] if u.expect_error != KILLED_WORKER_WORDS]
     names = {i: {u.name for u in plan} for i, plan in plans.items()}
+    texts = {i: [" ".join(u.text.split()) for u in plan if u.text] for i, plan in plans.items()}
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -78,7 +79,7 @@ async def drive(args: argparse.Namespace, url: str, server_pid: int) -> tuple[li
             model_loaded_rss = rss_bytes(server_pid)
             deadline = time.monotonic() + args.minutes * 60
             sessions = [
-                Session(i, browser, url, plans[i], names, args, server_pid, deadline)
+                Session(i, browser, url, plans[i], names, texts, args, server_pid, deadline)
                 for i in range(args.sessions)
             ]
             tasks = [asyncio.create_task(s.run()) for s in sessions]
@@ -111,6 +112,7 @@ def summarize(
 
     errors = [f"session {r.session}: {e}" for r in reports for e in r.errors]
     violations = [f"session {r.session}: {v}" for r in reports for v in r.isolation_violations]
+    stale = [f"session {r.session}: {v}" for r in reports for v in r.stale_highlights]
     cache_mb = round(cache_limit_bytes() / MB)
     with_model = round(rss["model_loaded"] / MB)
     return {
@@ -146,6 +148,7 @@ def summarize(
         "upload_after_kill_ok": next((r.upload_after_kill_ok for r in reports if r.session == 0), None),
         "isolated": not violations,
         "isolation_violations": violations,
+        "stale_highlights": stale,  # an earlier document of the same session still on the page (not a leak)
     }
 
 

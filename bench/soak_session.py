@@ -38,7 +38,8 @@ class SessionReport:
     timed_out: list[str] = field(default_factory=list)  # ran past --action-timeout (not an app error)
     unfinished: list[str] = field(default_factory=list)  # still running at the hard stop (not an app error)
     censored_questions: int = 0  # questions in the latency lists at their time so far (a lower bound)
-    isolation_violations: list[str] = field(default_factory=list)
+    isolation_violations: list[str] = field(default_factory=list)  # another session's text, or no document's
+    stale_highlights: list[str] = field(default_factory=list)  # text of this session's earlier document
     worker_killed: bool = False
     upload_after_kill_ok: bool | None = None
 
@@ -78,6 +79,7 @@ class Session:
         url: str,
         plan: list[Upload],
         all_names: dict[int, set[str]],
+        all_texts: dict[int, list[str]],
         args: argparse.Namespace,
         server_pid: int,
         deadline: float,
@@ -87,12 +89,14 @@ class Session:
         self.url = url
         self.plan = plan
         self.all_names = all_names
+        self.all_texts = all_texts  # every session's planned document texts, whitespace-normalised
         self.args = args
         self.server_pid = server_pid
         self.deadline = deadline
         self.hard_stop = deadline + args.grace
         self.report = SessionReport(index)
         self.own_text = ""
+        self.earlier_texts: list[str] = []  # this session's earlier documents, whitespace-normalised
         self.current: tuple[str, float] | None = None  # the request running now and when it started
 
     # ----------------------------------------------------------------------------------------------
@@ -170,11 +174,22 @@ class Session:
                     self.report.isolation_violations.append(f"{where}: saw session {other}'s '{name}'")
         marks = [await m.inner_text() for m in await page.locator("mark").all()]
         own = " ".join(self.own_text.split())
-        for mark in marks:
-            if own and " ".join(mark.split()) not in own:
-                self.report.isolation_violations.append(
-                    f"{where}: highlighted text not in its own document: {' '.join(mark.split())[:80]!r}"
+        for mark in (" ".join(m.split()) for m in marks):
+            if not own or mark in own:
+                continue
+            if any(mark in text for text in self.earlier_texts):
+                self.report.stale_highlights.append(
+                    f"{where}: {mark[:80]!r} (an earlier document of this session)"
                 )
+                continue
+            owners = [
+                i for i, texts in self.all_texts.items() if i != self.index and any(mark in t for t in texts)
+            ]
+            self.report.isolation_violations.append(
+                f"{where}: highlighted text not in its own document"
+                + (f" but in session {owners}'s" if owners else " nor in any uploaded one")
+                + f": {mark[:80]!r}"
+            )
 
     async def _goto_page(self, page, title: str) -> None:
         link = page.get_by_test_id("stSidebar").get_by_role("link", name=title)
@@ -239,6 +254,8 @@ class Session:
         if not await sidebar_name.count():
             self.report.errors.append(f"upload {upload.name}: not shown as the document in use")
             return False
+        if self.own_text:
+            self.earlier_texts.append(" ".join(self.own_text.split()))
         self.own_text = upload.text
         await self._check_isolation(page, f"document page after {upload.name}")
         return True
