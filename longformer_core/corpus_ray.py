@@ -254,24 +254,19 @@ def embed_corpus_ray(
         if started:
             _connect(ray, options)
         try:
-            _run(
-                ray,
-                corpus,
-                todo,
-                missing,
-                out,
-                model,
-                baseline,
-                fingerprint,
-                views,
-                poolings,
-                strategy,
-                chunk_size,
-                progress,
-                options,
-                worker_class,
-                report,
-            )
+            worker_kwargs = {
+                "model": model,
+                "baseline": baseline,
+                "fingerprint": fingerprint,
+                "out": str(out.resolve()),
+                "views": list(views),
+                "poolings": list(poolings),
+                "strategy": strategy,
+                "corpus_hash": corpus.hash,
+                "threads": options.threads_per_worker,
+            }
+            summaries = _launch(ray, corpus, todo, missing, worker_class, worker_kwargs, chunk_size, options)
+            _tally(summaries, report, len(corpus), views, progress)
         finally:
             if started:
                 ray.shutdown()
@@ -294,24 +289,18 @@ def _connect(ray, options: RayOptions) -> None:
         ray.init(address=options.address, **options.init_kwargs)
 
 
-def _run(
+def _launch(
     ray,
-    corpus,
-    todo,
-    missing,
-    out,
-    model,
-    baseline,
-    fingerprint,
-    views,
-    poolings,
-    strategy,
-    chunk_size,
-    progress,
-    options,
-    worker_class,
-    report,
-) -> None:
+    corpus: Corpus,
+    todo: list[int],
+    missing: dict,
+    worker_class: type[EmbedWorker],
+    worker_kwargs: dict,
+    chunk_size: int,
+    options: RayOptions,
+):
+    """The Ray dataset of per-document summaries: `todo` in blocks of `chunk_size`, embedded by an actor pool of
+    `worker_class(**worker_kwargs)` (each writes its own part files)."""
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the driver prints its own progress lines
     workers = options.workers or _default_workers(ray, options)
@@ -320,19 +309,9 @@ def _run(
     ]
     # From Arrow tables, one block each: ray.data.from_pandas(override_num_blocks=...) breaks on pandas 3.
     dataset = ray.data.from_arrow(blocks)
-    summaries = dataset.map_batches(
+    return dataset.map_batches(
         worker_class,
-        fn_constructor_kwargs={
-            "model": model,
-            "baseline": baseline,
-            "fingerprint": fingerprint,
-            "out": str(out.resolve()),
-            "views": list(views),
-            "poolings": list(poolings),
-            "strategy": strategy,
-            "corpus_hash": corpus.hash,
-            "threads": options.threads_per_worker,
-        },
+        fn_constructor_kwargs=worker_kwargs,
         batch_size=chunk_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=workers),
@@ -340,6 +319,12 @@ def _run(
         num_gpus=options.gpus_per_worker or None,
         zero_copy_batch=True,
     )
+
+
+def _tally(
+    summaries, report: EmbedReport, n_documents: int, views: Sequence[str], progress: Progress | None
+) -> None:
+    """Count the workers' summaries into `report` (a batch retried after a worker died counts once)."""
     seen: set[int] = set()
     already = report.reused
     for batch in summaries.iter_batches(batch_size=None, batch_format="pyarrow"):
@@ -360,6 +345,6 @@ def _run(
         if progress:
             n_done = already + len(seen)
             progress(
-                n_done / len(corpus),
-                f"embedded {n_done} of {len(corpus)} documents ({len(report.workers)} Ray workers)",
+                n_done / n_documents,
+                f"embedded {n_done} of {n_documents} documents ({len(report.workers)} Ray workers)",
             )
