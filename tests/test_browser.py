@@ -42,22 +42,25 @@ def browser():
         chromium.close()
 
 
-def test_upload_ask_and_see_the_answer(browser, app_url, make_pdf):
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+def ask_about_the_harbour(page, app_url: str, make_pdf) -> None:
+    """Open the app, upload the 2-page harbour PDF, go to Ask and ask what colour the lighthouse is."""
     page.goto(app_url)
     page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
-
     page.locator("input[type=file]").first.set_input_files(
         files=[{"name": "harbour.pdf", "mimeType": "application/pdf", "buffer": make_pdf(PAGES)}]
     )
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_text("2 pages", exact=False).wait_for(timeout=120_000)
-
     sidebar.get_by_role("link", name="Ask").click()
     question = page.get_by_label("Your question")
     question.wait_for(timeout=60_000)
     question.fill("What colour is the lighthouse?")
     page.get_by_role("button", name="Ask").click()
+
+
+def test_upload_ask_and_see_the_answer(browser, app_url, make_pdf):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    ask_about_the_harbour(page, app_url, make_pdf)
 
     # Every column highlights its answer, the sentence on page 2. An error message ends the wait early.
     answers = page.locator("mark", has_text="red and white")
@@ -175,18 +178,7 @@ def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app
     the report, then open it in Chromium with the network off: the answers, the evidence strip and the
     Attention page's pattern figure are there (issue 20)."""
     page = browser.new_page(viewport={"width": 1500, "height": 1400}, accept_downloads=True)
-    page.goto(app_url)
-    page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
-    page.locator("input[type=file]").first.set_input_files(
-        files=[{"name": "harbour.pdf", "mimeType": "application/pdf", "buffer": make_pdf(PAGES)}]
-    )
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_text("2 pages", exact=False).wait_for(timeout=120_000)
-    sidebar.get_by_role("link", name="Ask").click()
-    question = page.get_by_label("Your question")
-    question.wait_for(timeout=60_000)
-    question.fill("What colour is the lighthouse?")
-    page.get_by_role("button", name="Ask").click()
+    ask_about_the_harbour(page, app_url, make_pdf)
     page.locator("mark", has_text="red and white").first.wait_for(timeout=300_000)
     page.get_by_role("button", name="Show the evidence").click()
     page.get_by_text("On the page").wait_for(timeout=300_000)
@@ -201,6 +193,7 @@ def test_report_downloads_and_opens_offline_and_the_page_view_draws(browser, app
     page.get_by_test_id("stImage").first.screenshot(path=str(SCREENSHOTS / "page_view.png"))
 
     # The Attention page's figures go into the report: draw them, then come back to download it.
+    sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_role("link", name="Attention").click()
     page.get_by_role("heading", name="Attention: who reads whom").wait_for(timeout=60_000)
     page.locator(".js-plotly-plot >> visible=true").nth(2).wait_for(timeout=300_000)  # pattern, token, band
