@@ -74,6 +74,11 @@ def show(view: str, answer: ViewAnswer, source: Document) -> None:
         render_answer(view, answer, source)
 
 
+def answered_caption(number: int, record: AskRecord) -> str:
+    """Which question the columns answer: numbered, so a repeated question is told apart from the last one."""
+    return f"Question {number} of this session, about {md(record.source.name)}: {md(record.question)}"
+
+
 if submitted:
     # Each column fills in as soon as its model has answered.
     with status_area:
@@ -83,11 +88,16 @@ if submitted:
         )
     if record is not None:
         history.append(record)
-elif history:
+        status_area.caption(answered_caption(len(history), record))
+elif history and history[-1].source.sha256 == document.sha256:
     last = history[-1]
-    status_area.caption(f"Last question, about {md(last.source.name)}: {md(last.question)}")
+    status_area.caption(answered_caption(len(history), last))
     for view, answer in last.answers.items():
         show(view, answer, last.source)
+elif history:  # the answers were about another document: its highlights would read as this one's
+    status_area.caption(
+        f"Your last question was about {md(history[-1].source.name)}; every question is in the table below."
+    )
 
 if history and history[-1].source.sha256 == document.sha256:
     evidence_section(history[-1], settings)

@@ -7,6 +7,7 @@ sample guide and is marked slow.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import textwrap
@@ -71,6 +72,19 @@ def test_every_page_renders_without_a_document():
         assert_healthy(at)
         assert at.info, f"{page} should say that a document is needed"
         assert at.selectbox(key="strategy"), f"{page} lost the sidebar"
+
+
+def test_loaded_models_are_out_of_the_garbage_collectors_sight():
+    """Streamlit may collect garbage after every script run; the ~440k objects of the libraries and models
+    must not be walked each time (ui/session.py freezes them once they are loaded)."""
+    from ui.session import cached_models
+
+    cached_models.clear()  # loaded again by this app run, whatever earlier tests loaded
+    gc.unfreeze()
+    at = start()
+    upload(at, "notes.txt", b"The ferry crosses the bay twice a day.")
+    assert_healthy(at)
+    assert gc.get_freeze_count() > 100_000
 
 
 def test_sample_document_is_long_and_has_facts_deep_inside(embedded_pair):
@@ -188,6 +202,36 @@ def test_ask_classify_and_compare_on_a_small_pdf(make_pdf):
     at.button(key="compare_button").click().run()
     assert_healthy(at)
     assert at.session_state["compare_last"].value.pooling == "sum-last4"
+
+
+def test_ask_page_shows_only_the_current_documents_answers():
+    """After a new upload the Ask page does not show the last document's highlights as if they were this one's;
+    each answered question is numbered, so asking the same question again is told apart from the last one."""
+    a = b"Semyon Aranovich was a chess player. He was born in Moscow in 1934 and played three hundred games. "
+    b = b"The lighthouse on the hill is painted red and white. Its keeper, Marguerite Olsen, lives in Bergen. "
+    at = start()
+    upload(at, "chess.txt", a * 6)
+    at.switch_page("pages/ask.py").run()
+    at.text_input(key="question").input("Where was Semyon Aranovich born?")
+    at.button(key="ask_button").click().run()
+    assert_healthy(at)
+    assert any(c.value.startswith("Question 1 of this session, about chess") for c in at.caption)
+    assert any("<mark>" in h.value and "Moscow" in h.value for h in at.get("html"))
+
+    at.switch_page("app.py").run()
+    upload(at, "lighthouse.txt", b * 6)
+    at.switch_page("pages/ask.py").run()
+    assert not any("<mark>" in h.value for h in at.get("html")), "the chess answers are still shown"
+    assert any("last question was about chess" in c.value for c in at.caption)
+    for number in (2, 3):  # the same question twice
+        at.text_input(key="question").input("What colour is the lighthouse?")
+        at.button(key="ask_button").click().run()
+        assert_healthy(at)
+        assert any(
+            c.value.startswith(f"Question {number} of this session, about lighthouse") for c in at.caption
+        )
+        marks = [h.value for h in at.get("html") if "<mark>" in h.value]
+        assert marks and not any("Moscow" in m for m in marks)
 
 
 def test_checkpoints_with_task_heads(tiny_checkpoint, make_pdf):
