@@ -22,13 +22,16 @@ only the question's embedding and the reader. Weights were chosen on the shared 
 from __future__ import annotations
 
 import re
+import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from longformer_core.encoding import VIEWS, Progress, embed_texts, run_windows, scaled, tokenizer_call
+from longformer_core.models import LoadedModel
 from longformer_core.reader import DocumentReader
 from longformer_core.results import Located, ModelRun, model_run, windows_run
 from longformer_core.retrieval import SIGNAL_WORDS, Ranking, fuse
@@ -138,11 +141,32 @@ def prepare(reader: DocumentReader, view: str, progress: Progress | None = None)
     return 0.0 if cached else time.perf_counter() - t0
 
 
+# The last questions each baseline embedded (keyed weakly by its network): every view that ranks passages
+# ranks them with the same question vector, so it is computed once per question.
+_QUESTION_VECTORS: weakref.WeakKeyDictionary[object, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+_QUESTIONS_LOCK = threading.Lock()
+_QUESTIONS_KEPT = 64  # per model
+
+
+def question_vector(model: LoadedModel, question: str) -> np.ndarray:
+    """The question embedded by `model` (the baseline): (hidden,), computed once for all the views."""
+    with _QUESTIONS_LOCK:
+        vector = _QUESTION_VECTORS.get(model.model, {}).get(question)
+    if vector is None:
+        vector = embed_texts(model, [question])[0]
+        with _QUESTIONS_LOCK:
+            kept = _QUESTION_VECTORS.setdefault(model.model, {})
+            kept[question] = vector
+            while len(kept) > _QUESTIONS_KEPT:
+                del kept[next(iter(kept))]  # oldest first
+    return vector
+
+
 def passage_signals(
     reader: DocumentReader, question: str, view: str
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Raw retrieval signals over the view's passages and which passages it saw: ({signal: (n,)}, seen (n,))."""
-    q = embed_texts(reader.pair.baseline, [question])[0]  # (hidden,)
+    q = question_vector(reader.pair.baseline, question)  # (hidden,)
     contextual, seen = reader.passage_states(view)
     signals = {"lexical": reader.lexical_index.scores(question), "dense": reader.passage_vectors @ q}
     # A converted Longformer shares its source model's space; a different width cannot be compared.

@@ -9,11 +9,11 @@ keyed by document hash + model + strategy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -44,7 +44,41 @@ _PASSAGE_CACHE_SIZE = 8  # documents per model whose passage embeddings stay in 
 # strategies share them. Keyed by the model object itself (weakly: a model that is garbage-collected takes its
 # vectors with it, and a new model can never inherit them the way a reused id() could).
 _PASSAGE_VECTORS: weakref.WeakKeyDictionary[object, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
-_PASSAGE_LOCK = threading.Lock()
+_PASSAGE_LOCK = threading.Lock()  # guards the two tables; held for moments, never while a model runs
+# One lock per (baseline, document): two sessions reading the same document embed its passages once, and a
+# long document's embedding (minutes under load) never holds up another document's.
+_EMBEDDING_LOCKS: dict[tuple[int, str], threading.Lock] = {}
+
+
+def _embedding_lock(model: object, sha256: str) -> threading.Lock:
+    with _PASSAGE_LOCK:
+        return _EMBEDDING_LOCKS.setdefault((id(model), sha256), threading.Lock())
+
+
+class cached_property(functools.cached_property):
+    """`functools.cached_property` with a lock per reader and attribute, not one per class attribute.
+
+    Until Python 3.12 the standard one holds a single lock per attribute for all instances while it computes:
+    tokenizing or splitting one long document (seconds under load) held up every other session's reader.
+    """
+
+    def __get__(self, instance: object, owner: type | None = None) -> object:
+        if instance is None:
+            return self
+        cache = instance.__dict__
+        value = cache.get(self.attrname, _MISSING)
+        if value is _MISSING:
+            # dict.setdefault is atomic: every thread gets the same lock
+            lock = cache.setdefault("_property_locks", {}).setdefault(self.attrname, threading.Lock())
+            with lock:
+                value = cache.get(self.attrname, _MISSING)
+                if value is _MISSING:
+                    value = self.func(instance)
+                    cache[self.attrname] = value
+        return value
+
+
+_MISSING = object()
 
 
 def max_document_tokens() -> int:
@@ -173,14 +207,21 @@ class DocumentReader:
         done = _PASSAGE_VECTORS.get(model, {}).get(self.document.sha256)  # no lock to read (issue 16)
         if done is not None:
             return done
-        with _PASSAGE_LOCK:
-            per_model = _PASSAGE_VECTORS.setdefault(model, {})
-            if self.document.sha256 not in per_model:
-                texts = [self.document.text[a:b] for a, b in self.passages.spans]
-                per_model[self.document.sha256] = embed_texts(self.pair.baseline, texts, progress=progress)
-                while len(per_model) > _PASSAGE_CACHE_SIZE:
-                    per_model.pop(next(iter(per_model)))  # oldest first
-            return per_model[self.document.sha256]
+        sha256 = self.document.sha256
+        with _embedding_lock(model, sha256):
+            done = _PASSAGE_VECTORS.get(model, {}).get(sha256)  # embedded meanwhile by another session
+            if done is not None:
+                return done
+            texts = [self.document.text[a:b] for a, b in self.passages.spans]
+            vectors = embed_texts(self.pair.baseline, texts, progress=progress)
+            with _PASSAGE_LOCK:
+                per_model = _PASSAGE_VECTORS.setdefault(model, {})
+                per_model[sha256] = vectors
+                while len(per_model) > _PASSAGE_CACHE_SIZE:  # oldest first
+                    oldest = next(iter(per_model))
+                    del per_model[oldest]
+                    _EMBEDDING_LOCKS.pop((id(model), oldest), None)
+            return vectors
 
     @property
     def passage_vectors(self) -> np.ndarray:

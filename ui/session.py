@@ -5,6 +5,7 @@ Every page starts with `page_setup(task)` and uses the `Settings` it returns.
 
 from __future__ import annotations
 
+import gc
 import re
 
 import streamlit as st
@@ -24,7 +25,12 @@ TASK_WORDS = {"qa": "questions", "classify": "classification", "similarity": "co
 @st.cache_resource(show_spinner="Loading the model (once for everyone using this app)...")
 def cached_models(model_id: str, baseline_id: str) -> ModelPair:
     """One copy of each model pair, shared by every session."""
-    return load_models(model_id or EMBEDDED, baseline=baseline_id or None)
+    pair = load_models(model_id or EMBEDDED, baseline=baseline_id or None)
+    # The libraries and models are ~440k Python objects that live as long as the server: out of the garbage
+    # collector's sight, a full collection (Streamlit runs one after every script run, progress refreshes
+    # included) takes about 1 ms instead of 0.3 s with every other thread waiting on it.
+    gc.freeze()
+    return pair
 
 
 def parse_keywords(text: str) -> tuple[str, ...]:
