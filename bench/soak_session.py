@@ -19,6 +19,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.soak_plan import KILLED_WORKER_WORDS, Upload
 from bench.soak_proc import age_s, cpu_ticks, pdf_workers
@@ -53,20 +54,32 @@ class RequestCutShort(Exception):
 
 
 _WATCH_RUNS = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || window.__soakWatching) return;
+  if (window.__soakWatching) return;
   window.__soakWatching = true; window.__soakRuns = 0;
-  let was = app.getAttribute('data-test-script-state');
-  new MutationObserver(() => {
-    const now = app.getAttribute('data-test-script-state');
-    if (was === 'running' && now !== 'running') window.__soakRuns += 1;
-    was = now;
-  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  // Watched from the body down, not on one stApp element: the app's root can be drawn anew (in one soak all
+  // four sessions stopped seeing runs at the same moment, their pages drawn and idle). One record per
+  // change, with the value it replaced: a short run can reach the observer as two records in one callback.
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.oldValue === 'running' && r.target.getAttribute('data-test-script-state') !== 'running') {
+        window.__soakRuns += 1;
+      }
+    }
+  }).observe(document.body, {
+    subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state'],
+  });
 }"""
-_NOT_RUNNING = (
+_SCRIPT_STATE = (
     "() => document.querySelector('[data-testid=\"stApp\"]').getAttribute('data-test-script-state')"
-    " !== 'running'"
 )
+_NOT_RUNNING = _SCRIPT_STATE + " !== 'running'"
+# Check the page every 50 ms, not on every animation frame (Playwright's default): four pages polled at
+# 60 Hz kept Chromium busy and took the server's cores (Chromium used twice the server's CPU in one soak).
+POLL_MS = 50
+PAGE_HEADINGS = {"Document": "Your document", "Ask": "Ask a question"}  # what each page shows first
+SOAK_SHOTS = (
+    Path(__file__).resolve().parent.parent / "artifacts" / "soak"
+)  # screenshots of requests that ran out of time
 
 
 class Session:
@@ -98,6 +111,7 @@ class Session:
         self.own_text = ""
         self.earlier_texts: list[str] = []  # this session's earlier documents, whitespace-normalised
         self.current: tuple[str, float] | None = None  # the request running now and when it started
+        self.answered = 0  # questions answered in the current browser session (the app numbers them)
 
     # ----------------------------------------------------------------------------------------------
     # Requests
@@ -116,9 +130,11 @@ class Session:
         try:
             async with self._cut_short_on_timeout(label, started):
                 await action()
-                await page.wait_for_function("() => window.__soakRuns > 0", timeout=self._ms_left(limit))
+                await page.wait_for_function(
+                    "() => window.__soakRuns > 0", polling=POLL_MS, timeout=self._ms_left(limit)
+                )
                 # A file upload or a click can start a second run right away (widgets settling): let it end.
-                await page.wait_for_function(_NOT_RUNNING, timeout=self._ms_left(limit))
+                await page.wait_for_function(_NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
         finally:
             self.current = None
         return time.monotonic() - started
@@ -132,7 +148,7 @@ class Session:
         started = time.monotonic()
         limit = min(started + self.args.action_timeout, self.hard_stop)
         async with self._cut_short_on_timeout(label, started):
-            await page.wait_for_function(_NOT_RUNNING, timeout=self._ms_left(limit))
+            await page.wait_for_function(_NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
 
     @contextlib.asynccontextmanager
     async def _cut_short_on_timeout(self, label: str, started: float) -> AsyncIterator[None]:
@@ -149,9 +165,18 @@ class Session:
     def _ms_left(limit: float) -> float:
         return max(1.0, (limit - time.monotonic()) * 1000)
 
-    def cut_short(self, cut: RequestCutShort) -> None:
-        """Record a request that ran out of time (not an app error)."""
-        (self.report.unfinished if cut.at_hard_stop else self.report.timed_out).append(str(cut))
+    async def cut_short(self, page, cut: RequestCutShort) -> None:
+        """Record a request that ran out of time (not an app error), with what the page showed then: the
+        app's script state, its status line and a screenshot in artifacts/soak/."""
+        seen = ""
+        with contextlib.suppress(Exception):  # a page that is gone says nothing more
+            state = await page.evaluate(_SCRIPT_STATE)
+            status = await page.get_by_test_id("stStatusWidget").all_inner_texts()
+            SOAK_SHOTS.mkdir(parents=True, exist_ok=True)
+            shot = SOAK_SHOTS / f"session{self.index}-{int(time.time())}.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            seen = f" (script state {state!r}, status {' '.join(status)!r}, {shot.name})"
+        (self.report.unfinished if cut.at_hard_stop else self.report.timed_out).append(f"{cut}{seen}")
 
     def stopped_now(self) -> None:
         """The bench cancels this session (after the hard stop): its running request is unfinished."""
@@ -192,9 +217,21 @@ class Session:
             )
 
     async def _goto_page(self, page, title: str) -> None:
+        """Switch pages: done when the page's own heading is shown and no run is going."""
+        label = f"switch to {title}"
         link = page.get_by_test_id("stSidebar").get_by_role("link", name=title)
         self.report.requests += 1
-        await self._finished_run(page, link.click, f"switch to {title}")
+        started = time.monotonic()
+        limit = min(started + self.args.action_timeout, self.hard_stop)
+        self.current = (label, started)
+        try:
+            async with self._cut_short_on_timeout(label, started):
+                await link.click()
+                heading = page.get_by_role("heading", name=PAGE_HEADINGS[title])
+                await heading.wait_for(timeout=self._ms_left(limit))
+                await page.wait_for_function(_NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
+        finally:
+            self.current = None
         self.report.page_switches += 1
 
     # ----------------------------------------------------------------------------------------------
@@ -283,20 +320,37 @@ class Session:
         latencies = self.report.first_latency_s if first else self.report.later_latency_s
         self.report.requests += 1
         self.report.questions += 1
+        label = f"question {question!r}"
+        started = time.monotonic()
         try:
-            seconds = await self._finished_run(
-                page, page.get_by_role("button", name="Ask").click, f"question {question!r}"
-            )
+            await self._finished_run(page, page.get_by_role("button", name="Ask").click, label)
+            await self._answered(page, self.answered + 1, label, started)
         except RequestCutShort as cut:
             latencies.append(cut.seconds)  # at least this long: p95 keeps its slowest requests
             self.report.censored_questions += 1
             raise
+        seconds = time.monotonic() - started
         errors, exceptions = await self._alerts(page)
         if errors or exceptions:
-            self.report.errors.append(f"question {question!r}: {errors or 'exception shown'}")
+            self.report.errors.append(f"{label}: {errors or 'exception shown'}")
             return
+        self.answered += 1
         latencies.append(seconds)
         await self._check_isolation(page, f"answer to {question!r}")
+
+    async def _answered(self, page, number: int, label: str, started: float) -> None:
+        """Wait until the page shows the answers to this session's question `number` (or an error).
+
+        The run that ends first after the click may be the reading-progress fragment's, not the question's:
+        the Ask page numbers each answered question, so the answers on the page are this question's.
+        """
+        limit = min(started + self.args.action_timeout, self.hard_stop)
+        shown = page.get_by_text(f"Question {number} of this session", exact=False)
+        async with self._cut_short_on_timeout(label, started):
+            await shown.or_(page.get_by_test_id("stAlertContentError")).first.wait_for(
+                timeout=self._ms_left(limit)
+            )
+            await page.wait_for_function(_NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
 
     # ----------------------------------------------------------------------------------------------
     # The session
@@ -318,6 +372,7 @@ class Session:
         return self.report
 
     async def _open(self, page) -> bool:
+        self.answered = 0  # a fresh page is a new app session, with no questions yet
         try:
             await page.goto(self.url)
             await page.get_by_role("heading", name="Your document").wait_for(timeout=300_000)
@@ -342,7 +397,7 @@ class Session:
                 await self._goto_page(page, "Document")  # switch pages and look again
                 await self._check_isolation(page, "document page")
         except RequestCutShort as cut:
-            self.cut_short(cut)
+            await self.cut_short(page, cut)
             if cut.at_hard_stop:
                 return False
             return await self._open(page)  # a fresh page (a new script run) to go on with

@@ -100,3 +100,40 @@ def test_sidebar_shows_reading_progress_and_first_column_answers_before_the_last
     progress.get_by_text("(done)", exact=False).wait_for(timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "reading-all-columns.png"), full_page=True)
     page.close()
+
+
+SCRIPT_STATE = (
+    "() => document.querySelector('[data-testid=\"stApp\"]').getAttribute('data-test-script-state')"
+)
+
+
+def test_leaving_the_ask_page_while_reading_does_not_leave_the_app_running(
+    browser,  # noqa: F811 - the imported fixture
+    app_url,  # noqa: F811
+    make_pdf,
+):
+    """The sidebar's reading progress refreshes itself every second on the Ask page; after switching to
+    another page while the reading goes on, the app must settle (not show 'Running...' for ever)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(app_url)
+    page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
+    page.locator("input[type=file]").first.set_input_files(
+        files=[{"name": "harbour-leave.pdf", "mimeType": "application/pdf", "buffer": make_pdf(_pages())}]
+    )
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text(f"{N_PAGES} pages", exact=False).wait_for(timeout=120_000)
+    sidebar.get_by_role("link", name="Ask").click()
+    sidebar.locator(".st-key-reading_progress").get_by_test_id("stProgress").first.wait_for(timeout=120_000)
+    time.sleep(2.5)  # a few refreshes of the progress
+    sidebar.get_by_role("link", name="Document").click()
+    page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
+    states = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        states.append(page.evaluate(SCRIPT_STATE))
+        if states[-1] != "running" and len(states) > 5 and "running" not in states[-5:]:
+            break
+        time.sleep(0.5)
+    assert "running" not in states[-5:], f"script state after leaving the Ask page: {states}"
+    assert page.get_by_test_id("stException").count() == 0
+    page.close()
