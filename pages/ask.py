@@ -106,9 +106,14 @@ if history and history[-1].source.sha256 == document.sha256:
 if history:
     st.subheader("Questions asked in this session")
     st.dataframe(history_rows(history), hide_index=True)
+    # The files are written when a button is clicked, not on every run of the page (a long history made
+    # every question pay for them).
+    asked = list(history)
     left, right = st.columns(2)
-    left.download_button("Download as CSV", history_csv(history), "questions.csv", "text/csv", key="csv")
-    right.download_button(
-        "Download as JSON", history_json(history), "questions.json", "application/json", key="json"
+    left.download_button(
+        "Download as CSV", lambda: history_csv(asked), "questions.csv", "text/csv", key="csv"
     )
-    report_button(history)
+    right.download_button(
+        "Download as JSON", lambda: history_json(asked), "questions.json", "application/json", key="json"
+    )
+    report_button(asked)

@@ -210,13 +210,14 @@ def report_button(history: list[AskRecord]) -> None:
     document = current_document()
     if document is None:
         return
+    if not any(r.source.sha256 == document.sha256 for r in history):
+        return  # no question about this document yet
     figures = session_figures(document)
-    html = session_report(document, history, figures, st.session_state.get(EXPLANATIONS, {}))
-    if html is None:
-        return
+    explanations = dict(st.session_state.get(EXPLANATIONS, {}))
     st.download_button(
         "Download report (HTML)",
-        html,
+        # Built when clicked (on another thread, without the session: everything it reads is captured here).
+        lambda: session_report(document, history, figures, explanations) or "",
         f"{document.name.rsplit('.', 1)[0]}-report.html",
         "text/html",
         key="report",
