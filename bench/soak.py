@@ -4,7 +4,8 @@ Starts `streamlit run app.py` on 127.0.0.1 (a free port), then drives N browser 
 (Playwright contexts in one headless Chromium: separate cookies, separate Streamlit sessions). Each
 session, until the time is up: uploads a document of its own from the shared data (HotpotQA and SQuAD
 contexts and BBC news as text, the Alice PDF; every third upload a hostile file), asks questions about it,
-and switches between the Document and Ask pages. Session 0, after its first document, uploads the NIST
+and switches between the Document and Ask pages, pausing between actions as a person reading the page would
+(--think seconds on average; 0 clicks again at once, a stress test whose latency only measures the queue). Session 0, after its first document, uploads the NIST
 PDF while the bench kills the server's busy PDF worker (SIGKILL), expects the "stopped unexpectedly"
 message, and uploads it again.
 
@@ -121,6 +122,7 @@ def summarize(
         "load_average_at_end": os.getloadavg(),
         "sessions": args.sessions,
         "minutes": args.minutes,
+        "think_s": args.think,
         "wall_s": round(time.monotonic() - rss["started"], 1),
         "requests": sum(r.requests for r in reports),
         "uploads": sum(r.uploads for r in reports),
@@ -168,6 +170,13 @@ def parse_args() -> argparse.Namespace:
         type=float,
         default=150.0,
         help="seconds after --minutes by which every request ends (still running: reported as unfinished)",
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=3.0,
+        help="seconds a person takes between two actions (reading the page, typing), drawn at random from "
+        "half to one and a half times this; 0: every session clicks again the moment a request ends",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-kill", action="store_true", help="do not kill a PDF worker")

@@ -1,5 +1,9 @@
 """One soak session: a browser context (own cookies, own Streamlit session) working through its plan.
 
+A request is done when the page shows its result and no script run is going: an upload when the sidebar
+names the document (or a new message is shown), a question when its numbered answers are shown (or a message),
+a page switch when the page's heading is.
+
 Accounting, so that a slow machine is never reported as a broken app:
 - an **error** is something the app did wrong: an error message or a traceback where none was due, a
   hostile file without its message, a document not shown after its upload, another session's document;
@@ -15,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -53,22 +58,6 @@ class RequestCutShort(Exception):
         self.label, self.seconds, self.at_hard_stop = label, seconds, at_hard_stop
 
 
-_WATCH_RUNS = """() => {
-  if (window.__soakWatching) return;
-  window.__soakWatching = true; window.__soakRuns = 0;
-  // Watched from the body down, not on one stApp element: the app's root can be drawn anew (in one soak all
-  // four sessions stopped seeing runs at the same moment, their pages drawn and idle). One record per
-  // change, with the value it replaced: a short run can reach the observer as two records in one callback.
-  new MutationObserver((records) => {
-    for (const r of records) {
-      if (r.oldValue === 'running' && r.target.getAttribute('data-test-script-state') !== 'running') {
-        window.__soakRuns += 1;
-      }
-    }
-  }).observe(document.body, {
-    subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state'],
-  });
-}"""
 _SCRIPT_STATE = (
     "() => document.querySelector('[data-testid=\"stApp\"]').getAttribute('data-test-script-state')"
 )
@@ -112,43 +101,40 @@ class Session:
         self.earlier_texts: list[str] = []  # this session's earlier documents, whitespace-normalised
         self.current: tuple[str, float] | None = None  # the request running now and when it started
         self.answered = 0  # questions answered in the current browser session (the app numbers them)
+        self.rng = random.Random(args.seed * 1000 + index)  # this session's pauses between actions
 
     # ----------------------------------------------------------------------------------------------
     # Requests
 
-    async def _finished_run(self, page, action: Callable[[], Awaitable[None]], label: str) -> float:
-        """Do `action` (which starts a script run) and wait until the run ends; seconds it took.
+    async def _request(
+        self,
+        page,
+        label: str,
+        action: Callable[[], Awaitable[None]],
+        shown: Callable[[float], Awaitable[None]],
+    ) -> float:
+        """Do `action`, wait for `shown(limit)` (what the page shows once the request is served) and for no run
+        to be going; seconds it took.
+
+        Runs are not counted: a short run can reach the page start and end in one update and never show the
+        'running' state (missed runs left requests waiting 240 s while the page was drawn and idle).
 
         Raises:
             RequestCutShort: not finished within --action-timeout or by the hard stop.
         """
-        await page.evaluate(_WATCH_RUNS)
-        await page.evaluate("() => { window.__soakRuns = 0; }")
         started = time.monotonic()
-        self.current = (label, started)
         limit = min(started + self.args.action_timeout, self.hard_stop)
+        self.current = (label, started)
         try:
             async with self._cut_short_on_timeout(label, started):
                 await action()
-                await page.wait_for_function(
-                    "() => window.__soakRuns > 0", polling=POLL_MS, timeout=self._ms_left(limit)
-                )
-                # A file upload or a click can start a second run right away (widgets settling): let it end.
+                await shown(limit)
                 await page.wait_for_function(_NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
         finally:
             self.current = None
-        return time.monotonic() - started
-
-    async def _settled(self, page, label: str) -> None:
-        """Wait until no script run is going (one started by the last action may still be).
-
-        Raises:
-            RequestCutShort: still running after --action-timeout or at the hard stop.
-        """
-        started = time.monotonic()
-        limit = min(started + self.args.action_timeout, self.hard_stop)
-        async with self._cut_short_on_timeout(label, started):
-            await page.wait_for_function(_NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
+        seconds = time.monotonic() - started
+        await asyncio.sleep(self.args.think * self.rng.uniform(0.5, 1.5))  # reading what came back
+        return seconds
 
     @contextlib.asynccontextmanager
     async def _cut_short_on_timeout(self, label: str, started: float) -> AsyncIterator[None]:
@@ -185,7 +171,9 @@ class Session:
             self.report.unfinished.append(f"{label}: still running after {time.monotonic() - started:.0f} s")
 
     async def _alerts(self, page) -> tuple[list[str], int]:
-        errors = [await e.inner_text() for e in await page.get_by_test_id("stAlertContentError").all()]
+        # all_inner_texts reads what is there now; inner_text on each of .all() waits (up to 300 s) for an
+        # element that a rerun removed meanwhile: uploads were reported stuck for minutes, their pages done.
+        errors = await page.get_by_test_id("stAlertContentError").all_inner_texts()
         exceptions = await page.get_by_test_id("stException").count()
         return errors, exceptions
 
@@ -197,7 +185,7 @@ class Session:
             for name in names:
                 if name in body:
                     self.report.isolation_violations.append(f"{where}: saw session {other}'s '{name}'")
-        marks = [await m.inner_text() for m in await page.locator("mark").all()]
+        marks = await page.locator("mark").all_inner_texts()
         own = " ".join(self.own_text.split())
         for mark in (" ".join(m.split()) for m in marks):
             if not own or mark in own:
@@ -218,20 +206,15 @@ class Session:
 
     async def _goto_page(self, page, title: str) -> None:
         """Switch pages: done when the page's own heading is shown and no run is going."""
-        label = f"switch to {title}"
         link = page.get_by_test_id("stSidebar").get_by_role("link", name=title)
+        heading = page.get_by_role("heading", name=PAGE_HEADINGS[title])
         self.report.requests += 1
-        started = time.monotonic()
-        limit = min(started + self.args.action_timeout, self.hard_stop)
-        self.current = (label, started)
-        try:
-            async with self._cut_short_on_timeout(label, started):
-                await link.click()
-                heading = page.get_by_role("heading", name=PAGE_HEADINGS[title])
-                await heading.wait_for(timeout=self._ms_left(limit))
-                await page.wait_for_function(_NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
-        finally:
-            self.current = None
+        await self._request(
+            page,
+            f"switch to {title}",
+            link.click,
+            lambda limit: heading.wait_for(timeout=self._ms_left(limit)),
+        )
         self.report.page_switches += 1
 
     # ----------------------------------------------------------------------------------------------
@@ -252,22 +235,23 @@ class Session:
                 files=[{"name": upload.name, "mimeType": upload.mime, "buffer": upload.data}]
             )
 
+        # Done when the sidebar names the document, or a new message is shown (not the one about the previous
+        # upload, which stays on the page until the rerun replaces it).
+        sidebar_name = page.get_by_test_id("stSidebar").get_by_text(upload.name, exact=False)
+
+        async def shown(limit: float) -> None:
+            while not await sidebar_name.count() and not set((await self._alerts(page))[0]) - set(before):
+                if time.monotonic() > limit:
+                    raise TimeoutError(f"{upload.name} not shown")
+                await asyncio.sleep(0.1)
+
         self.report.requests += 1
         try:
-            await self._finished_run(page, put, f"upload {upload.name}")
+            await self._request(page, f"upload {upload.name}", put, shown)
         finally:
             if kill_task is not None:
                 self.report.worker_killed = await kill_task
         self.report.uploads += 1
-        # Choosing a document reruns the page once more: wait for its name in the sidebar or a new message
-        # (not the one about the previous upload, which stays on the page until the rerun replaces it).
-        sidebar_name = page.get_by_test_id("stSidebar").get_by_text(upload.name, exact=False)
-        limit = min(time.monotonic() + self.args.action_timeout, self.hard_stop)
-        while time.monotonic() < limit and not await sidebar_name.count():
-            if set((await self._alerts(page))[0]) - set(before):
-                break
-            await asyncio.sleep(0.25)
-        await self._settled(page, f"show {upload.name}")
         return await self._judge_upload(page, upload, sidebar_name, before)
 
     async def _judge_upload(self, page, upload: Upload, sidebar_name, before: list[str]) -> bool:
@@ -321,15 +305,20 @@ class Session:
         self.report.requests += 1
         self.report.questions += 1
         label = f"question {question!r}"
-        started = time.monotonic()
+        # The Ask page numbers each answered question: done when this one's number (or an error) is shown.
+        answered = page.get_by_text(f"Question {self.answered + 1} of this session", exact=False)
+        done = answered.or_(page.get_by_test_id("stAlertContentError")).first
         try:
-            await self._finished_run(page, page.get_by_role("button", name="Ask").click, label)
-            await self._answered(page, self.answered + 1, label, started)
+            seconds = await self._request(
+                page,
+                label,
+                page.get_by_role("button", name="Ask").click,
+                lambda limit: done.wait_for(timeout=self._ms_left(limit)),
+            )
         except RequestCutShort as cut:
             latencies.append(cut.seconds)  # at least this long: p95 keeps its slowest requests
             self.report.censored_questions += 1
             raise
-        seconds = time.monotonic() - started
         errors, exceptions = await self._alerts(page)
         if errors or exceptions:
             self.report.errors.append(f"{label}: {errors or 'exception shown'}")
@@ -337,20 +326,6 @@ class Session:
         self.answered += 1
         latencies.append(seconds)
         await self._check_isolation(page, f"answer to {question!r}")
-
-    async def _answered(self, page, number: int, label: str, started: float) -> None:
-        """Wait until the page shows the answers to this session's question `number` (or an error).
-
-        The run that ends first after the click may be the reading-progress fragment's, not the question's:
-        the Ask page numbers each answered question, so the answers on the page are this question's.
-        """
-        limit = min(started + self.args.action_timeout, self.hard_stop)
-        shown = page.get_by_text(f"Question {number} of this session", exact=False)
-        async with self._cut_short_on_timeout(label, started):
-            await shown.or_(page.get_by_test_id("stAlertContentError")).first.wait_for(
-                timeout=self._ms_left(limit)
-            )
-            await page.wait_for_function(_NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
 
     # ----------------------------------------------------------------------------------------------
     # The session
