@@ -50,20 +50,26 @@ def _state(page, view: str) -> str:
     return "final" if "Took " in text else "empty"
 
 
+def _upload_long_pdf_and_ask(browser, app_url: str, make_pdf, name: str):  # noqa: F811 - fixtures passed in
+    """A new page with the long PDF uploaded and the Ask page opened (its reading starts): (page, sidebar)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(app_url)
+    page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
+    page.locator("input[type=file]").first.set_input_files(
+        files=[{"name": name, "mimeType": "application/pdf", "buffer": make_pdf(_pages())}]
+    )
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text(f"{N_PAGES} pages", exact=False).wait_for(timeout=120_000)
+    sidebar.get_by_role("link", name="Ask").click()
+    return page, sidebar
+
+
 def test_sidebar_shows_reading_progress_and_first_column_answers_before_the_last(
     browser,  # noqa: F811 - the imported fixture
     app_url,  # noqa: F811
     make_pdf,
 ):
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
-    page.goto(app_url)
-    page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
-    page.locator("input[type=file]").first.set_input_files(
-        files=[{"name": "harbour-long.pdf", "mimeType": "application/pdf", "buffer": make_pdf(_pages())}]
-    )
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_text(f"{N_PAGES} pages", exact=False).wait_for(timeout=120_000)
-    sidebar.get_by_role("link", name="Ask").click()
+    page, sidebar = _upload_long_pdf_and_ask(browser, app_url, make_pdf, "harbour-long.pdf")
 
     # The reading starts when the document is there: one progress bar per step, in the sidebar.
     progress = sidebar.locator(".st-key-reading_progress")
@@ -114,15 +120,7 @@ def test_leaving_the_ask_page_while_reading_does_not_leave_the_app_running(
 ):
     """The sidebar's reading progress refreshes itself every second on the Ask page; after switching to
     another page while the reading goes on, the app must settle (not show 'Running...' for ever)."""
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
-    page.goto(app_url)
-    page.get_by_role("heading", name="Your document").wait_for(timeout=60_000)
-    page.locator("input[type=file]").first.set_input_files(
-        files=[{"name": "harbour-leave.pdf", "mimeType": "application/pdf", "buffer": make_pdf(_pages())}]
-    )
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_text(f"{N_PAGES} pages", exact=False).wait_for(timeout=120_000)
-    sidebar.get_by_role("link", name="Ask").click()
+    page, sidebar = _upload_long_pdf_and_ask(browser, app_url, make_pdf, "harbour-leave.pdf")
     sidebar.locator(".st-key-reading_progress").get_by_test_id("stProgress").first.wait_for(timeout=120_000)
     time.sleep(2.5)  # a few refreshes of the progress
     sidebar.get_by_role("link", name="Document").click()
