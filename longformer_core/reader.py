@@ -36,7 +36,10 @@ from longformer_core.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
 # Reading keeps ~20 kB per token (token states of two views, sentence states) on top of ~1.2 GB while a
 # 16k-token window runs: the 47k-token NIST guide peaks at 2.7 GB (bench/memory.py, docs/results.md).
 # 100k tokens (about 200 dense pages) stays under 4 GB; a longer document is refused before reading.
+# Both grow with the models' width: a base-size pair (hidden 768) peaks at ~31 kB per token (3.3 GB at the
+# NIST guide's 57k tokens, docs/results.md), so the default limit shrinks in proportion for wider models.
 DEFAULT_MAX_TOKENS = 100_000
+REFERENCE_HIDDEN = 384  # the embedded MiniLM pair's width, which DEFAULT_MAX_TOKENS was measured with
 MAX_TOKENS_ENV = "LONGDOC_MAX_TOKENS"
 
 _PASSAGE_CACHE_SIZE = 8  # documents per model whose passage embeddings stay in memory (a few MB each)
@@ -81,14 +84,22 @@ class cached_property(functools.cached_property):
 _MISSING = object()
 
 
-def max_document_tokens() -> int:
-    """Longest document the app reads, in tokens: env LONGDOC_MAX_TOKENS if a positive integer, else 100,000."""
+def max_document_tokens(pair: ModelPair | None = None) -> int:
+    """Longest document the app reads, in tokens: env LONGDOC_MAX_TOKENS if a positive integer, else
+    100,000 for models as wide as the embedded pair, and proportionally fewer for wider ones (50,000 for a
+    hidden size of 768), rounded down to a thousand."""
     raw = settings.value(MAX_TOKENS_ENV)
     try:
         value = int(raw) if raw else 0
     except ValueError:
         value = 0
-    return value if value > 0 else DEFAULT_MAX_TOKENS
+    if value > 0:
+        return value
+    if pair is None:
+        return DEFAULT_MAX_TOKENS
+    widest = max(model.encoder.config.hidden_size for model in (pair.longformer, pair.baseline))
+    scaled = DEFAULT_MAX_TOKENS * REFERENCE_HIDDEN // max(widest, REFERENCE_HIDDEN)
+    return scaled // 1000 * 1000
 
 
 def check_token_count(n_tokens: int, document: Document, limit: int) -> None:
@@ -123,7 +134,8 @@ class DocumentReader:
         keywords: terms for the "keywords" strategy.
         every_k: spacing for the "every_k" strategy.
         max_tokens: refuse longer documents (DocumentTooLargeError when first tokenized); default
-            `max_document_tokens()` (env LONGDOC_MAX_TOKENS, else 100,000).
+            `max_document_tokens(pair)` (env LONGDOC_MAX_TOKENS, else 100,000 scaled down for models wider
+            than the embedded pair).
     """
 
     def __init__(
@@ -136,7 +148,7 @@ class DocumentReader:
         max_tokens: int | None = None,
     ) -> None:
         self.pair = pair
-        self.max_tokens = max_document_tokens() if max_tokens is None else max_tokens
+        self.max_tokens = max_document_tokens(pair) if max_tokens is None else max_tokens
         self.document = document
         self.strategy = strategy
         self.keywords = tuple(keywords)

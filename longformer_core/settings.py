@@ -45,8 +45,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LONGDOC_MAX_TOKENS",
-        "100000",
-        "Longest document the app and CLI read, in tokens; longer ones are refused.",
+        "",
+        "Longest document the app and CLI read, in tokens; longer ones are refused. Default: 100000 for "
+        "the embedded models' width, proportionally fewer for wider ones (50000 for hidden size 768).",
     ),
     Setting("LONGDOC_MAX_UPLOAD_MB", "50", "Largest file accepted, in megabytes."),
     Setting(

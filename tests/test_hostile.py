@@ -584,6 +584,25 @@ def test_token_limit_is_configurable(embedded_pair, monkeypatch: pytest.MonkeyPa
     assert len(DocumentReader(embedded_pair, document).long_tokens) > 20
 
 
+def test_default_token_limit_shrinks_for_wider_models(embedded_pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Token states and the long window's peak grow with the models' width: a base-size pair (hidden 768)
+    gets half the embedded pair's limit, so a long upload cannot take twice the memory."""
+    from types import SimpleNamespace
+
+    from longformer_core.reader import max_document_tokens
+
+    def width(hidden: int) -> SimpleNamespace:  # only the config's width is read
+        return SimpleNamespace(encoder=SimpleNamespace(config=SimpleNamespace(hidden_size=hidden)))
+
+    monkeypatch.delenv("LONGDOC_MAX_TOKENS", raising=False)
+    assert max_document_tokens(embedded_pair) == 100_000  # hidden 384, as measured
+    base_size = SimpleNamespace(longformer=width(768), baseline=width(768))  # longformer-base + roberta-base
+    assert max_document_tokens(base_size) == 50_000
+    assert max_document_tokens(SimpleNamespace(longformer=width(64), baseline=width(384))) == 100_000
+    monkeypatch.setenv("LONGDOC_MAX_TOKENS", "70000")  # the setting still wins
+    assert max_document_tokens(base_size) == 70_000
+
+
 # --------------------------------------------------------------------------------------------------
 # Rendering: document text reaches the page only escaped
 

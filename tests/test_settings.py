@@ -40,10 +40,10 @@ def test_every_longdoc_variable_in_the_code_is_a_declared_setting():
 
 
 def test_values_fall_back_to_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.delenv("LONGDOC_MAX_TOKENS", raising=False)
-    assert settings.value("LONGDOC_MAX_TOKENS") == "100000"
-    monkeypatch.setenv("LONGDOC_MAX_TOKENS", "  ")  # blank counts as unset
-    assert settings.value("LONGDOC_MAX_TOKENS") == "100000"
+    monkeypatch.delenv("LONGDOC_MAX_UPLOAD_MB", raising=False)
+    assert settings.value("LONGDOC_MAX_UPLOAD_MB") == "50"
+    monkeypatch.setenv("LONGDOC_MAX_UPLOAD_MB", "  ")  # blank counts as unset
+    assert settings.value("LONGDOC_MAX_UPLOAD_MB") == "50"
     monkeypatch.setenv("LONGDOC_MAX_UPLOAD_MB", "lots")
     assert settings.positive_number("LONGDOC_MAX_UPLOAD_MB") == 50.0
     monkeypatch.setenv("LONGDOC_CACHE", str(tmp_path))
