@@ -50,7 +50,7 @@ _PASSAGE_VECTORS: weakref.WeakKeyDictionary[object, dict[str, np.ndarray]] = wea
 _PASSAGE_LOCK = threading.Lock()  # guards the two tables; held for moments, never while a model runs
 # One lock per (baseline, document): two sessions reading the same document embed its passages once, and a
 # long document's embedding (minutes under load) never holds up another document's.
-_EMBEDDING_LOCKS: dict[tuple[int, str], threading.Lock] = {}
+_EMBEDDING_LOCKS: dict[tuple[int, str], threading.Lock] = {}  # by id(model): a reused id only shares a lock
 
 
 def _embedding_lock(model: object, sha256: str) -> threading.Lock:
