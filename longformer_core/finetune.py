@@ -52,6 +52,7 @@ from longformer_core.finetune_trainer import (  # re-exported: the CLI and tests
     distributed_rank,
     finish_distributed,
     is_main_process,
+    latest_checkpoint,
     run_trainer,
     sweep,
     weights_digest,
@@ -75,6 +76,7 @@ __all__ = [
     "finetune_qa",
     "finish_distributed",
     "is_main_process",
+    "latest_checkpoint",
     "load_squad_examples",
     "predict_qa",
     "qa_features",
@@ -214,6 +216,7 @@ def finetune_qa(
     paths = [train_path] if isinstance(train_path, (str, Path)) else list(train_path)
     first, extra = paths[0], paths[1:]
     train, evals, val_titles = _qa_split(paths, eval_path, val_articles, settings.seed)
+    torch.manual_seed(settings.seed)  # the new head's and adapter's starting weights: a rerun starts equal
     model, tokenizer, longformer = qa_training_model(model_name, lora)
     train_ds = FeatureDataset(qa_features(tokenizer, train, max_length, stride, longformer))
     eval_ds = FeatureDataset(qa_features(tokenizer, evals, max_length, stride, longformer)) if evals else None
@@ -234,6 +237,9 @@ def finetune_qa(
     }
     report.update(run_trainer(model, train_ds, eval_ds, PadCollator(pad_id(tokenizer)), settings, out_dir))
     if not is_main_process():  # the other ranks trained their share; rank 0 scores and writes
+        return report
+    if report.get("stopped"):  # to be resumed: nothing to score or ship yet
+        (out_dir / "report.json").write_text(json.dumps(report, indent=2))
         return report
     if evals:
         t0 = time.perf_counter()
@@ -352,6 +358,9 @@ def finetune_classifier(
         )
     )
     if not is_main_process():
+        return report
+    if report.get("stopped"):  # to be resumed: nothing to ship yet
+        (out_dir / "report.json").write_text(json.dumps(report, indent=2))
         return report
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

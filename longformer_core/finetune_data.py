@@ -32,11 +32,12 @@ def load_squad_examples(
 ) -> list[QAExample]:
     """SQuAD-format JSON -> examples (optionally only those of the given article titles).
 
-    training: leave out HotpotQA questions (recognised by their `hotpot_answer` field) of the held-out half
-        (`hotpot.is_heldout`),
-    so a head trained on the shared HotpotQA file can still be evaluated on questions it never saw.
+    training: leave out HotpotQA dev questions (recognised by their `hotpot_answer` field, in a file whose name
+        does not say "train") of the held-out half (`hotpot.is_heldout`), so a head trained on the shared HotpotQA
+        dev files can still be evaluated on questions it never saw; a HotpotQA train file is trained on whole.
     """
     data = json.loads(Path(path).read_text(encoding="utf-8"))
+    training = training and "train" not in Path(path).name
     keep = set(titles) if titles is not None else None
     out = []
     for art in data["data"]:

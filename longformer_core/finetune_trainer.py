@@ -1,7 +1,16 @@
-"""The training loop: transformers.Trainer with progress on stderr, data-parallel checks, and sweeps.
+"""The training loop: transformers.Trainer with progress on stderr, resumable checkpoints, data-parallel checks,
+and sweeps.
 
 Under torchrun every process trains a replica; `run_trainer` gathers each rank's weight digest after the first
 update and at the end, so the report shows that the replicas stayed equal.
+
+Checkpoints (issue 25): a run writes one in `TrainSettings.checkpoint_dir` (outside the repository, by default
+under LONGDOC_CACHE) every `checkpoint_minutes`, on SIGTERM, at `stop_after_steps` and at the end, keeping the
+latest only. A checkpoint is the Trainer's own: the *trainable* weights (`model.safetensors`: for a LoRA head a few
+MB, not the frozen base), the optimizer and scheduler state dicts, the random states and `trainer_state.json`
+(the step, hence the data position: the Trainer skips the batches already seen). None of it pickles a project
+class, so a checkpoint survives a module move. `TrainSettings.resume` continues from one; the resumed run ends
+with the same weights as one that never stopped (tests/test_finetune.py).
 """
 
 from __future__ import annotations
@@ -9,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -68,8 +79,47 @@ class TrainSettings:
     batch_size: int = 16
     seed: int = 0
     warmup: float = 0.1  # fraction of steps
-    bf16: bool = False  # bf16 autocast (on by itself on a GPU that supports it)
-    max_steps: int = -1  # stop early (tests, quick checks)
+    bf16: bool | None = (
+        None  # bf16 autocast; None: where the CPU or GPU does bf16 natively (detected at run time)
+    )
+    max_steps: int = -1  # length of the run in optimizer steps (-1: from `epochs`)
+    checkpoint_dir: str | None = None  # where checkpoints go (None: no checkpoints)
+    checkpoint_minutes: float = 15.0  # a checkpoint at least this often
+    stop_after_steps: int = 0  # save a checkpoint and stop at this step, to resume later (0: run to the end)
+    resume: str | None = None  # a checkpoint (or a checkpoint_dir holding several) to continue from
+
+
+def use_bf16(requested: bool | None) -> bool:
+    """bf16 autocast for training: as requested, else where the hardware does bf16 natively."""
+    if requested is not None:
+        return requested
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    from longformer_core.models import cpu_has_native_bf16
+
+    return cpu_has_native_bf16()
+
+
+def latest_checkpoint(path: str | Path) -> Path:
+    """The checkpoint to resume from: `path` itself when it is one, else its `checkpoint-N` with the largest N.
+
+    Raises:
+        ValueError: nothing resumable there (the message names the folder).
+    """
+    path = Path(path)
+    if (path / "trainer_state.json").is_file():
+        return path
+    steps = [
+        (int(m.group(1)), p)
+        for p in path.glob("checkpoint-*")
+        if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and (p / "trainer_state.json").is_file()
+    ]
+    if not steps:
+        raise ValueError(
+            f"No training checkpoint in {path}: give --resume the folder a stopped run named in its log "
+            "(it holds checkpoint-N folders with a trainer_state.json)."
+        )
+    return max(steps)[1]
 
 
 def run_trainer(
@@ -81,13 +131,19 @@ def run_trainer(
     out_dir: Path,
     compute_metrics: Callable | None = None,
 ) -> dict:
-    """Train with transformers.Trainer; {"train_loss", "train_seconds", "samples_per_second", "eval_loss"?}."""
-    from transformers import PrinterCallback, Trainer, set_seed
+    """Train with transformers.Trainer (checkpointed and resumable, see the module docstring).
+
+    Returns:
+        {"train_loss", "train_seconds", "samples_per_second", "steps", "log", "eval_loss"?}; a run that
+        stopped before its end (SIGTERM, `stop_after_steps`) instead says {"stopped": True, "checkpoint", ...}
+        and is not evaluated: resume it with `TrainSettings.resume`.
+    """
+    from transformers import PrinterCallback, set_seed
 
     set_seed(settings.seed)
     _, world_size = distributed_rank()
     collator = _CountingCollator(collator)
-    trainer = Trainer(
+    trainer = _trainer_class()(
         model=model,
         args=_training_arguments(settings, out_dir, world_size),
         train_dataset=train_ds,
@@ -97,11 +153,15 @@ def run_trainer(
     )
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(_progress_callback())
+    checkpoints = _checkpoint_callback(settings)
+    trainer.add_callback(checkpoints)
     replicas = _replica_digests(model, world_size)
     if world_size > 1:
         trainer.add_callback(replicas)
+    resume = str(latest_checkpoint(settings.resume)) if settings.resume else None
     t0 = time.perf_counter()
-    result = trainer.train()
+    with _sigterm_sets(checkpoints):
+        result = trainer.train(resume_from_checkpoint=resume)
     report = {
         "train_loss": round(float(result.training_loss), 4),
         "train_seconds": round(time.perf_counter() - t0, 1),
@@ -109,7 +169,21 @@ def run_trainer(
         "samples_per_second": round(float(result.metrics.get("train_samples_per_second", 0.0)), 2),
         "steps": int(result.global_step),
         "log": [h for h in trainer.state.log_history if "loss" in h],
+        "bf16": bool(trainer.args.bf16),
     }
+    if resume:
+        report["resumed_from"] = resume
+    if settings.checkpoint_dir:
+        report["checkpoint"] = str(latest_checkpoint(settings.checkpoint_dir))
+    if result.global_step < trainer.state.max_steps:  # stopped on purpose or by SIGTERM: resume later
+        report["stopped"] = True
+        print(
+            f"stopped at step {result.global_step}/{trainer.state.max_steps}; continue with "
+            f"--resume {report.get('checkpoint', '(no checkpoint_dir)')}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return report
     if world_size > 1:
         report["distributed"] = _distributed_report(collator, replicas, world_size)
     if eval_ds is not None:
@@ -126,12 +200,13 @@ def run_trainer(
 
 
 def _training_arguments(settings: TrainSettings, out_dir: Path, world_size: int):
-    """The Trainer's arguments: no checkpoints or reporters, the CPU unless a GPU is there, gloo across CPUs."""
+    """The Trainer's arguments: checkpoints only when `_checkpoint_callback` asks for one (the latest kept), no
+    reporters, the CPU unless a GPU is there, gloo across CPUs."""
     from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
     return TrainingArguments(
-        output_dir=str(out_dir),
+        output_dir=str(settings.checkpoint_dir or out_dir),
         per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size * 2,
         learning_rate=settings.learning_rate,
@@ -139,11 +214,13 @@ def _training_arguments(settings: TrainSettings, out_dir: Path, world_size: int)
         max_steps=settings.max_steps,
         warmup_steps=settings.warmup,
         logging_steps=20,
-        save_strategy="no",
+        save_strategy="steps" if settings.checkpoint_dir else "no",
+        save_steps=10**9,  # never by count: `_checkpoint_callback` decides (time, SIGTERM, stop, end)
+        save_total_limit=1,
         report_to=[],
         seed=settings.seed,
         use_cpu=not cuda,
-        bf16=settings.bf16 or (cuda and torch.cuda.is_bf16_supported()),
+        bf16=use_bf16(settings.bf16),
         dataloader_num_workers=0,
         train_sampling_strategy="group_by_length",
         disable_tqdm=True,
@@ -152,19 +229,97 @@ def _training_arguments(settings: TrainSettings, out_dir: Path, world_size: int)
 
 
 def _progress_callback():
-    """A TrainerCallback printing one line per logging step on stderr, so stdout stays the report."""
+    """A TrainerCallback printing one line per logging step on stderr (loss, steps/s, ETA), so stdout stays the
+    report."""
     from transformers import TrainerCallback
 
     class _Progress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.t0, self.step0 = time.perf_counter(), state.global_step  # a resumed run starts mid-way
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs and state.is_world_process_zero:
+                rate = (state.global_step - self.step0) / max(time.perf_counter() - self.t0, 1e-9)
+                eta = (state.max_steps - state.global_step) / max(rate, 1e-9)
                 print(
-                    f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}",
+                    f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
+                    f"{rate:.2f} steps/s  ETA {eta / 60:.0f} min",
                     file=sys.stderr,
                     flush=True,
                 )
 
     return _Progress()
+
+
+def _trainer_class():
+    """transformers.Trainer whose checkpoints hold only the trainable weights (a LoRA head: a few MB).
+
+    The Trainer loads a checkpoint's weights non-strictly, so the frozen base comes from where it always does.
+    """
+    from safetensors.torch import save_file
+    from transformers import Trainer
+
+    class _TrainableWeightsTrainer(Trainer):
+        def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+            if not self.args.should_save:
+                return
+            folder = Path(output_dir or self.args.output_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            trainable = {
+                name: param.detach().cpu().clone().contiguous()
+                for name, param in self.model.named_parameters()
+                if param.requires_grad
+            }
+            save_file(trainable, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+    return _TrainableWeightsTrainer
+
+
+def _checkpoint_callback(settings: TrainSettings):
+    """A TrainerCallback asking for a checkpoint every `checkpoint_minutes`, at `stop_after_steps` (then stopping)
+    and after SIGTERM (then stopping); `_sigterm_sets` points the signal at its `interrupted` flag."""
+    from transformers import TrainerCallback
+
+    class _Checkpoints(TrainerCallback):
+        def __init__(self) -> None:
+            self.interrupted = False
+            self.last_save = time.monotonic()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if not settings.checkpoint_dir:
+                return
+            stop = self.interrupted or state.global_step == settings.stop_after_steps
+            if stop or time.monotonic() - self.last_save >= 60 * settings.checkpoint_minutes:
+                control.should_save = True
+                self.last_save = time.monotonic()
+            if stop:
+                control.should_training_stop = True
+
+    return _Checkpoints()
+
+
+class _sigterm_sets:
+    """Within the block, SIGTERM sets `callback.interrupted` (the run saves and stops after its current step)
+    instead of killing the process; the previous handler comes back after. Only in the main thread (signals
+    cannot be caught elsewhere)."""
+
+    def __init__(self, callback) -> None:
+        self.callback, self.previous = callback, None
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        print("SIGTERM: saving a checkpoint after this step, then stopping", file=sys.stderr, flush=True)
+        self.callback.interrupted = True
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def _replica_digests(model: nn.Module, world_size: int):
@@ -233,8 +388,12 @@ def sweep(
     rows = []
     for lr in learning_rates:
         for bs in batch_sizes:
-            settings = TrainSettings(**{**vars(base), "learning_rate": lr, "batch_size": bs})
-            report = run(settings, out_dir / f"lr{lr:g}-bs{bs}")
+            name = f"lr{lr:g}-bs{bs}"
+            checkpoints = str(Path(base.checkpoint_dir) / name) if base.checkpoint_dir else None
+            settings = TrainSettings(
+                **{**vars(base), "learning_rate": lr, "batch_size": bs, "checkpoint_dir": checkpoints}
+            )
+            report = run(settings, out_dir / name)
             rows.append(
                 {
                     "learning_rate": lr,

@@ -221,6 +221,54 @@ def test_missing_csv_column_is_explained(tiny_checkpoint, tmp_path, capsys):
     assert "no column 'category'; the columns are text, label" in capsys.readouterr().err
 
 
+def test_a_stopped_run_resumes_to_the_same_weights(tiny_checkpoint, tmp_path):
+    """Stopped at step 3 of 7 (as SIGTERM or a session's end would) and resumed, a LoRA run ends with the weights
+    of a run that never stopped; its checkpoint holds the trainable weights only, as plain tensors and JSON."""
+    from safetensors.torch import load_file
+
+    from longformer_core.finetune import finetune_qa, latest_checkpoint
+
+    data = _squad_file(tmp_path / "s.json", titles=[f"T{i}" for i in range(6)])
+
+    def run(out: str, **extra) -> dict:
+        settings = TrainSettings(
+            max_steps=7,
+            batch_size=2,
+            learning_rate=1e-2,
+            checkpoint_dir=str(tmp_path / "ckpt" / out),
+            **extra,
+        )
+        return finetune_qa(
+            str(tiny_checkpoint("roberta-qa")), data, tmp_path / out, settings=settings, lora_rank=4
+        )
+
+    whole = run("whole")
+    assert whole["steps"] == 7 and "stopped" not in whole
+    stopped = run("parts", stop_after_steps=3)
+    assert stopped["stopped"] and stopped["steps"] == 3
+    assert not (tmp_path / "parts" / "adapter.safetensors").exists()
+    checkpoint = latest_checkpoint(tmp_path / "ckpt" / "parts")
+    assert checkpoint.name == "checkpoint-3"
+    saved = load_file(str(checkpoint / "model.safetensors"))
+    assert saved and all("lora" in k or "qa_outputs" in k for k in saved)  # not the frozen base
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == 3
+    resumed = run("parts", resume=str(tmp_path / "ckpt" / "parts"))
+    assert resumed["steps"] == 7 and "stopped" not in resumed
+    assert resumed["resumed_from"].endswith("checkpoint-3")
+    a = load_file(str(latest_checkpoint(tmp_path / "ckpt" / "whole") / "model.safetensors"))
+    b = load_file(str(latest_checkpoint(tmp_path / "ckpt" / "parts") / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-6), name
+
+
+def test_resume_names_what_is_missing(tmp_path):
+    from longformer_core.finetune import latest_checkpoint
+
+    with pytest.raises(ValueError, match="No training checkpoint in"):
+        latest_checkpoint(tmp_path)
+
+
 @pytest.mark.slow
 def test_embedded_lora_head_trains_on_the_twin_and_runs_in_the_longformer(tmp_path, embedded_pair):
     """The head trained on the MiniLM twin gives the same logits in the converted Longformer (<= 257 tokens)."""

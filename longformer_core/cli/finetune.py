@@ -41,7 +41,29 @@ def finetune_parser(sub: argparse._SubParsersAction) -> None:
     ft.add_argument("--text-column", default="text")
     ft.add_argument("--label-column", default="label")
     ft.add_argument("--seed", type=int, default=0)
-    ft.add_argument("--bf16", action="store_true", help="bf16 autocast (automatic on a GPU that supports it)")
+    precision = ft.add_mutually_exclusive_group()
+    precision.add_argument(
+        "--bf16", dest="bf16", action="store_const", const=True, help="force bf16 autocast"
+    )
+    precision.add_argument("--fp32", dest="bf16", action="store_const", const=False, help="force fp32")
+    ft.set_defaults(bf16=None)  # bf16 where the CPU or GPU does it natively (detected at run time)
+    ft.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="where resumable checkpoints go (default: LONGDOC_CACHE/training/<name of --out>)",
+    )
+    ft.add_argument("--checkpoint-minutes", type=float, default=15.0, help="a checkpoint at least this often")
+    ft.add_argument(
+        "--stop-after-steps",
+        type=int,
+        default=0,
+        help="save a checkpoint and stop at this step (continue later with --resume)",
+    )
+    ft.add_argument(
+        "--resume",
+        default=None,
+        help="continue a stopped run from its checkpoint folder (same data and options as the stopped run)",
+    )
     ft.add_argument(
         "--sweep", action="store_true", help="grid over --sweep-lr x --sweep-batch; writes sweep.csv/html"
     )
@@ -55,6 +77,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from longformer_core import finetune as ft
+    from longformer_core.settings import cache_dir
 
     lora = args.task == "qa" and (args.model == EMBEDDED or args.lora_rank)
     settings = ft.TrainSettings(
@@ -64,6 +87,10 @@ def _finetune(args: argparse.Namespace) -> int:
         seed=args.seed,
         bf16=args.bf16,
         max_steps=args.max_steps,
+        checkpoint_dir=args.checkpoint_dir or str(cache_dir() / "training" / Path(args.out).resolve().name),
+        checkpoint_minutes=args.checkpoint_minutes,
+        stop_after_steps=args.stop_after_steps,
+        resume=args.resume,
     )
 
     def run(s: ft.TrainSettings, out: Path) -> dict:
