@@ -1,4 +1,4 @@
-"""Benchmark longformer_core.attention against HF's Longformer attention on this machine (CPU).
+"""Benchmark longformer_core.model.attention against HF's Longformer attention on this machine (CPU).
 
     python bench/attention.py            # full run (about 6 minutes on 2 cores)
     python bench/attention.py --quick    # fewer sizes and repeats, bf16 on one layer only
@@ -32,8 +32,8 @@ from transformers import LongformerConfig, LongformerModel
 from transformers.models.longformer.modeling_longformer import LongformerSelfAttention
 from transformers.utils import logging as hf_logging
 
-from longformer_core.attention import FastLongformerSelfAttention, hf_layer_inputs, use_fast_attention
 from longformer_core.machine import machine_info
+from longformer_core.model.attention import FastLongformerSelfAttention, hf_layer_inputs, use_fast_attention
 
 BASE = {"hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 3072, "num_hidden_layers": 12}
 WINDOW = 512  # two-sided, as allenai/longformer-base-4096
@@ -202,7 +202,7 @@ def base_model(n: int = MODEL_TOKENS) -> LongformerModel:
 def embedded_model() -> LongformerModel | None:
     """The project's embedded default Longformer with HF attention, or None when it cannot be loaded."""
     try:
-        from longformer_core.models import load_embedded
+        from longformer_core.model.registry import load_embedded
 
         return load_embedded(fast_attention=False, device=torch.device("cpu")).longformer.model
     except Exception as exc:  # noqa: BLE001 - the benchmark reports it and goes on

@@ -42,10 +42,10 @@ def main() -> int:
 
     import torch
 
-    from longformer_core import encoding
     from longformer_core.documents import load_path
-    from longformer_core.encoding import CHUNK_OVERLAP, DocumentTokens, encode_document, tokenize
-    from longformer_core.models import load_embedded
+    from longformer_core.model.registry import load_embedded
+    from longformer_core.reading import encoding
+    from longformer_core.reading.encoding import CHUNK_OVERLAP, DocumentTokens, encode_document, tokenize
 
     base = load_embedded(qa_head=None).baseline
     tokens = tokenize(base.tokenizer, load_path(args.pdf).text)

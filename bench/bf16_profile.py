@@ -50,8 +50,8 @@ def _parse_args() -> argparse.Namespace:
 def _inputs(args: argparse.Namespace) -> tuple:
     """(model pair, Longformer window input, stacked chunk batch)."""
     from longformer_core.documents import load_path
-    from longformer_core.encoding import build_input, collate, tokenize, view_windows
-    from longformer_core.models import load_embedded
+    from longformer_core.model.registry import load_embedded
+    from longformer_core.reading.encoding import build_input, collate, tokenize, view_windows
 
     pair = load_embedded(qa_head=None)
     text = load_path(args.pdf, time_budget_s=3600.0, page_time_budget_s=600.0).text
@@ -125,7 +125,7 @@ def main() -> int:
     args = _parse_args()
     import torch
 
-    from longformer_core.encoding import model_kwargs
+    from longformer_core.reading.encoding import model_kwargs
 
     pair, long_win, chunks = _inputs(args)
     results: dict[str, dict[str, dict]] = {"longformer_window": {}, "chunk_batch": {}}

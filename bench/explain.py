@@ -1,4 +1,4 @@
-"""Evidence for an answer (longformer_core.explain): time at 4,096 tokens, and quality on SQuAD articles.
+"""Evidence for an answer (longformer_core.qa.evidence): time at 4,096 tokens, and quality on SQuAD articles.
 
     # time for the evidence of one answer (one gradient pass at 4,096 tokens), next to one plain forward pass
     .venv/bin/python bench/explain.py time --repeat 3
@@ -28,13 +28,13 @@ import numpy as np
 import torch
 
 from longformer_core.documents import text_document
-from longformer_core.encoding import build_input, model_kwargs
-from longformer_core.evaluate import exact_match, load_squad_articles
-from longformer_core.explain import EXPLAIN_TOKENS, explain_answer
-from longformer_core.models import embedded_qa_head, load_embedded
-from longformer_core.qa import ask
-from longformer_core.reader import DocumentReader
-from longformer_core.results import Located
+from longformer_core.evaluation.squad import exact_match, load_squad_articles
+from longformer_core.model.registry import embedded_qa_head, load_embedded
+from longformer_core.qa.answering import ask
+from longformer_core.qa.evidence import EXPLAIN_TOKENS, explain_answer
+from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.encoding import build_input, model_kwargs
+from longformer_core.reading.results import Located
 
 SQUAD = Path(os.environ.get("LONGDOC_DATA_DIR", "../shared/data")) / "squad" / "squad-v1.1-dev.articles.json"
 

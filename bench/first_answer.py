@@ -93,7 +93,7 @@ def units_of(reader) -> list[tuple[int, int]]:
 
 def reading_flops(reader, question: str) -> dict[str, float]:
     """FLOPs each view needs to give its first answer (its pass, the passage embeddings, the reader)."""
-    from longformer_core.encoding import view_windows
+    from longformer_core.reading.encoding import view_windows
 
     out: dict[str, float] = {}
     for view in VIEW_ORDER:
@@ -110,7 +110,7 @@ def reading_flops(reader, question: str) -> dict[str, float]:
         flops = 0.0 if no_pass else encoder_flops(config, lengths, span)
         n_q = len(model.tokenizer(question, add_special_tokens=False)["input_ids"]) + 3
         if reader_model is not None:  # retrieve-then-read / span head: the question's own passes
-            from longformer_core import qa
+            from longformer_core.qa import answering as qa
 
             region = getattr(qa, "REGION_TOKENS", 384)
             regions = 1 if view == "truncated" else getattr(qa, "READ_REGIONS", 4)
@@ -152,7 +152,7 @@ def _log(message: str) -> None:
 
 def _first_answers(reader, question: str, t_chosen: float) -> tuple[dict[str, float], dict[str, dict]]:
     """Ask each view in turn: ({view: seconds since the document was chosen}, {view: page and text})."""
-    from longformer_core.qa import ask
+    from longformer_core.qa.answering import ask
 
     per_view: dict[str, float] = {}
     answers: dict[str, dict] = {}
@@ -182,7 +182,7 @@ def _write(info: dict, where: str | None) -> None:
 def _load(args: argparse.Namespace) -> tuple:
     """(model pair, document, seconds to load the models, seconds to parse the PDF)."""
     from longformer_core.documents import load_path
-    from longformer_core.models import load_models
+    from longformer_core.model.registry import load_models
 
     t0 = time.perf_counter()
     pair = load_models(args.model, args.baseline)
@@ -217,9 +217,9 @@ def main() -> int:
 
     import torch
 
-    from longformer_core.qa import ask, preliminary_answer
-    from longformer_core.reader import DocumentReader
-    from longformer_core.strategies import DEFAULT_FOR_TASK
+    from longformer_core.qa.answering import ask, preliminary_answer
+    from longformer_core.reading.document_reading import DocumentReader
+    from longformer_core.reading.strategies import DEFAULT_FOR_TASK
 
     fp32 = matmul_gflops(torch.float32)
     bf16 = matmul_gflops(torch.bfloat16)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/lexical.py [--pdf ../shared/data/pdfs/nist_sp800-61r2.pdf] [--json]
 
-Prints the time of `bm25s` (what longformer_core.retrieval uses) and `rank-bm25` (if installed) to index the
+Prints the time of `bm25s` (what longformer_core.reading.retrieval uses) and `rank-bm25` (if installed) to index the
 passages and to score every passage for each question of the NIST question set, and the ratio between them.
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from longformer_core.documents import load_path
-from longformer_core.passages import passages
-from longformer_core.retrieval import words
+from longformer_core.documents.passages import passages
+from longformer_core.reading.retrieval import words
 
 
 def main() -> None:

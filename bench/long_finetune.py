@@ -21,10 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from longformer_core import finetune_long as fl
-from longformer_core.convert import embedded_longformer_dir, embedded_source_dir
-from longformer_core.lora import LoraConfig
-from longformer_core.models import QA_HEAD_DIR
+from longformer_core.model.convert import embedded_longformer_dir, embedded_source_dir
+from longformer_core.model.lora import LoraConfig
+from longformer_core.model.registry import QA_HEAD_DIR
+from longformer_core.training import long as fl
 
 
 def _compare_precisions(results: dict, which: str, n_examples: int) -> dict:

@@ -96,7 +96,7 @@ def _read_in_steps(reader, step) -> None:
     """Each reading step on its own, in the background reading's order, so the peak traces to one pass."""
     import torch
 
-    from longformer_core.encoding import VIEWS
+    from longformer_core.reading.encoding import VIEWS
 
     with torch.inference_mode():
         for view in VIEWS:
@@ -117,10 +117,10 @@ def main() -> int:
     import torch
 
     from longformer_core.documents import load_path
-    from longformer_core.models import load_models
-    from longformer_core.qa import ask
-    from longformer_core.reader import DocumentReader
-    from longformer_core.strategies import DEFAULT_FOR_TASK
+    from longformer_core.model.registry import load_models
+    from longformer_core.qa.answering import ask
+    from longformer_core.reading.document_reading import DocumentReader
+    from longformer_core.reading.strategies import DEFAULT_FOR_TASK
 
     steps: dict[str, dict[str, float]] = {}
 

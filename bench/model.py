@@ -48,8 +48,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as cache:
         os.environ["LONGDOC_CACHE"] = cache
-        from longformer_core.convert import ConversionConfig, embedded_longformer_dir
-        from longformer_core.models import load_embedded
+        from longformer_core.model.convert import ConversionConfig, embedded_longformer_dir
+        from longformer_core.model.registry import load_embedded
 
         t0 = time.perf_counter()
         embedded_longformer_dir(ConversionConfig())
@@ -79,7 +79,7 @@ def main() -> None:
             "peak_rss_mb_after_hf": round(rss_after_hf),
         }
         try:
-            from longformer_core.attention import use_fast_attention
+            from longformer_core.model.attention import use_fast_attention
         except ImportError:
             use_fast_attention = None
         if use_fast_attention is not None:

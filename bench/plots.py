@@ -59,9 +59,9 @@ def document(full: bool):
     """The benchmark document: whole, or cut to TOKENS tokens of the embedded tokenizer."""
     from transformers import AutoTokenizer
 
-    from longformer_core.convert import embedded_longformer_dir
     from longformer_core.documents import text_document
-    from longformer_core.encoding import tokenize
+    from longformer_core.model.convert import embedded_longformer_dir
+    from longformer_core.reading.encoding import tokenize
 
     text, source = load_text(full)
     tokenizer = AutoTokenizer.from_pretrained(embedded_longformer_dir())
@@ -74,8 +74,8 @@ def document(full: bool):
 def measure_pattern(full: bool, strategy: str) -> dict:
     """Pattern grid + figure + cost for the document, with only the tokenizer loaded."""
     from longformer_core import plots
-    from longformer_core.encoding import LONG_OVERLAP, plan_windows, tokenize
-    from longformer_core.strategies import plan_global
+    from longformer_core.reading.encoding import LONG_OVERLAP, plan_windows, tokenize
+    from longformer_core.reading.strategies import plan_global
 
     doc, tokenizer = document(full)
     tokens = tokenize(tokenizer, doc.text)
@@ -108,8 +108,8 @@ def measure_pattern(full: bool, strategy: str) -> dict:
 def measure_token(strategy: str) -> dict:
     """One layer/head of the embedded model's probabilities on the pass, then the per-token figures."""
     from longformer_core import plots
-    from longformer_core.models import load_embedded
-    from longformer_core.reader import DocumentReader
+    from longformer_core.model.registry import load_embedded
+    from longformer_core.reading.document_reading import DocumentReader
 
     doc, _ = document(full=False)
     pair = load_embedded()

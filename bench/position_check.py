@@ -25,11 +25,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from longformer_core.encoding import DocumentTokens, build_input, model_kwargs, tokenize
-from longformer_core.evaluate import f1_score
-from longformer_core.long_reader import pool_mask_of, qa_forward
-from longformer_core.models import QA_HEAD_DIR, load_embedded
-from longformer_core.spans import best_spans
+from longformer_core.evaluation.squad import f1_score
+from longformer_core.model.registry import QA_HEAD_DIR, load_embedded
+from longformer_core.qa.long_reader import pool_mask_of, qa_forward
+from longformer_core.qa.spans import best_spans
+from longformer_core.reading.encoding import DocumentTokens, build_input, model_kwargs, tokenize
 
 
 def main() -> int:

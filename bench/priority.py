@@ -35,8 +35,8 @@ QUESTION = "When does the reading room of the Harbor Library open?"
 
 def timed_ask(reader, question: str, in_foreground: bool) -> float:
     """Seconds for one question with every view (the reading of `reader` already done)."""
-    from longformer_core.priority import foreground
-    from longformer_core.qa import ask
+    from longformer_core.qa.answering import ask
+    from longformer_core.reading.priority import foreground
 
     started = time.perf_counter()
     if in_foreground:
@@ -51,10 +51,10 @@ def measure(rounds: int) -> dict:
     """Alone, then alternately plain and in the foreground while a long document is read."""
     import torch
 
-    from longformer_core.background import Reading
     from longformer_core.documents import load_path
-    from longformer_core.models import load_embedded
-    from longformer_core.reader import DocumentReader
+    from longformer_core.model.registry import load_embedded
+    from longformer_core.reading.background import Reading
+    from longformer_core.reading.document_reading import DocumentReader
 
     pair = load_embedded()
     asked = DocumentReader(pair, load_path(SAMPLES / "field_guide_to_longformer.md"), strategy="question")

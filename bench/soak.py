@@ -109,7 +109,7 @@ def summarize(
     at_start: dict,
 ) -> dict:
     """The report: counts, latencies, memory against the budget, isolation."""
-    from longformer_core.cache import cache_limit_bytes
+    from longformer_core.reading.cache import cache_limit_bytes
 
     errors = [f"session {r.session}: {e}" for r in reports for e in r.errors]
     violations = [f"session {r.session}: {v}" for r in reports for v in r.isolation_violations]

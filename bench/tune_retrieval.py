@@ -25,9 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from longformer_core import qa
 from longformer_core.documents import load_path, text_document
-from longformer_core.evaluate import (
+from longformer_core.evaluation.squad import (
     _paragraph_range,
     _sentence_text,
     answer_hit,
@@ -36,9 +35,10 @@ from longformer_core.evaluate import (
     load_squad_articles,
     normalize_answer,
 )
-from longformer_core.models import load_models
-from longformer_core.reader import DocumentReader
-from longformer_core.retrieval import fuse
+from longformer_core.model.registry import load_models
+from longformer_core.qa import answering as qa
+from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.retrieval import fuse
 
 VIEWS = ("chunked", "longformer")
 LEXICAL = (0.0, 0.25, 0.5, 1.0)

@@ -7,7 +7,7 @@ import sys
 
 from longformer_core.cli import documents, embed, evaluate, finetune
 from longformer_core.documents import DocumentError
-from longformer_core.models import ModelLoadError
+from longformer_core.model.registry import ModelLoadError
 
 # One small function per subcommand's parser (in longformer_core/cli/, one module per command group); each
 # sets `func` (what runs) and, when the command can be resumed after Ctrl-C, `interrupted` (what to say then).

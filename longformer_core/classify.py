@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from longformer_core.encoding import VIEWS, Progress, embed_texts, run_windows
 from longformer_core.heads import Head
-from longformer_core.reader import DocumentReader
-from longformer_core.results import Located, ModelRun, model_run, windows_run
+from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.encoding import VIEWS, Progress, embed_texts, run_windows
+from longformer_core.reading.results import Located, ModelRun, model_run, windows_run
 from longformer_core.similarity import document_embedding
 
 LABEL_TEMPERATURE = 0.05  # cosine differences are small; this makes a 0.05 gap a clear preference
@@ -167,7 +167,7 @@ def classify_with_head(reader: DocumentReader, view: str, progress: Progress | N
 
 def heads_for_models(heads: dict[str, Head], pair) -> dict[str, Head]:
     """The heads (by view) that read embeddings of this model pair (a head is tied to one model's embeddings)."""
-    from longformer_core.corpus import model_fingerprint
+    from longformer_core.corpus.embed import model_fingerprint
 
     fingerprint = model_fingerprint(pair)
     return {view: head for view, head in heads.items() if head.model == fingerprint}

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from longformer_core.encoding import VIEWS, Progress
-from longformer_core.reader import DocumentReader
-from longformer_core.results import Located, ModelRun, model_run
+from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.encoding import VIEWS, Progress
+from longformer_core.reading.results import Located, ModelRun, model_run
 
 POOLINGS = {
     "sum-last4": "Sum of the last four layers over all tokens (the seed project's embedding)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from longformer_core.documents import Document
-from longformer_core.encoding import VIEWS
+from longformer_core.reading.encoding import VIEWS
 from ui.columns import model_header, render_answer
 from ui.documents import require_document
 from ui.explain import (
@@ -17,12 +17,11 @@ from ui.explain import (
     take_pending_question,
 )
 from ui.feedback import attempt
+from ui.records import AskRecord, ViewAnswer
 from ui.render import md
 from ui.session import page_setup
 from ui.state import ask_history
 from ui.tasks import (
-    AskRecord,
-    ViewAnswer,
     answer_question,
     history_csv,
     history_json,

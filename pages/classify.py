@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from longformer_core.encoding import VIEWS
+from longformer_core.reading.encoding import VIEWS
 from ui.charts import scores_chart
 from ui.columns import model_header, render_classification
 from ui.documents import require_document
 from ui.feedback import attempt
+from ui.records import ClassifyRecord
 from ui.render import md
 from ui.session import page_setup
 from ui.state import CLASSIFY_LAST, store, stored
 from ui.tasks import (
-    ClassifyRecord,
     classify_document,
     classify_with_head,
     needs_typed_labels,

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from longformer_core.encoding import VIEWS
+from longformer_core.reading.encoding import VIEWS
 from longformer_core.similarity import POOLINGS
 from ui.charts import heatmap
 from ui.columns import best_pairs_table, model_header, render_similarity
 from ui.documents import document_picker, require_document
 from ui.feedback import attempt
+from ui.records import CompareRecord
 from ui.render import VIEW_TITLES, md
 from ui.session import page_setup
 from ui.state import COMPARE_LAST, SECOND_DOCUMENT, current_document, store, stored
-from ui.tasks import CompareRecord, compare_documents, passages_of
+from ui.tasks import compare_documents, passages_of
 
 settings = page_setup("similarity")
 st.title("Compare two documents")

@@ -135,7 +135,7 @@ def make_raw_pdf():
 def embedded_pair():
     """The embedded MiniLM-Longformer and its 512-token baseline (converted once, then cached), with the
     QA head shipped in assets/ as the app uses them."""
-    from longformer_core.models import load_embedded
+    from longformer_core.model.registry import load_embedded
 
     return load_embedded()
 
@@ -143,7 +143,7 @@ def embedded_pair():
 @pytest.fixture(scope="session")
 def embedded_sentence_pair():
     """The embedded pair without a QA head: questions get answer sentences."""
-    from longformer_core.models import load_embedded
+    from longformer_core.model.registry import load_embedded
 
     return load_embedded(qa_head=None)
 

@@ -88,7 +88,7 @@ def test_loaded_models_are_out_of_the_garbage_collectors_sight():
 
 
 def test_sample_document_is_long_and_has_facts_deep_inside(embedded_pair):
-    from longformer_core.encoding import tokenize
+    from longformer_core.reading.encoding import tokenize
 
     text = load_path(SAMPLE).text
     words_before_fact = len(text[: text.index(FACT)].split())
@@ -274,7 +274,7 @@ def test_empty_question_is_refused_with_a_message(make_pdf):
 def test_heatmap_leaves_unread_passages_blank_and_escapes_text():
     import numpy as np
 
-    from longformer_core.results import Located
+    from longformer_core.reading.results import Located
     from longformer_core.similarity import PassageMatrix
 
     a = [Located("<b>first</b> passage", (0, 20), 1, "i"), Located("second", (21, 27), 2, "<ii>")]

@@ -1,4 +1,4 @@
-"""Exactness of longformer_core.attention against HF's LongformerSelfAttention (tiny random models, no downloads)."""
+"""Exactness of longformer_core.model.attention against HF's LongformerSelfAttention (tiny random models, no downloads)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from transformers import LongformerConfig, LongformerForQuestionAnswering, LongformerModel, PreTrainedModel
 from transformers.models.longformer.modeling_longformer import LongformerSelfAttention
 
-from longformer_core import attention
-from longformer_core.attention import (
+from longformer_core.model import attention
+from longformer_core.model.attention import (
     FastLongformerSelfAttention,
     band_attention_probs,
     hf_layer_inputs,
@@ -384,7 +384,7 @@ def test_band_attention_probs_swaps_in_fast_attention_and_handles_no_globals() -
 
 @pytest.mark.parametrize("case", MODEL_CASES)
 def test_model_under_bf16_autocast_and_inference_mode_tracks_fp32(case: str) -> None:
-    """The reading path (longformer_core.encoding) runs this way where the CPU has native bf16:
+    """The reading path (longformer_core.reading.encoding) runs this way where the CPU has native bf16:
     padding, global tokens and the worker threads must all keep working in bf16."""
     window, lengths, globals_ = MODEL_CASES[case]
     hf, fast = model_pair(LongformerModel, window)
@@ -430,7 +430,7 @@ def test_inputs_within_the_band_take_the_dense_path_and_match_hf(
     window: int | list[int], lengths: list[int], globals_: list[list[int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Inputs of at most 2w + 1 tokens run one masked dense attention; outputs equal HF's (padded) model."""
-    from longformer_core import attention
+    from longformer_core.model import attention
 
     hf, fast = model_pair(LongformerForQuestionAnswering, window)
     inputs = model_inputs(lengths, globals_, max(lengths))

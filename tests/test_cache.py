@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from longformer_core.cache import (
+from longformer_core.reading.cache import (
     CACHE_MB_ENV,
     DEFAULT_CACHE_MB,
     ByteBudgetCache,
@@ -226,7 +226,7 @@ def test_cache_budget_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_reader_size_grows_with_the_views_read_and_leaves_out_the_models(embedded_pair) -> None:
     from longformer_core.documents import text_document
-    from longformer_core.reader import DocumentReader
+    from longformer_core.reading.document_reading import DocumentReader
 
     sentence = "The incident response team met on Monday to review the firewall logs. "
     reader = DocumentReader(embedded_pair, text_document(sentence * 60, "notes.txt"), strategy="cls")

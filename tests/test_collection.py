@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from longformer_core.collection import (
+from longformer_core.corpus.collection import (
     cluster,
     cold_start,
     evaluate_collection,
@@ -22,8 +22,8 @@ from longformer_core.collection import (
     recommend,
     top_terms,
 )
-from longformer_core.corpus import Corpus, Embeddings
-from longformer_core.models import EMBEDDED
+from longformer_core.corpus.embed import Corpus, Embeddings
+from longformer_core.model.registry import EMBEDDED
 from ui.collection import CollectionState, embed_one_text
 from ui.state import COLLECTION, Settings, Stored
 

@@ -13,7 +13,7 @@ import time
 from streamlit.testing.v1.util import patch_config_options
 from test_app import assert_healthy, sidebar_text, start, upload
 
-from longformer_core.models import EMBEDDED
+from longformer_core.model.registry import EMBEDDED
 from ui import session
 
 SESSIONS = {
@@ -127,7 +127,7 @@ def test_tokenizer_shared_by_threads_gives_the_same_embeddings(embedded_pair):
 
     import numpy as np
 
-    from longformer_core.encoding import embed_texts, tokenize
+    from longformer_core.reading.encoding import embed_texts, tokenize
 
     model = embedded_pair.baseline
     texts = [("word " * n).strip() + f" number {n}." for n in (3, 40, 7, 90, 1, 25, 60, 12)]

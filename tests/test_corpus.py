@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from longformer_core.__main__ import main
-from longformer_core.corpus import (
+from longformer_core.corpus.embed import (
     CorpusError,
     embed_corpus,
     load_embeddings,
@@ -18,7 +18,7 @@ from longformer_core.corpus import (
     read_files,
     read_folder,
 )
-from longformer_core.models import load_models
+from longformer_core.model.registry import load_models
 
 TEXTS = [
     "The capital of France is Paris.",
@@ -242,7 +242,7 @@ def test_a_folder_of_documents_is_read_file_by_file(tmp_path, make_pdf):
 
 
 def test_evaluation_can_use_the_rows_an_interrupted_run_left(tiny_pair, tmp_path):
-    from longformer_core.evaluate_corpus import embedded_rows
+    from longformer_core.evaluation.corpus import embedded_rows
 
     corpus = _corpus()
     out = tmp_path / "partial.parquet"

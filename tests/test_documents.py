@@ -310,7 +310,7 @@ class _FakeClock:
 
 
 def test_time_budget_names_the_page(make_pdf) -> None:
-    from longformer_core.pdf_worker import PdfWorkerPool, replaced_default_pool
+    from longformer_core.documents.pdf_worker import PdfWorkerPool, replaced_default_pool
 
     data = make_pdf([f"Page {i}. " + LOREM for i in range(5)])
     with (

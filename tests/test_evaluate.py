@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from longformer_core.evaluate import bucket_of, exact_match, f1_score, normalize_answer, squad_articles
+from longformer_core.evaluation.squad import (
+    bucket_of,
+    exact_match,
+    f1_score,
+    normalize_answer,
+    squad_articles,
+)
 
 
 def test_official_squad_normalisation():

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from longformer_core.documents import load_document, text_document
-from longformer_core.encoding import build_input, model_kwargs
-from longformer_core.explain import Evidence, explain, explain_answer, page_strip
-from longformer_core.models import ModelPair, load_checkpoint
-from longformer_core.page_view import PdfPages
-from longformer_core.reader import DocumentReader
-from longformer_core.results import Located
+from longformer_core.documents.page_view import PdfPages
+from longformer_core.model.registry import ModelPair, load_checkpoint
+from longformer_core.qa.evidence import Evidence, explain, explain_answer, page_strip
+from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.encoding import build_input, model_kwargs
+from longformer_core.reading.results import Located
 
 FILLER = (
     "The committee met again to review the quarterly schedule and the budget of the regional office. "

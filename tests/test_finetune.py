@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from longformer_core.__main__ import main
-from longformer_core.finetune import (
+from longformer_core.model.registry import QA_HEAD_DIR, load_checkpoint
+from longformer_core.training.finetune import (
     QAExample,
     TrainSettings,
     classification_scores,
@@ -19,7 +20,6 @@ from longformer_core.finetune import (
     split_titles,
     squad_scores,
 )
-from longformer_core.models import QA_HEAD_DIR, load_checkpoint
 
 # A question from an article the shipped head never trained on (Sky_(United_Kingdom), kept aside).
 VALIDATION_QUESTION = (
@@ -226,7 +226,7 @@ def test_a_stopped_run_resumes_to_the_same_weights(tiny_checkpoint, tmp_path):
     of a run that never stopped; its checkpoint holds the trainable weights only, as plain tensors and JSON."""
     from safetensors.torch import load_file
 
-    from longformer_core.finetune import finetune_qa, latest_checkpoint
+    from longformer_core.training.finetune import finetune_qa, latest_checkpoint
 
     data = _squad_file(tmp_path / "s.json", titles=[f"T{i}" for i in range(6)])
 
@@ -263,7 +263,7 @@ def test_a_stopped_run_resumes_to_the_same_weights(tiny_checkpoint, tmp_path):
 
 
 def test_resume_names_what_is_missing(tmp_path):
-    from longformer_core.finetune import latest_checkpoint
+    from longformer_core.training.finetune import latest_checkpoint
 
     with pytest.raises(ValueError, match="No training checkpoint in"):
         latest_checkpoint(tmp_path)
@@ -272,9 +272,9 @@ def test_resume_names_what_is_missing(tmp_path):
 @pytest.mark.slow
 def test_embedded_lora_head_trains_on_the_twin_and_runs_in_the_longformer(tmp_path, embedded_pair):
     """The head trained on the MiniLM twin gives the same logits in the converted Longformer (<= 257 tokens)."""
-    from longformer_core.encoding import build_input, model_kwargs, tokenize
-    from longformer_core.finetune import EMBEDDED, finetune_qa
-    from longformer_core.models import load_embedded
+    from longformer_core.model.registry import load_embedded
+    from longformer_core.reading.encoding import build_input, model_kwargs, tokenize
+    from longformer_core.training.finetune import EMBEDDED, finetune_qa
 
     data = _squad_file(tmp_path / "s.json")
     report = finetune_qa(
@@ -316,9 +316,9 @@ def test_embedded_lora_head_trains_on_the_twin_and_runs_in_the_longformer(tmp_pa
 def test_shipped_head_answers_a_validation_question(shared_data):
     """The head in assets/ extracts the right span of a SQuAD question from an article it never trained on."""
     from longformer_core.documents import text_document
-    from longformer_core.models import load_embedded
-    from longformer_core.qa import ask
-    from longformer_core.reader import DocumentReader
+    from longformer_core.model.registry import load_embedded
+    from longformer_core.qa.answering import ask
+    from longformer_core.reading.document_reading import DocumentReader
 
     card = json.loads((QA_HEAD_DIR / "adapter.json").read_text())
     examples = load_squad_examples(

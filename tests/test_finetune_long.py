@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from longformer_core import finetune_long as fl
-from longformer_core.hotpot import is_heldout
-from longformer_core.long_reader import ANSWER_TYPES, SpanReader, load_answer_type_head, read_one_pass
+from longformer_core.evaluation.hotpot import is_heldout
+from longformer_core.qa.long_reader import ANSWER_TYPES, SpanReader, load_answer_type_head, read_one_pass
+from longformer_core.training import long as fl
 
 FILLER = "Longformer reads long documents with a sliding window. The answer is in the document. "
 
@@ -111,7 +111,7 @@ def test_windows_hold_the_answer_and_chunks_point_elsewhere_at_cls(tiny_checkpoi
 
 @pytest.mark.slow
 def test_loss_falls_when_overfitting_one_window(tiny_checkpoint, tmp_path: Path) -> None:
-    from longformer_core.lora import LoraConfig
+    from longformer_core.model.lora import LoraConfig
 
     source = tiny_checkpoint("longformer-qa")
     module, _, type_head = fl.reader_for_training(source, LoraConfig(rank=4, alpha=8.0), None)
@@ -128,7 +128,7 @@ def test_loss_falls_when_overfitting_one_window(tiny_checkpoint, tmp_path: Path)
 
 @pytest.mark.slow
 def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, tmp_path: Path) -> None:
-    from longformer_core.models import load_models, load_qa_reader
+    from longformer_core.model.registry import load_models, load_qa_reader
 
     model = tiny_checkpoint("longformer-qa")
     settings = fl.LongTrainSettings(epochs=2, max_steps=3, batch_size=2, precision="auto")
@@ -156,7 +156,7 @@ def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, t
     pair = load_models(str(model))
     answer_type = load_answer_type_head(head, pair.longformer.encoder.config.hidden_size)
     assert answer_type is not None
-    from longformer_core.encoding import tokenize
+    from longformer_core.reading.encoding import tokenize
 
     text = "The capital of France is Paris. " + FILLER
     tokens = tokenize(pair.longformer.tokenizer, text)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers.models.longformer.modeling_longformer import LongformerSelfAttention
 
-from longformer_core.attention import fast_attention_layers, sliding_window_attention
-from longformer_core.grad_attention import autograd_attention, blocked_window_attention
-from longformer_core.models import load_checkpoint
+from longformer_core.model.attention import fast_attention_layers, sliding_window_attention
+from longformer_core.model.grad_attention import autograd_attention, blocked_window_attention
+from longformer_core.model.registry import load_checkpoint
 
 CASES = [  # batch, seq, heads, head_dim, window, n_global, block
     (1, 37, 2, 4, 4, 0, 3),  # a short last block, no globals

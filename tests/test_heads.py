@@ -11,9 +11,9 @@ import pytest
 from longformer_core.__main__ import main
 from longformer_core.classify import classify_with_trained_heads
 from longformer_core.documents import text_document
-from longformer_core.evaluate_corpus import command_line, duplicate_groups, metrics
+from longformer_core.evaluation.corpus import command_line, duplicate_groups, metrics
 from longformer_core.heads import HEADS_DIR, Head, bundled_heads, fit_linear, load_head
-from longformer_core.reader import DocumentReader
+from longformer_core.reading.document_reading import DocumentReader
 
 SPORT = (
     "Arsenal beat Chelsea 2-1 at the Emirates on Saturday. Thierry Henry scored the winning goal in the 88th "

@@ -409,7 +409,7 @@ FILES = [
 def warm_pdf_worker() -> None:
     """A PDF worker is started before the timings, as the app starts one when its Document page first
     shows: the budgets are about reading a file, not about starting an interpreter (CPUs are shared)."""
-    from longformer_core.pdf_worker import default_pool
+    from longformer_core.documents.pdf_worker import default_pool
 
     assert default_pool().warm()
 
@@ -487,7 +487,7 @@ def test_page_budget_leaves_normal_pages_alone() -> None:
 
 
 def test_question_of_ten_thousand_characters_is_refused() -> None:
-    from longformer_core.qa import check_question
+    from longformer_core.qa.answering import check_question
 
     question = "Why" + " really" * 1428 + "?"
     assert len(question) == 10_000
@@ -500,7 +500,7 @@ def test_question_of_ten_thousand_characters_is_refused() -> None:
 
 @pytest.mark.parametrize("question", ["", "   \n\t  "])
 def test_empty_question_is_refused(question: str) -> None:
-    from longformer_core.qa import check_question
+    from longformer_core.qa.answering import check_question
 
     with pytest.raises(ValueError, match="^Type a question first.$"):
         check_question(question)
@@ -515,7 +515,7 @@ def test_unknown_model_id_fails_fast_with_a_message(
     monkeypatch: pytest.MonkeyPatch, offline_env: bool
 ) -> None:
     """No network here: without HF_HUB_OFFLINE transformers would retry the hub for ~25 s per file."""
-    from longformer_core.models import ModelLoadError, load_models
+    from longformer_core.model.registry import ModelLoadError, load_models
 
     if offline_env:
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -531,7 +531,7 @@ def test_unknown_model_id_fails_fast_with_a_message(
 
 
 def test_local_path_that_is_not_a_model(tmp_path: Path) -> None:
-    from longformer_core.models import ModelLoadError, load_models
+    from longformer_core.model.registry import ModelLoadError, load_models
 
     (tmp_path / "notes.txt").write_text("not a model")
     for path in (tmp_path, tmp_path / "notes.txt", tmp_path / "missing"):
@@ -541,7 +541,7 @@ def test_local_path_that_is_not_a_model(tmp_path: Path) -> None:
 
 
 def test_folder_with_a_broken_config(tmp_path: Path) -> None:
-    from longformer_core.models import ModelLoadError, load_models
+    from longformer_core.model.registry import ModelLoadError, load_models
 
     (tmp_path / "config.json").write_text("{ this is not json")
     with pytest.raises(ModelLoadError, match="Could not load model"):
@@ -555,7 +555,7 @@ def test_folder_with_a_broken_config(tmp_path: Path) -> None:
 def test_dense_million_token_text_is_refused_before_reading(embedded_pair) -> None:
     """2,000,000 characters (inside the character limit) but a million tokens: refused by the token limit
     when first tokenized, after tokenizing only the first ~100k tokens, long before any model runs."""
-    from longformer_core.reader import DEFAULT_MAX_TOKENS, DocumentReader
+    from longformer_core.reading.document_reading import DEFAULT_MAX_TOKENS, DocumentReader
 
     document = load_document(b"a " * 1_000_000, "dense.txt")
     assert document.n_chars == 2_000_000
@@ -572,7 +572,7 @@ def test_dense_million_token_text_is_refused_before_reading(embedded_pair) -> No
 
 def test_token_limit_is_configurable(embedded_pair, monkeypatch: pytest.MonkeyPatch) -> None:
     from longformer_core.documents import text_document
-    from longformer_core.reader import DocumentReader, max_document_tokens
+    from longformer_core.reading.document_reading import DocumentReader, max_document_tokens
 
     document = text_document(LOREM * 3, "three.txt")
     monkeypatch.setenv("LONGDOC_MAX_TOKENS", "20")
@@ -589,7 +589,7 @@ def test_default_token_limit_shrinks_for_wider_models(embedded_pair, monkeypatch
     gets half the embedded pair's limit, so a long upload cannot take twice the memory."""
     from types import SimpleNamespace
 
-    from longformer_core.reader import max_document_tokens
+    from longformer_core.reading.document_reading import max_document_tokens
 
     def width(hidden: int) -> SimpleNamespace:  # only the config's width is read
         return SimpleNamespace(encoder=SimpleNamespace(config=SimpleNamespace(hidden_size=hidden)))

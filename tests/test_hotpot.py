@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from longformer_core import hotpot
-from longformer_core.encoding import build_input, model_kwargs, tokenize
-from longformer_core.long_reader import (
+from longformer_core.evaluation import hotpot
+from longformer_core.qa.long_reader import (
     ANSWER_TYPES,
     AnswerTypeHead,
     SpanReader,
@@ -24,6 +23,7 @@ from longformer_core.long_reader import (
     read_one_pass,
     select_regions,
 )
+from longformer_core.reading.encoding import build_input, model_kwargs, tokenize
 
 PARAGRAPHS = [
     ("Paris", ["The capital of France is Paris.", " Paris is a long city on a river."]),
@@ -108,7 +108,7 @@ def test_load_hotpot_refuses_squad_format(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_pair(tiny_checkpoint):
-    from longformer_core.models import load_models
+    from longformer_core.model.registry import load_models
 
     return load_models(str(tiny_checkpoint("longformer-qa")))
 

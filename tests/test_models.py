@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from longformer_core.classify import Label, classify
-from longformer_core.convert import ConversionConfig, embedded_longformer_dir
 from longformer_core.documents import text_document
-from longformer_core.encoding import VIEWS, tokenize
-from longformer_core.models import ModelLoadError, load_checkpoint, load_models
-from longformer_core.qa import ask
-from longformer_core.reader import DocumentReader
+from longformer_core.model.convert import ConversionConfig, embedded_longformer_dir
+from longformer_core.model.registry import ModelLoadError, load_checkpoint, load_models
+from longformer_core.qa.answering import ask
+from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.encoding import VIEWS, tokenize
 
 TEXT = "Longformer reads long documents. " * 40 + "The capital of France is Paris. " * 5
 
@@ -135,8 +135,8 @@ def test_tokenize_keeps_character_offsets(embedded_pair):
 
 def test_fast_attention_matches_hf_in_inference_mode(embedded_pair):
     """The app encodes under torch.inference_mode, with the attention's worker threads: same states as HF."""
-    from longformer_core.encoding import encode_document
-    from longformer_core.models import load_embedded
+    from longformer_core.model.registry import load_embedded
+    from longformer_core.reading.encoding import encode_document
 
     hf_pair = load_embedded(fast_attention=False)
     assert (
@@ -166,7 +166,7 @@ def test_hugging_face_logging_is_quieted_once_not_on_every_load():
     """A developer who turns HF logging back on is not overridden by the next model load."""
     from transformers.utils import logging as hf_logging
 
-    from longformer_core.convert import quiet_transformers
+    from longformer_core.model.convert import quiet_transformers
 
     quiet_transformers()
     hf_logging.set_verbosity_info()

@@ -19,15 +19,16 @@ import pytest
 from conftest import build_pdf
 from test_hostile import LOREM, drawing_command_flood
 
-from longformer_core import pdf_worker, settings
+from longformer_core import settings
 from longformer_core.documents import (
     DocumentTooLargeError,
     ExtractionTimeoutError,
     ExtractionWorkerError,
     load_document,
+    pdf_worker,
 )
 from longformer_core.documents.pdf import extract_pdf_pages
-from longformer_core.pdf_worker import PdfWorkerPool
+from longformer_core.documents.pdf_worker import PdfWorkerPool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SLOW_PAGE = ("took too long", "a page of text takes a fraction of a second", "re-save it with a PDF printer")
@@ -96,8 +97,8 @@ def _alive(pid: int) -> bool:
 def _serve_stuck_in_c(conn, memory_mb: int) -> None:
     """A worker whose page read blocks inside one C call: time.sleep, which an exception raised into
     the thread (the old watchdog) cannot interrupt."""
-    from longformer_core import pdf_worker as worker_module
     from longformer_core.documents import pdf
+    from longformer_core.documents import pdf_worker as worker_module
 
     def stuck(reader: object, index: int, name: str) -> str:
         time.sleep(3600)
@@ -226,7 +227,7 @@ def test_the_worker_does_not_run_the_parents_main_script(tmp_path: Path) -> None
         else:
             sys.path.insert(0, {str(REPO_ROOT / "tests")!r})
             from conftest import build_pdf
-            from longformer_core.pdf_worker import PdfWorkerPool
+            from longformer_core.documents.pdf_worker import PdfWorkerPool
             pool = PdfWorkerPool(max_workers=1)
             print(pool.extract(build_pdf(["A page of text for the worker."]), "a.pdf").text)
             pool.close()

@@ -18,10 +18,10 @@ import torch
 from transformers import LongformerConfig, LongformerModel
 
 from longformer_core import plots
-from longformer_core.attention import band_attention_probs
-from longformer_core.encoding import DocumentTokens, plan_windows
+from longformer_core.model.attention import band_attention_probs
 from longformer_core.plots import BAND, GLOBAL, NOT_ATTENDED, PADDING
-from longformer_core.strategies import STRATEGIES
+from longformer_core.reading.encoding import DocumentTokens, plan_windows
+from longformer_core.reading.strategies import STRATEGIES
 
 PAGE = Path(__file__).resolve().parent.parent / "pages" / "attention.py"
 
@@ -244,7 +244,7 @@ def test_head_average_and_single_head_pass(tiny):
     np.testing.assert_allclose(average, np.mean(per_head, axis=0), atol=1e-6)
     assert average.sum() == pytest.approx(1.0, abs=1e-5)
     # compute_layer_attention runs the model for one head only and gives the same numbers.
-    from longformer_core.encoding import WindowInput
+    from longformer_core.reading.encoding import WindowInput
 
     window = WindowInput(
         ids,
@@ -337,8 +337,8 @@ def test_most_central_window():
 
 def test_real_model_weights_sum_to_one_and_match_band_probs(embedded_pair):
     from longformer_core.documents import text_document
-    from longformer_core.encoding import build_input
-    from longformer_core.reader import DocumentReader
+    from longformer_core.reading.document_reading import DocumentReader
+    from longformer_core.reading.encoding import build_input
 
     doc = text_document("The tenant pays rent monthly. Pets are not allowed in the building. " * 40)
     reader = DocumentReader(embedded_pair, doc, strategy="sentences")
@@ -372,7 +372,7 @@ def test_real_model_weights_sum_to_one_and_match_band_probs(embedded_pair):
 @pytest.mark.slow
 def test_long_document_uses_the_window_around_the_token(embedded_pair):
     from longformer_core.documents import text_document
-    from longformer_core.reader import DocumentReader
+    from longformer_core.reading.document_reading import DocumentReader
 
     sentence = "Incident handling teams review every alert, record evidence and report to management. "
     doc = text_document(sentence * 1400)  # ~20,000 tokens: more than one 16,384-token pass

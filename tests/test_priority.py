@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import pytest
 
-from longformer_core import encoding, priority
-from longformer_core.background import Reading
-from longformer_core.priority import foreground, yield_to_foreground
+from longformer_core.reading import encoding, priority
+from longformer_core.reading.background import Reading
+from longformer_core.reading.priority import foreground, yield_to_foreground
 
 TEXT = " ".join(
     f"Sentence {i} says that the capital of country {i % 7} is city {i % 11}, and the river runs north."
@@ -26,7 +26,7 @@ TEXT = " ".join(
 @pytest.fixture()
 def tiny_pair(tiny_checkpoint):
     """A fresh tiny Longformer + RoBERTa pair per test (hooks added by a test stay in it)."""
-    from longformer_core.models import load_models
+    from longformer_core.model.registry import load_models
 
     return load_models(str(tiny_checkpoint("longformer")), str(tiny_checkpoint("roberta")))
 
@@ -45,7 +45,7 @@ def no_section_left_open():
 
 def _reader(pair, text: str = TEXT):
     from longformer_core.documents import text_document
-    from longformer_core.reader import DocumentReader
+    from longformer_core.reading.document_reading import DocumentReader
 
     return DocumentReader(pair, text_document(text, name="priority.txt"), strategy="cls")
 
@@ -100,7 +100,7 @@ def test_a_reading_pauses_inside_its_pass_while_a_question_runs_and_resumes_afte
 
 def test_a_reading_pauses_between_batches_without_layer_hooks(tiny_pair, one_window_per_batch, monkeypatch):
     """An encoder without `.encoder.layer` gets no hooks: its reading still pauses between batches."""
-    from longformer_core import background
+    from longformer_core.reading import background
 
     monkeypatch.setattr(background, "yield_between_layers", lambda _encoder: None)
     forwards = _count_forwards(tiny_pair)
@@ -124,7 +124,7 @@ def test_a_reading_pauses_between_batches_without_layer_hooks(tiny_pair, one_win
 
 def test_only_background_threads_pause_in_the_layer_hooks(tiny_pair, monkeypatch):
     """Other work on the same model (a classification, a comparison) is not held up by a question."""
-    from longformer_core.background import yield_between_layers
+    from longformer_core.reading.background import yield_between_layers
 
     monkeypatch.setattr(priority, "MAX_PAUSE_S", 120.0)
     yield_between_layers(tiny_pair.baseline.encoder)
@@ -208,7 +208,7 @@ def test_after_a_capped_pause_background_work_runs_a_while_before_pausing_again(
 def test_a_thread_inside_a_foreground_section_never_waits_for_others(tiny_pair, monkeypatch):
     """A reading thread that enters a foreground section itself (or a question whose pass runs through a
     yielding callback) goes on while other sections are open: no deadlock, no pause."""
-    from longformer_core.background import yield_between_layers
+    from longformer_core.reading.background import yield_between_layers
 
     monkeypatch.setattr(priority, "MAX_PAUSE_S", 120.0)
     yield_between_layers(tiny_pair.baseline.encoder)

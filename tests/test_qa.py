@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from longformer_core.documents import load_path, text_document
-from longformer_core.qa import ask, check_question
-from longformer_core.reader import DocumentReader
-from longformer_core.spans import best_spans, span_probabilities
+from longformer_core.qa.answering import ask, check_question
+from longformer_core.qa.spans import best_spans, span_probabilities
+from longformer_core.reading.document_reading import DocumentReader
 
 FILLER = (
     "The committee met again to review the quarterly schedule and the budget of the regional office. "

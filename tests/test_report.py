@@ -1,4 +1,4 @@
-"""The shared report (longformer_core.report): one self-contained HTML file with the session's figures."""
+"""The shared report (longformer_core.qa.report): one self-contained HTML file with the session's figures."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 from longformer_core import plots
 from longformer_core.documents import text_document
-from longformer_core.report import build_report
+from longformer_core.qa.report import build_report
 from ui.state import record_figure, session_figures
 
 PLOTLY_LIBRARY = "plotly.js v"  # the banner at the top of the inlined library

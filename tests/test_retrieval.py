@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from longformer_core.documents import load_document, text_document
-from longformer_core.evaluate import answer_hit, lexical_pages, pdf_questions
-from longformer_core.passages import passages
-from longformer_core.retrieval import LexicalIndex, fuse, words, zscore
+from longformer_core.documents.passages import passages
+from longformer_core.evaluation.squad import answer_hit, lexical_pages, pdf_questions
+from longformer_core.reading.retrieval import LexicalIndex, fuse, words, zscore
 
 HEADER = "HANDBOOK OF HARBOUR OPERATIONS"
 PROSE = (
@@ -142,8 +142,8 @@ def test_lexical_pages_and_answer_hit(handbook):
 
 @pytest.mark.slow
 def test_definition_question_is_answered_from_its_glossary_entry(embedded_pair, handbook):
-    from longformer_core.qa import ask
-    from longformer_core.reader import DocumentReader
+    from longformer_core.qa.answering import ask
+    from longformer_core.reading.document_reading import DocumentReader
 
     reader = DocumentReader(embedded_pair, handbook, strategy="question")
     result = ask(reader, "What is a bollard?", views=("longformer",))["longformer"]
@@ -202,8 +202,8 @@ def test_evaluate_pdf_questions_end_to_end(embedded_pair, handbook, tmp_path):
 
 @pytest.mark.slow
 def test_preliminary_answer_needs_no_reading(embedded_pair, handbook):
-    from longformer_core.qa import preliminary_answer
-    from longformer_core.reader import DocumentReader
+    from longformer_core.qa.answering import preliminary_answer
+    from longformer_core.reading.document_reading import DocumentReader
 
     reader = DocumentReader(embedded_pair, handbook, strategy="question")
     result = preliminary_answer(reader, "What does VTS stand for?", "longformer")

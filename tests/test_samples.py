@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from longformer_core.encoding import tokenize
-from longformer_core.samples import SAMPLES_DIR, load_samples, sample_collection_path
+from longformer_core.documents.samples import SAMPLES_DIR, load_samples, sample_collection_path
+from longformer_core.reading.encoding import tokenize
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_suggested_answers_lie_beyond_token_512(samples, embedded_pair):
 
 
 def test_unknown_sample_lists_the_real_ones():
-    from longformer_core.samples import load_sample
+    from longformer_core.documents.samples import load_sample
 
     with pytest.raises(ValueError, match="book_of_esther_kjv"):
         load_sample("../../etc/passwd")

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from longformer_core.__main__ import main
-from longformer_core.corpus import CorpusError, embed_corpus, model_fingerprint, read_csv_bytes
-from longformer_core.models import load_models
+from longformer_core.corpus.embed import CorpusError, embed_corpus, model_fingerprint, read_csv_bytes
+from longformer_core.model.registry import load_models
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ["harbours and ferries", "the capital of France", "cats that sleep all day", "long documents"]
@@ -73,7 +73,7 @@ class Stop(Exception):
 
 
 def test_missing_ray_says_how_to_install(monkeypatch, tiny_checkpoint, tmp_path, capsys):
-    from longformer_core import corpus_ray
+    from longformer_core.corpus import ray_engine as corpus_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError, as on a machine without it
     with pytest.raises(CorpusError, match=r"pip install 'ray\[data\]"):
@@ -100,7 +100,7 @@ def test_missing_ray_says_how_to_install(monkeypatch, tiny_checkpoint, tmp_path,
 
 
 def test_a_worker_with_other_weights_refuses_to_start(tiny_checkpoint):
-    from longformer_core.corpus_ray import EmbedWorker
+    from longformer_core.corpus.ray_engine import EmbedWorker
 
     folder = str(tiny_checkpoint("longformer"))
     right = model_fingerprint(load_models(folder))
@@ -153,7 +153,7 @@ def local_reference(tiny_model, tmp_path_factory):
 
 
 def _crash_once_worker(marker: Path):
-    from longformer_core.corpus_ray import EmbedWorker
+    from longformer_core.corpus.ray_engine import EmbedWorker
 
     class CrashOnce(EmbedWorker):
         """Dies (os._exit) in the middle of its first batch of several documents, once per test: after it
@@ -233,7 +233,7 @@ def test_ray_engine_resumes_a_half_finished_run_through_a_killed_worker(
     holds every document exactly once."""
     import ray.cloudpickle
 
-    from longformer_core.corpus_ray import RayOptions, embed_corpus_ray
+    from longformer_core.corpus.ray_engine import RayOptions, embed_corpus_ray
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
     folder, pair = tiny_model
@@ -332,8 +332,8 @@ def _squad_file(path: Path) -> Path:
 
 @pytest.mark.slow
 def test_torchrun_two_ranks_train_one_model_and_rank_zero_alone_writes(tiny_checkpoint, tmp_path):
-    from longformer_core.finetune import weights_digest
-    from longformer_core.models import load_checkpoint
+    from longformer_core.model.registry import load_checkpoint
+    from longformer_core.training.finetune import weights_digest
 
     start = str(tiny_checkpoint("longformer-qa"))
     out = tmp_path / "out"

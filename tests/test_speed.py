@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from longformer_core import encoding
-from longformer_core.encoding import (
+from longformer_core.model.registry import DTYPE_ENV, compute_dtype, cpu_has_native_bf16, load_checkpoint
+from longformer_core.reading import encoding
+from longformer_core.reading.encoding import (
     batch_size_for,
     embed_texts,
     encode_document,
@@ -17,7 +18,6 @@ from longformer_core.encoding import (
     run_windows,
     tokenize,
 )
-from longformer_core.models import DTYPE_ENV, compute_dtype, cpu_has_native_bf16, load_checkpoint
 
 TEXT = " ".join(
     f"Sentence {i} says that the capital of country {i % 7} is city {i % 11}, and the river runs north."
@@ -147,20 +147,20 @@ def test_bf16_pass_is_close_to_fp32_and_hands_back_float32(tiny_longformer_qa):
 
 
 # --------------------------------------------------------------------------------------------------
-# Reading in the background (longformer_core.background)
+# Reading in the background (longformer_core.reading.background)
 
 
 @pytest.fixture()
 def tiny_pair(tiny_checkpoint):
     """A fresh tiny Longformer + RoBERTa pair per test (hooks added by a test stay in it)."""
-    from longformer_core.models import load_models
+    from longformer_core.model.registry import load_models
 
     return load_models(str(tiny_checkpoint("longformer")), str(tiny_checkpoint("roberta")))
 
 
 def _reader(pair, text: str = TEXT):
     from longformer_core.documents import text_document
-    from longformer_core.reader import DocumentReader
+    from longformer_core.reading.document_reading import DocumentReader
 
     return DocumentReader(pair, text_document(text, name="speed.txt"), strategy="cls")
 
@@ -170,8 +170,8 @@ def test_background_reading_answers_each_view_when_ready_and_blocks_no_one(tiny_
     held); the other gets the same reading and answers with the chunked view meanwhile."""
     import threading
 
-    from longformer_core.background import PASSAGES, reading_of, start_reading
-    from longformer_core.qa import ask
+    from longformer_core.qa.answering import ask
+    from longformer_core.reading.background import PASSAGES, reading_of, start_reading
 
     gate = threading.Event()
     entered = threading.Event()
@@ -214,7 +214,7 @@ def test_background_reading_answers_each_view_when_ready_and_blocks_no_one(tiny_
 
 
 def test_background_reading_reports_a_failure_to_whoever_waits_and_restarts(tiny_pair):
-    from longformer_core.background import start_reading
+    from longformer_core.reading.background import start_reading
 
     def fail(*_args, **_kwargs):
         raise RuntimeError("out of memory (simulated)")
@@ -234,8 +234,8 @@ def test_background_reading_reports_a_failure_to_whoever_waits_and_restarts(tiny
 
 
 def test_background_reading_skips_what_views_with_their_own_qa_head_do_not_need(tiny_checkpoint):
-    from longformer_core.background import start_reading
-    from longformer_core.models import load_models
+    from longformer_core.model.registry import load_models
+    from longformer_core.reading.background import start_reading
 
     pair = load_models(str(tiny_checkpoint("longformer-qa")), str(tiny_checkpoint("roberta-qa")))
     reading = start_reading(_reader(pair, TEXT[:2000]))
@@ -250,7 +250,7 @@ def test_background_reading_skips_what_views_with_their_own_qa_head_do_not_need(
 
 def test_sum_of_last_four_layers_equals_summing_output_hidden_states(tiny_longformer_qa):
     """keep_last4 sums the last four layers as they run; the same as HF's output_hidden_states[-4:]."""
-    from longformer_core.encoding import build_input, model_kwargs
+    from longformer_core.reading.encoding import build_input, model_kwargs
 
     model = tiny_longformer_qa
     model.dtype = torch.float32
@@ -268,7 +268,7 @@ def test_longformer_padding_mask_is_one_row_and_outputs_are_unchanged(tiny_longf
     """The (batch, 1, seq, seq) mask HF builds and slices is an expanded row now; a padded batch is unchanged."""
     from transformers.models.longformer import modeling_longformer
 
-    from longformer_core.encoding import build_input, collate, model_kwargs
+    from longformer_core.reading.encoding import build_input, collate, model_kwargs
 
     model = tiny_longformer_qa
     model.dtype = torch.float32
@@ -318,7 +318,7 @@ def test_last_layer_sum_ignores_other_threads_using_the_same_model(tiny_roberta)
     """A question's embedding in another thread during a background pass is not summed into the pass."""
     import threading
 
-    from longformer_core.encoding import _summing_last_layers
+    from longformer_core.reading.encoding import _summing_last_layers
 
     model = tiny_roberta
     ids = torch.tensor([[0, 5, 6, 7, 2]])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import get_args
 
-from longformer_core.encoding import VIEWS
-from longformer_core.strategies import DEFAULT_FOR_TASK
-from longformer_core.vocab import TASKS, VIEW_NAMES, QAMethod, reads_per_request
+from longformer_core.choices import TASKS, VIEW_NAMES, QAMethod, reads_per_request
+from longformer_core.reading.encoding import VIEWS
+from longformer_core.reading.strategies import DEFAULT_FOR_TASK
 from ui.state import AUTO, COMPARE_LAST, Provenance, Settings, has_stale, store, stored
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from longformer_core.documents import Document, Page, text_document
-from longformer_core.encoding import build_input, tokenize
-from longformer_core.strategies import DEFAULT_FOR_TASK, STRATEGIES, plan_global
+from longformer_core.reading.encoding import build_input, tokenize
+from longformer_core.reading.strategies import DEFAULT_FOR_TASK, STRATEGIES, plan_global
 
 TEXT = (
     "First sentence here. Second one follows!\n\nA new paragraph starts. It has Paris in it.\n\nParis again."

@@ -7,7 +7,7 @@ import pytest
 
 from longformer_core.classify import Label, classify, parse_labels
 from longformer_core.documents import text_document
-from longformer_core.reader import DocumentReader
+from longformer_core.reading.document_reading import DocumentReader
 from longformer_core.similarity import compare, document_embedding, passage_matrix, passages
 
 FOOTBALL = (

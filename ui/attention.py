@@ -15,10 +15,10 @@ import streamlit as st
 
 from longformer_core import plots
 from longformer_core.documents import Document
-from longformer_core.encoding import DocumentTokens
-from longformer_core.models import ModelPair
-from longformer_core.reader import DocumentReader
-from longformer_core.strategies import STRATEGIES
+from longformer_core.model.registry import ModelPair
+from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.encoding import DocumentTokens
+from longformer_core.reading.strategies import STRATEGIES
 from ui.feedback import attempt
 from ui.render import md
 from ui.state import Settings, record_figure

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from longformer_core.choices import View
 from longformer_core.classify import ClassifyResult
 from longformer_core.similarity import PassageMatrix
-from longformer_core.vocab import View
 from ui.render import VIEW_COLORS, VIEW_TITLES, flat, snippet
 
 

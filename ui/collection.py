@@ -1,6 +1,6 @@
 """The Collection page: many documents embedded once, then clustered, mapped, searched and recommended.
 
-The maths is in `longformer_core.collection`; this module holds the page's state and its sections.
+The maths is in `longformer_core.corpus.collection`; this module holds the page's state and its sections.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from longformer_core.collection import (
+from longformer_core.choices import View
+from longformer_core.corpus.collection import (
     Clusters,
     assign,
     cluster,
@@ -24,7 +25,7 @@ from longformer_core.collection import (
     similar_to,
     top_terms,
 )
-from longformer_core.corpus import (
+from longformer_core.corpus.embed import (
     Corpus,
     Embeddings,
     csv_columns,
@@ -34,10 +35,9 @@ from longformer_core.corpus import (
     read_files,
 )
 from longformer_core.documents import text_document
-from longformer_core.evaluate_corpus import duplicate_groups
-from longformer_core.reader import DocumentReader
+from longformer_core.evaluation.corpus import duplicate_groups
+from longformer_core.reading.document_reading import DocumentReader
 from longformer_core.similarity import POOLINGS, document_embedding
-from longformer_core.vocab import View
 from ui.charts import collection_figure
 from ui.columns import model_header
 from ui.feedback import attempt, working
@@ -188,7 +188,7 @@ def choose_source() -> Callable[[], Corpus] | None:
         format_func=labels.__getitem__,
     )
     if source == "sample":
-        from longformer_core.samples import sample_collection_path
+        from longformer_core.documents.samples import sample_collection_path
 
         path = sample_collection_path()
         st.caption(

@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from longformer_core.choices import View
 from longformer_core.classify import ClassifyResult
 from longformer_core.documents import Document
-from longformer_core.qa import Answer
-from longformer_core.results import Located
+from longformer_core.qa.answering import Answer
+from longformer_core.reading.results import Located
 from longformer_core.similarity import PassageMatrix, SimilarityResult
-from longformer_core.vocab import View
 from ui.charts import seen_chart
+from ui.records import ViewAnswer
 from ui.render import VIEW_HELP, VIEW_TITLES, flat, highlight, md, page_text, seen_caption
-from ui.tasks import ViewAnswer
 
 
 def model_header(view: View) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from longformer_core.documents import Document, load_document, load_path
-from longformer_core.pdf_worker import default_pool
+from longformer_core.documents.pdf_worker import default_pool
 from longformer_core.settings import data_dir
 from ui.feedback import attempt, user_message
 from ui.state import DOCUMENT, current_document, set_document, upload_error_key, upload_key

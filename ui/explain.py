@@ -8,16 +8,17 @@ from collections.abc import Mapping
 import streamlit as st
 
 from longformer_core.documents import Document
-from longformer_core.encoding import VIEWS
-from longformer_core.explain import Explanation, explain
-from longformer_core.page_view import PdfPages, answer_page_spans
-from longformer_core.report import ReportEntry, build_report, evidence_strip_figure
-from longformer_core.samples import Sample, load_samples
-from longformer_core.strategy_effect import try_strategies
+from longformer_core.documents.page_view import PdfPages, answer_page_spans
+from longformer_core.documents.samples import Sample, load_samples
+from longformer_core.qa.evidence import Explanation, explain
+from longformer_core.qa.report import ReportEntry, build_report, evidence_strip_figure
+from longformer_core.qa.strategy_effect import try_strategies
+from longformer_core.reading.encoding import VIEWS
 from ui.feedback import attempt
+from ui.records import AskRecord
 from ui.render import md
 from ui.state import DOCUMENT, SessionFigure, current_document, session_figures, set_document
-from ui.tasks import AskRecord, reader_for
+from ui.tasks import reader_for
 
 EXPLANATIONS = "explanations"  # {(sha256, question): {view: Explanation}}
 STRATEGY_TABLES = "strategy_tables"  # {(sha256, question): list[StrategyRow]}

@@ -11,8 +11,8 @@ from typing import TypeVar
 import streamlit as st
 
 from longformer_core.documents import DocumentError
-from longformer_core.encoding import Progress
-from longformer_core.models import ModelLoadError
+from longformer_core.model.registry import ModelLoadError
+from longformer_core.reading.encoding import Progress
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -6,9 +6,9 @@ import html
 import re
 from collections.abc import Sequence
 
+from longformer_core.choices import View
 from longformer_core.documents import Document
-from longformer_core.models import BASELINE_TOKENS
-from longformer_core.vocab import View
+from longformer_core.model.registry import BASELINE_TOKENS
 
 VIEW_TITLES: dict[View, str] = {
     "truncated": "Truncated model",

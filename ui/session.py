@@ -10,10 +10,10 @@ import re
 
 import streamlit as st
 
+from longformer_core.choices import Task
 from longformer_core.documents import Document
-from longformer_core.models import EMBEDDED, ModelPair, load_models
-from longformer_core.strategies import DEFAULT_EVERY_K, DEFAULT_FOR_TASK, STRATEGIES
-from longformer_core.vocab import Task
+from longformer_core.model.registry import EMBEDDED, ModelPair, load_models
+from longformer_core.reading.strategies import DEFAULT_EVERY_K, DEFAULT_FOR_TASK, STRATEGIES
 from ui.feedback import attempt
 from ui.render import md
 from ui.state import AUTO, BASELINE_ID, EVERY_K, KEYWORDS, MODEL_ID, STRATEGY, Settings, current_document

@@ -10,28 +10,26 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from longformer_core.cache import Holder
+from longformer_core.choices import Task
 from longformer_core.documents import Document
-from longformer_core.models import ModelPair
-from longformer_core.strategies import DEFAULT_EVERY_K, DEFAULT_FOR_TASK
-from longformer_core.vocab import Task
-
-if TYPE_CHECKING:
-    from ui.tasks import AskRecord
+from longformer_core.model.registry import ModelPair
+from longformer_core.reading.cache import Holder
+from longformer_core.reading.strategies import DEFAULT_EVERY_K, DEFAULT_FOR_TASK
+from ui.records import AskRecord
 
 T = TypeVar("T")
 
 # Results and documents kept by the pages.
 DOCUMENT = "document"  # the Document every page works on
 SECOND_DOCUMENT = "second_document"  # the Compare page's other document
-ASK_HISTORY = "ask_history"  # list[tasks.AskRecord]: every question of the session (each names its source)
-CLASSIFY_LAST = "classify_last"  # Stored[tasks.ClassifyRecord]
-COMPARE_LAST = "compare_last"  # Stored[tasks.CompareRecord]
+ASK_HISTORY = "ask_history"  # list[records.AskRecord]: every question of the session (each names its source)
+CLASSIFY_LAST = "classify_last"  # Stored[records.ClassifyRecord]
+COMPARE_LAST = "compare_last"  # Stored[records.CompareRecord]
 COLLECTION = "collection"  # Stored[collection.CollectionState]
 # Figures the pages drew, for the report: {(document sha256, figure name): SessionFigure}, oldest first.
 SESSION_FIGURES = "session_figures"

@@ -5,26 +5,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
-from longformer_core.background import Reading, start_reading
-from longformer_core.cache import ByteBudgetCache, reader_nbytes
-from longformer_core.classify import ClassifyResult, classify, classify_with_trained_heads, parse_labels
+from longformer_core.choices import AnswerMethod, ModelHead, Task, View, reads_per_request
+from longformer_core.classify import classify, classify_with_trained_heads, parse_labels
 from longformer_core.documents import Document
-from longformer_core.encoding import VIEWS, Progress, scaled, view_windows
 from longformer_core.heads import Head, bundled_heads
-from longformer_core.priority import foreground
-from longformer_core.qa import QAResult, ask, check_question, preliminary_answer
-from longformer_core.reader import DocumentReader
-from longformer_core.similarity import PassageMatrix, SimilarityResult, compare, passage_matrix
-from longformer_core.strategies import DEFAULT_EVERY_K
-from longformer_core.vocab import AnswerMethod, ModelHead, Task, View, reads_per_request
+from longformer_core.qa.answering import QAResult, ask, check_question, preliminary_answer
+from longformer_core.reading.background import Reading, start_reading
+from longformer_core.reading.cache import ByteBudgetCache, reader_nbytes
+from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.encoding import VIEWS, Progress, scaled, view_windows
+from longformer_core.reading.priority import foreground
+from longformer_core.reading.strategies import DEFAULT_EVERY_K
+from longformer_core.similarity import PassageMatrix, compare, passage_matrix
 from ui import state
 from ui.feedback import working
+from ui.records import AskRecord, ClassifyRecord, CompareRecord, ViewAnswer
 from ui.render import VIEW_TITLES
 from ui.state import Settings
 
@@ -145,29 +144,6 @@ def reading_seconds(reader: DocumentReader, view: View, method: AnswerMethod) ->
 # Question answering
 
 
-@dataclass
-class ViewAnswer:
-    """One view's answer, with what the page needs to draw it without the reader."""
-
-    result: QAResult
-    answer_token: int | None  # document token where the best answer starts (for the "what it saw" bar)
-    reading_seconds: float | None  # the one-off reading of the document (None: per-question model)
-    preliminary: bool = False  # a first answer given before the view had read the document; replaced later
-
-
-@dataclass
-class AskRecord:
-    """One question asked in this session and every view's answer (the page's history)."""
-
-    question: str
-    source: Document  # the document asked about (its text is needed to highlight answers)
-    strategy: str
-    model: str
-    answers: dict[str, ViewAnswer]
-    asked_at: str = field(default_factory=lambda: datetime.now().isoformat(timespec="seconds"))
-    preliminary: dict[str, ViewAnswer] = field(default_factory=dict)  # first answers shown while reading
-
-
 def answer_question(
     document: Document,
     settings: Settings,
@@ -228,7 +204,7 @@ def _answer_token(reader: DocumentReader, view: str, result: QAResult) -> int | 
 
 def start_background_reading(document: Document, settings: Settings) -> Reading:
     """Start (or find) the background reading of this document for questions: every view's pass and the
-    passage embeddings, shared by every session (longformer_core.background)."""
+    passage embeddings, shared by every session (longformer_core.reading.background)."""
     return start_reading(reader_for(document, settings, "qa"))
 
 
@@ -322,12 +298,6 @@ def own_labels(settings: Settings) -> list[str]:
     return list(settings.pair.longformer.labels)
 
 
-@dataclass
-class ClassifyRecord:
-    results: dict[str, ClassifyResult]
-    reading: dict[str, float | None]  # each view's one-off reading of the document (None: per run)
-
-
 def classify_document(document: Document, settings: Settings, labels_text: str) -> ClassifyRecord:
     """Score the labels with every view (ValueError for fewer than two labels)."""
     labels = parse_labels(labels_text) if needs_typed_labels(settings) else []
@@ -359,14 +329,6 @@ def classify_with_head(document: Document, settings: Settings, task: str) -> Cla
         results = classify_with_trained_heads(reader, heads)
     reading = {view: reading_seconds(reader, view, results[view].method) for view in results}
     return ClassifyRecord(results, reading)
-
-
-@dataclass
-class CompareRecord:
-    results: dict[str, SimilarityResult]
-    reader_a: DocumentReader
-    reader_b: DocumentReader
-    pooling: str
 
 
 def compare_documents(a: Document, b: Document, settings: Settings, pooling: str) -> CompareRecord:

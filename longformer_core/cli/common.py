@@ -8,10 +8,10 @@ import textwrap
 from collections.abc import Callable
 
 from longformer_core.documents import load_path
-from longformer_core.encoding import VIEWS
-from longformer_core.models import EMBEDDED, ModelPair, load_models
-from longformer_core.reader import DocumentReader
-from longformer_core.strategies import DEFAULT_FOR_TASK, STRATEGIES
+from longformer_core.model.registry import EMBEDDED, ModelPair, load_models
+from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.encoding import VIEWS
+from longformer_core.reading.strategies import DEFAULT_FOR_TASK, STRATEGIES
 
 # What a resumable command (`interrupted` in its defaults) says on Ctrl-C.
 RESUMABLE = "interrupted: finished documents are saved; run the same command again to continue"

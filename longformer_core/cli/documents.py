@@ -12,8 +12,8 @@ from longformer_core.cli.common import (
     reader_for,
 )
 from longformer_core.documents import load_path
-from longformer_core.encoding import VIEWS
-from longformer_core.reader import DocumentReader
+from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.encoding import VIEWS
 
 
 def qa_parser(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +76,7 @@ def _similar(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from longformer_core.explain import explain
+    from longformer_core.qa.evidence import explain
 
     explanations = explain(
         reader_for(args),
@@ -102,7 +102,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _strategy_table(args: argparse.Namespace) -> int:
-    from longformer_core.strategy_effect import try_strategies
+    from longformer_core.qa.strategy_effect import try_strategies
 
     pair = load_pair(args)
     rows = try_strategies(pair, load_path(args.file), args.question, keywords=args.keywords)
@@ -120,7 +120,7 @@ def _strategy_table(args: argparse.Namespace) -> int:
 
 
 def _qa(args: argparse.Namespace) -> int:
-    from longformer_core.qa import ask
+    from longformer_core.qa.answering import ask
 
     if args.strategy == "all":
         return _strategy_table(args)

@@ -13,11 +13,11 @@ from longformer_core.cli.common import (
     add_model_args,
     with_models,
 )
-from longformer_core.encoding import VIEWS, Progress
-from longformer_core.models import ModelPair
+from longformer_core.model.registry import ModelPair
+from longformer_core.reading.encoding import VIEWS, Progress
 
 if TYPE_CHECKING:
-    from longformer_core.corpus import Corpus, EmbedReport
+    from longformer_core.corpus.embed import Corpus, EmbedReport
 
 
 def embed_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +63,7 @@ def embed_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _embed(args: argparse.Namespace, pair: ModelPair) -> int:
-    from longformer_core.corpus import read_any
+    from longformer_core.corpus.embed import read_any
     from longformer_core.similarity import POOLINGS
 
     if args.threads:
@@ -106,10 +106,10 @@ def _run_engine(
     args: argparse.Namespace, pair: ModelPair, corpus: Corpus, poolings: list[str], progress: Progress
 ) -> EmbedReport:
     """`embed_corpus` in this process, or `embed_corpus_ray` on Ray workers (--engine)."""
-    from longformer_core.corpus import embed_corpus
+    from longformer_core.corpus.embed import embed_corpus
 
     if args.engine == "ray":
-        from longformer_core.corpus_ray import RayOptions, embed_corpus_ray
+        from longformer_core.corpus.ray_engine import RayOptions, embed_corpus_ray
 
         options = RayOptions(args.workers, args.ray_address, args.gpus_per_worker, args.threads_per_worker)
         return embed_corpus_ray(

@@ -12,8 +12,8 @@ from longformer_core.cli.common import (
     with_models,
 )
 from longformer_core.documents import load_path
-from longformer_core.encoding import VIEWS
-from longformer_core.models import ModelPair, embedded_qa_head
+from longformer_core.model.registry import ModelPair, embedded_qa_head
+from longformer_core.reading.encoding import VIEWS
 
 
 def evaluate_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def evaluate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _hotpot_parser(ev_sub: argparse._SubParsersAction) -> None:
-    from longformer_core import hotpot
+    from longformer_core.evaluation import hotpot
 
     hp = ev_sub.add_parser(
         "hotpotqa", help="HotpotQA (official format): retrieve-then-read vs one-pass, per view"
@@ -67,7 +67,7 @@ def _pdf_questions_parser(ev_sub: argparse._SubParsersAction) -> None:
 
 
 def _evaluate_pdf(args: argparse.Namespace, pair: ModelPair) -> int:
-    from longformer_core.evaluate import load_pdf_questions, pdf_questions
+    from longformer_core.evaluation.squad import load_pdf_questions, pdf_questions
 
     report = pdf_questions(
         pair,
@@ -142,9 +142,9 @@ def _clusters_parser(ev_sub: argparse._SubParsersAction) -> None:
 
 
 def _evaluate_clusters(args: argparse.Namespace, pair: ModelPair) -> int:
-    from longformer_core.collection import evaluate_collection
-    from longformer_core.corpus import default_cache, embed_and_load
-    from longformer_core.evaluate_corpus import embedded_rows, load_dataset
+    from longformer_core.corpus.collection import evaluate_collection
+    from longformer_core.corpus.embed import default_cache, embed_and_load
+    from longformer_core.evaluation.corpus import embedded_rows, load_dataset
     from longformer_core.similarity import POOLINGS
 
     if args.threads:
@@ -176,7 +176,7 @@ def _evaluate_clusters(args: argparse.Namespace, pair: ModelPair) -> int:
 
 
 def _evaluate_corpus(args: argparse.Namespace, pair: ModelPair) -> int:
-    from longformer_core import evaluate_corpus as ec
+    from longformer_core.evaluation import corpus as ec
 
     if args.threads:
         import torch
@@ -245,7 +245,7 @@ def _metric_cells(m: dict, bucket: str) -> str:
 
 
 def _evaluate_squad(args: argparse.Namespace, pair: ModelPair) -> int:
-    from longformer_core.evaluate import squad_articles
+    from longformer_core.evaluation.squad import squad_articles
 
     titles = None
     if args.heldout:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from longformer_core.models import EMBEDDED
+from longformer_core.model.registry import EMBEDDED
 
 
 def finetune_parser(sub: argparse._SubParsersAction) -> None:
@@ -76,8 +76,8 @@ def finetune_parser(sub: argparse._SubParsersAction) -> None:
 def _finetune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from longformer_core import finetune as ft
     from longformer_core.settings import cache_dir
+    from longformer_core.training import finetune as ft
 
     lora = args.task == "qa" and (args.model == EMBEDDED or args.lora_rank)
     settings = ft.TrainSettings(

@@ -6,7 +6,7 @@ exception escape: every failure is a `DocumentError` whose message tells a non-p
 and what to do next, so the app can show `str(error)` as is.
 
 The package, by job: `model` (Page, Document), `errors`, `limits`, `loading` (load_document, load_path,
-text_document), `decoding` (text files), `pdf` (pypdf extraction, run in a worker process by `longformer_core.pdf_worker`),
+text_document), `decoding` (text files), `pdf` (pypdf extraction, run in a worker process by `longformer_core.documents.pdf_worker`),
 and `sentences` (regex `sentence_spans` and `paragraph_spans`, no nltk). The public names are
 re-exported here: import them from `longformer_core.documents`.
 """

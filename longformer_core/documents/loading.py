@@ -23,7 +23,6 @@ from longformer_core.documents.limits import (
     MAX_UPLOAD_ENV,
 )
 from longformer_core.documents.model import Document, Page
-from longformer_core.documents.pdf import _load_pdf
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +102,9 @@ def load_document(
             )
         sha256 = hashlib.sha256(data).hexdigest()
         if _looks_like_pdf(data, name):
-            return _load_pdf(data, name, sha256, password, limit_chars, time_budget_s, page_time_budget_s)
+            return _load_pdf_in_worker(
+                data, name, sha256, password, limit_chars, time_budget_s, page_time_budget_s
+            )
         text = _decode_text_file(data, name)
         return _make_text_document(text, name, sha256, limit_chars)
     except DocumentError:
@@ -173,3 +174,28 @@ def text_document(text: str, name: str = "pasted text") -> Document:
         )
     sha256 = hashlib.sha256(cleaned.encode("utf-8", "surrogatepass")).hexdigest()
     return Document(text=cleaned, pages=(Page(0, len(cleaned), "1"),), name=name, kind="text", sha256=sha256)
+
+
+def _load_pdf_in_worker(
+    data: bytes,
+    name: str,
+    sha256: str,
+    password: str | None,
+    max_chars: int,
+    time_budget_s: float,
+    page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
+) -> Document:
+    """A PDF's Document, read by `extract_pdf_pages` in a worker process that is killed when a page or
+    the whole document is over its time budget."""
+    from longformer_core.documents.pdf_worker import default_pool  # multiprocessing: only when a PDF comes
+
+    result = default_pool().extract(
+        data,
+        name,
+        password=password,
+        max_chars=max_chars,
+        time_budget_s=time_budget_s,
+        page_time_budget_s=page_time_budget_s,
+    )
+    pages = tuple(Page(start, end, label) for start, end, label in result.pages)
+    return Document(text=result.text, pages=pages, name=name, kind="pdf", sha256=sha256)

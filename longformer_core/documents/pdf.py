@@ -23,10 +23,8 @@ from longformer_core.documents.limits import (
     _MIN_PDF_CHARS,
     _MIN_PDF_CHARS_PER_PAGE,
     DEFAULT_MAX_CHARS,
-    DEFAULT_PAGE_TIME_BUDGET_S,
     MAX_PAGE_CONTENT_BYTES,
 )
-from longformer_core.documents.model import Document, Page
 
 logger = logging.getLogger(__name__)
 
@@ -96,31 +94,6 @@ class PdfText:
     pages: tuple[tuple[int, int, str], ...]  # (start, end exclusive, printed label) per page, in order
 
 
-def _load_pdf(
-    data: bytes,
-    name: str,
-    sha256: str,
-    password: str | None,
-    max_chars: int,
-    time_budget_s: float,
-    page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
-) -> Document:
-    """A PDF's Document, read by `extract_pdf_pages` in a worker process that is killed when a page or
-    the whole document is over its time budget (`longformer_core.pdf_worker`)."""
-    from longformer_core.pdf_worker import default_pool  # imports multiprocessing: only when a PDF comes
-
-    result = default_pool().extract(
-        data,
-        name,
-        password=password,
-        max_chars=max_chars,
-        time_budget_s=time_budget_s,
-        page_time_budget_s=page_time_budget_s,
-    )
-    pages = tuple(Page(start, end, label) for start, end, label in result.pages)
-    return Document(text=result.text, pages=pages, name=name, kind="pdf", sha256=sha256)
-
-
 def extract_pdf_pages(
     data: bytes,
     name: str,
@@ -129,7 +102,7 @@ def extract_pdf_pages(
     on_progress: Callable[[str, int], None] | None = None,
 ) -> PdfText:
     """Read every page's text of a PDF, in this process and without time limits: this is what the PDF
-    worker runs (its parent enforces the time budgets by killing it, see `longformer_core.pdf_worker`).
+    worker runs (its parent enforces the time budgets by killing it, see `longformer_core.documents.pdf_worker`).
 
     Args:
         data: the PDF's bytes.

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from longformer_core.encoding import DocumentTokens, build_input, view_windows
 from longformer_core.plots.pattern import _SPECIAL_PREFIX, _SPECIAL_SUFFIX
+from longformer_core.reading.encoding import DocumentTokens, build_input, view_windows
 
 # --------------------------------------------------------------------------------------------------
 # Per-token attention: the data
@@ -134,7 +134,7 @@ def compute_layer_attention(model, window_input, layer: int, head: int | None = 
     Returns:
         LayerAttention for the pass.
     """
-    from longformer_core.attention import band_attention_probs
+    from longformer_core.model.attention import band_attention_probs
 
     device = next(model.parameters()).device
     probs = band_attention_probs(

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from longformer_core.encoding import special_template, view_windows
-from longformer_core.models import BASELINE_TOKENS
+from longformer_core.model.registry import BASELINE_TOKENS
+from longformer_core.reading.encoding import special_template, view_windows
 
 # Pattern cell codes, ordered so that max pooling keeps the most informative thing in a cell.
 NOT_ATTENDED, PADDING, BAND, GLOBAL = 0, 1, 2, 3
@@ -172,7 +172,7 @@ def reader_pattern_spec(reader) -> PatternSpec:
     """The pattern of a DocumentReader's Longformer view (its tokens, strategy and windows).
 
     Args:
-        reader: a longformer_core.reader.DocumentReader.
+        reader: a longformer_core.reading.document_reading.DocumentReader.
     Returns:
         the PatternSpec (see document_pattern_spec).
     """

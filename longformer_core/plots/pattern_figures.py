@@ -229,7 +229,7 @@ def explainer_figure(strategy: str, n: int = 32, window: int = 4, height: int = 
     Returns:
         a labelled figure; the truncated square here is half the toy (standing in for 512 of 16,384).
     """
-    from longformer_core.strategies import STRATEGIES
+    from longformer_core.reading.strategies import STRATEGIES
 
     words, spec = explainer_pattern(strategy, n, window)
     grid = pattern_grid(spec, max_cells=len(words))

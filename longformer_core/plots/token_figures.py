@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from longformer_core.encoding import DocumentTokens
 from longformer_core.plots.layers import TokenWeights
 from longformer_core.plots.pattern import (
     BAND,
@@ -17,6 +16,7 @@ from longformer_core.plots.pattern import (
     GLOBAL,
     TRUNCATED_COLOR,
 )
+from longformer_core.reading.encoding import DocumentTokens
 
 
 def token_label(text: str, tokens: DocumentTokens, token: int) -> str:

@@ -1,0 +1,50 @@
+"""Evaluation on real data: `squad` (SQuAD paragraphs and articles, questions about a PDF), `hotpot`
+(HotpotQA), `corpus` (labelled corpora: Hyperpartisan, BBC).
+
+Every public name is importable from this package (loaded on first use: `lazy_exports`).
+"""
+
+from longformer_core.lazy_exports import lazy_exports
+
+_EXPORTS = {
+    "add_arguments": "hotpot",
+    "answer_hit": "squad",
+    "best_pooling": "corpus",
+    "bucket_name": "squad",
+    "bucket_of": "squad",
+    "BUCKETS": "squad",
+    "build_document": "hotpot",
+    "command_line": "corpus",
+    "DATASETS": "corpus",
+    "DatasetSpec": "corpus",
+    "distance_bucket": "hotpot",
+    "DISTANCE_BUCKETS": "hotpot",
+    "duplicate_groups": "corpus",
+    "embedded_rows": "corpus",
+    "evaluate_dataset": "corpus",
+    "evaluate_hotpot": "hotpot",
+    "exact_match": "squad",
+    "f1_score": "squad",
+    "HotpotQuestion": "hotpot",
+    "is_heldout": "hotpot",
+    "length_buckets": "corpus",
+    "lexical_pages": "squad",
+    "load_dataset": "corpus",
+    "load_hotpot": "hotpot",
+    "load_pdf_questions": "squad",
+    "load_squad_articles": "squad",
+    "METHODS": "hotpot",
+    "metrics": "corpus",
+    "normalize_answer": "squad",
+    "one_pass_readers": "hotpot",
+    "out_of_fold_predictions": "corpus",
+    "pdf_questions": "squad",
+    "REPO_ROOT": "corpus",
+    "run_command": "hotpot",
+    "score_heads": "corpus",
+    "SHORT_TOKENS": "corpus",
+    "squad_articles": "squad",
+    "summarise": "hotpot",
+    "write_heads": "corpus",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,317 @@
+"""One document read by one model pair under one strategy: the cacheable unit every task builds on.
+
+A `DocumentReader` tokenizes the document once per tokenizer, runs each view (truncated, chunked,
+longformer) at most once, and keeps the token states. Tasks (qa, classify, similarity) take a reader,
+so asking a second question or switching task does not re-encode the document. The app caches readers
+keyed by document hash + model + strategy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from longformer_core import settings
+from longformer_core.documents import Document, DocumentTooLargeError, paragraph_spans, sentence_spans
+from longformer_core.documents.passages import Passages, passages
+from longformer_core.model.registry import LoadedModel, ModelPair
+from longformer_core.reading.encoding import (
+    VIEWS,
+    DocumentPass,
+    DocumentTokens,
+    Progress,
+    embed_texts,
+    encode_document,
+    tokenize,
+)
+from longformer_core.reading.retrieval import LexicalIndex
+from longformer_core.reading.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
+
+# Reading keeps ~20 kB per token (token states of two views, sentence states) on top of ~1.2 GB while a
+# 16k-token window runs: the 47k-token NIST guide peaks at 2.7 GB (bench/memory.py, docs/results.md).
+# 100k tokens (about 200 dense pages) stays under 4 GB; a longer document is refused before reading.
+# Both grow with the models' width: a base-size pair (hidden 768) peaks at ~31 kB per token (3.3 GB at the
+# NIST guide's 57k tokens, docs/results.md), so the default limit shrinks in proportion for wider models.
+DEFAULT_MAX_TOKENS = 100_000
+REFERENCE_HIDDEN = 384  # the embedded MiniLM pair's width, which DEFAULT_MAX_TOKENS was measured with
+MAX_TOKENS_ENV = "LONGDOC_MAX_TOKENS"
+
+_PASSAGE_CACHE_SIZE = 8  # documents per model whose passage embeddings stay in memory (a few MB each)
+# Passage embeddings depend on the document and the baseline only, so readers of the same document under other
+# strategies share them. Keyed by the model object itself (weakly: a model that is garbage-collected takes its
+# vectors with it, and a new model can never inherit them the way a reused id() could).
+_PASSAGE_VECTORS: weakref.WeakKeyDictionary[object, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+_PASSAGE_LOCK = threading.Lock()  # guards the two tables; held for moments, never while a model runs
+# One lock per (baseline, document): two sessions reading the same document embed its passages once, and a
+# long document's embedding (minutes under load) never holds up another document's.
+_EMBEDDING_LOCKS: dict[tuple[int, str], threading.Lock] = {}  # by id(model): a reused id only shares a lock
+
+
+def _embedding_lock(model: object, sha256: str) -> threading.Lock:
+    with _PASSAGE_LOCK:
+        return _EMBEDDING_LOCKS.setdefault((id(model), sha256), threading.Lock())
+
+
+class cached_property(functools.cached_property):
+    """`functools.cached_property` with a lock per reader and attribute, not one per class attribute.
+
+    Until Python 3.12 the standard one holds a single lock per attribute for all instances while it computes:
+    tokenizing or splitting one long document (seconds under load) held up every other session's reader.
+    """
+
+    def __get__(self, instance: object, owner: type | None = None) -> object:
+        if instance is None:
+            return self
+        cache = instance.__dict__
+        value = cache.get(self.attrname, _MISSING)
+        if value is _MISSING:
+            # dict.setdefault is atomic: every thread gets the same lock
+            lock = cache.setdefault("_property_locks", {}).setdefault(self.attrname, threading.Lock())
+            with lock:
+                value = cache.get(self.attrname, _MISSING)
+                if value is _MISSING:
+                    value = self.func(instance)
+                    cache[self.attrname] = value
+        return value
+
+
+_MISSING = object()
+
+
+def max_document_tokens(pair: ModelPair | None = None) -> int:
+    """Longest document the app reads, in tokens: env LONGDOC_MAX_TOKENS if a positive integer, else
+    100,000 for models as wide as the embedded pair, and proportionally fewer for wider ones (50,000 for a
+    hidden size of 768), rounded down to a thousand."""
+    raw = settings.value(MAX_TOKENS_ENV)
+    try:
+        value = int(raw) if raw else 0
+    except ValueError:
+        value = 0
+    if value > 0:
+        return value
+    if pair is None:
+        return DEFAULT_MAX_TOKENS
+    widest = max(model.encoder.config.hidden_size for model in (pair.longformer, pair.baseline))
+    scaled = DEFAULT_MAX_TOKENS * REFERENCE_HIDDEN // max(widest, REFERENCE_HIDDEN)
+    return scaled // 1000 * 1000
+
+
+def check_token_count(n_tokens: int, document: Document, limit: int) -> None:
+    """Refuse a document longer than `limit` tokens with a message for the user (DocumentTooLargeError)."""
+    if n_tokens > limit:
+        raise DocumentTooLargeError(
+            f"'{document.name}' is too long for this app: more than {limit:,} tokens (small pieces of words), "
+            "more than it can read within its memory budget. Split it into smaller parts, or upload only the "
+            "chapters you need."
+        )
+
+
+@dataclass(frozen=True)
+class ViewInfo:
+    """What one view could see: shown next to every result."""
+
+    view: str
+    model_name: str
+    seen_tokens: tuple[int, int]  # document tokens [start, end) the view read
+    seen_chars: tuple[int, int]  # the same as characters
+    n_tokens: int  # document length in this model's tokens
+    windows: int  # forward passes
+
+
+class DocumentReader:
+    """Lazily encoded views of one document for one model pair and strategy.
+
+    Args:
+        pair: the Longformer and its 512-token baseline.
+        document: the document.
+        strategy: global-attention strategy key for the Longformer pass (see strategies.STRATEGIES).
+        keywords: terms for the "keywords" strategy.
+        every_k: spacing for the "every_k" strategy.
+        max_tokens: refuse longer documents (DocumentTooLargeError when first tokenized); default
+            `max_document_tokens(pair)` (env LONGDOC_MAX_TOKENS, else 100,000 scaled down for models wider
+            than the embedded pair).
+    """
+
+    def __init__(
+        self,
+        pair: ModelPair,
+        document: Document,
+        strategy: str = "cls",
+        keywords: Sequence[str] = (),
+        every_k: int = DEFAULT_EVERY_K,
+        max_tokens: int | None = None,
+    ) -> None:
+        self.pair = pair
+        self.max_tokens = max_document_tokens(pair) if max_tokens is None else max_tokens
+        self.document = document
+        self.strategy = strategy
+        self.keywords = tuple(keywords)
+        self.every_k = every_k
+        self._passes: dict[str, DocumentPass] = {}
+        self._passage_states: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.RLock()  # one reader may be shared by several app sessions
+        _ = self.plan  # validate the strategy now, not at the first task
+
+    def model_for(self, view: str) -> LoadedModel:
+        if view not in VIEWS:
+            raise ValueError(f"Unknown view '{view}': choose one of {', '.join(VIEWS)}.")
+        return self.pair.longformer if view == "longformer" else self.pair.baseline
+
+    @cached_property
+    def long_tokens(self) -> DocumentTokens:
+        tokens = tokenize(self.pair.longformer.tokenizer, self.document.text, stop_after=self.max_tokens)
+        check_token_count(len(tokens), self.document, self.max_tokens)
+        return tokens
+
+    @cached_property
+    def base_tokens(self) -> DocumentTokens:
+        if self.pair.same_tokenizer:
+            return self.long_tokens
+        tokens = tokenize(self.pair.baseline.tokenizer, self.document.text, stop_after=self.max_tokens)
+        check_token_count(len(tokens), self.document, self.max_tokens)
+        return tokens
+
+    def tokens_for(self, view: str) -> DocumentTokens:
+        return self.long_tokens if view == "longformer" else self.base_tokens
+
+    @cached_property
+    def plan(self) -> GlobalPlan:
+        return plan_global(
+            self.strategy, self.document, self.long_tokens, every_k=self.every_k, keywords=self.keywords
+        )
+
+    @cached_property
+    def sentences(self) -> list[tuple[int, int]]:
+        return sentence_spans(self.document.text)
+
+    @cached_property
+    def paragraphs(self) -> list[tuple[int, int]]:
+        return paragraph_spans(self.document.text)
+
+    @cached_property
+    def passages(self) -> Passages:
+        """The units retrieval ranks and answers come from (layout-aware for PDFs; see passages.py)."""
+        return passages(self.document)
+
+    @cached_property
+    def lexical_index(self) -> LexicalIndex:
+        """BM25 over the passages, built once per reading."""
+        return LexicalIndex([self.document.text[a:b] for a, b in self.passages.spans])
+
+    def passage_vectors_ready(self) -> bool:
+        # No lock to read: a background reading may hold it while it embeds (issue 16).
+        return self.document.sha256 in _PASSAGE_VECTORS.get(self.pair.baseline.model, {})
+
+    def embed_passages(self, progress: Progress | None = None) -> np.ndarray:
+        """Each passage embedded on its own by the baseline: (n_passages, hidden), L2-normalised.
+
+        They depend only on the document and the baseline, not on the strategy, so readers of the same
+        document share them (switching strategy or task does not embed the passages again). Two sessions
+        asking at once embed once: the second waits for the first.
+        """
+        model = self.pair.baseline.model
+        done = _PASSAGE_VECTORS.get(model, {}).get(self.document.sha256)  # no lock to read (issue 16)
+        if done is not None:
+            return done
+        sha256 = self.document.sha256
+        with _embedding_lock(model, sha256):
+            done = _PASSAGE_VECTORS.get(model, {}).get(sha256)  # embedded meanwhile by another session
+            if done is not None:
+                return done
+            texts = [self.document.text[a:b] for a, b in self.passages.spans]
+            vectors = embed_texts(self.pair.baseline, texts, progress=progress)
+            with _PASSAGE_LOCK:
+                per_model = _PASSAGE_VECTORS.setdefault(model, {})
+                per_model[sha256] = vectors
+                while len(per_model) > _PASSAGE_CACHE_SIZE:  # oldest first
+                    oldest = next(iter(per_model))
+                    del per_model[oldest]
+                    _EMBEDDING_LOCKS.pop((id(model), oldest), None)
+            return vectors
+
+    @property
+    def passage_vectors(self) -> np.ndarray:
+        return self.embed_passages()
+
+    def passage_states(self, view: str) -> tuple[np.ndarray, np.ndarray]:
+        """`pool_spans` over the passages, cached per view (every question scores all passages)."""
+        done = self._passage_states.get(view)  # no lock to read: another view's pass may hold it (issue 16)
+        if done is not None:
+            return done
+        self.encoded(view)
+        with self._lock:  # a reader is shared by sessions: compute each view's states once
+            if view not in self._passage_states:
+                self._passage_states[view] = self.pool_spans(view, self.passages.spans)
+            return self._passage_states[view]
+
+    def has_pass(self, view: str) -> bool:
+        return view in self._passes
+
+    def encoded(self, view: str, progress: Progress | None = None) -> DocumentPass:
+        """The view's token states (last layer and sum of last four), computed on first use."""
+        done = self._passes.get(view)  # no lock to read: a pass of another view may be running (issue 16)
+        if done is not None:
+            return done
+        with self._lock:
+            if view == "chunked" and "truncated" in self._passes and self._fits_one_chunk():
+                # One chunk covers the whole document: the chunked pass is the truncated pass.
+                self._passes[view] = dataclasses.replace(
+                    self._passes["truncated"], view="chunked", seconds=0.0
+                )
+            if view not in self._passes:
+                model = self.model_for(view)
+                doc_global = self.plan.doc_mask if view == "longformer" else None
+                self._passes[view] = encode_document(
+                    model,
+                    self.tokens_for(view),
+                    view,
+                    doc_global=doc_global,
+                    global_first=self.plan.global_first,
+                    keep_last4=True,
+                    progress=progress,
+                )
+            return self._passes[view]
+
+    def _fits_one_chunk(self) -> bool:
+        truncated = self._passes["truncated"]
+        return truncated.seen[1] >= len(self.base_tokens) and len(truncated.windows) == 1
+
+    def view_info(self, view: str) -> ViewInfo:
+        tokens = self.tokens_for(view)
+        p = self.encoded(view)
+        s, e = p.seen
+        chars = tokens.char_span(s, e) if e > s else (0, 0)
+        if e >= len(tokens):
+            chars = (chars[0], len(self.document.text))
+        return ViewInfo(view, self.model_for(view).name, p.seen, chars, len(tokens), len(p.windows))
+
+    def pool_spans(
+        self, view: str, spans: Sequence[tuple[int, int]], layers: str = "last"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean of the view's token states over each character span.
+
+        Args:
+            view: which pass.
+            spans: character spans.
+            layers: "last" (last layer) or "last4" (sum of the last four layers).
+        Returns:
+            (vectors (n_spans, hidden) float32 L2-normalised, seen (n_spans,) bool: the view read the span).
+        """
+        p = self.encoded(view)
+        tokens = self.tokens_for(view)
+        states = p.hidden if layers == "last" else p.last4
+        out = np.zeros((len(spans), states.shape[1]), dtype=np.float32)
+        seen = np.zeros(len(spans), dtype=bool)
+        for i, (a, b) in enumerate(spans):
+            t0, t1 = tokens.tokens_in(a, b)
+            if t1 > t0 and t1 <= p.seen[1]:
+                out[i] = states[t0:t1].mean(0)
+                seen[i] = True
+        out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-12
+        return out, seen

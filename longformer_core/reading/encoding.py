@@ -1,0 +1,441 @@
+"""Tokens with character offsets, long-document windows, and one model pass over a whole document.
+
+The document is tokenized once (no special tokens) and every view is a set of windows over that one
+token array:
+
+- longformer: windows of up to `max_tokens` (16,384 for the embedded default), overlapping by
+  `LONG_OVERLAP` tokens when a document is longer than one window;
+- truncated: the first window only, of 512 tokens (special tokens included);
+- chunked: consecutive 512-token windows overlapping by `CHUNK_OVERLAP` tokens, each run on its own.
+
+A pass returns the last-layer state of every token the view saw, merged so that each token takes its
+state from the window where it sits furthest from an edge. The pass does not depend on the question,
+so it is computed once per (document, model, view, strategy) and reused for every question.
+
+Windows run in batches (padded to the longest in the batch, padding masked out): as many as fit in
+`BATCH_TOKENS` tokens per forward pass, scaled by the model's width, so a 512-token chunk of the
+embedded MiniLM goes 16 at a time and a 16k-token Longformer window alone. Forward passes run under
+`LoadedModel.autocast()` (bf16 where the CPU has it natively, see models.compute_dtype); every state
+handed back is float32.
+
+Tokenization and the input of one pass are in `tokenization.py`, the windows of each view in `windows.py`;
+this module runs the passes, and re-exports the public names of both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from longformer_core.model.registry import LoadedModel
+from longformer_core.reading.tokenization import (  # re-exported: callers import the whole encoding API from here
+    DocumentTokens,
+    SpecialTemplate,
+    WindowInput,
+    build_input,
+    special_template,
+    tokenize,
+    tokenizer_call,
+)
+from longformer_core.reading.windows import (  # re-exported, as above
+    CHUNK_OVERLAP,
+    LONG_OVERLAP,
+    VIEWS,
+    plan_windows,
+    view_windows,
+    window_capacity,
+)
+
+__all__ = [
+    "BATCH_TOKENS",
+    "CHUNK_OVERLAP",
+    "LONG_OVERLAP",
+    "REFERENCE_HIDDEN",
+    "VIEWS",
+    "DocumentPass",
+    "DocumentTokens",
+    "Progress",
+    "SpecialTemplate",
+    "WindowInput",
+    "batch_size_for",
+    "build_input",
+    "collate",
+    "embed_texts",
+    "encode_document",
+    "model_kwargs",
+    "plan_batches",
+    "plan_windows",
+    "run_windows",
+    "scaled",
+    "special_template",
+    "split_output",
+    "tokenize",
+    "tokenizer_call",
+    "view_windows",
+    "window_capacity",
+]
+
+# Padded tokens per forward pass at hidden size REFERENCE_HIDDEN; wider models get proportionally fewer,
+# so activation memory per pass stays about the same (16 chunks of 512 for MiniLM, 8 for a 768-wide
+# base model). On the shared 2-core CPU, 24 chunks took 91 / 45 / 36 / 25 s at 1 / 4 / 8 / 16 chunks
+# per pass (fp32, bench/batch_sizes.py; docs/results.md, issue 16).
+BATCH_TOKENS = 8192
+REFERENCE_HIDDEN = 384
+Progress = Callable[[float, str], None]  # (fraction done, message)
+
+
+def scaled(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    """A progress callback mapping [0, 1] onto [lo, hi] of `progress` (for work done in steps)."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(lo + (hi - lo) * fraction, message)
+
+
+@dataclass
+class DocumentPass:
+    """Token states from one view of the document (question-independent, cacheable)."""
+
+    view: str
+    hidden: np.ndarray  # (n_seen, hidden) float32, last layer, merged over windows
+    last4: np.ndarray | None  # (n_seen, hidden) sum of the last 4 layers, when asked for
+    window_first: np.ndarray  # (n_windows, hidden) state of each window's first token ([CLS] / <s>)
+    windows: list[tuple[int, int]]  # document token ranges, one per forward pass
+    n_global: int  # global tokens used (all windows)
+    seconds: float
+    seen: tuple[int, int] = field(default=(0, 0))  # document tokens the view could see
+
+    @property
+    def n_seen(self) -> int:
+        return self.seen[1] - self.seen[0]
+
+
+def _centrality_merge(n_tokens: int, windows: list[tuple[int, int]], states: list[np.ndarray]) -> np.ndarray:
+    """Merge per-window token states: each token takes its state from the window where it is most central."""
+    hidden = states[0].shape[-1]
+    out = np.zeros((n_tokens, hidden), dtype=np.float32)
+    best = np.full(n_tokens, -1, dtype=np.int64)
+    for (s, e), st in zip(windows, states):
+        pos = np.arange(s, e)
+        margin = np.minimum(pos - s, e - 1 - pos)
+        better = margin > best[s:e]
+        out[s:e][better] = st[better]
+        best[s:e][better] = margin[better]
+    return out
+
+
+def _in_window_order(batches: list[list[int]]) -> list[list[int]]:
+    """Batches ordered by their first window, indices within a batch ascending (progress reads in order)."""
+    return sorted((sorted(b) for b in batches), key=lambda b: b[0])
+
+
+def model_kwargs(model: LoadedModel, win: WindowInput) -> dict[str, torch.Tensor]:
+    """The forward-pass arguments this model accepts, on its device."""
+    kwargs = {"input_ids": win.input_ids, "attention_mask": win.attention_mask}
+    if getattr(model.model.config, "type_vocab_size", 1) > 1:  # RoBERTa has one type; BERT two
+        kwargs["token_type_ids"] = win.token_type_ids
+    if model.is_longformer:
+        kwargs["global_attention_mask"] = win.global_attention_mask
+    return {k: v.to(model.device) for k, v in kwargs.items()}
+
+
+def batch_size_for(model: LoadedModel, seq_len: int, token_budget: int | None = None) -> int:
+    """How many sequences of `seq_len` tokens go in one forward pass of this model (at least 1).
+
+    The budget (default BATCH_TOKENS) is in tokens at hidden size REFERENCE_HIDDEN; a model twice as
+    wide gets half as many.
+    """
+    token_budget = BATCH_TOKENS if token_budget is None else token_budget
+    hidden = int(getattr(model.encoder.config, "hidden_size", REFERENCE_HIDDEN))
+    budget = token_budget * REFERENCE_HIDDEN // max(hidden, 1)
+    return max(1, budget // max(seq_len, 1))
+
+
+def plan_batches(
+    lengths: Sequence[int], model: LoadedModel, token_budget: int | None = None
+) -> list[list[int]]:
+    """Group sequence indices into batches: sorted by length (little padding), each within the token budget.
+
+    Args:
+        lengths: input length of each sequence.
+        model: decides the width the budget scales with.
+        token_budget: padded tokens per pass at hidden size REFERENCE_HIDDEN (default BATCH_TOKENS).
+    Returns:
+        lists of indices into `lengths`, batches in order of increasing length.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        # A batch's cost is its size times its longest (last, as sorted) member.
+        if current and (len(current) + 1) > batch_size_for(model, lengths[i], token_budget):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def collate(tokenizer: PreTrainedTokenizerBase, wins: Sequence[WindowInput]) -> WindowInput:
+    """Stack windows into one batch, right-padded to the longest (padding: attention 0, never global).
+
+    Returns a WindowInput whose tensors are (batch, L_max); its doc_start/doc_range/question_range are
+    the first window's (use the individual windows for positions).
+    """
+    if len(wins) == 1:
+        return wins[0]
+    longest = max(w.input_ids.shape[1] for w in wins)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def padded(name: str, value: int) -> torch.Tensor:
+        rows = [getattr(w, name) for w in wins]
+        return torch.cat(
+            [torch.nn.functional.pad(r, (0, longest - r.shape[1]), value=value) for r in rows], dim=0
+        )  # (batch, L_max)
+
+    first = wins[0]
+    return WindowInput(
+        input_ids=padded("input_ids", pad_id),
+        attention_mask=padded("attention_mask", 0),
+        token_type_ids=padded("token_type_ids", 0),
+        global_attention_mask=padded("global_attention_mask", 0),
+        doc_start=first.doc_start,
+        doc_range=first.doc_range,
+        question_range=first.question_range,
+    )
+
+
+def _one_of_batch(value: object, i: int, length: int, padded_len: int) -> object:
+    """Example i of a batched model output, trimmed to its own length, floating tensors as float32."""
+    if isinstance(value, torch.Tensor):
+        row = value[i : i + 1]
+        if row.dim() >= 2 and row.shape[1] == padded_len and length < padded_len:
+            row = row[:, :length]
+        return row.float() if row.is_floating_point() else row
+    if isinstance(value, tuple):
+        return tuple(_one_of_batch(v, i, length, padded_len) for v in value)
+    return value
+
+
+def split_output(out: object, i: int, length: int, padded_len: int) -> object:
+    """The output of example i alone, as if it had run on its own (same class, batch of 1)."""
+    if isinstance(out, dict):  # transformers' ModelOutput is an ordered dict of its non-None fields
+        return type(out)(**{k: _one_of_batch(v, i, length, padded_len) for k, v in out.items()})
+    return _one_of_batch(out, i, length, padded_len)
+
+
+@torch.inference_mode()
+def run_windows(
+    model: LoadedModel,
+    doc: DocumentTokens,
+    view: str,
+    question_ids: Sequence[int] | None = None,
+    doc_global: np.ndarray | None = None,
+    global_first: bool = False,
+    global_question: bool = False,
+    progress: Progress | None = None,
+    windows: Sequence[tuple[int, int]] | None = None,
+    module: torch.nn.Module | None = None,
+) -> Iterator[tuple[WindowInput, object]]:
+    """Run the task model (with its head) over every window a view reads; yields (input, model output).
+
+    Global attention applies only when the model is a Longformer. Windows run several per forward
+    pass (see plan_batches); each output is example i's alone, float32, trimmed to its input length.
+    windows: document-token ranges to read instead of the view's windows (retrieve-then-read).
+    module: the network to run instead of `model.model` (e.g. `model.qa_reader`).
+    """
+    n_question = len(question_ids) if question_ids is not None else 0
+    if windows is None:
+        windows = view_windows(model, model.tokenizer, len(doc), view, n_question=n_question)
+    else:  # given regions are clipped to what one pass holds
+        capacity = window_capacity(model, model.tokenizer, n_question)
+        windows = [(s, min(e, s + capacity)) for s, e in windows]
+    module = module if module is not None else model.model
+    long = model.is_longformer
+    wins = [
+        build_input(
+            model.tokenizer,
+            doc,
+            (s, e),
+            question_ids=question_ids,
+            doc_global=doc_global if long else None,
+            global_first=global_first and long,
+            global_question=global_question and long,
+        )
+        for s, e in windows
+    ]
+    lengths = [w.input_ids.shape[1] for w in wins]
+    done = 0
+    # Several windows per forward pass; results come back in window order, each as if run alone.
+    for batch in _in_window_order(plan_batches(lengths, model)):
+        stacked = collate(model.tokenizer, [wins[i] for i in batch])
+        with model.autocast():
+            out = module(**model_kwargs(model, stacked))
+        padded_len = stacked.input_ids.shape[1]
+        for j, i in enumerate(batch):
+            yield wins[i], split_output(out, j, lengths[i], padded_len)
+        done += len(batch)
+        if progress:
+            progress(done / len(windows), f"{view}: window {done} of {len(windows)}")
+
+
+@contextlib.contextmanager
+def _summing_last_layers(encoder: torch.nn.Module, n_layers: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Sum the outputs of the encoder's last `n_layers` layers as they run, into `yielded["sum"]` (float32).
+
+    The same as summing `output_hidden_states[-n:]`, without keeping every layer's states: at a 16k-token
+    window that tuple alone is ~175 MB in fp32. The sum may be longer than the input (a Longformer pads
+    to a multiple of its window inside); positions line up from the start.
+    """
+    found: dict[str, torch.Tensor] = {}
+    # hidden_states = (embeddings output, layer 1, ..., layer N): a model of fewer than n layers sums the
+    # embeddings too, as hidden_states[-n:] would.
+    stages = [encoder.embeddings, *encoder.encoder.layer]
+    layers = stages[-n_layers:] if n_layers else []
+
+    owner = threading.get_ident()
+
+    def add(_module: torch.nn.Module, _inputs: object, output: object) -> None:
+        # Hooks belong to the module, not the call: another thread (a question's embedding while a
+        # background reading runs) may use the same model meanwhile, and must not be summed in.
+        if threading.get_ident() != owner:
+            return
+        states = (output[0] if isinstance(output, tuple) else output).float()  # (batch, L, hidden)
+        found["sum"] = states.clone() if "sum" not in found else found["sum"] + states
+
+    handles = [layer.register_forward_hook(add) for layer in layers]
+    try:
+        yield found
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@torch.inference_mode()
+def encode_document(
+    model: LoadedModel,
+    doc: DocumentTokens,
+    view: str,
+    doc_global: np.ndarray | None = None,
+    global_first: bool = True,
+    keep_last4: bool = False,
+    progress: Progress | None = None,
+) -> DocumentPass:
+    """Run one view of the model over the document and keep every token's state.
+
+    Args:
+        model: the Longformer (view "longformer") or the 512-token baseline.
+        doc: document tokens.
+        view: "truncated" | "chunked" | "longformer".
+        doc_global: (len(doc),) bool global attention mask from a strategy (Longformer only).
+        global_first: give [CLS] global attention (Longformer only; what the paper does by default).
+        keep_last4: also keep the sum of the last four layers (the seed project's embedding).
+        progress: called with (fraction, message) after each window.
+    Returns:
+        DocumentPass with merged token states.
+    """
+    t0 = time.perf_counter()
+    windows = view_windows(model, model.tokenizer, len(doc), view)
+    if len(doc) == 0:
+        raise ValueError("The document has no text to read.")
+    wins = [
+        build_input(
+            model.tokenizer,
+            doc,
+            (s, e),
+            doc_global=doc_global if model.is_longformer else None,
+            global_first=global_first and model.is_longformer,
+        )
+        for s, e in windows
+    ]
+    states: list[np.ndarray] = [np.empty(0)] * len(wins)
+    states4: list[np.ndarray] = [np.empty(0)] * len(wins)
+    firsts: list[np.ndarray] = [np.empty(0)] * len(wins)
+    n_global = sum(int(w.global_attention_mask.sum()) for w in wins) if model.is_longformer else 0
+    done = 0
+    for batch in _in_window_order(plan_batches([w.input_ids.shape[1] for w in wins], model)):
+        stacked = collate(model.tokenizer, [wins[i] for i in batch])
+        with model.autocast(), _summing_last_layers(model.encoder, 4 if keep_last4 else 0) as last4:
+            out = model.encoder(**model_kwargs(model, stacked))
+        last = out.last_hidden_state.float().cpu().numpy()  # (batch, L_max, hidden)
+        summed = last4["sum"].cpu().numpy() if keep_last4 else None  # (batch, >= L_max, hidden)
+        for j, i in enumerate(batch):
+            win, (s, e) = wins[i], windows[i]
+            states[i] = last[j, win.doc_start : win.doc_start + (e - s)]
+            firsts[i] = last[j, 0]
+            if summed is not None:
+                states4[i] = summed[j, win.doc_start : win.doc_start + (e - s)]
+        done += len(batch)
+        if progress:
+            progress(done / len(windows), f"{view}: window {done} of {len(windows)}")
+    n_seen = windows[-1][1]
+    return DocumentPass(
+        view=view,
+        hidden=_centrality_merge(n_seen, windows, states),
+        last4=_centrality_merge(n_seen, windows, states4) if keep_last4 else None,
+        window_first=np.stack(firsts),
+        windows=windows,
+        n_global=n_global,
+        seconds=time.perf_counter() - t0,
+        seen=(0, n_seen),
+    )
+
+
+@torch.inference_mode()
+def embed_texts(
+    model: LoadedModel,
+    texts: Sequence[str],
+    batch_size: int = 256,
+    progress: Progress | None = None,
+    token_budget: int | None = None,
+) -> np.ndarray:
+    """Mean-pooled, L2-normalised embeddings of short texts, each read on its own (sentence-transformers style).
+
+    Texts are tokenized once, sorted by length and run in batches of similar lengths (little padding),
+    each within the token budget (see plan_batches) and at most `batch_size` texts.
+    Texts longer than the model's limit are truncated.
+
+    Returns:
+        (len(texts), hidden) float32.
+    """
+    limit = min(model.max_tokens, 512)
+    hidden_size = model.encoder.config.hidden_size
+    result = np.zeros((len(texts), hidden_size), dtype=np.float32)
+    if not texts:
+        return result
+    enc_all = tokenizer_call(model.tokenizer, list(texts), truncation=True, max_length=limit)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc_all]
+    lengths = [len(ids) for ids in enc_all["input_ids"]]
+    pad_id = model.tokenizer.pad_token_id or 0
+    batches = [
+        batch[i : i + batch_size]
+        for batch in plan_batches(lengths, model, token_budget)
+        for i in range(0, len(batch), batch_size)
+    ]
+    done = 0
+    for idx in batches:
+        # Padded here, not with tokenizer.pad: that changes the shared Rust tokenizer's padding state, which a
+        # reading in another thread would see half-way ("Unable to create tensor").
+        width = max(lengths[j] for j in idx)
+        enc = {
+            k: torch.tensor(
+                [enc_all[k][j] + [pad_id if k == "input_ids" else 0] * (width - lengths[j]) for j in idx]
+            ).to(model.device)
+            for k in keys
+        }
+        with model.autocast():
+            hidden = model.encoder(**enc).last_hidden_state.float()  # (b, L, hidden)
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        result[idx] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+        done += len(idx)
+        if progress:
+            progress(done / len(texts), f"embedding sentences: {done} of {len(texts)}")
+    return result
