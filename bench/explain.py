@@ -89,7 +89,7 @@ def bench_time(repeat: int) -> dict:
         )
         t0 = time.perf_counter()
         with torch.inference_mode(), model.autocast():
-            model.qa_reader(**model_kwargs(model, win))
+            model.span_model(**model_kwargs(model, win))
         forward.append(time.perf_counter() - t0)
         evidence.append(ex.seconds)
     n_input = int(win.input_ids.shape[1])

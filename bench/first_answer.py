@@ -104,7 +104,7 @@ def reading_flops(reader, question: str) -> dict[str, float]:
         lengths = [
             e - s + 2 for s, e in view_windows(model, model.tokenizer, len(reader.tokens_for(view)), view)
         ]
-        reader_model = model.qa_reader if model.head != "qa" else model.model
+        reader_model = model.span_model if model.head != "qa" else model.model
         # A span head reads per question; the truncated view's QA reader needs no pass of its own.
         no_pass = model.head == "qa" or (view == "truncated" and reader_model is not None)
         flops = 0.0 if no_pass else encoder_flops(config, lengths, span)

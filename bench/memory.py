@@ -5,7 +5,7 @@ Steps, each with the highest RSS seen while it ran (sampled every 20 ms) and the
   1. load the model pair (`load_models`, what `ui.session.cached_models` calls);
   2. read the PDF (`load_path`, what the Document page's sample button calls);
   3. tokenize it and plan global attention (`DocumentReader` with the Ask page's strategy);
-  4. read the document as the background reading does (`background.Reading`), one step at a time: the
+  4. read the document as the background reading does (`background.BackgroundReading`), one step at a time: the
      truncated view, the passage embeddings, the lexical index, the chunked and the Longformer views;
   5. answer one question with all three views (`qa.ask`).
 The app adds Streamlit's own memory (~100-200 MB) on top; this measures the core's share.

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from longformer_core.evaluation.squad import f1_score
 from longformer_core.model.registry import QA_HEAD_DIR, load_embedded
-from longformer_core.qa.long_reader import pool_mask_of, qa_forward
+from longformer_core.qa.one_pass import pool_mask_of, qa_forward
 from longformer_core.qa.spans import best_spans
 from longformer_core.reading.encoding import DocumentTokens, build_input, model_kwargs, tokenize
 
@@ -52,7 +52,7 @@ def main() -> int:
     chosen = [paragraphs[i] for i in rng.permutation(len(paragraphs))[: args.paragraphs]]
     pair = load_embedded()
     model = pair.longformer
-    reader = model.qa_reader
+    reader = model.span_model
     tok = model.tokenizer
     results: dict[str, list[float]] = {}
     t0 = time.perf_counter()

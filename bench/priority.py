@@ -3,7 +3,7 @@
 In one run, with the embedded model, in one process (as the app's server is):
   1. read the question's document (the bundled field guide) completely, then time `qa.ask` on it alone;
   2. start the background reading of a long document (the 79-page NIST guide from the shared data;
-     `background.Reading`, as another session's upload would), and while it runs time the same question, alternately
+     `background.BackgroundReading`, as another session's upload would), and while it runs time the same question, alternately
      plain and inside `priority.foreground()` (as the Ask page asks), so load changes hit both alike.
 
 Prints the medians and the ratios `contended_over_alone` and `foreground_over_alone` (1.0: the reading
@@ -53,17 +53,17 @@ def measure(rounds: int) -> dict:
 
     from longformer_core.documents import load_path
     from longformer_core.model.registry import load_embedded
-    from longformer_core.reading.background import Reading
+    from longformer_core.reading.background import BackgroundReading
     from longformer_core.reading.document_reading import DocumentReader
 
     pair = load_embedded()
     asked = DocumentReader(pair, load_path(SAMPLES / "field_guide_to_longformer.md"), strategy="question")
-    first = Reading(asked)
+    first = BackgroundReading(asked)
     assert first.join(1800) and first.error is None, first.error
     timed_ask(asked, QUESTION, False)  # warm: caches, first-call overheads
     alone = [timed_ask(asked, QUESTION, False) for _ in range(rounds)]
 
-    other = Reading(DocumentReader(pair, load_path(LONG_DOCUMENT), strategy="question"))
+    other = BackgroundReading(DocumentReader(pair, load_path(LONG_DOCUMENT), strategy="question"))
     plain: list[float] = []
     first_class: list[float] = []
     for _ in range(rounds):

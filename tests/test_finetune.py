@@ -289,7 +289,7 @@ def test_embedded_lora_head_trains_on_the_twin_and_runs_in_the_longformer(tmp_pa
     assert size < 10_000_000
     pair = load_embedded(qa_head=tmp_path / "head")
     lf, base = pair.longformer, pair.baseline
-    assert lf.qa_reader is not None and base.qa_reader is not None
+    assert lf.span_model is not None and base.span_model is not None
     doc = tokenize(lf.tokenizer, CONTEXT * 6)
     q = lf.tokenizer("What is the capital of Germany?", add_special_tokens=False)["input_ids"]
     win = build_input(
@@ -297,17 +297,17 @@ def test_embedded_lora_head_trains_on_the_twin_and_runs_in_the_longformer(tmp_pa
     )
     assert win.input_ids.shape[1] <= 257
     with torch.inference_mode():
-        a = lf.qa_reader(**model_kwargs(lf, win))
-        b = base.qa_reader(**model_kwargs(base, win))
+        a = lf.span_model(**model_kwargs(lf, win))
+        b = base.span_model(**model_kwargs(base, win))
     assert torch.allclose(a.start_logits, b.start_logits, atol=1e-4)
     assert torch.allclose(a.end_logits, b.end_logits, atol=1e-4)
     # The head changed the reader, not the encoder the other tasks use.
     assert (
-        lf.qa_reader.longformer.encoder.layer[0].attention.self.query.weight.data_ptr()
+        lf.span_model.longformer.encoder.layer[0].attention.self.query.weight.data_ptr()
         != lf.model.encoder.layer[0].attention.self.query.weight.data_ptr()
     )
     assert not torch.equal(
-        lf.qa_reader.longformer.encoder.layer[0].attention.self.query.weight,
+        lf.span_model.longformer.encoder.layer[0].attention.self.query.weight,
         lf.model.encoder.layer[0].attention.self.query.weight,
     )
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from longformer_core.evaluation.hotpot import is_heldout
-from longformer_core.qa.long_reader import ANSWER_TYPES, SpanReader, load_answer_type_head, read_one_pass
+from longformer_core.qa.one_pass import ANSWER_TYPES, SpanModel, load_answer_type_head, read_one_pass
 from longformer_core.training import long as fl
 
 FILLER = "Longformer reads long documents with a sliding window. The answer is in the document. "
@@ -128,7 +128,7 @@ def test_loss_falls_when_overfitting_one_window(tiny_checkpoint, tmp_path: Path)
 
 @pytest.mark.slow
 def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, tmp_path: Path) -> None:
-    from longformer_core.model.registry import load_models, load_qa_reader
+    from longformer_core.model.registry import load_models, load_span_model
 
     model = tiny_checkpoint("longformer-qa")
     settings = fl.LongTrainSettings(epochs=2, max_steps=3, batch_size=2, precision="auto")
@@ -152,7 +152,7 @@ def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, t
         assert card["lora"]["rank"] == 4 and card["split"]["hotpot"].startswith("trained only on")
     # the saved head loads like the shipped one, with its answer-type classifier, and reads a document
     head = tmp_path / "out" / "long"
-    module = load_qa_reader(model, head, torch.device("cpu"), fast_attention=True)
+    module = load_span_model(model, head, torch.device("cpu"), fast_attention=True)
     pair = load_models(str(model))
     answer_type = load_answer_type_head(head, pair.longformer.encoder.config.hidden_size)
     assert answer_type is not None
@@ -161,7 +161,7 @@ def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, t
     text = "The capital of France is Paris. " + FILLER
     tokens = tokenize(pair.longformer.tokenizer, text)
     result = read_one_pass(
-        SpanReader(pair.longformer, module, answer_type), tokens, text, "Is Paris a capital?"
+        SpanModel(pair.longformer, module, answer_type), tokens, text, "Is Paris a capital?"
     )
     assert set(result.type_probabilities) == set(ANSWER_TYPES)
     assert sum(result.type_probabilities.values()) == pytest.approx(1.0, abs=1e-5)

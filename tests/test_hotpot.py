@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from longformer_core.evaluation import hotpot
-from longformer_core.qa.long_reader import (
+from longformer_core.qa.one_pass import (
     ANSWER_TYPES,
     AnswerTypeHead,
-    SpanReader,
+    SpanModel,
     pool_mask_of,
     qa_forward,
     read_chunks,
@@ -128,7 +128,7 @@ def test_long_reader_logits_equal_hf_longformer_qa(tiny_pair, tiny_checkpoint) -
     win = build_input(
         model.tokenizer, tokens, (0, len(tokens)), question_ids=q_ids, global_first=True, global_question=True
     )
-    reader = SpanReader.of(model)
+    reader = SpanModel.of(model)
     with torch.inference_mode():
         start, end, _ = qa_forward(reader.module, model_kwargs(model, win), pool_mask_of(win))
         ref = hf(input_ids=win.input_ids, attention_mask=win.attention_mask)  # HF sets the question global
@@ -155,7 +155,7 @@ def test_long_document_reads_retrieved_regions_in_one_pass(tiny_pair) -> None:
     text = " ".join(s for _, sents in PARAGRAPHS * 30 for s in sents)
     tokens = tokenize(model.tokenizer, text)
     result = read_one_pass(
-        SpanReader.of(model), tokens, text, "What reads long documents?", max_tokens=256, region_tokens=64
+        SpanModel.of(model), tokens, text, "What reads long documents?", max_tokens=256, region_tokens=64
     )
     (ranges,) = result.passes
     assert len(ranges) == 3 and sum(b - a for a, b in ranges) <= 256
@@ -178,7 +178,7 @@ def test_chunks_and_answer_type_head(tiny_pair) -> None:
     model = tiny_pair.baseline
     text, _ = hotpot.build_document(PARAGRAPHS * 8)
     tokens = tokenize(model.tokenizer, text)
-    reader = SpanReader.of(model)
+    reader = SpanModel.of(model)
     every = read_chunks(reader, tokens, text, "What is the capital of France?")
     first = read_chunks(reader, tokens, text, "What is the capital of France?", truncated=True)
     assert len(every.passes) > 1 and len(first.passes) == 1 and first.passes[0][0][0] == 0
@@ -187,7 +187,7 @@ def test_chunks_and_answer_type_head(tiny_pair) -> None:
     with torch.no_grad():
         yes.classifier.weight.zero_()
         yes.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))  # always "yes"
-    said = read_chunks(SpanReader.of(model, answer_type=yes), tokens, text, "Is Paris a capital?")
+    said = read_chunks(SpanModel.of(model, answer_type=yes), tokens, text, "Is Paris a capital?")
     assert said.text == said.kind == "yes" and said.char_span is None
     assert said.type_probabilities["yes"] == pytest.approx(np.exp(5) / (np.exp(5) + 2), abs=1e-5)
     assert set(said.type_probabilities) == set(ANSWER_TYPES)

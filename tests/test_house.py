@@ -185,3 +185,17 @@ def test_the_core_top_level_stays_small():
         f"{len(top)} modules at longformer_core's top level ({top}): put a new module in the package of its job "
         "(documents, model, reading, qa, corpus, training, evaluation, plots, cli)."
     )
+
+
+def test_results_are_filed_by_topic():
+    """docs/results.md holds the current number of each claim under a topic; runs in the order they were done
+    (and superseded ones) go to docs/history.md."""
+    import re
+
+    headings = [
+        line
+        for line in (REPO_ROOT / "docs" / "results.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("#")
+    ]
+    by_stage = [h for h in headings if re.search(r"\b(session|stage|issue)\s*\d", h, re.IGNORECASE)]
+    assert headings and not by_stage, f"headings that name a stage of work, not a topic: {by_stage}"

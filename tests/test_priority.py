@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from longformer_core.reading import encoding, priority
-from longformer_core.reading.background import Reading
+from longformer_core.reading.background import BackgroundReading
 from longformer_core.reading.priority import foreground, yield_to_foreground
 
 TEXT = " ".join(
@@ -82,7 +82,7 @@ def test_a_reading_pauses_inside_its_pass_while_a_question_runs_and_resumes_afte
             assert gate.wait(60), "the test never opened the gate"
 
     tiny_pair.baseline.encoder.register_forward_pre_hook(hold_third)
-    reading = Reading(_reader(tiny_pair))
+    reading = BackgroundReading(_reader(tiny_pair))
     assert entered.wait(60), "the reading never reached its third batch"
     with foreground():  # a question starts while the reading is inside a batch
         gate.set()
@@ -112,7 +112,7 @@ def test_a_reading_pauses_between_batches_without_layer_hooks(tiny_pair, one_win
             assert gate.wait(60), "the test never opened the gate"
 
     tiny_pair.baseline.encoder.register_forward_pre_hook(hold_third)
-    reading = Reading(_reader(tiny_pair))
+    reading = BackgroundReading(_reader(tiny_pair))
     assert entered.wait(60)
     with foreground():
         gate.set()
@@ -140,7 +140,7 @@ def test_only_background_threads_pause_in_the_layer_hooks(tiny_pair, monkeypatch
 def test_a_reading_started_during_a_question_runs_no_model_until_it_ends(tiny_pair):
     forwards = _count_forwards(tiny_pair)
     with foreground():
-        reading = Reading(_reader(tiny_pair))
+        reading = BackgroundReading(_reader(tiny_pair))
         _wait_until(lambda: priority.paused_threads() == 1)
         time.sleep(0.3)
         assert forwards[0] == 0 and not reading.done
@@ -160,7 +160,7 @@ def test_the_reading_resumes_when_the_last_of_several_questions_ends(tiny_pair):
     with foreground():
         other.start()
         assert second_open.wait(10)
-        reading = Reading(_reader(tiny_pair))
+        reading = BackgroundReading(_reader(tiny_pair))
         _wait_until(lambda: priority.paused_threads() == 1)
     assert priority.foreground_active() == 1  # the other session still answers
     time.sleep(0.3)
@@ -177,7 +177,7 @@ def test_the_cap_lets_a_reading_finish_under_a_question_that_never_ends(
     monkeypatch.setattr(priority, "MIN_RUN_S", 0.0)  # the cap alone (MIN_RUN_S has its own test)
     forwards = _count_forwards(tiny_pair)
     with foreground():
-        reading = Reading(_reader(tiny_pair, TEXT[:3000]))
+        reading = BackgroundReading(_reader(tiny_pair, TEXT[:3000]))
         assert reading.join(120), "a capped pause starved the reading"
     assert reading.error is None and forwards[0] >= 3
     # It paused at each step, batch and layer (0.05 s each), not once for the whole reading.
@@ -233,7 +233,7 @@ def test_a_question_waiting_for_the_reading_does_not_pause_it(tiny_pair, one_win
     monkeypatch.setattr(priority, "MAX_PAUSE_S", 120.0)  # a pause would outlast the wait below
     reader = _reader(tiny_pair, TEXT[:3000])
     with foreground():
-        reading = Reading(reader)
+        reading = BackgroundReading(reader)
         started = time.monotonic()
         assert reading.wait("longformer", timeout=60)
         assert time.monotonic() - started < 60

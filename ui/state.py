@@ -121,12 +121,6 @@ def stored(key: str, provenance: Provenance, state: MutableMapping[str, Any] | N
     return kept.value
 
 
-def has_stale(key: str, provenance: Provenance, state: MutableMapping[str, Any] | None = None) -> bool:
-    """Whether a result is kept under `key` that was computed from something else than `provenance`."""
-    kept = _session(state).get(key)
-    return isinstance(kept, Stored) and kept.provenance != provenance
-
-
 def current_document(slot: str = DOCUMENT) -> Document | None:
     """The document in a slot (DOCUMENT or SECOND_DOCUMENT), None before one is chosen."""
     return st.session_state.get(slot)

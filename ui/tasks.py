@@ -14,7 +14,7 @@ from longformer_core.classify import classify, classify_with_trained_heads, pars
 from longformer_core.documents import Document
 from longformer_core.heads import Head, bundled_heads
 from longformer_core.qa.answering import QAResult, ask, check_question, preliminary_answer
-from longformer_core.reading.background import Reading, start_reading
+from longformer_core.reading.background import BackgroundReading, start_reading
 from longformer_core.reading.cache import ByteBudgetCache, reader_nbytes
 from longformer_core.reading.document_reading import DocumentReader
 from longformer_core.reading.encoding import VIEWS, Progress, scaled, view_windows
@@ -202,7 +202,7 @@ def _answer_token(reader: DocumentReader, view: str, result: QAResult) -> int | 
     return reader.tokens_for(view).token_at(best.char_span[0]) if best else None
 
 
-def start_background_reading(document: Document, settings: Settings) -> Reading:
+def start_background_reading(document: Document, settings: Settings) -> BackgroundReading:
     """Start (or find) the background reading of this document for questions: every view's pass and the
     passage embeddings, shared by every session (longformer_core.reading.background)."""
     return start_reading(reader_for(document, settings, "qa"))
@@ -211,7 +211,7 @@ def start_background_reading(document: Document, settings: Settings) -> Reading:
 READING_STEP_TITLES = {"passages": "Each passage on its own"}
 
 
-def show_reading_progress(reading: Reading) -> None:
+def show_reading_progress(reading: BackgroundReading) -> None:
     """One progress bar per reading step; refreshed every second while the reading goes on."""
     if reading.done:
         _draw_reading_progress(reading)
@@ -220,13 +220,13 @@ def show_reading_progress(reading: Reading) -> None:
 
 
 @st.fragment(run_every=1.0)
-def _live_reading_progress(reading: Reading) -> None:
+def _live_reading_progress(reading: BackgroundReading) -> None:
     _draw_reading_progress(reading)
     if reading.done:
         st.rerun()  # once more without the timer
 
 
-def _draw_reading_progress(reading: Reading) -> None:
+def _draw_reading_progress(reading: BackgroundReading) -> None:
     with st.container(key="reading_progress"):
         st.caption(
             "Reading the document for questions" + (" (done)" if reading.done and not reading.error else "")

@@ -8,7 +8,7 @@ with a blank line between paragraphs (the layout of the shared `hotpotqa-dev-dis
 Two ways of reading are scored, each with the three views:
 - **retrieve-then-read** (`qa.ask`, what the app does today): truncated reads its first 512 tokens;
   chunked and Longformer read four 384-token regions around the passages their hybrid retrieval ranked best.
-- **one-pass** (`long_reader`): the Longformer reads the whole document in one pass with the question
+- **one-pass** (`one_pass`): the Longformer reads the whole document in one pass with the question
   global (retrieved regions of >= 2,048 tokens when it does not fit in 4,096); chunked reads every
   512-token chunk, best span wins; truncated reads the first chunk.
 
@@ -40,7 +40,7 @@ import numpy as np
 from longformer_core.documents import text_document
 from longformer_core.evaluation.squad import exact_match, f1_score
 from longformer_core.model.registry import ModelPair
-from longformer_core.qa.long_reader import SpanReader, load_answer_type_head, read_chunks, read_one_pass
+from longformer_core.qa.one_pass import SpanModel, load_answer_type_head, read_chunks, read_one_pass
 from longformer_core.reading.encoding import VIEWS, tokenize
 
 METHODS = ("retrieve-then-read", "one-pass")
@@ -164,7 +164,7 @@ def _retrieve_then_read(pair: ModelPair, q: HotpotQuestion, strategy: str) -> di
     return out
 
 
-def _one_pass(readers: dict[str, SpanReader], pair: ModelPair, q: HotpotQuestion) -> dict[str, dict]:
+def _one_pass(readers: dict[str, SpanModel], pair: ModelPair, q: HotpotQuestion) -> dict[str, dict]:
     """The one-pass reader for the Longformer; every chunk (chunked) and the first chunk (truncated)."""
     out = {}
     t0 = time.perf_counter()
@@ -189,7 +189,7 @@ def _one_pass(readers: dict[str, SpanReader], pair: ModelPair, q: HotpotQuestion
 
 def one_pass_readers(
     pair: ModelPair, long_head: str | Path | None = None, chunk_head: str | Path | None = None
-) -> dict[str, SpanReader]:
+) -> dict[str, SpanModel]:
     """SpanReaders for the one-pass method: the pair's QA readers, or the given trained heads.
 
     Args:
@@ -197,7 +197,7 @@ def one_pass_readers(
         long_head: folder of a head trained for the Longformer (`finetune-long` writes `long/`), or None.
         chunk_head: folder of a head trained for the 512-token baseline (`finetune-long` writes `chunked/`).
     """
-    from longformer_core.model.registry import EMBEDDED, embedded_qa_head, load_qa_reader
+    from longformer_core.model.registry import EMBEDDED, embedded_qa_head, load_span_model
 
     readers = {}
     for key, model, head in (
@@ -213,7 +213,7 @@ def one_pass_readers(
             from longformer_core.model.convert import embedded_longformer_dir, embedded_source_dir
 
             source = embedded_longformer_dir() if key == "longformer" else embedded_source_dir()
-            module = load_qa_reader(source, Path(head), model.device, fast_attention=key == "longformer")
+            module = load_span_model(source, Path(head), model.device, fast_attention=key == "longformer")
         head_dir = (
             Path(head)
             if head is not None
@@ -221,7 +221,7 @@ def one_pass_readers(
         )
         hidden = model.encoder.config.hidden_size
         answer_type = load_answer_type_head(head_dir, hidden) if head_dir is not None else None
-        readers[key] = SpanReader.of(model, answer_type=answer_type, module=module)
+        readers[key] = SpanModel.of(model, answer_type=answer_type, module=module)
         if answer_type is not None:
             answer_type.to(model.device)
     return readers

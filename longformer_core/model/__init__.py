@@ -40,7 +40,7 @@ _EXPORTS = {
     "load_checkpoint": "registry",
     "load_embedded": "registry",
     "load_models": "registry",
-    "load_qa_reader": "registry",
+    "load_span_model": "registry",
     "LoadedModel": "registry",
     "LONG_MODEL_TYPES": "registry",
     "LoraConfig": "lora",

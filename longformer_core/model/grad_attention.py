@@ -5,7 +5,7 @@ one output tensor. Under autograd every such write is a `CopySlices` node whose 
 gradient, so a 4,096-token backward did ~64 full-size copies per layer (372 s where the forward took
 1 s). Hugging Face's chunked attention backpropagates through padding, `as_strided` and slice
 assignments: most of its backward is `copy_`/`fill_` of zero-filled buffers (26 of 44 s CPU in a
-profile of the evidence pass, docs/results.md, issue 20 session 5).
+profile of the evidence pass, docs/results.md, "Evidence time").
 
 Here every query block is one "batch row" of PyTorch's fused `scaled_dot_product_attention` (forward and
 backward without materialising the probabilities). Keys and values are padded by `w` on both sides and

@@ -89,7 +89,7 @@ class LoadedModel:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     # A separately trained extractive reader for this encoder (the embedded QA head), kept apart from
     # `model` so embeddings, classification and the attention views keep using the untouched encoder.
-    qa_reader: PreTrainedModel | None = None
+    span_model: PreTrainedModel | None = None
     # The arithmetic of inference: bfloat16 runs the matmuls under autocast (weights stay fp32).
     dtype: torch.dtype = torch.float32
 
@@ -120,7 +120,7 @@ class LoadedModel:
             head=self.head,
             labels=self.labels,
             device=self.device,
-            qa_reader=self.qa_reader,
+            span_model=self.span_model,
             dtype=self.dtype,
         )
 
@@ -332,7 +332,7 @@ def embedded_qa_head() -> Path | None:
     return path if (path / "adapter.safetensors").is_file() else None
 
 
-def load_qa_reader(
+def load_span_model(
     source: str | Path, head_dir: Path, device: torch.device, fast_attention: bool
 ) -> PreTrainedModel:
     """A QA model of `source` (the converted Longformer or MiniLM) with a LoRA QA head merged into its weights.
@@ -366,7 +366,7 @@ def load_embedded(
     """The offline default: MiniLM converted to a Longformer (cached on disk) and MiniLM itself as baseline.
 
     qa_head: folder of a trained QA head ("default": `embedded_qa_head()`; None: no head, so QA picks
-        answer sentences). With a head, both models get a `qa_reader` that extracts answer spans.
+        answer sentences). With a head, both models get a `span_model` that extracts answer spans.
     """
     quiet_transformers()
     device = device or default_device()
@@ -399,11 +399,11 @@ def load_embedded(
     head = embedded_qa_head() if qa_head == "default" else (Path(qa_head) if qa_head else None)
     if head is not None:
         try:
-            lf.qa_reader = load_qa_reader(long_dir, head, device, fast_attention)
-            base.qa_reader = load_qa_reader(source, head, device, False)
+            lf.span_model = load_span_model(long_dir, head, device, fast_attention)
+            base.span_model = load_span_model(source, head, device, False)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:  # a damaged head must not stop the app
             log.warning("QA head %s not loaded (%s); questions get answer sentences instead", head, exc)
-            lf.qa_reader = base.qa_reader = None
+            lf.span_model = base.span_model = None
     return ModelPair(longformer=lf, baseline=base, name="Embedded MiniLM-Longformer (offline)")
 
 

@@ -4,7 +4,7 @@ Three methods, chosen by the model:
 - **span** (the checkpoint has a QA head, e.g. a fine-tuned hub Longformer): `[CLS] question [SEP] window
   [SEP]` for every window the view reads, question tokens global for the Longformer (the paper's
   setting), spans decoded from the start/end logits (n-best, max answer length, SQuAD 2.0 no-answer).
-- **retrieve-then-read** (the embedded default with its shipped QA head, `LoadedModel.qa_reader`): the
+- **retrieve-then-read** (the embedded default with its shipped QA head, `LoadedModel.span_model`): the
   view's passages are ranked by hybrid retrieval (below); the reader then extracts spans from regions of
   `REGION_TOKENS` tokens around the `READ_REGIONS` best passages, and each span's score adds
   `RETRIEVAL_WEIGHT` x its passage's fused retrieval score, so the reader and retrieval agree on the answer.
@@ -118,7 +118,7 @@ def ask(
         model = reader.model_for(view)
         if model.head == "qa":
             results[view] = answer_spans(reader, question, view, n_best, step)
-        elif model.qa_reader is not None:
+        elif model.span_model is not None:
             results[view] = retrieve_then_read(reader, question, view, n_best, step)
         else:
             results[view] = answer_sentences(reader, question, view, n_best, step)
@@ -314,7 +314,7 @@ def preliminary_answer(
         limit = reader.tokens_for(view).char_span(0, min(len(reader.tokens_for(view)), model.max_tokens))[1]
         seen = np.array([b <= limit for _, b in spans], dtype=bool)
     ranking = fuse({"lexical": reader.lexical_index.scores(question)}, seen, {"lexical": 1.0})
-    if model.qa_reader is None and model.head != "qa":
+    if model.span_model is None and model.head != "qa":
         answers = []
         for i in ranking.top(n_best):
             loc = Located.of(reader.document, spans[i])
@@ -359,7 +359,7 @@ def answer_spans(
     retrieval_weight: float = RETRIEVAL_WEIGHT,
 ) -> QAResult:
     """Extract answer spans with a QA head: every window the view reads (or the given document-token
-    regions), best spans over all of them. Uses the model's own head, else its `qa_reader`.
+    regions), best spans over all of them. Uses the model's own head, else its `span_model`.
 
     ranking: when given, each span's score adds `retrieval_weight` x the fused score of its passage, and the
         answer records its passage and the signal that found it.
@@ -429,7 +429,7 @@ def span_candidates(
         global_question=True,  # the paper's QA setting, whatever the document strategy
         progress=progress,
         windows=regions,
-        module=None if model.head == "qa" else model.qa_reader,
+        module=None if model.head == "qa" else model.span_model,
     ):
         s, e = win.doc_range
         seen_end = max(seen_end, e)

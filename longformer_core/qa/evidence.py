@@ -33,7 +33,7 @@ The pass runs outside `torch.inference_mode` with gradients only for the input e
 autograd keeps no activations for weight gradients). It runs in the model's arithmetic (bf16 autocast where
 the hardware has it, `LONGDOC_DTYPE`) with the Longformer's attention swapped for an all-blocks-at-once
 kernel whose backward is a few fused ops (`grad_attention.py`; the inference kernel's per-block writes
-made the backward ~30x slower): 4,096 tokens in ~4 s of CPU on 2 cores (docs/results.md, issue 20).
+made the backward ~30x slower): 4,096 tokens in ~4 s of CPU on 2 cores (docs/results.md, "Evidence time").
 """
 
 from __future__ import annotations
@@ -139,8 +139,8 @@ def page_strip(n_pages: int, evidence: Sequence[Evidence]) -> np.ndarray:
 def _qa_module(model: LoadedModel) -> torch.nn.Module:
     if model.head == "qa":
         return model.model
-    if model.qa_reader is not None:
-        return model.qa_reader
+    if model.span_model is not None:
+        return model.span_model
     raise ValueError(
         f"'{model.name}' has no question-answering head, so its answers are whole sentences picked by "
         "similarity and there are no answer logits to explain. Load a QA model or the embedded default "

@@ -1,6 +1,6 @@
 """Read a document in the background as soon as it is chosen, shared by every caller that asks for it.
 
-A `Reading` runs, on one daemon thread, everything a question needs that does not depend on the
+A `BackgroundReading` runs, on one daemon thread, everything a question needs that does not depend on the
 question (what `qa.prepare` does on first use): the passages, their lexical index and embeddings
 (`DocumentReader.embed_passages`), then each view's pass over the document and its passage states
 (`DocumentReader.encoded`, `DocumentReader.passage_states`). Callers never wait for the whole reading: `wait(view, timeout)`
@@ -47,7 +47,7 @@ def needed_steps(reader: DocumentReader, view: str) -> list[str]:
     ranks passages: it needs the passage embeddings and the view's pass.
     """
     model = reader.model_for(view)
-    if model.head == "qa" or (view == "truncated" and model.qa_reader is not None):
+    if model.head == "qa" or (view == "truncated" and model.span_model is not None):
         return []
     return [PASSAGES, view]
 
@@ -57,7 +57,7 @@ def reading_key(reader: DocumentReader) -> ReadingKey:
     return (reader.document.sha256, reader.pair.longformer.name, reader.pair.baseline.name, reader.strategy)
 
 
-class Reading:
+class BackgroundReading:
     """One document being read on a background thread; every method is safe from any thread.
 
     Args:
@@ -226,11 +226,11 @@ def yield_between_layers(encoder: torch.nn.Module) -> None:
         _LAYER_HOOKED.add(encoder)
 
 
-_READINGS: OrderedDict[ReadingKey, Reading] = OrderedDict()
+_READINGS: OrderedDict[ReadingKey, BackgroundReading] = OrderedDict()
 _READINGS_LOCK = threading.Lock()
 
 
-def start_reading(reader: DocumentReader, views: Sequence[str] = VIEWS) -> Reading:
+def start_reading(reader: DocumentReader, views: Sequence[str] = VIEWS) -> BackgroundReading:
     """The background reading of this document, model pair and strategy: started now or already going.
 
     Returns at once. A reading that failed is started again (the cause may have been transient, e.g.
@@ -240,7 +240,7 @@ def start_reading(reader: DocumentReader, views: Sequence[str] = VIEWS) -> Readi
     with _READINGS_LOCK:
         reading = _READINGS.get(key)
         if reading is None or (reading.done and reading.error is not None):
-            reading = Reading(reader, views)
+            reading = BackgroundReading(reader, views)
             _READINGS[key] = reading
         _READINGS.move_to_end(key)
         while len(_READINGS) > MAX_READINGS:
@@ -248,7 +248,7 @@ def start_reading(reader: DocumentReader, views: Sequence[str] = VIEWS) -> Readi
         return reading
 
 
-def reading_of(reader: DocumentReader) -> Reading | None:
+def reading_of(reader: DocumentReader) -> BackgroundReading | None:
     """The reading of this reader's document, models and strategy, if one was started."""
     with _READINGS_LOCK:
         return _READINGS.get(reading_key(reader))

@@ -85,7 +85,7 @@ __all__ = [
 # Padded tokens per forward pass at hidden size REFERENCE_HIDDEN; wider models get proportionally fewer,
 # so activation memory per pass stays about the same (16 chunks of 512 for MiniLM, 8 for a 768-wide
 # base model). On the shared 2-core CPU, 24 chunks took 91 / 45 / 36 / 25 s at 1 / 4 / 8 / 16 chunks
-# per pass (fp32, bench/batch_sizes.py; docs/results.md, issue 16).
+# per pass (fp32, bench/batch_sizes.py; docs/results.md, "Chunked view batch sizes").
 BATCH_TOKENS = 8192
 REFERENCE_HIDDEN = 384
 Progress = Callable[[float, str], None]  # (fraction done, message)
@@ -249,7 +249,7 @@ def run_windows(
     Global attention applies only when the model is a Longformer. Windows run several per forward
     pass (see plan_batches); each output is example i's alone, float32, trimmed to its input length.
     windows: document-token ranges to read instead of the view's windows (retrieve-then-read).
-    module: the network to run instead of `model.model` (e.g. `model.qa_reader`).
+    module: the network to run instead of `model.model` (e.g. `model.span_model`).
     """
     n_question = len(question_ids) if question_ids is not None else 0
     if windows is None:

@@ -18,7 +18,7 @@ under a steady stream of questions (at least MIN_RUN_S / (MAX_PAUSE_S + MIN_RUN_
 
 Never deadlocked by its own thread: a thread that is inside a foreground section never yields (a
 reading that answers a question itself, or a question that runs a pass through a yielding callback). A
-foreground thread that waits for background work (`Reading.wait`) does so inside `waiting_for_background()`,
+foreground thread that waits for background work (`BackgroundReading.wait`) does so inside `waiting_for_background()`,
 which stops counting it while it waits. A foreground thread that blocks on a lock a paused background thread
 holds waits at most `MAX_PAUSE_S` (the cap) before that thread moves on.
 

@@ -38,10 +38,6 @@ class ModelRun:
     encode_seconds: float = 0.0  # time spent encoding the document for this call (0 when cached)
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def seen_fraction(self) -> float:
-        return (self.seen_tokens[1] - self.seen_tokens[0]) / max(1, self.n_tokens)
-
     def to_dict(self) -> dict:
         return _plain(asdict(self))
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SIGNALS = ("lexical", "dense", "context")
 # Weights of the z-normalised signals (chosen on the shared SQuAD articles and the NIST guide; docs/results.md).
 FUSION_WEIGHTS: dict[str, float] = {"lexical": 0.25, "dense": 1.0, "context": 0.25}
 SIGNAL_WORDS = {  # for people who do not program: which signal found a passage

@@ -1,7 +1,7 @@
 """Long-context fine-tuning of the one-pass reader (LoRA on the real converted Longformer) and of its chunked twin.
 
 The shipped QA head (`assets/qa_head`) was trained on the MiniLM twin with 257-token windows: it never saw
-a long input, a multi-hop question or a yes/no answer. This trains the reader `long_reader.read_one_pass`
+a long input, a multi-hop question or a yes/no answer. This trains the reader `one_pass.read_one_pass`
 uses, at its length:
 
 - **Longformer reader**: the converted Longformer itself (not the MiniLM twin; beyond 257 tokens the two
@@ -51,7 +51,7 @@ from torch import nn
 from longformer_core.machine import cpu_model_name
 from longformer_core.model.lora import LoraConfig, adapter_state
 from longformer_core.model.registry import EMBEDDED, QA_HEAD_DIR
-from longformer_core.qa.long_reader import AnswerTypeHead
+from longformer_core.qa.one_pass import AnswerTypeHead
 from longformer_core.training.long_data import (  # re-exported: bench/ and tests import the data API from here
     CHUNK_TOKENS,
     WINDOW_TOKENS,
@@ -180,7 +180,7 @@ def save_head(
 ) -> Path:
     """Write adapter.safetensors (LoRA + span layer + answer-type classifier, fp16) and adapter.json (the card).
 
-    The folder loads like the shipped head (`models.load_qa_reader`) and gives `long_reader` its classifier.
+    The folder loads like the shipped head (`models.load_span_model`) and gives `one_pass` its classifier.
     """
     from safetensors.torch import save_file
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from longformer_core.qa.long_reader import ANSWER_TYPES, pool_mask_of
+from longformer_core.qa.one_pass import ANSWER_TYPES, pool_mask_of
 from longformer_core.reading.encoding import (
     CHUNK_OVERLAP,
     DocumentTokens,

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from longformer_core.model.lora import LoraConfig, add_lora
-from longformer_core.qa.long_reader import AnswerTypeHead, qa_forward
+from longformer_core.qa.one_pass import AnswerTypeHead, qa_forward
 from longformer_core.training.long_data import TrainWindow
 
 

@@ -80,19 +80,19 @@ def load_answer_type_head(head_dir: str | Path, hidden_size: int) -> AnswerTypeH
 
 
 @dataclass
-class SpanReader:
+class SpanModel:
     """A QA network and what it needs to read: tokenizer, limits, device, optional answer-type head."""
 
     model: LoadedModel  # tokenizer, max_tokens, device, is_longformer
-    module: nn.Module  # a *ForQuestionAnswering model (e.g. LoadedModel.qa_reader)
+    module: nn.Module  # a *ForQuestionAnswering model (e.g. LoadedModel.span_model)
     answer_type: AnswerTypeHead | None = None
 
     @classmethod
     def of(
         cls, model: LoadedModel, answer_type: AnswerTypeHead | None = None, module: nn.Module | None = None
-    ) -> SpanReader:
-        """The reader of a loaded model: its own QA head, else its `qa_reader`; refuses a model with neither."""
-        module = module or (model.model if model.head == "qa" else model.qa_reader)
+    ) -> SpanModel:
+        """The reader of a loaded model: its own QA head, else its `span_model`; refuses a model with neither."""
+        module = module or (model.model if model.head == "qa" else model.span_model)
         if module is None:
             raise ValueError(
                 f"'{model.name}' has no extractive QA head: load the embedded default with its QA head "
@@ -151,13 +151,6 @@ class ReadAnswer:
     )  # document-token ranges, per forward pass
     type_probabilities: dict[str, float] | None = None  # span/yes/no, when a classifier decided
     seconds: float = 0.0
-
-    def read_together(self, ranges: Sequence[tuple[int, int]]) -> bool:
-        """Whether one forward pass held every one of these document-token ranges entirely."""
-        return any(
-            all(any(s <= a and b <= e for s, e in pass_ranges) for a, b in ranges)
-            for pass_ranges in self.passes
-        )
 
 
 def _sub_tokens(tokens: DocumentTokens, ranges: Sequence[tuple[int, int]]) -> DocumentTokens:
@@ -225,7 +218,7 @@ def _decide(
 
 
 def _read_window(
-    reader: SpanReader,
+    reader: SpanModel,
     tokens: DocumentTokens,
     doc_range: tuple[int, int],
     q_ids: list[int],
@@ -263,7 +256,7 @@ def _read_window(
 
 @torch.inference_mode()
 def read_one_pass(
-    reader: SpanReader,
+    reader: SpanModel,
     tokens: DocumentTokens,
     text: str,
     question: str,
@@ -306,7 +299,7 @@ def read_one_pass(
 
 @torch.inference_mode()
 def read_chunks(
-    reader: SpanReader,
+    reader: SpanModel,
     tokens: DocumentTokens,
     text: str,
     question: str,
@@ -316,7 +309,7 @@ def read_chunks(
     """Answer from separate 512-token chunks (the chunked view's windows); the best span over all wins.
 
     Args:
-        reader: a 512-token QA reader (the baseline's `qa_reader`).
+        reader: a 512-token QA reader (the baseline's `span_model`).
         tokens: the document's tokens for the reader's tokenizer.
         text: the document text.
         question: the question.
