@@ -39,6 +39,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Where corpus embeddings (parquet) are cached; default: under LONGDOC_CACHE.",
     ),
     Setting(
+        "LONGDOC_CHECKPOINTS",
+        "",
+        "Where fine-tuning runs keep their resumable checkpoints; default: LONGDOC_CACHE/training.",
+    ),
+    Setting(
         "LONGDOC_QA_HEAD",
         "",
         "Folder of a trained QA head for the embedded model, or 'none'; default assets/qa_head.",
@@ -119,3 +124,8 @@ def data_dir() -> Path:
 def cache_dir() -> Path:
     """Where converted models live (LONGDOC_CACHE, default ~/.cache/longdoc)."""
     return path("LONGDOC_CACHE") or Path.home() / ".cache" / "longdoc"
+
+
+def checkpoints_dir() -> Path:
+    """Where fine-tuning runs keep resumable checkpoints (LONGDOC_CHECKPOINTS, default LONGDOC_CACHE/training)."""
+    return path("LONGDOC_CHECKPOINTS") or cache_dir() / "training"

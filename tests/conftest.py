@@ -16,6 +16,14 @@ def data_dir() -> Path:
     return settings.data_dir()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def checkpoints_in_a_temp_dir(tmp_path_factory):
+    """Fine-tuning checkpoints of the tests go to a temporary folder, never the user's LONGDOC_CACHE."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LONGDOC_CHECKPOINTS", str(tmp_path_factory.mktemp("checkpoints")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared public data folder; skips the test when it is absent."""

@@ -50,7 +50,7 @@ def finetune_parser(sub: argparse._SubParsersAction) -> None:
     ft.add_argument(
         "--checkpoint-dir",
         default=None,
-        help="where resumable checkpoints go (default: LONGDOC_CACHE/training/<name of --out>)",
+        help="where resumable checkpoints go (default: LONGDOC_CHECKPOINTS/<name of --out>)",
     )
     ft.add_argument("--checkpoint-minutes", type=float, default=15.0, help="a checkpoint at least this often")
     ft.add_argument(
@@ -76,7 +76,7 @@ def finetune_parser(sub: argparse._SubParsersAction) -> None:
 def _finetune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from longformer_core.settings import cache_dir
+    from longformer_core.settings import checkpoints_dir
     from longformer_core.training import finetune as ft
 
     lora = args.task == "qa" and (args.model == EMBEDDED or args.lora_rank)
@@ -87,7 +87,7 @@ def _finetune(args: argparse.Namespace) -> int:
         seed=args.seed,
         bf16=args.bf16,
         max_steps=args.max_steps,
-        checkpoint_dir=args.checkpoint_dir or str(cache_dir() / "training" / Path(args.out).resolve().name),
+        checkpoint_dir=args.checkpoint_dir or str(checkpoints_dir() / Path(args.out).resolve().name),
         checkpoint_minutes=args.checkpoint_minutes,
         stop_after_steps=args.stop_after_steps,
         resume=args.resume,
