@@ -1,5 +1,6 @@
-"""Evaluation on real data: `squad` (SQuAD paragraphs and articles, questions about a PDF), `hotpot`
-(HotpotQA), `corpus` (labelled corpora: Hyperpartisan, BBC).
+"""Evaluation on real data: `squad` (SQuAD articles, questions about a PDF), `paragraphs` (a QA head alone on
+SQuAD paragraphs), `hotpot` (HotpotQA), `wikihop` (WikiHop candidate selection), `corpus` (labelled corpora:
+Hyperpartisan, BBC).
 
 Every public name is importable from this package (loaded on first use: `lazy_exports`).
 """
@@ -25,6 +26,7 @@ _EXPORTS = {
     "evaluate_hotpot": "hotpot",
     "exact_match": "squad",
     "f1_score": "squad",
+    "held_out_titles": "paragraphs",
     "HotpotQuestion": "hotpot",
     "is_heldout": "hotpot",
     "length_buckets": "corpus",
@@ -38,12 +40,15 @@ _EXPORTS = {
     "normalize_answer": "squad",
     "one_pass_readers": "hotpot",
     "out_of_fold_predictions": "corpus",
+    "paragraph_readers": "paragraphs",
+    "ParagraphReader": "paragraphs",
     "pdf_questions": "squad",
     "REPO_ROOT": "corpus",
     "run_command": "hotpot",
     "score_heads": "corpus",
     "SHORT_TOKENS": "corpus",
     "squad_articles": "squad",
+    "squad_paragraphs": "paragraphs",
     "summarise": "hotpot",
     "write_heads": "corpus",
 }
