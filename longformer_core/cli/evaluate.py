@@ -31,6 +31,18 @@ def evaluate_parser(sub: argparse._SubParsersAction) -> None:
         _corpus_parser(ev_sub, dataset, what)
     _clusters_parser(ev_sub)
     _hotpot_parser(ev_sub)
+    _wikihop_parser(ev_sub)
+
+
+def _wikihop_parser(ev_sub: argparse._SubParsersAction) -> None:
+    from longformer_core.evaluation import wikihop
+
+    wh = ev_sub.add_parser(
+        "wikihop", help="WikiHop candidate selection by the reader's span scores, per view (a taste)"
+    )
+    wikihop.add_arguments(wh)
+    add_model_args(wh, "qa")
+    wh.set_defaults(func=with_models(wikihop.run_command))
 
 
 def _hotpot_parser(ev_sub: argparse._SubParsersAction) -> None:

@@ -60,8 +60,10 @@ _EXPORTS = {
     "span_probabilities": "spans",
     "SpanModel": "one_pass",
     "StrategyRow": "strategy_effect",
+    "sub_tokens": "one_pass",
     "try_strategies": "strategy_effect",
     "VIEW_TITLES": "report",
     "WHOLE_PASSAGE_KINDS": "answering",
+    "window_logits": "one_pass",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
