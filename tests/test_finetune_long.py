@@ -132,7 +132,7 @@ def test_loss_falls_when_overfitting_one_window(tiny_checkpoint, tmp_path: Path)
 
 @pytest.mark.slow
 def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, tmp_path: Path) -> None:
-    from longformer_core.model.registry import load_models, load_span_model
+    from longformer_core.model.registry import QA_HEAD_DIR, load_models, load_span_model
 
     model = tiny_checkpoint("longformer-qa")
     settings = fl.LongTrainSettings(epochs=2, max_steps=3, batch_size=2, precision="auto")
@@ -153,7 +153,10 @@ def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, t
         assert all(math.isfinite(loss) and loss > 0 for loss in report[which]["losses"])
         assert report[which]["precision"] == ("bf16" if fl.native_bf16(torch.device("cpu")) else "fp32")
         card = json.loads((tmp_path / "out" / which / "adapter.json").read_text())
-        assert card["lora"]["rank"] == 4 and card["split"]["hotpot"].startswith("trained only on")
+        assert card["lora"]["rank"] == 4 and card["split"]["hotpot"].startswith("train files whole")
+        # the shipped head's held-out SQuAD articles stay out even when training starts from zero
+        shipped = json.loads((QA_HEAD_DIR / "adapter.json").read_text())["val_articles"]
+        assert card["split"]["squad_excluded_articles"] == sorted(shipped)
     # the saved head loads like the shipped one, with its answer-type classifier, and reads a document
     head = tmp_path / "out" / "long"
     module = load_span_model(model, head, torch.device("cpu"), fast_attention=True)

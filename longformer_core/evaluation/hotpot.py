@@ -228,6 +228,23 @@ def one_pass_readers(
     return readers
 
 
+def _questions_of(paths: list[str | Path], heldout: bool, limit: int | None) -> list[HotpotQuestion]:
+    """The questions of every file, only the held-out ones when `heldout`, the first `limit`.
+
+    Raises:
+        ValueError: `heldout` with a train file (trained on whole: nothing in it is held out).
+    """
+    if heldout and any("train" in Path(p).name for p in paths):
+        raise ValueError(
+            "--heldout keeps aside half of the dev files; a train file is trained on whole, so none of its questions "
+            "is held out: give the dev files (hotpotqa-dev-distractor.json, hotpotqa-dev-distractor.more.json)."
+        )
+    questions = [q for p in paths for q in load_hotpot(p)]
+    if heldout:
+        questions = [q for q in questions if is_heldout(q.id)]
+    return questions[:limit] if limit is not None else questions
+
+
 def evaluate_hotpot(
     pair: ModelPair,
     path: str | Path | Sequence[str | Path],
@@ -262,15 +279,7 @@ def evaluate_hotpot(
     if unknown:
         raise ValueError(f"Unknown method(s) {', '.join(unknown)}: choose from {', '.join(METHODS)}.")
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    if heldout and any("train" in Path(p).name for p in paths):
-        raise ValueError(
-            "--heldout keeps aside half of the dev files; a train file is trained on whole, so none of its questions "
-            "is held out: give the dev files (hotpotqa-dev-distractor.json, hotpotqa-dev-distractor.more.json)."
-        )
-    questions = [q for p in paths for q in load_hotpot(p)]
-    if heldout:
-        questions = [q for q in questions if is_heldout(q.id)]
-    questions = questions[:limit] if limit is not None else questions
+    questions = _questions_of(paths, heldout, limit)
     readers = one_pass_readers(pair, long_head, chunk_head) if "one-pass" in methods else {}
     rows = []
     t_start = time.perf_counter()

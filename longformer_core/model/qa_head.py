@@ -25,6 +25,7 @@ from longformer_core.model.lora import LoraConfig
 
 HEAD_FILES = ("adapter.safetensors", "adapter.json")
 CHECKPOINT_WEIGHTS = "model.safetensors"
+CHECKPOINT_MARKERS = ("trainer_state.json", "state.json")  # finetune's and finetune_long's, written last
 HEAD_PREFIXES = ("encoder.layer.", "qa_outputs.", "answer_type.")  # what a head's tensor names start with
 
 
@@ -53,13 +54,16 @@ def _head_name(name: str) -> str | None:
 
 
 def _checkpoint_folder(folder: Path) -> Path | None:
-    """`folder` when it holds model.safetensors, else its checkpoint-N with the largest N that does, else None."""
+    """`folder` when it holds model.safetensors, else its complete checkpoint-N with the largest N (complete: its
+    run's marker, written last, is there; a checkpoint being written by a running training is skipped), else None."""
     if (folder / CHECKPOINT_WEIGHTS).is_file():
         return folder
     found = [
         (int(m.group(1)), p)
         for p in folder.glob("checkpoint-*")
-        if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and (p / CHECKPOINT_WEIGHTS).is_file()
+        if (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
+        and (p / CHECKPOINT_WEIGHTS).is_file()
+        and any((p / marker).is_file() for marker in CHECKPOINT_MARKERS)
     ]
     return max(found)[1] if found else None
 
@@ -150,7 +154,7 @@ def export_head(source: str | Path, out_dir: str | Path) -> Path:
     head = read_qa_head(source)
     card = {k: v for k, v in head.card.items() if k != "checkpoint"}
     card["exported_from"] = str(head.source)
-    for marker in ("trainer_state.json", "state.json"):  # finetune's and finetune_long's checkpoints
+    for marker in CHECKPOINT_MARKERS:
         path = head.source / marker if head.source else None
         if path is not None and path.is_file():
             saved = json.loads(path.read_text(encoding="utf-8"))

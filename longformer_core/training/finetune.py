@@ -247,11 +247,7 @@ def finetune_qa(
         (out_dir / "report.json").write_text(json.dumps(report, indent=2))
         return report
     if evals:
-        t0 = time.perf_counter()
-        report.update(
-            squad_scores(predict_qa(model, tokenizer, evals, longformer, max_length, stride), evals)
-        )
-        report["eval_seconds"] = round(time.perf_counter() - t0, 1)
+        report.update(_timed_scores(model, tokenizer, evals, longformer, max_length, stride))
     if embedded:
         save_qa_head(model, lora, out_dir, report)
     else:
@@ -259,6 +255,15 @@ def finetune_qa(
         tokenizer.save_pretrained(out_dir)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _timed_scores(
+    model: nn.Module, tokenizer, evals: list[QAExample], longformer: bool, max_length: int, stride: int
+) -> dict:
+    """EM/F1 on the evaluation questions (`predict_qa`, `squad_scores`) and the seconds scoring took."""
+    t0 = time.perf_counter()
+    scores = squad_scores(predict_qa(model, tokenizer, evals, longformer, max_length, stride), evals)
+    return {**scores, "eval_seconds": round(time.perf_counter() - t0, 1)}
 
 
 def _qa_split(

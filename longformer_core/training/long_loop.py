@@ -20,6 +20,7 @@ keeping the latest only. A checkpoint is plain tensors and JSON (`training/check
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -175,21 +176,22 @@ class LongLoop:
         settings = self.settings
         if settings.resume:
             self.restore(latest_checkpoint(settings.resume, LOOP_MARKER))
-        stop_at = settings.stop_after_steps if settings.stop_after_steps > self.step else 0
+        saving = bool(settings.checkpoint_dir)  # without a checkpoint folder, SIGTERM kills as usual
+        stop_at = settings.stop_after_steps if saving and settings.stop_after_steps > self.step else 0
         rate, clock, interrupt = (
             StepRate(self.step),
             CheckpointClock(settings.checkpoint_minutes),
             _Interrupt(),
         )
         t0 = time.perf_counter() - self.log.seconds
-        with sigterm_sets(interrupt):
+        with sigterm_sets(interrupt) if saving else contextlib.nullcontext():
             while self.step < self.steps:
                 loss = self._one_step()
                 self.log.seconds = time.perf_counter() - t0
                 if progress:
                     progress(rate.line(self.step, self.steps, loss))
                 stop = (interrupt.interrupted or self.step == stop_at) and self.step < self.steps
-                if settings.checkpoint_dir and (stop or clock.due() or self.step == self.steps):
+                if saving and (stop or clock.due() or self.step == self.steps):
                     self.log.checkpoint = str(self.save())
                     clock.saved()
                 if stop:

@@ -16,6 +16,7 @@ with the same weights as one that never stopped (tests/test_finetune.py).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -145,7 +146,9 @@ def run_trainer(
         trainer.add_callback(replicas)
     resume = str(latest_checkpoint(settings.resume)) if settings.resume else None
     t0 = time.perf_counter()
-    with sigterm_sets(checkpoints):
+    # Without a checkpoint folder SIGTERM kills as usual: a stopped run could not be resumed.
+    on_sigterm = sigterm_sets(checkpoints) if settings.checkpoint_dir else contextlib.nullcontext()
+    with on_sigterm:
         result = trainer.train(resume_from_checkpoint=resume)
     report = {
         "train_loss": round(float(result.training_loss), 4),
