@@ -167,12 +167,12 @@ def locate(raw: RawTable, page_text: str, page: int) -> Table | None:
     """
     index = _PageIndex(page_text)
     caption, caption_span = _caption(raw.label, page_text)
-    start = None
-    for head in [*raw.header, *(row[0] for row in raw.rows[:1])]:
-        found = index.find(head, 0) if head else None
-        if found is not None:
-            start = found[0] if start is None else min(start, found[0])
-    cursor = index.norm_position(start or 0)
+    near = index.norm_position(caption_span[0]) if caption_span else 0
+    cursor = _anchor(index, [h for h in raw.header if h], near)
+    if cursor is None:
+        cursor = _anchor(index, [c for c in raw.rows[0] if c], near)
+    if cursor is None:
+        cursor = near
     spans: list[tuple[tuple[int, int] | None, ...]] = []
     for row in raw.rows:
         row_spans: list[tuple[int, int] | None] = []
@@ -191,6 +191,29 @@ def locate(raw: RawTable, page_text: str, page: int) -> Table | None:
         " / ".join(p for p in (group, row[0]) if p) for group, row in zip(raw.groups or [""] * len(raw.rows), raw.rows)
     )
     return Table(page, raw.label, caption, caption_span, raw.header, raw.rows, labels, tuple(spans))
+
+
+def _anchor(index: _PageIndex, cells: list[str], near: int, reach: int = 40) -> int | None:
+    """Normalised position where a row of cells is printed: a place where each cell follows the one before
+    within `reach` letters ("Category ... Definition"), so a short header word in the prose is not taken for
+    it; of several such places (three tables with one header on a page), the one nearest `near` (its
+    caption). None when the row is not there (or has fewer than two cells)."""
+    needles = [n for n in (_normalised(c)[0] for c in cells) if n]
+    if len(needles) < 2:
+        return None
+    found: list[int] = []
+    at = index.norm.find(needles[0])
+    while at >= 0:
+        end = at + len(needles[0])
+        for needle in needles[1:]:
+            nxt = index.norm.find(needle, end)
+            if nxt < 0 or nxt - end > reach:
+                break
+            end = nxt + len(needle)
+        else:
+            found.append(at)
+        at = index.norm.find(needles[0], at + 1)
+    return min(found, key=lambda position: abs(position - near)) if found else None
 
 
 def _caption(label: str, page_text: str) -> tuple[str, tuple[int, int] | None]:
