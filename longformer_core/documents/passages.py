@@ -6,7 +6,7 @@ on every page. `passages(document)` splits a PDF by its layout:
 
 - running headers and footers (the same line, digits aside, at the top or bottom of most pages) are left
   out of every passage, and `Passages.excluded` lists them so no answer comes from them;
-- a glossary entry ("Term: definition ...") or an acronym entry ("MSSP Managed Security Services Provider")
+- a glossary entry ("Term: definition ...", "Term - definition ...") or an acronym entry ("MSSP Managed Security Services Provider")
   is one passage, the definition's continuation lines included;
 - a bulleted or numbered item is one passage, with its continuation lines;
 - a table or figure caption ("Table 3-1. Common Sources of ...") is a passage of its own;
@@ -38,7 +38,7 @@ MAX_PASSAGE_CHARS = 1200  # longer units (a table flattened into one block) are 
 _EDGE_LINES = 3  # lines at the top and bottom of a page that may be a running header or footer
 _RUNNING_SHARE = 0.5  # a line (digits aside) on this share of pages, at an edge, is a running header/footer
 _BULLET = re.compile(r"^(?:[-*•◦▪‣●■□➢–\ue000-\uf8ff]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
-_GLOSSARY = re.compile(r"^(?P<term>[A-Z][\w®'’/&.,()\- ]{0,70}?):\s+\S")
+_GLOSSARY = re.compile(r"^(?P<term>[A-Z][\w®'’/&.,()\- ]{0,70}?)(?::|\s[-–—])\s+\S")  # "Term: ..." or "Term - ..."
 _SMALL_WORDS = frozenset(
     {"of", "and", "for", "the", "in", "on", "to", "a", "an", "de", "du", "la", "&", "or", "at"}
 )
@@ -218,7 +218,10 @@ def _line_kind(line: str, typical: float) -> str:
     if _BULLET.match(line):
         return "item"
     glossary = _GLOSSARY.match(line)
-    if glossary and len(glossary.group("term").split()) <= 8:
+    dash = glossary is not None and line[glossary.end("term")] != ":"
+    if dash and _HEADING_NUMBER.match(line):
+        glossary = None  # "Appendix A - Glossary" is a heading
+    if glossary and len(glossary.group("term").split()) <= (4 if dash else 8):  # "The results - as ..." is prose
         return "entry"
     if _is_acronym_entry(line):
         return "entry"
