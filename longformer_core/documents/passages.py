@@ -38,7 +38,9 @@ MAX_PASSAGE_CHARS = 1200  # longer units (a table flattened into one block) are 
 _EDGE_LINES = 3  # lines at the top and bottom of a page that may be a running header or footer
 _RUNNING_SHARE = 0.5  # a line (digits aside) on this share of pages, at an edge, is a running header/footer
 _BULLET = re.compile(r"^(?:[-*•◦▪‣●■□➢–\ue000-\uf8ff]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
-_GLOSSARY = re.compile(r"^(?P<term>[A-Z][\w®'’/&.,()\- ]{0,70}?)(?::|\s[-–—])\s+\S")  # "Term: ..." or "Term - ..."
+_GLOSSARY = re.compile(
+    r"^(?P<term>[A-Z][\w®'’/&.,()\- ]{0,70}?)(?::|\s[-–—])\s+\S"
+)  # "Term: ..." or "Term - ..."
 _SMALL_WORDS = frozenset(
     {"of", "and", "for", "the", "in", "on", "to", "a", "an", "de", "du", "la", "&", "or", "at"}
 )
@@ -57,7 +59,9 @@ class Passages:
     kinds: list[str]  # per passage: "sentence" | "entry" | "item" | "caption" | "row" | "line" | "cell"
     excluded: list[tuple[int, int]]  # running header/footer lines: never part of an answer
     texts: list[str] = field(default_factory=list)  # per passage: text to rank (a cell's carries its headers)
-    cells: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # cell passage -> (table, row, column)
+    cells: dict[int, tuple[int, int, int]] = field(
+        default_factory=dict
+    )  # cell passage -> (table, row, column)
 
     def __len__(self) -> int:
         return len(self.spans)
@@ -147,7 +151,9 @@ def _take_table_lines(
     segments: list[list[tuple[int, int]]] = [[]]
     for a, b in lines:
         covered = sum(
-            sum(not ch.isspace() for ch in text[max(a, x) : min(b, y)]) for (x, y), _ in cells if x < b and a < y
+            sum(not ch.isspace() for ch in text[max(a, x) : min(b, y)])
+            for (x, y), _ in cells
+            if x < b and a < y
         )
         letters = sum(not ch.isspace() for ch in text[a:b])
         if covered >= 0.5 * letters:
@@ -221,7 +227,9 @@ def _line_kind(line: str, typical: float) -> str:
     dash = glossary is not None and line[glossary.end("term")] != ":"
     if dash and _HEADING_NUMBER.match(line):
         glossary = None  # "Appendix A - Glossary" is a heading
-    if glossary and len(glossary.group("term").split()) <= (4 if dash else 8):  # "The results - as ..." is prose
+    if glossary and len(glossary.group("term").split()) <= (
+        4 if dash else 8
+    ):  # "The results - as ..." is prose
         return "entry"
     if _is_acronym_entry(line):
         return "entry"

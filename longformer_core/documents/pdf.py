@@ -25,7 +25,6 @@ from longformer_core.documents.limits import (
     DEFAULT_MAX_CHARS,
     MAX_PAGE_CONTENT_BYTES,
 )
-
 from longformer_core.documents.tables import Table, TableReader, might_hold_table
 
 logger = logging.getLogger(__name__)

@@ -194,17 +194,22 @@ def table_from_block(block: list[Line], label: str) -> RawTable | None:
     return RawTable(label, tuple(header), tuple(rows), tuple(groups), block[0].top, block[-1].bottom)
 
 
-def caption_lines(lines: list[Line]) -> list[tuple[int, str]]:
-    """(line index, label such as "Table 8") of each line that starts a table caption."""
+def caption_lines(lines: list[Line]) -> list[tuple[int, Chunk, str]]:
+    """(line index, chunk, label such as "Table 8") of each chunk that starts a table caption (a chunk, not a
+    line: on a two-column page the caption shares its line with the other column's prose)."""
     found = []
     for i, line in enumerate(lines):
-        match = CAPTION_LABEL.match(line.text)
-        if match and not re.search(r"\.{4,}|(?:\. ){3,}", line.text):  # not a table of contents line
-            found.append((i, f"Table {match.group('number')}"))
+        for chunk in line.chunks:
+            text = chunk.text if chunk is not line.chunks[0] else line.text
+            match = CAPTION_LABEL.match(text)
+            if match and not re.search(r"\.{4,}|(?:\. ){3,}", text):  # not a table of contents line
+                found.append((i, chunk, f"Table {match.group('number')}"))
     return found
 
 
-def aligned_tables(words: list[Word], page_width: float, exclude: list[tuple[float, float]] = ()) -> list[RawTable]:
+def aligned_tables(
+    words: list[Word], page_width: float, exclude: list[tuple[float, float]] = ()
+) -> list[RawTable]:
     """Unruled tables of one page: around each "Table N" caption (above or below it, in the caption's column
     of a two-column page), and blocks of number lines without a caption.
 
@@ -223,12 +228,14 @@ def aligned_tables(words: list[Word], page_width: float, exclude: list[tuple[flo
 
     all_lines = page_lines(words)
     two_columns = _two_columns(all_lines, page_width)
-    for index, label in caption_lines(all_lines):
+    for index, chunk, label in caption_lines(all_lines):
         caption = all_lines[index]
-        region = _column_region(caption, page_width) if two_columns else (0.0, page_width)
+        region = _column_region(chunk, caption, page_width) if two_columns else (0.0, page_width)
         inside = [w for w in words if region[0] <= (w["x0"] + w["x1"]) / 2 <= region[1]]
         lines = page_lines(inside)
-        here = next((i for i, line in enumerate(lines) if abs(line.top - caption.top) <= LINE_TOLERANCE), None)
+        here = next(
+            (i for i, line in enumerate(lines) if abs(line.top - caption.top) <= LINE_TOLERANCE), None
+        )
         if here is None:
             continue
         below_start = here + 1
@@ -266,10 +273,11 @@ def _two_columns(lines: list[Line], page_width: float) -> bool:
     return crossing < 0.2 * len(prose)
 
 
-def _column_region(caption: Line, page_width: float) -> tuple[float, float]:
+def _column_region(chunk: Chunk, caption: Line, page_width: float) -> tuple[float, float]:
     """The x-range a caption's table sits in: its half of a two-column page, or the whole width."""
     middle = page_width / 2
-    x0, x1 = caption.chunks[0].x0, caption.chunks[-1].x1
+    x0 = chunk.x0
+    x1 = max(c.x1 for c in caption.chunks if c.x0 >= chunk.x0 and (c.x0 < middle or chunk.x0 >= middle))
     if x1 <= middle + 0.05 * page_width:
         return 0.0, middle
     if x0 >= middle - 0.05 * page_width:

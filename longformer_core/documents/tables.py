@@ -37,6 +37,7 @@ from longformer_core.documents.table_layout import (
     CAPTION_LABEL,
     RawTable,
     aligned_tables,
+    caption_lines,
     clean_grid,
     is_numeric,
     page_lines,
@@ -89,10 +90,7 @@ class Table:
     def cells(self) -> list[tuple[int, int, tuple[int, int]]]:
         """(row, column, span) of every body cell found in the text, in text order."""
         found = [
-            (i, j, span)
-            for i, row in enumerate(self.spans)
-            for j, span in enumerate(row)
-            if span is not None
+            (i, j, span) for i, row in enumerate(self.spans) for j, span in enumerate(row) if span is not None
         ]
         return sorted(found, key=lambda c: c[2])
 
@@ -188,7 +186,8 @@ def locate(raw: RawTable, page_text: str, page: int) -> Table | None:
     if not any(s is not None for row in spans[:] for s in row[1:]):
         return None
     labels = tuple(
-        " / ".join(p for p in (group, row[0]) if p) for group, row in zip(raw.groups or [""] * len(raw.rows), raw.rows)
+        " / ".join(p for p in (group, row[0]) if p)
+        for group, row in zip(raw.groups or [""] * len(raw.rows), raw.rows)
     )
     return Table(page, raw.label, caption, caption_span, raw.header, raw.rows, labels, tuple(spans))
 
@@ -224,7 +223,10 @@ def _caption(label: str, page_text: str) -> tuple[str, tuple[int, int] | None]:
     matches = [m for m in pattern.finditer(page_text) if not _TOC_LEADER.search(m.group())]
     if not matches:
         return label, None
-    best = next((m for m in matches if CAPTION_LABEL.match(m.group()) and re.match(r"^\S+\s+\S+\s*[.:]", m.group())), matches[0])
+    best = next(
+        (m for m in matches if CAPTION_LABEL.match(m.group()) and re.match(r"^\S+\s+\S+\s*[.:]", m.group())),
+        matches[0],
+    )
     return " ".join(best.group().split()), (best.start(), best.end())
 
 
@@ -274,7 +276,11 @@ class TableReader:
         finally:
             self._spent += time.perf_counter() - started
             if self._spent >= self._budget_s:
-                logger.info("Table budget of %.0f s spent by page %d; later pages: text only", self._budget_s, index + 1)
+                logger.info(
+                    "Table budget of %.0f s spent by page %d; later pages: text only",
+                    self._budget_s,
+                    index + 1,
+                )
 
     def _open(self) -> object:
         if self._pdf is None:
@@ -308,11 +314,10 @@ class TableReader:
 def _nearest_caption(words: list[dict], top: float, bottom: float, reach: float = 60.0) -> str:
     """Label of the "Table N" caption line closest above or below a table's extent (within `reach` points)."""
     best, distance = "", reach
-    for line in page_lines(words):
-        match = CAPTION_LABEL.match(line.text)
-        if not match or _TOC_LEADER.search(line.text):
-            continue
+    lines = page_lines(words)
+    for index, _, label in caption_lines(lines):
+        line = lines[index]
         gap = top - line.bottom if line.bottom <= top + 1 else line.top - bottom
         if 0 <= gap + 1 and gap < distance:
-            best, distance = f"Table {match.group('number')}", gap
+            best, distance = label, gap
     return best

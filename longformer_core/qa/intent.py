@@ -19,7 +19,9 @@ from dataclasses import dataclass
 _TABLE_OR_FIGURE = r"(?:table|figure|fig\.|chart|diagram|exhibit)"
 _LABEL = r"(?:[a-z]?\d+(?:[\-.]\d+)*)"
 _CAPTION_QUESTIONS = [
-    re.compile(rf"\b(?:which|what)\s+{_TABLE_OR_FIGURE}s?\b"),  # "Which table shows ...", "In what figure ..."
+    re.compile(
+        rf"\b(?:which|what)\s+{_TABLE_OR_FIGURE}s?\b"
+    ),  # "Which table shows ...", "In what figure ..."
     re.compile(rf"\b(?:title|caption|name|heading)\s+of\s+{_TABLE_OR_FIGURE}\b"),
     re.compile(rf"\b{_TABLE_OR_FIGURE}\s+{_LABEL}\s+(?:is\s+|was\s+)?(?:called|titled|named|entitled)\b"),
     re.compile(
@@ -41,8 +43,31 @@ _SEVERAL_QUESTIONS = [
 ]
 # Words ending in s that are no plural nouns after "which"/"what" ("What does ...", "Which process ...").
 _NOT_PLURAL = frozenset(
-    {"is", "was", "does", "has", "this", "process", "access", "business", "address", "class", "status",
-     "analysis", "basis", "loss", "success", "its", "us", "less", "bus", "gas", "plus", "thus", "yes"}
+    {
+        "is",
+        "was",
+        "does",
+        "has",
+        "this",
+        "process",
+        "access",
+        "business",
+        "address",
+        "class",
+        "status",
+        "analysis",
+        "basis",
+        "loss",
+        "success",
+        "its",
+        "us",
+        "less",
+        "bus",
+        "gas",
+        "plus",
+        "thus",
+        "yes",
+    }
 )
 # "Which groups should ...", "What steps are ..."; not "What makes a ..." (a verb: an article follows it).
 _PLURAL_OBJECT = re.compile(
@@ -51,7 +76,9 @@ _PLURAL_OBJECT = re.compile(
 _ARTICLE = r"(?:(?:a|an|the)\s+)?"
 _TERM = r"(?P<term>[\w][\w\s'’/&.\-]{0,60}?)"
 _DEFINITION_QUESTIONS = [
-    re.compile(rf"\bwhat\s+(?:is|are)\s+(?:meant\s+by|the\s+(?:definition|meaning)\s+of)\s+{_ARTICLE}{_TERM}\s*(?:[,?]|$)"),
+    re.compile(
+        rf"\bwhat\s+(?:is|are)\s+(?:meant\s+by|the\s+(?:definition|meaning)\s+of)\s+{_ARTICLE}{_TERM}\s*(?:[,?]|$)"
+    ),
     re.compile(rf"\bwhat\s+(?:does|do)\s+(?:the\s+(?:term|word|acronym)\s+)?{_ARTICLE}{_TERM}\s+mean\b"),
     re.compile(rf"\bdefine[sd]?\s+{_ARTICLE}{_TERM}\s*(?:[,?.]|\bas\b|$)"),
     re.compile(rf"\b(?:what|who)\s+(?:is|are)\s+{_ARTICLE}{_TERM}\s*(?:[,?]|$)"),

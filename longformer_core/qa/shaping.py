@@ -29,7 +29,9 @@ from longformer_core.qa.intent import Intent, plain_words
 # Provider" answers "What does MSSP stand for?" better than any piece of it.
 WHOLE_PASSAGE_KINDS = frozenset({"entry", "cell"})
 DEFINITION_BONUS = 2.0  # score added to a candidate that became its term's definition (z units x weight ~ 1)
-HEADER_MATCH_BONUS = 2.0  # score added to a cell whose row and column headers both share words with the question
+HEADER_MATCH_BONUS = (
+    2.0  # score added to a cell whose row and column headers both share words with the question
+)
 MAX_LIST_ITEMS = 15
 MAX_ITEM_WORDS = 6  # an item of an "A, B, and C" series is a short phrase
 _LIST_LEADS = re.compile(
@@ -75,7 +77,9 @@ def shape_span(
     return span, 0.0
 
 
-def header_match(document: Document, passages: Passages, passage: int, words: frozenset[str]) -> tuple[int, int]:
+def header_match(
+    document: Document, passages: Passages, passage: int, words: frozenset[str]
+) -> tuple[int, int]:
     """(row header words, column header words) of a cell passage that are also in the question."""
     table_index, row, column = passages.cells[passage]
     table = document.tables[table_index]
@@ -94,7 +98,11 @@ def best_cell(
     first = last = passage
     while first > 0 and passages.kinds[first - 1] == "cell" and passages.cells[first - 1][0] == table:
         first -= 1
-    while last + 1 < len(passages) and passages.kinds[last + 1] == "cell" and passages.cells[last + 1][0] == table:
+    while (
+        last + 1 < len(passages)
+        and passages.kinds[last + 1] == "cell"
+        and passages.cells[last + 1][0] == table
+    ):
         last += 1
     for other in range(first, last + 1):
         match = header_match(document, passages, other, words)
@@ -109,7 +117,9 @@ def _term_pattern(term: str) -> str:
     return r"\s+".join(words) + r"(?:e?s)?(?:\s*\([^)\n]{1,30}\))?"
 
 
-def definition_span(document: Document, passages: Passages, passage: int, term: str) -> tuple[int, int] | None:
+def definition_span(
+    document: Document, passages: Passages, passage: int, term: str
+) -> tuple[int, int] | None:
     """The definition of `term` in a passage that defines it, else None.
 
     A glossary entry ("Term: text", "Term - text") gives its text up to the end of its first sentence; a
@@ -153,7 +163,9 @@ def list_items(
         first = last = passage
         while first > 0 and passages.kinds[first - 1] == "item" and passage - first < MAX_LIST_ITEMS:
             first -= 1
-        while last + 1 < len(passages) and passages.kinds[last + 1] == "item" and last - first < MAX_LIST_ITEMS:
+        while (
+            last + 1 < len(passages) and passages.kinds[last + 1] == "item" and last - first < MAX_LIST_ITEMS
+        ):
             last += 1
         return [passages.spans[i] for i in range(first, last + 1)]
     return inline_series(document.text, passages.spans[passage], span)
