@@ -71,7 +71,7 @@ _NOT_PLURAL = frozenset(
 )
 # "Which groups should ...", "What steps are ..."; not "What makes a ..." (a verb: an article follows it).
 _PLURAL_OBJECT = re.compile(
-    r"^(?:which|what)\s+(?:\w+\s+)?(?P<noun>[a-z]{3,}s)\b(?!\s+(?:a|an|the|it|this|that|them|its|their|our|your)\b)"
+    r"^(?:which|what)\s+(?P<noun>[a-z]{3,}s)\b(?!\s+(?:a|an|the|it|this|that|them|its|their|our|your)\b)"
 )
 _ARTICLE = r"(?:(?:a|an|the)\s+)?"
 _TERM = r"(?P<term>[\w][\w\s'’/&.\-]{0,60}?)"
