@@ -67,17 +67,33 @@ def build_report_pdf() -> bytes:
     pdf.add_page()
     para("1 Introduction\n" + PROSE * 3)
     pdf.add_page()
-    para("2 Results\nWe evaluate every model on three long-document tasks and report accuracy in percent. " + PROSE)
-    pdf.cell(0, 6, "Table 2: Accuracy of each model on long-document tasks (percent).", new_x="LMARGIN", new_y="NEXT")
+    para(
+        "2 Results\nWe evaluate every model on three long-document tasks and report accuracy in percent. "
+        + PROSE
+    )
+    pdf.cell(
+        0,
+        6,
+        "Table 2: Accuracy of each model on long-document tasks (percent).",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     table(RESULTS, "HORIZONTAL_LINES")
     para("The larger model is best on every task. " + PROSE)
-    pdf.cell(0, 6, "Table 3: Average and 95th percentile of context length of datasets in wordpieces.",
-             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0,
+        6,
+        "Table 3: Average and 95th percentile of context length of datasets in wordpieces.",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     table(LENGTHS, "ALL")
     para("Contexts in TriviaQA are much longer than in the other datasets. " + PROSE)
     pdf.add_page()
-    para("3 Authentication\nA system should confirm who a user is before it grants access to any document. "
-         "There are three authentication factors:")
+    para(
+        "3 Authentication\nA system should confirm who a user is before it grants access to any document. "
+        "There are three authentication factors:"
+    )
     for item in FACTORS:
         pdf.cell(0, 5, item, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)

@@ -122,7 +122,9 @@ def test_generated_pdf_tables_have_headers_and_cell_spans(report):
 def test_table_cell_passages_carry_caption_and_headers(report):
     found = passages(report)
     texts = dict(zip(found.texts, found.kinds))
-    cell = "Table 2: Accuracy of each model on long-document tasks (percent). / Longformer-base / WikiHop: 75.0"
+    cell = (
+        "Table 2: Accuracy of each model on long-document tasks (percent). / Longformer-base / WikiHop: 75.0"
+    )
     assert texts[cell] == "cell"
     index = found.texts.index(cell)
     assert report.text[slice(*found.spans[index])] == "75.0"  # the span is the cell's own text
@@ -310,3 +312,25 @@ def test_definition_question_gets_the_definition(report_reader):
     best = _best(report_reader, "What is a nonce?")
     assert best.text == "A value used in security protocols that is never repeated with the same key."
     assert _best(report_reader, "What does salt mean?").text.startswith("A non-secret value that is used")
+
+
+def test_ruled_grid_from_rules_and_words_with_a_group_row():
+    from longformer_core.documents.page_geometry import Rule
+    from longformer_core.documents.table_layout import ruled_tables
+
+    ys, xs = [100, 114, 128, 142, 156], [50, 150, 400]
+    rules = [Rule(True, y, xs[0], xs[-1]) for y in ys]
+    rules += [Rule(False, x, ys[0], ys[-1]) for x in (xs[0], xs[-1])]
+    rules += [Rule(False, xs[1], y0, y1) for y0, y1 in ((100, 114), (128, 156))]  # the group row spans both
+    rows = [
+        (102, 10, [(55, "Category"), (155, "Definition")]),
+        (60, 10, [(55, "Table"), (83, "3-2."), (110, "Impact")]),  # caption above the grid
+        (116, 10, [(200, "Alerts")]),
+        (130, 10, [(55, "Low"), (155, "Minimal"), (195, "effect")]),
+        (144, 10, [(55, "High"), (155, "No"), (170, "service")]),
+    ]
+    (table,) = ruled_tables(_words(rows), rules)
+    assert table.label == "Table 3-2" and table.header == ("Category", "Definition")
+    assert table.rows == (("Low", "Minimal effect"), ("High", "No service")) and table.groups == ("Alerts",) * 2
+    frame = [Rule(True, 10, 10, 500), Rule(True, 700, 10, 500), Rule(False, 10, 10, 700), Rule(False, 500, 10, 700)]
+    assert ruled_tables(_words(rows), frame) == []  # a box around the page is no table

@@ -108,8 +108,8 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     Messages to the parent: ("ready", pid), then per request ("opened", n_pages), ("page", index)...,
     and finally ("done", text, pages, tables) or ("error", class name, message, wrong_password, fatal).
     """
-    import pdfplumber  # noqa: F401  (tables: documents.tables; imported before the limit, like pypdf)
     import pypdf  # noqa: F401  (import before the memory limit, so the limit is for documents only)
+    import pypdfium2  # noqa: F401  (tables: documents.tables; imported before the limit, like pypdf)
 
     _limit_address_space(memory_mb)
     conn.send(("ready", os.getpid()))

@@ -16,6 +16,7 @@ left: what `pdfplumber.Page.extract_words` returns), so it is tested without a P
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -308,16 +309,112 @@ def clean_grid(rows: list[list[str | None]], clean: Callable[[str], str] = str.s
 
 
 def table_from_grid(grid: list[list[str]], label: str, top: float, bottom: float) -> RawTable:
-    """A ruled table's header (its first row) and body; a row with only its first cell filled labels the
-    rows below it (a group such as "Alerts")."""
+    """A ruled table's header (its first row) and body; a row with one filled cell (a cell drawn across the
+    row) labels the rows below it (a group such as "Alerts")."""
     header, body = grid[0], grid[1:]
     rows: list[tuple[str, ...]] = []
     groups: list[str] = []
     group = ""
     for row in body:
-        if row[0] and not any(row[1:]):
-            group = row[0]
+        filled = [cell for cell in row if cell]
+        if len(filled) == 1 and (row[0] or len(row) > 2 or len(filled[0].split()) <= 5):
+            group = filled[0]  # one cell across the row (drawn merged): a label for the rows below
             continue
         rows.append(tuple(row))
         groups.append(group)
     return RawTable(label, tuple(header), tuple(rows), tuple(groups), top, bottom)
+
+
+# --------------------------------------------------------------------------------------------------
+# Ruled tables: a grid of rules, words placed in its cells
+
+SNAP = 3.0  # points: rules this close count as touching, cut positions this close as one
+MAX_RULES = 3000  # a page with more path lines is a drawing, not a table: left to the aligned rebuild
+
+
+def _touch(h: object, v: object) -> bool:
+    """Whether a horizontal and a vertical rule cross or meet (within SNAP)."""
+    return (
+        h.start - SNAP <= v.position <= h.end + SNAP  # type: ignore[attr-defined]
+        and v.start - SNAP <= h.position <= v.end + SNAP  # type: ignore[attr-defined]
+    )
+
+
+def _grids(rules: list) -> list[tuple[list, list]]:
+    """Groups of rules that hold together (each horizontal one touching a vertical one of its group), with at
+    least two of each direction: (horizontal rules, vertical rules) per grid."""
+    horizontal = [r for r in rules if r.horizontal]
+    vertical = [r for r in rules if not r.horizontal]
+    parent = list(range(len(horizontal) + len(vertical)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, h in enumerate(horizontal):
+        for j, v in enumerate(vertical):
+            if _touch(h, v):
+                parent[root(i)] = root(len(horizontal) + j)
+    groups: dict[int, tuple[list, list]] = {}
+    for i, h in enumerate(horizontal):
+        groups.setdefault(root(i), ([], []))[0].append(h)
+    for j, v in enumerate(vertical):
+        groups.setdefault(root(len(horizontal) + j), ([], []))[1].append(v)
+    return [g for g in groups.values() if len(g[0]) >= 2 and len(g[1]) >= 2]
+
+
+def _cuts(values: list[float]) -> list[float]:
+    """Sorted positions with those within SNAP of the previous one merged."""
+    cuts: list[float] = []
+    for value in sorted(values):
+        if not cuts or value - cuts[-1] > SNAP:
+            cuts.append(value)
+    return cuts
+
+
+def _cell_text(words: list[Word]) -> str:
+    """A cell's words in reading order: lines top to bottom ("\\n" between), words left to right."""
+    return "\n".join(line.text for line in page_lines(words)) if words else ""
+
+
+def ruled_tables(words: list[Word], rules: list, clean: Callable[[str], str] = str.strip) -> list[RawTable]:
+    """Ruled tables of a page: each grid of rules (`_grids`) cut into rows and columns at its rules, each word
+    put in the cell holding its centre, the grid tidied by `clean_grid` (cells split under wider headers
+    merged), the first row the header. Captions: the "Table N" line nearest above or below.
+
+    Args:
+        words: the page's words.
+        rules: the page's rules (`page_geometry.Rule`: horizontal, position, start, end).
+        clean: cleanup for each cell's text (hyphens at line ends).
+    """
+    if len(rules) > MAX_RULES:
+        return []
+    tables = []
+    for horizontal, vertical in _grids(rules):
+        ys, xs = _cuts([r.position for r in horizontal]), _cuts([r.position for r in vertical])
+        if len(ys) < 3 or len(xs) < 3:
+            continue  # a frame or a box of text, not a table of at least two rows and two columns
+        cells: list[list[list[Word]]] = [[[] for _ in xs[1:]] for _ in ys[1:]]
+        for word in words:
+            x, y = (word["x0"] + word["x1"]) / 2, (word["top"] + word["bottom"]) / 2
+            if xs[0] < x < xs[-1] and ys[0] < y < ys[-1]:
+                cells[bisect.bisect(ys, y) - 1][bisect.bisect(xs, x) - 1].append(word)
+        grid = clean_grid([[_cell_text(cell) for cell in row] for row in cells], clean)
+        if grid:
+            label = nearest_caption(words, ys[0], ys[-1])
+            tables.append(table_from_grid(grid, label, ys[0], ys[-1]))
+    return tables
+
+
+def nearest_caption(words: list[Word], top: float, bottom: float, reach: float = 60.0) -> str:
+    """Label of the "Table N" caption line closest above or below a table's extent (within `reach` points)."""
+    best, distance = "", reach
+    lines = page_lines(words)
+    for index, _, label in caption_lines(lines):
+        line = lines[index]
+        gap = top - line.bottom if line.bottom <= top + 1 else line.top - bottom
+        if 0 <= gap + 1 and gap < distance:
+            best, distance = label, gap
+    return best

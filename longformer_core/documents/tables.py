@@ -2,11 +2,15 @@
 
 pypdf flattens a table into lines ("Longformer-base 94.8 75.0"), which no reader can answer "What does
 Longformer-base score on Hyperpartisan?" from. So the PDF worker, for each page whose text looks like it
-holds a table (`might_hold_table`: a "Table N." caption, or three lines of numbers), asks pdfplumber where
-the page's words and rules are, and rebuilds the tables: pdfplumber's own finder for ruled grids, and
-`table_layout.aligned_tables` for unruled ones (results tables in papers). Pages without that sign are never
-given to pdfplumber, which is what keeps reading a PDF cheap (pdfplumber parses a page ~10x slower than
-pypdf reads its text).
+holds a table (`might_hold_table`: a "Table N." caption, or three lines of numbers), asks PDFium where the
+page's words and rules are (`page_geometry`) and rebuilds its tables (`table_layout`): ruled grids cut at
+their rules, and unruled tables (results tables in papers) from how their words line up. Pages without that
+sign are never looked at twice.
+
+Why PDFium and our own layout code rather than pdfplumber's table finder: on the shared NIST guide both find
+the same tables and cells, but pdfplumber parses a page in pure Python, ~15x slower than PDFium gives the
+same words and rules, which alone made reading the guide ~1.35x slower (the target is at most 1.2x);
+`bench/tables.py --compare` measures both on any PDF.
 
 **Offsets.** `Document.text` stays the single source of character offsets. Each body cell is searched in
 its page's text (letters and digits only, NFKC, case-folded, so spacing, hyphenation and line breaks do not
@@ -17,7 +21,7 @@ carries its caption and headers, "Table 8: Results / Longformer-base / Hyperpart
 the cell's own span, so highlights and page numbers work unchanged.
 
 **Limits.** Tables never make a readable PDF unreadable: a page whose drawing data is over
-`MAX_TABLE_PAGE_BYTES` is skipped, pdfplumber's failures are logged and skipped, and once a document has
+`MAX_TABLE_PAGE_BYTES` is skipped, a page PDFium or the layout code fails on is logged and skipped, and once a document has
 spent `TABLE_TIME_BUDGET_S` on tables the remaining pages are read as text only. All of it runs inside the
 PDF worker under its time and memory limits (`documents.pdf_worker`).
 """
@@ -25,7 +29,6 @@ PDF worker under its time and memory limits (`documents.pdf_worker`).
 from __future__ import annotations
 
 import bisect
-import io
 import logging
 import re
 import time
@@ -33,15 +36,13 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from longformer_core.documents.page_geometry import page_rules, page_words
 from longformer_core.documents.table_layout import (
     CAPTION_LABEL,
     RawTable,
     aligned_tables,
-    caption_lines,
-    clean_grid,
     is_numeric,
-    page_lines,
-    table_from_grid,
+    ruled_tables,
 )
 
 logger = logging.getLogger(__name__)
@@ -231,7 +232,7 @@ def _caption(label: str, page_text: str) -> tuple[str, tuple[int, int] | None]:
 
 
 class TableReader:
-    """Reads the tables of one PDF's pages with pdfplumber, opened on the first page that needs it.
+    """Reads the tables of one PDF's pages with PDFium (`page_geometry`), opened on the first page that needs it.
 
     Args:
         data: the PDF's bytes.
@@ -270,7 +271,7 @@ class TableReader:
             return self._read(index, page_text)
         except MemoryError:
             raise
-        except Exception:  # a table is a bonus: a page pdfplumber cannot parse keeps its text
+        except Exception:  # a table is a bonus: a page PDFium cannot parse keeps its text
             logger.info("Tables of page %d skipped", index + 1, exc_info=True)
             return []
         finally:
@@ -284,40 +285,24 @@ class TableReader:
 
     def _open(self) -> object:
         if self._pdf is None:
-            import pdfplumber  # only for PDFs with tables
+            import pypdfium2 as pdfium
 
             try:
-                self._pdf = pdfplumber.open(io.BytesIO(self._data), password=self._password or "")
+                self._pdf = pdfium.PdfDocument(self._data, password=self._password or None)
             except Exception:
                 self._failed = True
                 raise
         return self._pdf
 
     def _read(self, index: int, page_text: str) -> list[Table]:
-        pdf = self._open()
-        page = pdf.pages[index]  # type: ignore[attr-defined]
+        page = self._open()[index]  # type: ignore[index]
+        textpage = page.get_textpage()
         try:
-            words = page.extract_words()
-            raw: list[RawTable] = []
-            for found in page.find_tables():
-                grid = clean_grid(found.extract(), self._clean)
-                if grid:
-                    top, bottom = found.bbox[1], found.bbox[3]
-                    raw.append(table_from_grid(grid, _nearest_caption(words, top, bottom), top, bottom))
-            raw += aligned_tables(words, float(page.width), [(t.top, t.bottom) for t in raw])
-        finally:
-            page.close()  # drop the page's parsed objects: a long document keeps one page at a time
+            words = page_words(page, textpage)
+            raw = ruled_tables(words, page_rules(page), self._clean)
+            raw += aligned_tables(words, float(page.get_width()), [(t.top, t.bottom) for t in raw])
+        finally:  # a long document keeps one page open at a time
+            textpage.close()
+            page.close()
         tables = [locate(t, page_text, index + 1) for t in sorted(raw, key=lambda t: t.top)]
         return [t for t in tables if t is not None]
-
-
-def _nearest_caption(words: list[dict], top: float, bottom: float, reach: float = 60.0) -> str:
-    """Label of the "Table N" caption line closest above or below a table's extent (within `reach` points)."""
-    best, distance = "", reach
-    lines = page_lines(words)
-    for index, _, label in caption_lines(lines):
-        line = lines[index]
-        gap = top - line.bottom if line.bottom <= top + 1 else line.top - bottom
-        if 0 <= gap + 1 and gap < distance:
-            best, distance = label, gap
-    return best
