@@ -36,10 +36,14 @@ FACTORS = [
     "- something you are, such as a fingerprint.",
 ]
 GLOSSARY = [
-    "Nonce: A value used in security protocols that is never repeated with the same key. For example, nonces "
-    "used as challenges must be unpredictable.",
-    "Salt - A non-secret value that is used in a cryptographic process, usually to ensure that the results "
-    "of computations for one instance cannot be reused by an attacker.",
+    (
+        "Nonce: A value used in security protocols that is never repeated with the same key. For example, "
+        "nonces used as challenges must be unpredictable."
+    ),
+    (
+        "Salt - A non-secret value that is used in a cryptographic process, usually to ensure that the "
+        "results of computations for one instance cannot be reused by an attacker."
+    ),
     "Token: Something that the user possesses and controls, used to authenticate the user's identity.",
 ]
 
