@@ -331,6 +331,13 @@ def test_ruled_grid_from_rules_and_words_with_a_group_row():
     ]
     (table,) = ruled_tables(_words(rows), rules)
     assert table.label == "Table 3-2" and table.header == ("Category", "Definition")
-    assert table.rows == (("Low", "Minimal effect"), ("High", "No service")) and table.groups == ("Alerts",) * 2
-    frame = [Rule(True, 10, 10, 500), Rule(True, 700, 10, 500), Rule(False, 10, 10, 700), Rule(False, 500, 10, 700)]
+    assert (
+        table.rows == (("Low", "Minimal effect"), ("High", "No service")) and table.groups == ("Alerts",) * 2
+    )
+    frame = [
+        Rule(True, 10, 10, 500),
+        Rule(True, 700, 10, 500),
+        Rule(False, 10, 10, 700),
+        Rule(False, 500, 10, 700),
+    ]
     assert ruled_tables(_words(rows), frame) == []  # a box around the page is no table
