@@ -341,3 +341,26 @@ def test_ruled_grid_from_rules_and_words_with_a_group_row():
         Rule(False, 500, 10, 700),
     ]
     assert ruled_tables(_words(rows), frame) == []  # a box around the page is no table
+
+
+def test_cell_answer_is_outlined_on_its_page(report_bytes, report):
+    from longformer_core.documents.page_view import PdfPages, answer_page_spans
+
+    table = next(t for t in report.tables if t.label == "Table 2")
+    span = table.spans[1][2]  # Longformer-base / WikiHop: 75.0
+    view = PdfPages(report_bytes).render(report, 2, answer_page_spans(span))
+    (box,) = [b for b in view.boxes if b.kind == "answer"]
+    left, top, right, bottom = box.rect
+    assert 0 < right - left < 60 and 0 < bottom - top < 30  # one cell, not the row or the table
+
+
+def test_table_reading_stops_at_its_budget_and_keeps_the_text(report_bytes):
+    from longformer_core.documents.tables import TableReader
+
+    text = extract_pdf_pages(report_bytes, "report.pdf", tables=False)
+    page = text.text[slice(*text.pages[1][:2])]
+    assert TableReader(report_bytes).page_tables(1, page)  # page 2 holds tables
+    assert TableReader(report_bytes, budget_s=0.0).page_tables(1, page) == []  # budget spent: text only
+    assert (
+        TableReader(b"%PDF-1.4 not really").page_tables(1, page) == []
+    )  # a broken file: no tables, no error
