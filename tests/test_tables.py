@@ -229,6 +229,16 @@ def test_inline_series_is_the_whole_a_b_and_c():
         "business impact",
         "technical",
     ]
+    text = (
+        "The team should discuss information sharing with the organization's public affairs office, legal "
+        "department, and management before an incident occurs to establish policies and procedures."
+    )
+    head = (0, text.index("office") + 6)  # the reader's span runs from the sentence start into the list
+    assert [text[a:b] for a, b in inline_series(text, (0, len(text)), head)] == [
+        "the organization's public affairs office",
+        "legal department",
+        "management",
+    ]
     assert inline_series("No list here at all.", (0, 20), (3, 7)) == []
 
 
@@ -364,3 +374,17 @@ def test_table_reading_stops_at_its_budget_and_keeps_the_text(report_bytes):
     assert (
         TableReader(b"%PDF-1.4 not really").page_tables(1, page) == []
     )  # a broken file: no tables, no error
+
+
+def test_named_labels_and_a_caption_of_another_table_is_no_answer(report):
+    from longformer_core.qa.intent import named_label
+    from longformer_core.qa.shaping import shape_span
+
+    assert named_label("What is the title of Table 3-1?") == "table 3-1"
+    assert named_label("Fig. 2: Life cycle") == "figure 2" and named_label("What is a nonce?") is None
+    found = passages(report)
+    caption = next(i for i, t in enumerate(found.texts) if t.startswith("Table 3: Average"))
+    span = found.spans[caption]
+    assert shape_span(report, found, span, caption, question_intent("What is Table 3 called?"))[0] == span
+    assert shape_span(report, found, span, caption, question_intent("What is Table 2 called?")) is None
+    assert shape_span(report, found, span, caption, question_intent("What is the average length?")) is None

@@ -184,7 +184,7 @@ def locate(raw: RawTable, page_text: str, page: int) -> Table | None:
                 cursor = max(cursor, index.norm_position(found[1]))
             row_spans.append(found)
         spans.append(tuple(row_spans))
-    if not any(s is not None for row in spans[:] for s in row[1:]):
+    if not any(s is not None for row in spans for s in row[1:]):
         return None
     labels = tuple(
         " / ".join(p for p in (group, row[0]) if p)

@@ -98,6 +98,20 @@ class Intent:
     several: bool = False  # several things: a list answers
     term: str | None = None  # the term whose definition is asked for
     words: frozenset[str] = frozenset()  # the question's words (lower case), to match table headers
+    label: str | None = None  # the table or figure the question names ("table 3-1"), see `named_label`
+
+
+_NAMED = re.compile(rf"\b(?P<kind>table|figure|fig\.|exhibit)\s+(?P<number>{_LABEL})\b")
+
+
+def named_label(text: str) -> str | None:
+    """The first table or figure label in a text, normalised: "What is the title of Table 3-1?" -> "table 3-1",
+    "Fig. 2: ..." -> "figure 2"; None when it names none."""
+    match = _NAMED.search(_plain(text))
+    if match is None:
+        return None
+    kind = "figure" if match.group("kind") == "fig." else match.group("kind")
+    return f"{kind} {match.group('number').rstrip('.')}"
 
 
 def plain_words(text: str) -> frozenset[str]:
@@ -170,4 +184,5 @@ def question_intent(question: str) -> Intent:
         several=asks_for_several(question) and not about_caption,
         term=None if about_caption else defined_term(question),
         words=plain_words(question),
+        label=named_label(question),
     )

@@ -3,9 +3,10 @@
 The reader points at a few words. What a person wants back depends on the question (`qa.intent`) and on the
 unit those words sit in (`documents.passages`):
 
-- a **caption** answers only a question about its table or figure; for any other question a span inside a
-  caption is dropped (the caption names the table, it does not hold the cell asked for). A question about
-  a table that points into one of its cells gets the table's caption;
+- a **caption** answers only a question about its table or figure (and, when the question names one,
+  "Table 3-1", only that one's caption); for any other question a span inside a caption is dropped (the
+  caption names the table, it does not hold the cell asked for). A question about a table that points into
+  one of its cells gets the table's caption;
 - a **definition** question gets the definition of its term when the span lies in a passage that defines
   it: a glossary entry ("Nonce: A value used ...", "Nonce - A value ..."), a glossary table's row, or a
   defining sentence ("A nonce is ..."); the answer is the entry's first sentence, not a word inside it;
@@ -23,7 +24,7 @@ import re
 
 from longformer_core.documents import Document, sentence_spans
 from longformer_core.documents.passages import Passages
-from longformer_core.qa.intent import Intent, plain_words
+from longformer_core.qa.intent import Intent, named_label, plain_words
 
 # An answer inside a glossary/acronym entry or a table cell is the whole unit: "MSSP Managed Security Services
 # Provider" answers "What does MSSP stand for?" better than any piece of it.
@@ -34,9 +35,52 @@ HEADER_MATCH_BONUS = (
 )
 MAX_LIST_ITEMS = 15
 MAX_ITEM_WORDS = 6  # an item of an "A, B, and C" series is a short phrase
-_LIST_LEADS = re.compile(
-    r"^.*\b(?:being|are|is|were|include|includes|including|such as|namely|like|as|from|of|between|into)\s+",
+_LIST_LEADS = re.compile(  # the words before the first item of a series ("the most common being ...")
+    r"^.*\b(?:being|are|is|were|include|includes|including|such as|namely|like|as|from|of|between|into|with|"
+    r"to|for|by|on|about)\s+",
     re.IGNORECASE,
+)
+# Words that end the last item of a series: "management before an incident occurs" -> "management".
+_SMALL_WORDS = frozenset(
+    [
+        "before",
+        "after",
+        "to",
+        "for",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "from",
+        "that",
+        "which",
+        "who",
+        "when",
+        "where",
+        "if",
+        "because",
+        "so",
+        "as",
+        "are",
+        "is",
+        "were",
+        "was",
+        "will",
+        "would",
+        "should",
+        "can",
+        "could",
+        "may",
+        "might",
+        "must",
+        "have",
+        "has",
+        "had",
+        "do",
+        "does",
+        "than",
+    ]
 )
 
 
@@ -57,11 +101,13 @@ def shape_span(
     if passage < 0:
         return span, 0.0
     kind, whole = passages.kinds[passage], passages.spans[passage]
-    if kind == "caption":
-        return (whole, 0.0) if intent.about_caption else None
+    if kind == "caption":  # only for a question about it, and about this one when it names one
+        named = intent.label is None or named_label(document.text[whole[0] : whole[1]]) == intent.label
+        return (whole, 0.0) if intent.about_caption and named else None
     if kind == "cell" and intent.about_caption:
-        caption = document.tables[passages.cells[passage][0]].caption_span
-        return (caption, 0.0) if caption else None
+        table = document.tables[passages.cells[passage][0]]
+        named = intent.label is None or named_label(table.label) == intent.label
+        return (table.caption_span, 0.0) if table.caption_span and named else None
     if intent.term:
         definition = definition_span(document, passages, passage, intent.term)
         if definition is not None:
@@ -174,10 +220,11 @@ def list_items(
 def inline_series(text: str, passage: tuple[int, int], span: tuple[int, int]) -> list[tuple[int, int]]:
     """Items of an "A, B, and C" (or "A and B", "A, B or C") series in the clause holding `span`.
 
-    The clause runs between sentence punctuation (. ; : ? !) inside the passage. Its last " and " / " or "
-    ends the series: the item after it runs to the clause end, the items before it are the short
-    comma-separated phrases going back from it; the first of them loses its lead-in ("the most common
-    being ..."). The series must overlap the span.
+    The clause runs between sentence punctuation (. ; : ? !) inside the passage. Each " and " / " or " of
+    the clause, last first, may end a series: the items before it are the short comma-separated phrases going
+    back from it (the first loses its lead-in: "the most common being ..."), the item after it is cut to
+    about their length (at the first small word: "management before an incident ..." -> "management"). The
+    first series that overlaps the span wins.
 
     Returns:
         Char spans of the items in `text` ([] when there is no such series around the span).
@@ -186,33 +233,35 @@ def inline_series(text: str, passage: tuple[int, int], span: tuple[int, int]) ->
     cuts = sorted({a, b} | {a + m.end() for m in re.finditer(r"[.;:?!](?=\s)", text[a:b])})
     start = max(c for c in cuts if c <= span[0])
     end = min((c for c in cuts if c > span[0]), default=b)
-    clause = text[start:end]
-    conjunctions = list(re.finditer(r",?\s+(?:and|or)\s+", clause))
-    if not conjunctions:
-        return []
-    conj = conjunctions[-1]
-    last = _trimmed(text, start + conj.end(), start + len(clause.rstrip(" .;:?!\n")))
+    clause_end = start + len(text[start:end].rstrip(" .;:?!\n"))
+    for conj in reversed(list(re.finditer(r",?\s+(?:and|or)\s+", text[start:clause_end]))):
+        found = _series(text, start, start + conj.start(), start + conj.end(), clause_end)
+        if len(found) >= 2 and found[0][0] < span[1] and span[0] < found[-1][1]:
+            return found
+    return []
+
+
+def _series(text: str, start: int, conj_start: int, conj_end: int, clause_end: int) -> list[tuple[int, int]]:
+    """The items of the series ending at the conjunction text[conj_start:conj_end] (see `inline_series`)."""
     items: list[tuple[int, int] | None] = []
-    for piece in reversed(list(re.finditer(r"[^,]+", clause[: conj.start()]))):
+    for piece in reversed(list(re.finditer(r"[^,]+", text[start:conj_start]))):
         piece_start, piece_end = start + piece.start(), start + piece.end()
-        words = text[piece_start:piece_end].split()
-        if len(words) > MAX_ITEM_WORDS:
+        if len(text[piece_start:piece_end].split()) > MAX_ITEM_WORDS:
             lead = _LIST_LEADS.match(text[piece_start:piece_end])
             if lead and len(text[piece_start + lead.end() : piece_end].split()) <= MAX_ITEM_WORDS:
                 items.insert(0, _trimmed(text, piece_start + lead.end(), piece_end))
             break
         items.insert(0, _trimmed(text, piece_start, piece_end))
     found = [item for item in items if item]
+    last = _trimmed(text, conj_end, clause_end)
     if not found or last is None:
         return []
     words = list(re.finditer(r"\S+", text[last[0] : last[1]]))
     keep = max(len(text[x:y].split()) for x, y in found)
-    if len(words) > keep + 2:  # "A, B and C are ...": the last item is about as long as the others
-        last = (last[0], last[0] + words[keep - 1].end())
-    found.append(last)
-    if not (found[0][0] < span[1] and span[0] < found[-1][1]):
-        return []
-    return found
+    if len(words) > keep + 1:  # "A, B and C are ...": the last item is about as long as the others
+        stop = next((i for i, w in enumerate(words[1:], 1) if w.group().lower() in _SMALL_WORDS), keep)
+        last = (last[0], last[0] + words[min(stop, keep) - 1].end())
+    return [*found, last]
 
 
 def _trimmed(text: str, a: int, b: int) -> tuple[int, int] | None:
