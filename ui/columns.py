@@ -27,6 +27,7 @@ from ui.render import (
     seen_caption,
     table_html,
 )
+from ui.state import PRELIMINARY, SEEN_CHART, widget_key
 
 
 def model_header(view: View) -> None:
@@ -70,7 +71,7 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
     st.plotly_chart(
         seen_chart(view, result.n_tokens, result.seen_tokens, answer.answer_token, where),
         config={"displayModeBar": False},
-        key=f"seen_{view}_preliminary" if answer.preliminary else f"seen_{view}",
+        key=widget_key(SEEN_CHART, view, PRELIMINARY) if answer.preliminary else widget_key(SEEN_CHART, view),
     )
     st.caption(seen_caption(result.seen_tokens, result.n_tokens))
     for note in result.notes:

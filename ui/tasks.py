@@ -157,7 +157,8 @@ def answer_question(
     """
     question = check_question(question)
     reader = reader_for(document, settings, "qa")
-    record = AskRecord(question, document, reader.strategy, settings.pair.name, {})
+    provenance = settings.provenance("qa", document.sha256, choice=question)
+    record = AskRecord(question, document, reader.strategy, settings.pair.name, {}, provenance)
     reading = start_reading(reader)  # already going since the page opened, usually (shared by sessions)
     with working("Answering...") as progress:
         pending: list[View] = list(VIEWS)
@@ -227,7 +228,7 @@ def _live_reading_progress(reading: BackgroundReading) -> None:
 
 
 def _draw_reading_progress(reading: BackgroundReading) -> None:
-    with st.container(key="reading_progress"):
+    with st.container(key=state.READING_PROGRESS):
         st.caption(
             "Reading the document for questions" + (" (done)" if reading.done and not reading.error else "")
         )
