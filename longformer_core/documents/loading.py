@@ -198,4 +198,4 @@ def _load_pdf_in_worker(
         page_time_budget_s=page_time_budget_s,
     )
     pages = tuple(Page(start, end, label) for start, end, label in result.pages)
-    return Document(text=result.text, pages=pages, name=name, kind="pdf", sha256=sha256)
+    return Document(text=result.text, pages=pages, name=name, kind="pdf", sha256=sha256, tables=result.tables)

@@ -106,9 +106,10 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     """Worker main loop: one request (data, name, password, max_chars) at a time until the pipe closes.
 
     Messages to the parent: ("ready", pid), then per request ("opened", n_pages), ("page", index)...,
-    and finally ("done", text, pages) or ("error", class name, message, wrong_password, fatal).
+    and finally ("done", text, pages, tables) or ("error", class name, message, wrong_password, fatal).
     """
     import pypdf  # noqa: F401  (import before the memory limit, so the limit is for documents only)
+    import pypdfium2  # noqa: F401  (tables: documents.tables; imported before the limit, like pypdf)
 
     _limit_address_space(memory_mb)
     conn.send(("ready", os.getpid()))
@@ -121,7 +122,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             result = extract_pdf_pages(
                 data, name, password, max_chars, lambda kind, value: conn.send((kind, value))
             )
-            message: tuple[Any, ...] = ("done", result.text, result.pages)
+            message: tuple[Any, ...] = ("done", result.text, result.pages, result.tables)
         except DocumentError as error:
             wrong = isinstance(error, EncryptedPdfError) and error.wrong_password
             message = ("error", type(error).__name__, str(error), wrong, False)
@@ -446,7 +447,7 @@ class PdfWorkerPool:
                     page, page_started = message[1], self._clock()
                 elif kind == "done":
                     healthy = True
-                    return PdfText(message[1], tuple(tuple(p) for p in message[2]))
+                    return PdfText(message[1], tuple(tuple(p) for p in message[2]), message[3])
                 elif kind == "error":
                     _, class_name, text, wrong_password, fatal = message
                     healthy = not fatal

@@ -62,6 +62,9 @@ _EXPORTS = {
     "StrategyRow": "strategy_effect",
     "try_strategies": "strategy_effect",
     "VIEW_TITLES": "report",
-    "WHOLE_PASSAGE_KINDS": "answering",
+    "WHOLE_PASSAGE_KINDS": "shaping",
+    "question_intent": "intent",
+    "Intent": "intent",
+    "shape_span": "shaping",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -80,7 +80,8 @@ def evidence_strip_figure(
         title=title or "Where the evidence is (pages)",
         height=110 + 45 * len(views),
         margin={"l": 90, "r": 20, "t": 40, "b": 40},
-        xaxis={"title": "page", "dtick": max(1, n_pages // 20)},
+        # Pages start at 1: without a range plotly pads a short document's axis to show -3 and 0.
+        xaxis={"title": "page", "range": [0.5, n_pages + 0.5], "tick0": 1, "dtick": max(1, n_pages // 20)},
         showlegend=False,
     )
     return fig

@@ -202,7 +202,7 @@ class DocumentReader:
     @cached_property
     def lexical_index(self) -> LexicalIndex:
         """BM25 over the passages, built once per reading."""
-        return LexicalIndex([self.document.text[a:b] for a, b in self.passages.spans])
+        return LexicalIndex(self.passages.texts)  # a table cell's text carries its caption and headers
 
     def passage_vectors_ready(self) -> bool:
         # No lock to read: a background reading may hold it while it embeds (issue 16).
@@ -224,7 +224,7 @@ class DocumentReader:
             done = _PASSAGE_VECTORS.get(model, {}).get(sha256)  # embedded meanwhile by another session
             if done is not None:
                 return done
-            texts = [self.document.text[a:b] for a, b in self.passages.spans]
+            texts = self.passages.texts
             vectors = embed_texts(self.pair.baseline, texts, progress=progress)
             with _PASSAGE_LOCK:
                 per_model = _PASSAGE_VECTORS.setdefault(model, {})
