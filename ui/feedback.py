@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,7 +71,7 @@ def working(label: str) -> Iterator[Progress]:
 
 def time_left(seconds: float | None) -> str:
     """A remaining time in words for a progress line ("about 40 s left", "about 3 min left"); "" when unknown."""
-    if seconds is None or seconds != seconds or seconds < 0:  # unknown, NaN or negative
+    if seconds is None or math.isnan(seconds) or seconds < 0:  # unknown, NaN or negative
         return ""
     if seconds < 60:
         return f"about {max(1, round(seconds))} s left"

@@ -408,7 +408,9 @@ class PdfWorkerPool:
         try:
             # The budgets start once a worker has the file: waiting for a free one is not reading.
             worker.conn.send((data, name, password, max_chars))
-            result = self._follow(worker, name, time_budget_s, page_time_budget_s, on_page or (lambda *_: None))
+            result = self._follow(
+                worker, name, time_budget_s, page_time_budget_s, on_page or (lambda *_: None)
+            )
             healthy = True
             return result
         except _WorkerError as error:

@@ -327,7 +327,10 @@ def _pair_counts(spec: PatternSpec, row_edges: np.ndarray, col_edges: np.ndarray
         block = slice(first, first + _GLOBALS_PER_BLOCK)
         gb = g[block]
         lo, hi = spec.global_spans[block, 0:1], spec.global_spans[block, 1:2]
-        blo, bhi = np.maximum(lo, gb[:, None] - w), np.minimum(hi, gb[:, None] + w + 1)  # band part of the reach
+        blo, bhi = (
+            np.maximum(lo, gb[:, None] - w),
+            np.minimum(hi, gb[:, None] + w + 1),
+        )  # band part of the reach
         g_row = np.searchsorted(row_edges, gb, side="right") - 1
         g_col = np.searchsorted(col_edges, gb, side="right") - 1
         np.add.at(rows, g_row, _overlap(lo, hi, ca[None, :], cb[None, :]))

@@ -90,6 +90,7 @@ _EXPORTS = {
     "tokenizer_call": "encoding",
     "V": "cache",
     "view_windows": "encoding",
+    "shared_tokens": "document_reading",
     "ViewInfo": "document_reading",
     "VIEWS": "encoding",
     "waiting_for_background": "priority",

@@ -21,6 +21,7 @@ from longformer_core import settings
 from longformer_core.documents import Document, DocumentTooLargeError, paragraph_spans, sentence_spans
 from longformer_core.documents.passages import Passages, passages
 from longformer_core.model.registry import LoadedModel, ModelPair
+from longformer_core.reading.cache import estimate_nbytes
 from longformer_core.reading.encoding import (
     VIEWS,
     DocumentPass,
@@ -31,7 +32,6 @@ from longformer_core.reading.encoding import (
     tokenize,
 )
 from longformer_core.reading.retrieval import LexicalIndex
-from longformer_core.reading.cache import estimate_nbytes
 from longformer_core.reading.states import STATE_DTYPE, StateStore, is_mapped
 from longformer_core.reading.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
 
@@ -50,10 +50,30 @@ _PASSAGE_CACHE_SIZE = 8  # documents per model whose passage embeddings stay in 
 # strategies share them. Keyed by the model object itself (weakly: a model that is garbage-collected takes its
 # vectors with it, and a new model can never inherit them the way a reused id() could).
 _PASSAGE_VECTORS: weakref.WeakKeyDictionary[object, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
-_PASSAGE_LOCK = threading.Lock()  # guards the two tables; held for moments, never while a model runs
+_PASSAGE_LOCK = threading.Lock()  # guards the tables here; held for moments, never while a model runs
 # One lock per (baseline, document): two sessions reading the same document embed its passages once, and a
 # long document's embedding (minutes under load) never holds up another document's.
 _EMBEDDING_LOCKS: dict[tuple[int, str], threading.Lock] = {}  # by id(model): a reused id only shares a lock
+
+
+# A document's tokens, shared by its readers under other strategies while any of them keeps them (the sidebar's
+# token count and the Ask page's reading tokenize a book once, not twice): weak both ways.
+_TOKENS: weakref.WeakKeyDictionary[object, weakref.WeakValueDictionary[tuple[str, int], DocumentTokens]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_tokens(tokenizer: object, document: Document, stop_after: int) -> DocumentTokens:
+    """The document's tokens (`tokenize`, stopping after `stop_after`), computed once while a reader keeps them."""
+    with _PASSAGE_LOCK:
+        done = _TOKENS.get(tokenizer, {}).get((document.sha256, stop_after))
+    if done is not None:
+        return done
+    tokens = tokenize(tokenizer, document.text, stop_after=stop_after)
+    with _PASSAGE_LOCK:
+        return _TOKENS.setdefault(tokenizer, weakref.WeakValueDictionary()).setdefault(
+            (document.sha256, stop_after), tokens
+        )
 
 
 def _embedding_lock(model: object, sha256: str) -> threading.Lock:
@@ -175,7 +195,7 @@ class DocumentReader:
 
     @cached_property
     def long_tokens(self) -> DocumentTokens:
-        tokens = tokenize(self.pair.longformer.tokenizer, self.document.text, stop_after=self.max_tokens)
+        tokens = shared_tokens(self.pair.longformer.tokenizer, self.document, self.max_tokens)
         check_token_count(len(tokens), self.document, self.max_tokens)
         return tokens
 
@@ -183,7 +203,7 @@ class DocumentReader:
     def base_tokens(self) -> DocumentTokens:
         if self.pair.same_tokenizer:
             return self.long_tokens
-        tokens = tokenize(self.pair.baseline.tokenizer, self.document.text, stop_after=self.max_tokens)
+        tokens = shared_tokens(self.pair.baseline.tokenizer, self.document, self.max_tokens)
         check_token_count(len(tokens), self.document, self.max_tokens)
         return tokens
 
@@ -366,7 +386,9 @@ class DocumentReader:
         if vectors is not None:
             out["passage vectors"] = vectors.nbytes
         cached = self.__dict__  # cached properties computed so far
-        token_sets = {id(t): t for t in (cached.get("long_tokens"), cached.get("base_tokens")) if t is not None}
+        token_sets = {
+            id(t): t for t in (cached.get("long_tokens"), cached.get("base_tokens")) if t is not None
+        }
         out["tokens"] = sum(t.ids.nbytes + t.offsets.nbytes for t in token_sets.values())
         for name in ("lexical_index", "passages", "sentences", "paragraphs"):
             if name in cached:

@@ -38,6 +38,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from longformer_core.model.registry import LoadedModel
+from longformer_core.reading.states import DocumentPass, window_owners  # re-exported, as above
 from longformer_core.reading.tokenization import (  # re-exported: callers import the whole encoding API from here
     DocumentTokens,
     SpecialTemplate,
@@ -47,7 +48,6 @@ from longformer_core.reading.tokenization import (  # re-exported: callers impor
     tokenize,
     tokenizer_call,
 )
-from longformer_core.reading.states import DocumentPass, window_owners  # re-exported, as above
 from longformer_core.reading.windows import (  # re-exported, as above
     CHUNK_OVERLAP,
     LONG_OVERLAP,
@@ -298,7 +298,12 @@ def _zeros(shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
 
 
 def _keep_states(
-    window: tuple[int, int], index: int, doc_start: int, owner: np.ndarray, states: np.ndarray, merged: np.ndarray
+    window: tuple[int, int],
+    index: int,
+    doc_start: int,
+    owner: np.ndarray,
+    states: np.ndarray,
+    merged: np.ndarray,
 ) -> None:
     """Write one window's states (L, hidden) into `merged` (n_seen, hidden) for the tokens it owns."""
     s, e = window
