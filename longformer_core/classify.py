@@ -203,8 +203,9 @@ def classify_with_trained_heads(
         if head is None:
             continue
         t0 = time.perf_counter()
-        cached = reader.has_pass(view)
-        reader.encoded(view, progress)
+        last4 = head.pooling == "sum-last4"  # the only pooling that needs the last four layers
+        cached = reader.has_pass(view, last4)
+        reader.encoded(view, progress, last4=last4)
         encode_seconds = 0.0 if cached else time.perf_counter() - t0
         t1 = time.perf_counter()
         scores = head.scores(document_embedding(reader, view, head.pooling))

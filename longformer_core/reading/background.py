@@ -179,7 +179,9 @@ class BackgroundReading:
                         self._step_started[step] = time.monotonic()
                     progress = self._progress_of(step)
                     if step == PASSAGES:
-                        _ = self.reader.lexical_index  # builds the passages too
+                        # The passages, their lexical index and the paragraphs first: a preliminary answer needs
+                        # them and nothing else (seconds for a book, so before the minutes of embedding).
+                        _ = self.reader.lexical_index, self.reader.paragraph_starts
                         self.reader.embed_passages(progress)
                     else:
                         self.reader.encoded(step, progress)
