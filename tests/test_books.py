@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from longformer_core.documents.limits import DEFAULT_MAX_CHARS, document_time_bu
 from longformer_core.qa.answering import ask, preliminary_answer
 from longformer_core.qa.evidence import Evidence, Explanation
 from longformer_core.qa.report import evidence_strip_figure, strip_bins
+from longformer_core.reading import document_reading
 from longformer_core.reading.cache import estimate_nbytes, reader_nbytes
 from longformer_core.reading.document_reading import DEFAULT_MAX_TOKENS, DocumentReader
 from longformer_core.reading.encoding import embed_texts, encode_document
@@ -93,6 +95,30 @@ def test_readers_of_one_document_tokenize_it_once(embedded_pair) -> None:
     np.testing.assert_array_equal(limited.long_tokens.ids, counted.long_tokens.ids)
 
 
+def test_readers_under_other_strategies_read_the_baseline_once(embedded_pair) -> None:
+    """Ask (question words) and Classify (first token) on one book: the chunked view, which no strategy changes,
+    is read once; the Longformer's is each reader's own. Only the reader that read it counts it in its budget."""
+    document = text_document(FACTS * 12, "twice.txt")
+    asked = DocumentReader(embedded_pair, document, strategy="question")
+    classified = DocumentReader(embedded_pair, document, strategy="cls")
+    chunked = asked.encoded("chunked")
+    assert classified.encoded("chunked") is chunked
+    assert classified.state_store.in_memory_bytes == 0 < asked.state_store.in_memory_bytes
+    assert classified.encoded("longformer") is not asked.encoded("longformer")
+    exact = DocumentReader(embedded_pair, document, strategy="cls", state_dtype=np.float32)
+    assert exact.encoded("chunked") is not chunked and exact.encoded("chunked").hidden.dtype == np.float32
+    with_sum = classified.encoded(
+        "chunked", last4=True
+    )  # read again with the sum, for this reader and the next
+    assert with_sum is not chunked and asked.encoded("chunked") is chunked
+    assert (
+        DocumentReader(embedded_pair, document, strategy="every_k").encoded("chunked", last4=True) is with_sum
+    )
+    classified.state_store.forget([chunked.hidden])  # not its own: nothing to forget
+    own = classified.encoded("longformer").hidden.nbytes + with_sum.hidden.nbytes + with_sum.last4.nbytes
+    assert classified.state_store.in_memory_bytes == own
+
+
 def test_the_last_four_layers_are_read_only_when_a_task_asks(embedded_pair) -> None:
     reader = DocumentReader(embedded_pair, text_document(FACTS * 10, "facts.txt"), strategy="cls")
     plain = reader.encoded("longformer")
@@ -138,6 +164,10 @@ def test_a_reader_past_its_budget_maps_its_states_and_answers_the_same(
     monkeypatch.setenv("LONGDOC_CACHE", str(tmp_path))  # states go to tmp_path/states
     document = text_document(FACTS * 25, "archive.txt")
     in_memory = DocumentReader(embedded_pair, document, strategy="question")
+    for view in ("chunked", "longformer"):
+        in_memory.encoded(view)
+    # A fresh table of shared passes: the mapped reader must read its own chunked view, not borrow this one.
+    monkeypatch.setattr(document_reading, "_SHARED_PASSES", weakref.WeakKeyDictionary())
     mapped = DocumentReader(embedded_pair, document, strategy="question", states_budget_bytes=0)
     for view in ("chunked", "longformer"):
         kept, on_disk = in_memory.encoded(view), mapped.encoded(view)

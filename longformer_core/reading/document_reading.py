@@ -76,6 +76,21 @@ def shared_tokens(tokenizer: object, document: Document, stop_after: int) -> Doc
         )
 
 
+# The baseline's passes (truncated, chunked) do not depend on the strategy: readers of one document under other
+# strategies share them while any of them keeps them (a book's Ask reading and its Classify or Compare reading read
+# its chunked view once). One lock per pass being read, so a second reader waits for it instead of reading again.
+_SHARED_PASSES: weakref.WeakKeyDictionary[object, weakref.WeakValueDictionary[tuple, DocumentPass]] = (
+    weakref.WeakKeyDictionary()
+)
+_PASS_LOCKS: dict[tuple[int, tuple], threading.Lock] = {}  # dropped once the pass is in _SHARED_PASSES
+
+
+def _shared_pass(model: object, key: tuple, last4: bool) -> DocumentPass | None:
+    with _PASSAGE_LOCK:
+        found = _SHARED_PASSES.get(model, {}).get(key)
+    return found if found is not None and (not last4 or found.last4 is not None) else None
+
+
 def _embedding_lock(model: object, sha256: str) -> threading.Lock:
     with _PASSAGE_LOCK:
         return _EMBEDDING_LOCKS.setdefault((id(model), sha256), threading.Lock())
@@ -307,23 +322,48 @@ class DocumentReader:
                     self._passes["truncated"], view="chunked", seconds=0.0
                 )
                 return self._passes[view]
-            model = self.model_for(view)
-            fresh = encode_document(
-                model,
-                self.tokens_for(view),
-                view,
-                doc_global=self.plan.doc_mask if view == "longformer" else None,
-                global_first=self.plan.global_first,
-                keep_last4=last4,
-                progress=progress,
-                state_dtype=self.state_dtype,
-                allocate=self.state_store.allocate,
-            )
+            fresh = self._read_or_borrow(view, last4, progress)
             # A pass read before without the layers asked for now stays usable until its replacement is ready.
             replaced, self._passes[view] = self._passes.get(view), fresh
             if replaced is not None:
                 kept = {id(a) for p in self._passes.values() for a in p.arrays()}  # truncated may share them
                 self.state_store.forget([a for a in replaced.arrays() if id(a) not in kept])
+            return fresh
+
+    def _read(self, view: str, last4: bool, progress: Progress | None) -> DocumentPass:
+        return encode_document(
+            self.model_for(view),
+            self.tokens_for(view),
+            view,
+            doc_global=self.plan.doc_mask if view == "longformer" else None,
+            global_first=self.plan.global_first,
+            keep_last4=last4,
+            progress=progress,
+            state_dtype=self.state_dtype,
+            allocate=self.state_store.allocate,
+        )
+
+    def _read_or_borrow(self, view: str, last4: bool, progress: Progress | None) -> DocumentPass:
+        """The view's pass: the Longformer's is read by this reader (it depends on the strategy); the baseline's
+        is taken from another reader of the document that read it, or read once for all of them."""
+        model = self.model_for(view)
+        if view == "longformer":
+            return self._read(view, last4, progress)
+        first = self.plan.global_first if model.is_longformer else None  # a Longformer baseline uses it
+        key = (self.document.sha256, self.max_tokens, view, np.dtype(self.state_dtype).str, first)
+        found = _shared_pass(model.model, key, last4)
+        if found is not None:
+            return found
+        with _PASSAGE_LOCK:
+            lock = _PASS_LOCKS.setdefault((id(model.model), key), threading.Lock())
+        with lock:
+            found = _shared_pass(model.model, key, last4)  # read meanwhile by another reader
+            if found is not None:
+                return found
+            fresh = self._read(view, last4, progress)
+            with _PASSAGE_LOCK:
+                _SHARED_PASSES.setdefault(model.model, weakref.WeakValueDictionary())[key] = fresh
+                _PASS_LOCKS.pop((id(model.model), key), None)
             return fresh
 
     def _fits_one_chunk(self) -> bool:

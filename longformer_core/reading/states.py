@@ -174,6 +174,9 @@ class StateStore:
         self.folder = folder
         self.in_memory_bytes = 0
         self.mapped_bytes = 0
+        self._owned: dict[
+            int, weakref.ref[np.ndarray]
+        ] = {}  # what this store handed out, by id (arrays are unhashable)
         self._lock = threading.Lock()
 
     def allocate(self, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
@@ -182,7 +185,9 @@ class StateStore:
         with self._lock:
             if self.in_memory_bytes + nbytes <= self.budget_bytes:
                 self.in_memory_bytes += nbytes
-                return np.zeros(shape, dtype=dtype)
+                array = np.zeros(shape, dtype=dtype)
+                self._own(array)
+                return array
             self.mapped_bytes += nbytes
         logger.info(
             "Token states of %.0f MB go to a memory-mapped file (in memory already: %.0f MB of %.0f MB).",
@@ -190,12 +195,29 @@ class StateStore:
             self.in_memory_bytes / 2**20,
             self.budget_bytes / 2**20,
         )
-        return mapped_zeros(shape, dtype, self.folder)
+        array = mapped_zeros(shape, dtype, self.folder)
+        with self._lock:
+            self._own(array)
+        return array
+
+    def _own(self, array: np.ndarray) -> None:
+        self._owned = {
+            key: ref for key, ref in self._owned.items() if ref() is not None
+        }  # a reader has a few
+        self._owned[id(array)] = weakref.ref(array)
+
+    def _owns(self, array: np.ndarray) -> bool:
+        ref = self._owned.get(id(array))
+        return ref is not None and ref() is array
 
     def forget(self, arrays: Sequence[np.ndarray]) -> None:
-        """Arrays of a pass that is being replaced: their bytes no longer count against the budget."""
+        """Arrays of a pass that is being replaced: their bytes no longer count against the budget (arrays
+        another reader's store handed out are not this store's to forget)."""
         with self._lock:
             for array in arrays:
+                if not self._owns(array):
+                    continue
+                del self._owned[id(array)]
                 if is_mapped(array):
                     self.mapped_bytes = max(0, self.mapped_bytes - array.nbytes)
                 else:
