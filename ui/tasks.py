@@ -337,9 +337,8 @@ def classify_with_head(document: Document, settings: Settings, task: str) -> Cla
     heads = shipped_heads()[task]
     reader = reader_for(document, settings, "classify")
     with working("Classifying...") as progress:
-        last4 = any(
-            head.pooling == "sum-last4" for head in heads.values()
-        )  # the Hyperpartisan heads' pooling
+        # The Hyperpartisan heads read the sum of the last four layers: keep it while reading.
+        last4 = any(head.pooling == "sum-last4" for head in heads.values())
         read_views(reader, [v for v in VIEWS if v in heads], scaled(progress, 0.0, 0.95), last4=last4)
         results = classify_with_trained_heads(reader, heads)
     reading = {view: reading_seconds(reader, view, results[view].method) for view in results}
