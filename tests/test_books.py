@@ -353,6 +353,42 @@ def test_the_reading_says_how_long_is_left(embedded_pair) -> None:
     assert reading.running_step() == step
 
 
+def _pdf_being_read() -> None:
+    """An app script: a 1,221-page PDF with 300 pages read (AppTest.from_function runs its body)."""
+    import time
+
+    from ui.feedback import page_progress
+
+    update = page_progress("manual.pdf")
+    update(0, 1_221)
+    time.sleep(0.3)  # the bar is redrawn at most 4 times a second
+    update(300, 1_221)
+
+
+def _pdf_read() -> None:
+    """An app script: the same PDF, every page read."""
+    from ui.feedback import page_progress
+
+    update = page_progress("manual.pdf")
+    update(0, 1_221)
+    update(1_221, 1_221)
+
+
+def test_the_sidebar_shows_pages_and_pages_per_second_while_a_pdf_is_read() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_pdf_being_read).run(timeout=60)
+    assert not at.exception
+    (bar,) = at.sidebar.get("progress")
+    assert bar.proto.value == 100 * 300 // 1_221  # Streamlit keeps whole percents
+    assert bar.proto.text.startswith(
+        "Reading manual\\.pdf: page 300 of 1,221 · "
+    )  # the name escaped (Markdown)
+    assert " pages/s · about " in bar.proto.text and bar.proto.text.endswith(" left")
+    done = AppTest.from_function(_pdf_read).run(timeout=60)
+    assert not done.exception and not done.sidebar.get("progress")  # gone once the last page is read
+
+
 def test_time_left_in_words() -> None:
     from ui.feedback import time_left
 
