@@ -1,7 +1,8 @@
 """A cache bounded by bytes, not by entries: least-recently-used entries go once the total is over budget.
 
-A reader of a 79-page PDF keeps about 1 GB of token states and vectors, a reader of a news article a
-few MB, so a limit in entries (the app kept 8) bounds nothing. `ByteBudgetCache` measures every entry
+A reader keeps ~1.7 kB per token (float16 token states of two views, vectors, indexes: docs/results.md, "Memory
+per token"): ~80 MB for a 79-page PDF, ~1.8 GB for a 1,000-page book, a few hundred kB for a news article, so a
+limit in entries (the app kept 8) bounds nothing. Token states in memory-mapped files count as nothing. `ByteBudgetCache` measures every entry
 (`estimate_nbytes`, or `reader_nbytes` for a `DocumentReader`), measures it again when a user is done
 with it (a reader grows as views are read), and evicts least-recently-used entries past its budget.
 
@@ -10,7 +11,7 @@ until `release(h)` or until `h` is garbage-collected, e.g. with the Streamlit se
 keeps it. If everything in the cache is in use the total may exceed the budget until a user lets go.
 
 The budget is `LONGDOC_CACHE_MB` (default 4096 MB: on a 24 GB machine that leaves room for the models,
-~1.5 GB, and for two documents being read at once, ~3 GB each at peak, with plenty to spare).
+~0.6 GB, and for the passes of documents being read, ~0.5 GB each at peak, with plenty to spare).
 All methods are thread-safe. No Streamlit here: the app holds one cache per server process.
 """
 
