@@ -562,7 +562,8 @@ def test_dense_text_is_refused_before_reading(embedded_pair) -> None:
     started = time.monotonic()
     with pytest.raises(DocumentTooLargeError) as info:
         DocumentReader(embedded_pair, document, strategy="question")
-    assert time.monotonic() - started < 10.0
+    # Tokenizing 1.5M tokens takes seconds (20 s niced on a loaded 2-core machine); reading them, minutes.
+    assert time.monotonic() - started < 60.0
     assert str(info.value) == (
         f"'dense.txt' is too long for this app: more than {DEFAULT_MAX_TOKENS:,} tokens (small pieces of words), "
         "more than it can read within its memory budget. Split it into smaller parts, or upload only the "
