@@ -11,7 +11,7 @@ import streamlit as st
 from longformer_core.documents import Document, load_document, load_path
 from longformer_core.documents.pdf_worker import default_pool
 from longformer_core.settings import data_dir
-from ui.feedback import attempt, user_message
+from ui.feedback import attempt, page_progress, user_message
 from ui.state import (
     DOCUMENT,
     PASSWORD,
@@ -133,8 +133,8 @@ def _load_upload(slot: str, file_id: str, data: bytes, name: str, password: str)
     """Load an upload once per (file, password); keep showing its error until the user changes something."""
     if note_upload(slot, file_id, password):
         try:
-            with st.spinner(f"Reading {name}..."):
-                document = load_document(data, name, password=password or None)
+            with st.spinner(f"Reading {name}..."):  # pages, pages/s and the time left in the sidebar
+                document = load_document(data, name, password=password or None, on_page=page_progress(name))
         except Exception as exc:  # noqa: BLE001 - any failure becomes a message (see user_message)
             set_upload_error(slot, user_message(exc, "reading the file"))
         else:

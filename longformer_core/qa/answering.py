@@ -222,11 +222,10 @@ def _paragraph_around(
 ) -> tuple[int, int]:
     """The paragraph holding `span`, clipped to about max_chars around it (for highlighting in context)."""
     a, b = span
-    for pa, pb in reader.paragraphs:
-        if pa <= a < pb:
-            break
-    else:
-        pa, pb = a, b
+    # Paragraphs are ordered and disjoint: the only one that can hold `a` is the last starting at or before it
+    # (found by binary search: a book has tens of thousands of paragraphs).
+    i = int(np.searchsorted(reader.paragraph_starts, a, side="right")) - 1
+    pa, pb = reader.paragraphs[i] if i >= 0 and a < reader.paragraphs[i][1] else (a, b)
     pad = max(0, (max_chars - (b - a)) // 2)
     return max(pa, a - pad), min(pb, b + pad) if pb >= b else b
 
