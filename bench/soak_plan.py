@@ -28,6 +28,17 @@ class Upload:
     questions: list[str]
     text: str = ""  # what the document says (to check highlighted answers); "" for PDFs
     expect_error: str | None = None  # words of the message a hostile file must get
+    timeout_s: float | None = (
+        None  # seconds each request about this document may take (None: --action-timeout)
+    )
+
+
+def big_upload(path: Path, question: str, timeout_s: float) -> Upload:
+    """The book-length PDF of `soak.py --big`: uploaded by session 0 first, then asked one question (which
+    reads the whole book in the background while the other sessions ask theirs)."""
+    return Upload(
+        f"soak0-big-{path.name}", path.read_bytes(), "application/pdf", [question], timeout_s=timeout_s
+    )
 
 
 def _squad_articles(path: Path, limit: int) -> list[tuple[str, str, list[str]]]:

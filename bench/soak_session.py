@@ -39,6 +39,9 @@ class SessionReport:
     page_switches: int = 0
     expected_errors: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # the app did something wrong
+    upload_latency_s: list[float] = field(
+        default_factory=list
+    )  # upload to the document shown (or its message)
     first_latency_s: list[float] = field(default_factory=list)  # first question about a document (reads it)
     later_latency_s: list[float] = field(default_factory=list)  # later questions (the reading is cached)
     timed_out: list[str] = field(default_factory=list)  # ran past --action-timeout (not an app error)
@@ -103,6 +106,7 @@ class Session:
         self.current: tuple[str, float] | None = None  # the request running now and when it started
         self.answered = 0  # questions answered in the current browser session (the app numbers them)
         self.rng = random.Random(args.seed * 1000 + index)  # this session's pauses between actions
+        self.action_timeout = args.action_timeout  # longer while working on the big document (--big)
 
     # ----------------------------------------------------------------------------------------------
     # Requests
@@ -124,7 +128,7 @@ class Session:
             RequestCutShort: not finished within --action-timeout or by the hard stop.
         """
         started = time.monotonic()
-        limit = min(started + self.args.action_timeout, self.hard_stop)
+        limit = min(started + self.action_timeout, self.hard_stop)
         self.current = (label, started)
         try:
             async with self._cut_short_on_timeout(label, started):
@@ -248,7 +252,9 @@ class Session:
 
         self.report.requests += 1
         try:
-            await self._request(page, f"upload {upload.name}", put, shown)
+            self.report.upload_latency_s.append(
+                await self._request(page, f"upload {upload.name}", put, shown)
+            )
         finally:
             if kill_task is not None:
                 self.report.worker_killed = await kill_task
@@ -359,6 +365,7 @@ class Session:
 
     async def _work_on(self, page, upload: Upload) -> bool:
         """Upload, ask, switch pages; False when the session must stop (the hard stop)."""
+        self.action_timeout = upload.timeout_s or self.args.action_timeout
         try:
             ok = await self._upload(page, upload)
             if upload.name == "soak0-nist.pdf":

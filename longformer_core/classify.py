@@ -116,14 +116,14 @@ def classify_zero_shot(
     label_vecs = embed_texts(reader.pair.baseline, [label.prompt for label in labels])  # (n_labels, hidden)
     evidence = None
     if view == "chunked":
-        chunk_vecs = np.stack([p.hidden[s:e].mean(0) for s, e in p.windows])  # (n_chunks, hidden)
+        chunk_vecs = np.stack([p.pooled(s, e) for s, e in p.windows])  # (n_chunks, hidden) float32
         chunk_vecs /= np.linalg.norm(chunk_vecs, axis=1, keepdims=True) + 1e-12
         probs = _softmax(chunk_vecs @ label_vecs.T, LABEL_TEMPERATURE)  # (n_chunks, n_labels)
         best = int(probs.max(1).argmax())
         scores = probs[best]
         evidence = Located.of(reader.document, reader.tokens_for(view).char_span(*p.windows[best]))
     else:
-        doc = p.hidden.mean(0)
+        doc = p.pooled()  # (hidden,) float32 mean of the (float16) token states
         doc /= np.linalg.norm(doc) + 1e-12
         scores = _softmax(label_vecs @ doc, LABEL_TEMPERATURE)
     run = model_run(reader, view, time.perf_counter() - t1, encode_seconds)
@@ -203,8 +203,9 @@ def classify_with_trained_heads(
         if head is None:
             continue
         t0 = time.perf_counter()
-        cached = reader.has_pass(view)
-        reader.encoded(view, progress)
+        last4 = head.pooling == "sum-last4"  # the only pooling that needs the last four layers
+        cached = reader.has_pass(view, last4)
+        reader.encoded(view, progress, last4=last4)
         encode_seconds = 0.0 if cached else time.perf_counter() - t0
         t1 = time.perf_counter()
         scores = head.scores(document_embedding(reader, view, head.pooling))

@@ -51,14 +51,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LONGDOC_MAX_TOKENS",
         "",
-        "Longest document the app and CLI read, in tokens; longer ones are refused. Default: 100000 for "
-        "the embedded models' width, proportionally fewer for wider ones (50000 for hidden size 768).",
+        "Longest document the app and CLI read, in tokens; longer ones are refused. Default: 1500000 (a "
+        "1,500-page book) for the embedded models' width, proportionally fewer for wider ones (750000 for "
+        "hidden size 768).",
     ),
     Setting("LONGDOC_MAX_UPLOAD_MB", "50", "Largest file accepted, in megabytes."),
     Setting(
         "LONGDOC_CACHE_MB",
         "4096",
-        "Memory budget of the app's document cache (token states, vectors, indexes), in megabytes; least recently used documents nobody is reading are dropped past it.",
+        "Memory budget of the app's document cache (token states, vectors, indexes), in megabytes; least recently "
+        "used documents nobody is reading are dropped past it. A document whose token states would take more "
+        "than half of it keeps the rest in a memory-mapped file under LONGDOC_CACHE/states.",
     ),
     Setting(
         "LONGDOC_PDF_WORKERS",

@@ -38,11 +38,11 @@ def document_embedding(
 ) -> np.ndarray:
     """One L2-normalised vector for the part of the document the view read. (hidden,) float32."""
     _check_pooling(pooling)
-    p = reader.encoded(view, progress)
+    p = reader.encoded(view, progress, last4=pooling == "sum-last4")
     if pooling == "sum-last4":
-        vec = p.last4.sum(0)
+        vec = p.pooled(layers="last4", how="sum")
     elif pooling == "mean":
-        vec = p.hidden.mean(0)
+        vec = p.pooled()
     else:
         vec = p.window_first.mean(0)
     return (vec / (np.linalg.norm(vec) + 1e-12)).astype(np.float32)

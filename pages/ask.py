@@ -14,13 +14,20 @@ from ui.explain import (
     report_button,
     strategy_section,
     suggested_questions,
-    take_pending_question,
 )
 from ui.feedback import attempt
 from ui.records import AskRecord, ViewAnswer
 from ui.render import md
 from ui.session import page_setup
-from ui.state import ask_history
+from ui.state import (
+    ASK_BUTTON,
+    ASK_FORM,
+    CSV_DOWNLOAD,
+    JSON_DOWNLOAD,
+    QUESTION,
+    ask_history,
+    take_pending_question,
+)
 from ui.tasks import (
     answer_question,
     history_csv,
@@ -49,11 +56,11 @@ st.markdown(
 )
 history: list[AskRecord] = ask_history()
 
-with st.form("ask"):
+with st.form(ASK_FORM):
     question = st.text_input(
-        "Your question", key="question", placeholder="e.g. How long should incident records be kept?"
+        "Your question", key=QUESTION, placeholder="e.g. How long should incident records be kept?"
     )
-    submitted = st.form_submit_button("Ask", type="primary", key="ask_button")
+    submitted = st.form_submit_button("Ask", type="primary", key=ASK_BUTTON)
 suggested_questions(document)
 pending = take_pending_question()
 if pending:
@@ -110,9 +117,13 @@ if history:
     asked = list(history)
     left, right = st.columns(2)
     left.download_button(
-        "Download as CSV", lambda: history_csv(asked), "questions.csv", "text/csv", key="csv"
+        "Download as CSV", lambda: history_csv(asked), "questions.csv", "text/csv", key=CSV_DOWNLOAD
     )
     right.download_button(
-        "Download as JSON", lambda: history_json(asked), "questions.json", "application/json", key="json"
+        "Download as JSON",
+        lambda: history_json(asked),
+        "questions.json",
+        "application/json",
+        key=JSON_DOWNLOAD,
     )
     report_button(asked)

@@ -12,7 +12,7 @@ from ui.feedback import attempt
 from ui.records import ClassifyRecord
 from ui.render import md
 from ui.session import page_setup
-from ui.state import CLASSIFY_LAST, store, stored
+from ui.state import CLASSIFY_BUTTON, CLASSIFY_BY, CLASSIFY_FORM, CLASSIFY_LAST, LABELS, store, stored
 from ui.tasks import (
     classify_document,
     classify_with_head,
@@ -44,7 +44,7 @@ choice = st.radio(
         "Your labels (typed below)" if key == OWN else f"{trained[key]} (trained classifier)"
     ),
     horizontal=True,
-    key="classify_by",
+    key=CLASSIFY_BY,
 )
 if choice != OWN:
     st.caption(
@@ -55,11 +55,11 @@ typed = needs_typed_labels(settings)
 if not typed and choice == OWN:
     st.info(f"This model was trained with its own labels: {', '.join(own_labels(settings))}.")
 
-with st.form("classify"):
+with st.form(CLASSIFY_FORM):
     labels_text = st.text_area(
-        "Labels, one per line", DEFAULT_LABELS, height=140, disabled=not typed or choice != OWN, key="labels"
+        "Labels, one per line", DEFAULT_LABELS, height=140, disabled=not typed or choice != OWN, key=LABELS
     )
-    submitted = st.form_submit_button("Classify", type="primary", key="classify_button")
+    submitted = st.form_submit_button("Classify", type="primary", key=CLASSIFY_BUTTON)
 
 provenance = settings.provenance("classify", document.sha256, choice=choice)
 if submitted:

@@ -13,7 +13,16 @@ from ui.feedback import attempt
 from ui.records import CompareRecord
 from ui.render import VIEW_TITLES, md
 from ui.session import page_setup
-from ui.state import COMPARE_LAST, SECOND_DOCUMENT, current_document, store, stored
+from ui.state import (
+    COMPARE_BUTTON,
+    COMPARE_LAST,
+    HEATMAP_VIEW,
+    POOLING,
+    SECOND_DOCUMENT,
+    current_document,
+    store,
+    stored,
+)
 from ui.tasks import compare_documents, passages_of
 
 settings = page_setup("similarity")
@@ -37,10 +46,10 @@ pooling = st.radio(
     list(POOLINGS),
     format_func=lambda key: f"{key}: {POOLINGS[key]}",
     index=list(POOLINGS).index("mean"),
-    key="pooling",
+    key=POOLING,
 )
 provenance = settings.provenance("similarity", document.sha256, second.sha256)
-if st.button("Compare", type="primary", key="compare_button"):
+if st.button("Compare", type="primary", key=COMPARE_BUTTON):
     record = attempt(lambda: compare_documents(document, second, settings, pooling), doing="comparing")
     if record is not None:
         store(COMPARE_LAST, provenance, record)
@@ -68,7 +77,7 @@ view = st.radio(
     format_func=VIEW_TITLES.get,
     index=VIEWS.index("longformer"),
     horizontal=True,
-    key="heatmap_view",
+    key=HEATMAP_VIEW,
 )
 matrix = attempt(lambda: passages_of(record, view), doing="comparing passages")
 if matrix is not None:

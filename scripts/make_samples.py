@@ -1,9 +1,16 @@
-"""Rebuild the public-domain demo samples in assets/samples/ from Debian packages (no web access needed).
+"""Rebuild the public-domain demo samples in assets/samples/ from Debian packages (no web access needed), and
+build the big test document on demand.
 
     apt-get install bible-kjv        # the `bible` program and the King James text (bible-kjv-text)
     apt-get download dict-devil && dpkg-deb -x dict-devil_*.deb artifacts/devil
     .venv/bin/pip install fpdf2      # renders the PDF sample (requirements-test.txt)
     .venv/bin/python scripts/make_samples.py --devil artifacts/devil/usr/share/dictd/devil.dict.dz
+    .venv/bin/python scripts/make_samples.py --bible   # prints the path of the whole Bible as a PDF
+
+`--bible` typesets the whole King James Bible (66 books, 31,102 verses, ~4.3 M characters, ~1.04 M tokens of the
+embedded model) as a PDF of more than 1,000 Letter pages, for the tests and benchmarks of book-length documents
+(issue 27). It is built once and cached under LONGDOC_CACHE/samples (never committed); later calls return the
+cached file at once.
 
 Writes:
 - book_of_esther_kjv.pdf: the Book of Esther (KJV, 1611), typeset as a multi-page PDF (the PDF path);
@@ -18,11 +25,15 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent.parent / "assets" / "samples"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+OUT = REPO_ROOT / "assets" / "samples"
+BIBLE_PDF_NAME = "kjv_bible_v1.pdf"  # the version changes when the layout does (a new name is built again)
 
 # (book, last chapter, section) for the collection: short books, so each reads in one Longformer pass.
 SHORT_BOOKS = [
@@ -103,6 +114,95 @@ def esther_pdf(path: Path) -> None:
     pdf.output(str(path))
 
 
+def whole_bible() -> list[tuple[str, list[tuple[int, list[tuple[int, str]]]]]]:
+    """[(book, [(chapter, [(verse, text)])])] of the whole KJV, from `bible`'s pretty output (headings "Book N",
+    verses "  n text" wrapped onto lines of their own)."""
+    try:
+        out = subprocess.run(["bible", "gen1:1-rev22:21"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise SystemExit(f"`bible` did not run ({error}): apt-get install -y bible-kjv") from error
+    books: list[tuple[str, list[tuple[int, list[tuple[int, str]]]]]] = []
+    for line in out.splitlines():
+        heading = re.fullmatch(r"(\S.*?) (\d+)", line.rstrip())
+        verse = re.fullmatch(r"\s+(\d+) (.*)", line.rstrip())
+        if heading and not line.startswith(" "):
+            book, chapter = heading.group(1), int(heading.group(2))
+            if not books or books[-1][0] != book:
+                books.append((book, []))
+            books[-1][1].append((chapter, []))
+        elif verse and books:
+            books[-1][1][-1][1].append((int(verse.group(1)), verse.group(2).strip()))
+        elif line.strip() and books and books[-1][1][-1][1]:  # a verse's continuation line
+            number, text = books[-1][1][-1][1][-1]
+            books[-1][1][-1][1][-1] = (number, f"{text} {line.strip()}")
+    if len(books) != 66:
+        raise SystemExit(f"`bible` gave {len(books)} books instead of 66: is bible-kjv-text installed?")
+    return books
+
+
+def bible_pdf(path: Path) -> None:
+    """Typeset the whole KJV Bible as a PDF: each book on a new page, its name in the running header, chapters
+    as headings, one paragraph per verse (more than 1,000 Letter pages)."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="Letter")
+    pdf.set_margins(22, 20, 22)
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.set_title("The Holy Bible (King James Version, 1611)")
+    pdf.set_author("King James Version (public domain)")
+    current = {"book": ""}
+
+    def header() -> None:
+        if pdf.page_no() > 1:
+            pdf.set_font("Times", "I", 9)
+            pdf.cell(0, 6, current["book"], new_x="LMARGIN", new_y="NEXT", align="C")
+            pdf.ln(2)
+
+    def footer() -> None:
+        pdf.set_y(-13)
+        pdf.set_font("Times", size=9)
+        pdf.cell(0, 6, f"{pdf.page_no()}", align="C")
+
+    pdf.header, pdf.footer = header, footer
+    pdf.add_page()
+    pdf.set_font("Times", "B", 24)
+    pdf.cell(0, 40, "The Holy Bible", new_x="LMARGIN", new_y="NEXT", align="C")
+    pdf.set_font("Times", "I", 12)
+    pdf.cell(0, 8, "King James Version (1611). Public domain.", new_x="LMARGIN", new_y="NEXT", align="C")
+    for book, chapters in whole_bible():
+        current["book"] = book
+        pdf.add_page()
+        pdf.set_font("Times", "B", 18)
+        pdf.cell(0, 12, f"The Book of {book}", new_x="LMARGIN", new_y="NEXT", align="C")
+        for chapter, verses in chapters:
+            pdf.set_font("Times", "B", 12)
+            pdf.cell(0, 8, f"{book} {chapter}", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("Times", size=10.5)
+            for number, text in verses:
+                pdf.multi_cell(0, 4.8, f"{number} {text}", new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+
+
+def cached_bible_pdf(cache: Path | None = None) -> Path:
+    """The whole-Bible PDF, built on first use under `cache` (default LONGDOC_CACHE/samples) and reused after.
+
+    Raises:
+        SystemExit: the `bible` program (Debian's bible-kjv) or fpdf2 is missing.
+    """
+    if cache is None:
+        sys.path.insert(0, str(REPO_ROOT))
+        from longformer_core.settings import cache_dir
+
+        cache = cache_dir() / "samples"
+    path = cache / BIBLE_PDF_NAME
+    if not path.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        bible_pdf(partial)
+        partial.replace(path)  # atomic: a reader never sees half a file
+    return path
+
+
 def devils_dictionary(dict_dz: Path, path: Path) -> None:
     text = gzip.decompress(dict_dz.read_bytes()).decode("utf-8", errors="replace")
     start = text.index("THE DEVIL'S DICTIONARY")
@@ -124,8 +224,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--devil", type=Path, required=True, help="devil.dict.dz from the dict-devil package")
+    parser.add_argument("--devil", type=Path, help="devil.dict.dz from the dict-devil package")
+    parser.add_argument(
+        "--bible",
+        action="store_true",
+        help="only build (or find) the whole-Bible PDF under LONGDOC_CACHE/samples and print its path",
+    )
     args = parser.parse_args()
+    if args.bible:
+        print(cached_bible_pdf())
+        return
+    if args.devil is None:
+        parser.error("--devil is needed to rebuild assets/samples (or use --bible)")
     OUT.mkdir(parents=True, exist_ok=True)
     esther_pdf(OUT / "book_of_esther_kjv.pdf")
     devils_dictionary(args.devil, OUT / "devils_dictionary_a_to_c.txt")

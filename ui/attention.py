@@ -21,7 +21,32 @@ from longformer_core.reading.encoding import DocumentTokens
 from longformer_core.reading.strategies import STRATEGIES
 from ui.feedback import attempt
 from ui.render import md
-from ui.state import Settings, record_figure
+from ui.state import (
+    ATTN_BAND,
+    ATTN_BAND_DOWNLOAD,
+    ATTN_EXPLAINER,
+    ATTN_GLOBALS,
+    ATTN_GLOBALS_DOWNLOAD,
+    ATTN_HEAD,
+    ATTN_LAYER,
+    ATTN_MATCH,
+    ATTN_MODE,
+    ATTN_PATTERN,
+    ATTN_PATTERN_DOWNLOAD,
+    ATTN_POS,
+    ATTN_TOKEN,
+    ATTN_TOKEN_DOWNLOAD,
+    ATTN_WORD,
+    ATTN_ZOOM,
+    ATTN_ZOOM_K,
+    ATTN_ZOOM_Q,
+    ATTN_ZOOM_SAME,
+    HTML_FILE,
+    PNG_FILE,
+    Settings,
+    record_figure,
+    widget_key,
+)
 from ui.tasks import reader_for
 
 HAS_KALEIDO = importlib.util.find_spec("kaleido") is not None  # PNG export is optional
@@ -84,7 +109,7 @@ def download_buttons(fig: go.Figure, name: str, key: str) -> None:
         data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),  # built only when clicked
         file_name=f"{name}.html",
         mime="text/html",
-        key=f"{key}_html",
+        key=widget_key(key, HTML_FILE),
         on_click="ignore",
     )
     if HAS_KALEIDO:
@@ -93,7 +118,7 @@ def download_buttons(fig: go.Figure, name: str, key: str) -> None:
             data=lambda: fig.to_image(format="png", scale=2),
             file_name=f"{name}.png",
             mime="image/png",
-            key=f"{key}_png",
+            key=widget_key(key, PNG_FILE),
             on_click="ignore",
         )
     else:
@@ -127,11 +152,11 @@ def zoom_ranges(length: int) -> tuple[int, int, int, int]:
     """Sliders for the exact zoom; returns (q0, q1, k0, k1), each range at most plots.MAX_ZOOM long."""
     last = max(length - 1, 1)  # a slider needs two distinct ends
     default = (0, min(last, 299))
-    q0, q1 = st.slider("Zoom: reading positions", 0, last, default, key="attn_zoom_q")
-    if st.checkbox("Read positions: the same range", value=True, key="attn_zoom_same"):
+    q0, q1 = st.slider("Zoom: reading positions", 0, last, default, key=ATTN_ZOOM_Q)
+    if st.checkbox("Read positions: the same range", value=True, key=ATTN_ZOOM_SAME):
         k0, k1 = q0, q1
     else:
-        k0, k1 = st.slider("Zoom: read positions", 0, last, default, key="attn_zoom_k")
+        k0, k1 = st.slider("Zoom: read positions", 0, last, default, key=ATTN_ZOOM_K)
     if q1 - q0 + 1 > plots.MAX_ZOOM or k1 - k0 + 1 > plots.MAX_ZOOM:
         st.caption(f"The zoom shows at most {plots.MAX_ZOOM:,} positions a side: the start of your range.")
 
@@ -147,20 +172,20 @@ def choose_token(document: Document, tokens: DocumentTokens) -> int:
     if n == 1:  # a slider needs two distinct ends
         st.caption("The document has a single token.")
         return 0
-    mode = st.radio("Choose a word", ["by position", "by searching a word"], horizontal=True, key="attn_mode")
+    mode = st.radio("Choose a word", ["by position", "by searching a word"], horizontal=True, key=ATTN_MODE)
     if mode == "by searching a word":
-        word = st.text_input("Word to look for", key="attn_word", placeholder="e.g. incident")
+        word = st.text_input("Word to look for", key=ATTN_WORD, placeholder="e.g. incident")
         matches = plots.word_matches(document.text, word)
         if matches:
             pick = st.selectbox(
                 f"{len(matches)} place(s) found" + (" (first 50)" if len(matches) == 50 else ""),
                 range(len(matches)),
                 format_func=lambda i: f"page {document.page_of(matches[i][0])}: {matches[i][1]}",
-                key="attn_match",
+                key=ATTN_MATCH,
             )
             return tokens.token_at(matches[pick][0])
         st.caption("No match yet: type a word from the document. Meanwhile the slider's word is shown.")
-    return st.slider("Token position in the document", 0, n - 1, n // 2, key="attn_pos")
+    return st.slider("Token position in the document", 0, n - 1, n // 2, key=ATTN_POS)
 
 
 def head_choice(heads: int) -> int | None:
@@ -169,7 +194,7 @@ def head_choice(heads: int) -> int | None:
         "Head",
         options,
         format_func=lambda h: "average of all heads" if h is None else f"head {h + 1}",
-        key="attn_head",
+        key=ATTN_HEAD,
     )
 
 
@@ -209,7 +234,7 @@ def pattern_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
     left, right = st.columns([3, 1])
     with left:
         fig = plots.pattern_figure(grid)
-        st.plotly_chart(fig, theme=None, key="attn_pattern")
+        st.plotly_chart(fig, theme=None, key=ATTN_PATTERN)
         record_figure(
             sel.document,
             "attention_pattern",
@@ -217,12 +242,12 @@ def pattern_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
             f"{cost.n_global:,} global; {cost.share:.2%} of all token pairs)",
             fig,
         )
-        download_buttons(fig, "attention_pattern", "attn_pattern_dl")
+        download_buttons(fig, "attention_pattern", ATTN_PATTERN_DOWNLOAD)
     with right:
         show_cost(cost, heads, layers)
     with st.expander("Zoom in, token by token", expanded=False):
         q0, q1, k0, k1 = zoom_ranges(spec.padded_length)
-        st.plotly_chart(plots.zoom_figure(spec, q0, q1, k0, k1), theme=None, key="attn_zoom")
+        st.plotly_chart(plots.zoom_figure(spec, q0, q1, k0, k1), theme=None, key=ATTN_ZOOM)
 
 
 def token_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
@@ -240,7 +265,7 @@ def token_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
             range(config.num_hidden_layers),
             index=config.num_hidden_layers - 1,
             format_func=lambda i: f"layer {i + 1}",
-            key="attn_layer",
+            key=ATTN_LAYER,
         )
     with c2:
         head = head_choice(config.num_attention_heads)
@@ -255,7 +280,7 @@ def token_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
     page = document.page_of(int(tokens.offsets[token, 0]))
     st.markdown(f"Token **{token:,}** of {len(tokens):,}, page {page}.")
     fig = plots.token_attention_figure(tw, label=label_of(token), marks=plots.page_marks(document, tokens))
-    st.plotly_chart(fig, theme=None, key="attn_token")
+    st.plotly_chart(fig, theme=None, key=ATTN_TOKEN)
     head_name = "all heads" if head is None else f"head {head + 1}"
     record_figure(
         document,
@@ -264,7 +289,7 @@ def token_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
         f"{head_name} ({strategy_label(sel.strategy)})",
         fig,
     )
-    download_buttons(fig, "token_attention", "attn_token_dl")
+    download_buttons(fig, "token_attention", ATTN_TOKEN_DOWNLOAD)
     st.markdown("**In the text** (darker = read more; hover a word for its share)")
     st.html(plots.token_text_html(document.text, tokens, tw, page_of=document.page_of))
 
@@ -274,13 +299,13 @@ def token_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
         "habits, such as always reading the previous word."
     )
     band = plots.band_figure(plots.band_view(att))
-    st.plotly_chart(band, theme=None, key="attn_band")
-    download_buttons(band, "band_view", "attn_band_dl")
+    st.plotly_chart(band, theme=None, key=ATTN_BAND)
+    download_buttons(band, "band_view", ATTN_BAND_DOWNLOAD)
     if att.global_positions.size:
         st.subheader("What the global tokens read")
         view = plots.global_rows_view(att)
         fig_g = plots.global_rows_figure(view, global_labels(view, document, tokens, label_of))
-        st.plotly_chart(fig_g, theme=None, key="attn_globals")
+        st.plotly_chart(fig_g, theme=None, key=ATTN_GLOBALS)
         record_figure(
             document,
             "attention_globals",
@@ -288,7 +313,7 @@ def token_section(sel: Selection, reader: DocumentReader, key: tuple) -> None:
             f"({strategy_label(sel.strategy)})",
             fig_g,
         )
-        download_buttons(fig_g, "global_rows", "attn_globals_dl")
+        download_buttons(fig_g, "global_rows", ATTN_GLOBALS_DOWNLOAD)
 
 
 def show(settings: Settings, document: Document) -> None:
@@ -301,7 +326,7 @@ def show(settings: Settings, document: Document) -> None:
     strategy = STRATEGIES.get(sel.strategy)
     st.markdown(f"**{md(sel.document.name)}** · strategy: **{strategy.label if strategy else sel.strategy}**")
     with st.expander("How to read these pictures", expanded=False):
-        st.plotly_chart(plots.explainer_figure(sel.strategy), theme=None, key="attn_explainer")
+        st.plotly_chart(plots.explainer_figure(sel.strategy), theme=None, key=ATTN_EXPLAINER)
         st.markdown(
             "Every word in Longformer reads only its neighbours (here 4 either side, in the real model 256), so "
             "the work grows with the document's length instead of its square. A few **global** words read "

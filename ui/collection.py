@@ -42,7 +42,30 @@ from ui.charts import collection_figure
 from ui.columns import model_header
 from ui.feedback import attempt, working
 from ui.render import VIEW_TITLES, flat, md
-from ui.state import COLLECTION, Provenance, Settings, Stored, store, stored
+from ui.state import (
+    COLLECTION,
+    COLLECTION_CSV,
+    COLLECTION_DOC,
+    COLLECTION_EMBED,
+    COLLECTION_FILES,
+    COLLECTION_K,
+    COLLECTION_LABEL_COLUMN,
+    COLLECTION_LIKED,
+    COLLECTION_MAP_CHART,
+    COLLECTION_NEW_BUTTON,
+    COLLECTION_NEW_FORM,
+    COLLECTION_PASTED,
+    COLLECTION_POOLING,
+    COLLECTION_SOURCE,
+    COLLECTION_TEXT_COLUMN,
+    COLLECTION_TITLE_COLUMN,
+    COLLECTION_VIEW,
+    Provenance,
+    Settings,
+    kept,
+    store,
+    stored,
+)
 
 NONE = "(none)"
 N_SHOWN = 5  # neighbours and recommendations listed
@@ -161,10 +184,10 @@ def current_collection(settings: Settings) -> CollectionState | None:
     A collection read by another model must not be compared with vectors of the model in use (a pasted
     article would be embedded by the new model and compared with the old model's vectors).
     """
-    kept = st.session_state.get(COLLECTION)
-    if not isinstance(kept, Stored):
+    last = kept(COLLECTION)
+    if last is None:
         return None
-    state = stored(COLLECTION, provenance_of(kept.value.corpus, settings))
+    state = stored(COLLECTION, provenance_of(last.value.corpus, settings))
     if state is None:
         st.info(
             "The model or the global-attention strategy changed since the collection was read: "
@@ -184,7 +207,7 @@ def choose_source() -> Callable[[], Corpus] | None:
         "What to explore",
         list(labels),
         horizontal=True,
-        key="collection_source",
+        key=COLLECTION_SOURCE,
         format_func=labels.__getitem__,
     )
     if source == "sample":
@@ -198,10 +221,10 @@ def choose_source() -> Callable[[], Corpus] | None:
         return lambda: read_collection_csv(path.read_bytes(), path.name, "text", "title", "section")
     if source != "csv":
         uploads = st.file_uploader(
-            "Documents", type=["pdf", "txt", "md"], accept_multiple_files=True, key="collection_files"
+            "Documents", type=["pdf", "txt", "md"], accept_multiple_files=True, key=COLLECTION_FILES
         )
         return (lambda: read_files([(u.name, u.getvalue()) for u in uploads])) if uploads else None
-    upload = st.file_uploader("CSV file", type=["csv"], key="collection_csv")
+    upload = st.file_uploader("CSV file", type=["csv"], key=COLLECTION_CSV)
     if upload is None:
         return None
     data = upload.getvalue()
@@ -209,17 +232,17 @@ def choose_source() -> Callable[[], Corpus] | None:
     if not columns:
         return None
     text_column = st.selectbox(
-        "Column with the text", columns, index=default_text_column(columns), key="collection_text_column"
+        "Column with the text", columns, index=default_text_column(columns), key=COLLECTION_TEXT_COLUMN
     )
     lowered = [c.lower() for c in columns]
     title_guess = lowered.index("title") + 1 if "title" in lowered else 0
     title_column = st.selectbox(
-        "Column with a title (optional)", [NONE, *columns], index=title_guess, key="collection_title_column"
+        "Column with a title (optional)", [NONE, *columns], index=title_guess, key=COLLECTION_TITLE_COLUMN
     )
     label_column = st.selectbox(
         "Column with a known label (optional, e.g. a category)",
         [NONE, *columns],
-        key="collection_label_column",
+        key=COLLECTION_LABEL_COLUMN,
     )
     return lambda: read_collection_csv(
         data,
@@ -233,7 +256,7 @@ def choose_source() -> Callable[[], Corpus] | None:
 def read_section(settings: Settings) -> None:
     """Choose the documents and read them (the result is kept in the session with its provenance)."""
     load = choose_source()
-    if load is not None and st.button("Read and group the documents", type="primary", key="collection_embed"):
+    if load is not None and st.button("Read and group the documents", type="primary", key=COLLECTION_EMBED):
         corpus = attempt(load, doing="reading the collection")
         if corpus is not None:
             attempt(lambda: embed_collection(corpus, settings), doing="reading the documents")
@@ -258,18 +281,18 @@ def groups_section(state: CollectionState) -> Shown | None:
     n = len(state.corpus)
     left, right = st.columns(2)
     view = left.radio(
-        "Model", COLLECTION_VIEWS, format_func=VIEW_TITLES.get, horizontal=True, key="collection_view"
+        "Model", COLLECTION_VIEWS, format_func=VIEW_TITLES.get, horizontal=True, key=COLLECTION_VIEW
     )
     pooling = right.radio(
         "Summary of the words",
         list(POOLINGS),
         index=list(POOLINGS).index("mean"),
         horizontal=True,
-        key="collection_pooling",
+        key=COLLECTION_POOLING,
         help="; ".join(f"{k}: {v}" for k, v in POOLINGS.items()),
     )
     other = "truncated" if view == "longformer" else "longformer"
-    k = st.slider("Number of groups (clusters)", 2, min(12, n - 1), min(5, n - 1), key="collection_k")
+    k = st.slider("Number of groups (clusters)", 2, min(12, n - 1), min(5, n - 1), key=COLLECTION_K)
     key = f"{state.corpus.hash}|{state.model_key}|{state.strategy}"
     clusters = attempt(
         lambda: collection_clusters(key, view, pooling, k, state), doing="grouping the documents"
@@ -284,7 +307,7 @@ def groups_section(state: CollectionState) -> Shown | None:
     coords = collection_map(key, view, pooling, state)
     st.plotly_chart(
         collection_figure(coords, clusters.labels, state.titles, state.corpus.texts),
-        key="collection_map_chart",
+        key=COLLECTION_MAP_CHART,
     )
     st.subheader("The groups")
     terms = collection_terms(key, view, pooling, k, state)
@@ -306,7 +329,7 @@ def neighbours_section(shown: Shown) -> None:
     """A document's nearest neighbours for both models, their overlap, and where they disagree most."""
     state, titles, n = shown.state, shown.state.titles, len(shown.state.corpus)
     groups = state.groups
-    doc = st.selectbox("Document", range(n), format_func=lambda i: flat(titles[i], 100), key="collection_doc")
+    doc = st.selectbox("Document", range(n), format_func=lambda i: flat(titles[i], 100), key=COLLECTION_DOC)
     a, b = st.columns(2, border=True)
     for column, view, vectors in ((a, shown.view, shown.vectors), (b, shown.other, shown.other_vectors)):
         with column:
@@ -338,9 +361,9 @@ def recommendations_section(shown: Shown, settings: Settings) -> None:
     state, titles, vectors, n = shown.state, shown.state.titles, shown.vectors, len(shown.state.corpus)
     new_tab, liked_tab, cold_tab = st.tabs(["A new article", "A reader's favourites", "A new reader"])
     with new_tab:
-        with st.form("collection_new"):
-            pasted = st.text_area("Paste an article", key="collection_pasted", height=140)
-            go = st.form_submit_button("Find its group and similar articles", key="collection_new_button")
+        with st.form(COLLECTION_NEW_FORM):
+            pasted = st.text_area("Paste an article", key=COLLECTION_PASTED, height=140)
+            go = st.form_submit_button("Find its group and similar articles", key=COLLECTION_NEW_BUTTON)
         if go:
             query = attempt(
                 lambda: embed_one_text(pasted, state, settings, shown.view, shown.pooling),
@@ -358,7 +381,7 @@ def recommendations_section(shown: Shown, settings: Settings) -> None:
             "Articles the reader liked",
             range(n),
             format_func=lambda i: flat(titles[i], 100),
-            key="collection_liked",
+            key=COLLECTION_LIKED,
         )
         if liked:
             st.dataframe(

@@ -16,7 +16,18 @@ from longformer_core.reading.results import Located
 from longformer_core.similarity import PassageMatrix, SimilarityResult
 from ui.charts import seen_chart
 from ui.records import ViewAnswer
-from ui.render import VIEW_HELP, VIEW_TITLES, flat, highlight, md, page_text, seen_caption
+from ui.render import (
+    VIEW_HELP,
+    VIEW_TITLES,
+    flat,
+    highlight,
+    list_html,
+    md,
+    page_text,
+    seen_caption,
+    table_html,
+)
+from ui.state import PRELIMINARY, SEEN_CHART, widget_key
 
 
 def model_header(view: View) -> None:
@@ -36,7 +47,14 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
     elif best is None:
         st.warning("No answer: this model found nothing to point to in the part it read.")
     else:
-        st.html(f'<p style="font-weight:600;margin:0">{html.escape(flat(best.text))}</p>')
+        if best.items:  # a list answer, shown as a list
+            st.html(f'<div style="font-weight:600">{list_html(document, best.items)}</div>')
+        else:
+            st.html(f'<p style="font-weight:600;margin:0">{html.escape(flat(best.text))}</p>')
+        if best.cell is not None and best.cell[0] < len(
+            document.tables
+        ):  # a cell: its table, the cell marked
+            st.html(table_html(document, best.cell))
         left, right = st.columns(2)
         left.metric(
             "Confidence",
@@ -53,7 +71,7 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
     st.plotly_chart(
         seen_chart(view, result.n_tokens, result.seen_tokens, answer.answer_token, where),
         config={"displayModeBar": False},
-        key=f"seen_{view}_preliminary" if answer.preliminary else f"seen_{view}",
+        key=widget_key(SEEN_CHART, view, PRELIMINARY) if answer.preliminary else widget_key(SEEN_CHART, view),
     )
     st.caption(seen_caption(result.seen_tokens, result.n_tokens))
     for note in result.notes:

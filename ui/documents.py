@@ -11,8 +11,22 @@ import streamlit as st
 from longformer_core.documents import Document, load_document, load_path
 from longformer_core.documents.pdf_worker import default_pool
 from longformer_core.settings import data_dir
-from ui.feedback import attempt, user_message
-from ui.state import DOCUMENT, current_document, set_document, upload_error_key, upload_key
+from ui.feedback import attempt, page_progress, user_message
+from ui.state import (
+    DOCUMENT,
+    PASSWORD,
+    SAMPLE_CHOICE,
+    UPLOADER,
+    USE_SAMPLE,
+    PdfFile,
+    current_document,
+    keep_pdf,
+    note_upload,
+    set_document,
+    set_upload_error,
+    upload_error,
+    widget_key,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = REPO_ROOT / "assets" / "samples"
@@ -84,18 +98,20 @@ def document_picker(slot: str) -> Document | None:
     """
     _pdf_worker_warming()
     uploaded = st.file_uploader(
-        "Upload a PDF or a text file (.txt, .md)", type=UPLOAD_TYPES, key=f"{slot}_upload"
+        "Upload a PDF or a text file (.txt, .md)", type=UPLOAD_TYPES, key=widget_key(slot, UPLOADER)
     )
     password = st.text_input(
-        "PDF password (only if the file is locked)", type="password", key=f"{slot}_password"
+        "PDF password (only if the file is locked)", type="password", key=widget_key(slot, PASSWORD)
     )
     if uploaded is not None:
         _load_upload(slot, uploaded.file_id, uploaded.getvalue(), uploaded.name, password)
     samples = sample_files()
     if samples:
         left, right = st.columns([3, 1], vertical_alignment="bottom")
-        choice = left.selectbox("...or use a sample document", list(samples), key=f"{slot}_sample")
-        if right.button("Use this sample", key=f"{slot}_use_sample", type="primary"):
+        choice = left.selectbox(
+            "...or use a sample document", list(samples), key=widget_key(slot, SAMPLE_CHOICE)
+        )
+        if right.button("Use this sample", key=widget_key(slot, USE_SAMPLE), type="primary"):
             path = samples[choice]
             document = attempt(
                 lambda: cached_sample(str(path), path.stat().st_mtime), doing="reading the sample"
@@ -115,20 +131,17 @@ def _use(slot: str, document: Document) -> None:
 
 def _load_upload(slot: str, file_id: str, data: bytes, name: str, password: str) -> None:
     """Load an upload once per (file, password); keep showing its error until the user changes something."""
-    key = (file_id, password)
-    if st.session_state.get(upload_key(slot)) != key:
-        st.session_state[upload_key(slot)] = key
-        st.session_state[upload_error_key(slot)] = None
+    if note_upload(slot, file_id, password):
         try:
-            with st.spinner(f"Reading {name}..."):
-                document = load_document(data, name, password=password or None)
+            with st.spinner(f"Reading {name}..."):  # pages, pages/s and the time left in the sidebar
+                document = load_document(data, name, password=password or None, on_page=page_progress(name))
         except Exception as exc:  # noqa: BLE001 - any failure becomes a message (see user_message)
-            st.session_state[upload_error_key(slot)] = user_message(exc, "reading the file")
+            set_upload_error(slot, user_message(exc, "reading the file"))
         else:
-            from ui.explain import remember_pdf_bytes  # the page view renders uploaded PDFs from their bytes
-
-            remember_pdf_bytes(document, data)
+            keep_pdf(
+                document, PdfFile(data, password or None)
+            )  # the page view renders it (with its password)
             _use(slot, document)
-    error = st.session_state.get(upload_error_key(slot))
+    error = upload_error(slot)
     if error:
         st.error(error)

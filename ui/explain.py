@@ -17,14 +17,31 @@ from longformer_core.reading.encoding import VIEWS
 from ui.feedback import attempt
 from ui.records import AskRecord
 from ui.render import md
-from ui.state import DOCUMENT, SessionFigure, current_document, session_figures, set_document
+from ui.state import (
+    DOCUMENT,
+    EVIDENCE_STRIP,
+    EVIDENCE_TABLE,
+    EXPLAIN_BUTTON,
+    PAGE_VIEW_PAGE,
+    REPORT_DOWNLOAD,
+    STRATEGIES_BUTTON,
+    STRATEGY_TABLE,
+    SUGGESTED_QUESTION,
+    PdfFile,
+    Provenance,
+    SessionFigure,
+    Settings,
+    current_document,
+    explanations,
+    kept_pdf,
+    session_figures,
+    set_document,
+    set_pending_question,
+    strategy_tables,
+    take_sample_link,
+    widget_key,
+)
 from ui.tasks import reader_for
-
-EXPLANATIONS = "explanations"  # {(sha256, question): {view: Explanation}}
-STRATEGY_TABLES = "strategy_tables"  # {(sha256, question): list[StrategyRow]}
-PDF_BYTES = "pdf_bytes"  # {sha256: bytes} of uploaded PDFs (the page view renders from them)
-PENDING_QUESTION = "pending_question"  # a suggested question clicked, asked on this run
-SAMPLE_FROM_URL = "sample_from_url"  # the ?sample= name already applied in this session
 
 
 @st.cache_resource(show_spinner="Reading the sample documents...")
@@ -41,9 +58,8 @@ def sample_of(document: Document) -> Sample | None:
 def apply_sample_link() -> None:
     """`?sample=NAME` in the URL opens the app on that sample (once per session, so a later choice sticks)."""
     name = st.query_params.get("sample")
-    if not name or st.session_state.get(SAMPLE_FROM_URL) == name:
+    if not name or not take_sample_link(name):
         return
-    st.session_state[SAMPLE_FROM_URL] = name
     sample = cached_samples().get(name)
     if sample is None:
         st.warning(f"There is no sample called '{md(name)}'. Samples: {', '.join(cached_samples())}.")
@@ -51,17 +67,12 @@ def apply_sample_link() -> None:
     set_document(DOCUMENT, sample.document)
 
 
-def remember_pdf_bytes(document: Document, data: bytes) -> None:
-    """Keep an uploaded PDF's bytes for the page view (a few MB per PDF, this session only)."""
-    if document.kind == "pdf":
-        st.session_state.setdefault(PDF_BYTES, {})[document.sha256] = data
-
-
-def pdf_bytes(document: Document) -> bytes | None:
+def pdf_file(document: Document) -> PdfFile | None:
+    """The PDF a document was read from (a bundled sample, or an upload of this session with its password)."""
+    if document.kind != "pdf":
+        return None
     sample = sample_of(document)
-    if sample is not None and document.kind == "pdf":
-        return sample.data
-    return st.session_state.get(PDF_BYTES, {}).get(document.sha256)
+    return PdfFile(sample.data) if sample is not None else kept_pdf(document)
 
 
 def suggested_questions(document: Document) -> None:
@@ -72,25 +83,27 @@ def suggested_questions(document: Document) -> None:
     st.caption("Suggested questions (their answers are far beyond what a 512-token model reads):")
     columns = st.columns(len(sample.questions))
     for i, (column, q) in enumerate(zip(columns, sample.questions, strict=True)):
-        if column.button(q.question, key=f"suggested_{i}"):
-            st.session_state[PENDING_QUESTION] = q.question
+        if column.button(q.question, key=widget_key(SUGGESTED_QUESTION, i)):
+            set_pending_question(q.question)
 
 
-def take_pending_question() -> str | None:
-    """The suggested question clicked on this run, if any (consumed)."""
-    return st.session_state.pop(PENDING_QUESTION, None)
+def answered_with(record: AskRecord, settings: Settings) -> bool:
+    """Whether the record's answers came from the model and strategy in use (its evidence needs that model)."""
+    return record.provenance == settings.provenance("qa", record.source.sha256, choice=record.question)
 
 
-def _key(record: AskRecord) -> tuple[str, str]:
-    return record.source.sha256, record.question
-
-
-def evidence_section(record: AskRecord, settings) -> None:
+def evidence_section(record: AskRecord, settings: Settings) -> None:
     """'Why this answer?': evidence per view (a strip over the pages, the top 5 passages) and the page view."""
     st.subheader("Why this answer?")
+    if not answered_with(record, settings):
+        st.caption(
+            "The model or the global-attention strategy changed since this question was answered: "
+            "ask it again to see the evidence."
+        )
+        return
     st.caption("Which passages the models relied on for their answers (how to read this: docs/app.md).")
-    stored = st.session_state.setdefault(EXPLANATIONS, {})
-    if _key(record) not in stored and st.button("Show the evidence", key="explain_button"):
+    stored = explanations()
+    if record.provenance not in stored and st.button("Show the evidence", key=EXPLAIN_BUTTON):
         reader = reader_for(record.source, settings, "qa")
         results = {v: a.result for v, a in record.answers.items()}
         with st.spinner("Finding the evidence (one pass with gradients per model)..."):
@@ -98,35 +111,37 @@ def evidence_section(record: AskRecord, settings) -> None:
                 lambda: explain(reader, record.question, results, views=VIEWS), doing="explaining"
             )
         if found is not None:
-            stored[_key(record)] = found
-    explanations = stored.get(_key(record))
-    if not explanations:
+            stored[record.provenance] = found
+    shown = stored.get(record.provenance)
+    if not shown:
         return
-    fig = evidence_strip_figure(record.source.n_pages, explanations)
-    st.plotly_chart(fig, key="evidence_strip")
-    tabs = st.tabs([v for v in reversed(VIEWS) if v in explanations])
-    for tab, view in zip(tabs, [v for v in reversed(VIEWS) if v in explanations], strict=True):
-        e = explanations[view]
+    fig = evidence_strip_figure(record.source.n_pages, shown)
+    st.plotly_chart(fig, key=EVIDENCE_STRIP)
+    tabs = st.tabs([v for v in reversed(VIEWS) if v in shown])
+    for tab, view in zip(tabs, [v for v in reversed(VIEWS) if v in shown], strict=True):
+        e = shown[view]
         with tab:
             st.markdown(f"Answer: **{md(e.answer.text[:200])}** (page {md(e.answer.page_label)})")
             rows = [
                 {"rank": i + 1, "share": round(ev.score, 3), "page": ev.page_label, "passage": ev.text[:300]}
                 for i, ev in enumerate(e.top(5))
             ]
-            st.dataframe(rows, hide_index=True, key=f"evidence_{view}")
-    page_view_section(record, explanations.get("longformer") or next(iter(explanations.values())))
+            st.dataframe(rows, hide_index=True, key=widget_key(EVIDENCE_TABLE, view))
+    page_view_section(record, shown.get("longformer") or next(iter(shown.values())))
 
 
 def page_view_section(record: AskRecord, explanation: Explanation) -> None:
     """The PDF page with the answer (red) and its top evidence passages (amber) outlined; page stepping."""
-    data = pdf_bytes(record.source) if record.source.kind == "pdf" else None
-    if data is None:
+    pdf = pdf_file(record.source)
+    if pdf is None:
         return
     st.subheader("On the page")
-    pages = PdfPages(data)
+    pages = attempt(lambda: PdfPages(pdf.data, password=pdf.password), doing="opening the PDF")
+    if pages is None:
+        return
     default = explanation.answer.page
     page = st.number_input(
-        "Page", min_value=1, max_value=pages.n_pages, value=default, step=1, key="page_view_page"
+        "Page", min_value=1, max_value=pages.n_pages, value=default, step=1, key=PAGE_VIEW_PAGE
     )
     spans = answer_page_spans(explanation.answer.char_span, [ev.char_span for ev in explanation.top(5)])
     view = attempt(lambda: pages.render(record.source, int(page), spans), doing="drawing the page")
@@ -139,11 +154,26 @@ def page_view_section(record: AskRecord, explanation: Explanation) -> None:
         st.image(view.image, width="stretch")
 
 
-def strategy_section(record: AskRecord, settings) -> None:
+def strategy_table_provenance(record: AskRecord, settings: Settings) -> Provenance:
+    """What the "Try every strategy" table of the record's question is computed from: the document, the model
+    in use and the question, and the keywords typed (the keyword strategy's row), not the sidebar's strategy."""
+    return Provenance(
+        (record.source.sha256,),
+        settings.model_key,
+        "every strategy",
+        settings.keywords,
+        choice=record.question,
+    )
+
+
+def strategy_section(record: AskRecord, settings: Settings) -> None:
     """'Try every strategy': the Longformer's answer under each global-attention strategy."""
+    if not answered_with(record, settings):  # the evidence section says to ask again
+        return
     st.subheader("What global attention changes")
-    tables = st.session_state.setdefault(STRATEGY_TABLES, {})
-    if _key(record) not in tables and st.button("Try every strategy", key="strategies_button"):
+    tables = strategy_tables()
+    table = strategy_table_provenance(record, settings)
+    if table not in tables and st.button("Try every strategy", key=STRATEGIES_BUTTON):
         with st.spinner("Answering with every strategy (each reads the document again)..."):
             rows = attempt(
                 lambda: try_strategies(
@@ -152,8 +182,8 @@ def strategy_section(record: AskRecord, settings) -> None:
                 doing="trying the strategies",
             )
         if rows is not None:
-            tables[_key(record)] = rows
-    rows = tables.get(_key(record))
+            tables[table] = rows
+    rows = tables.get(table)
     if rows:
         st.dataframe(
             [
@@ -168,7 +198,7 @@ def strategy_section(record: AskRecord, settings) -> None:
                 for r in rows
             ],
             hide_index=True,
-            key="strategy_table",
+            key=STRATEGY_TABLE,
         )
 
 
@@ -176,7 +206,7 @@ def session_report(
     document: Document,
     history: list[AskRecord],
     figures: list[SessionFigure],
-    explanations: Mapping[tuple[str, str], dict[str, Explanation]],
+    evidence: Mapping[Provenance, dict[str, Explanation]],
 ) -> str | None:
     """The report's HTML: every question about `document` with its answers and evidence, then the figures
     drawn about it in the session (the Attention page's); None before any question about it.
@@ -185,7 +215,7 @@ def session_report(
         document: the document the report is about.
         history: the session's questions (those about other documents are left out).
         figures: figures drawn in the session (`ui.state.session_figures(document)`).
-        explanations: the evidence shown, {(sha256, question): {view: Explanation}} (session's EXPLANATIONS).
+        evidence: the evidence shown, {answers' provenance: {view: Explanation}} (`ui.state.explanations()`).
     Returns:
         one self-contained HTML document, or None.
     """
@@ -193,7 +223,7 @@ def session_report(
     if not records:
         return None
     entries = [
-        ReportEntry(r.question, {v: a.result for v, a in r.answers.items()}, explanations.get(_key(r), {}))
+        ReportEntry(r.question, {v: a.result for v, a in r.answers.items()}, evidence.get(r.provenance, {}))
         for r in records
     ]
     return build_report(
@@ -214,14 +244,14 @@ def report_button(history: list[AskRecord]) -> None:
     if not any(r.source.sha256 == document.sha256 for r in history):
         return  # no question about this document yet
     figures = session_figures(document)
-    explanations = dict(st.session_state.get(EXPLANATIONS, {}))
+    evidence = dict(explanations())
     st.download_button(
         "Download report (HTML)",
         # Built when clicked (on another thread, without the session: everything it reads is captured here).
-        lambda: session_report(document, history, figures, explanations) or "",
+        lambda: session_report(document, history, figures, evidence) or "",
         f"{document.name.rsplit('.', 1)[0]}-report.html",
         "text/html",
-        key="report",
+        key=REPORT_DOWNLOAD,
         help=f"Answers, evidence and {len(figures)} figure(s) from the Attention page; opens without a network."
         if figures
         else "Answers and evidence; visit the Attention page to add its figures. Opens without a network.",

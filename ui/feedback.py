@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ import streamlit as st
 from longformer_core.documents import DocumentError
 from longformer_core.model.registry import ModelLoadError
 from longformer_core.reading.encoding import Progress
+from ui.render import md
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,3 +67,42 @@ def working(label: str) -> Iterator[Progress]:
             box.update(label=f"{label} Stopped.", state="error", expanded=False)
             raise
         box.update(label=f"Done in {time.perf_counter() - started:.1f} s.", state="complete", expanded=False)
+
+
+def time_left(seconds: float | None) -> str:
+    """A remaining time in words for a progress line ("about 40 s left", "about 3 min left"); "" when unknown."""
+    if seconds is None or math.isnan(seconds) or seconds < 0:  # unknown, NaN or negative
+        return ""
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+def page_progress(name: str) -> Callable[[int, int], None]:
+    """A progress bar in the sidebar for a PDF being read: pages read, pages per second and the time left.
+
+    Returns:
+        the (pages read, pages in the PDF) callback for `load_document(on_page=...)`; the bar goes away when
+        the last page is read. Redrawn at most 4 times a second (a book reports ~60 pages a second).
+    """
+    bar = st.sidebar.empty()
+    started = time.monotonic()
+    drawn = [0.0]
+
+    def update(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total:
+            bar.empty()
+            return
+        if now - drawn[0] < 0.25:
+            return
+        drawn[0] = now
+        rate = done / (now - started) if done and now > started else 0.0
+        speed = f" · {rate:,.0f} pages/s" if rate else ""
+        left = time_left((total - done) / rate) if rate else ""
+        text = f"Reading {md(name)}: page {done:,} of {total:,}{speed}" + (f" · {left}" if left else "")
+        bar.progress(done / max(total, 1), text=text)
+
+    return update

@@ -13,7 +13,25 @@ from longformer_core.classify import ClassifyResult
 from longformer_core.documents import Document
 from longformer_core.qa.answering import QAResult
 from longformer_core.reading.document_reading import DocumentReader
+from longformer_core.reading.strategies import DEFAULT_EVERY_K
 from longformer_core.similarity import SimilarityResult
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a kept result was computed from; a result whose provenance differs is stale.
+
+    Defined here, beside the records that carry it; `ui.state` (which stores them) re-exports it.
+    """
+
+    documents: tuple[str, ...]  # sha256 of each document (or corpus hash) read
+    model_key: str
+    strategy: str
+    keywords: tuple[str, ...] = ()
+    every_k: int = DEFAULT_EVERY_K
+    choice: str = (
+        ""  # a page's own choice the result depends on (the Classify page's classifier, the question)
+    )
 
 
 @dataclass
@@ -35,6 +53,9 @@ class AskRecord:
     strategy: str
     model: str
     answers: dict[str, ViewAnswer]
+    # Document, model, strategy and question the answers came from: their evidence is kept under it, and is
+    # only computed while the sidebar still matches it (the evidence pass needs the model that answered).
+    provenance: Provenance
     asked_at: str = field(default_factory=lambda: datetime.now().isoformat(timespec="seconds"))
     preliminary: dict[str, ViewAnswer] = field(default_factory=dict)  # first answers shown while reading
 

@@ -82,3 +82,46 @@ def flat(text: str, n: int = 400) -> str:
 def md(text: str) -> str:
     """User or document text made inert inside Streamlit Markdown (links, emphasis, LaTeX, HTML)."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
+
+
+def table_html(document: Document, cell: tuple[int, int, int]) -> str:
+    """A table answer shown as its table: caption, column headers, rows, the answer's cell marked and its row
+    and column headers in bold. All document text is escaped.
+
+    Args:
+        document: whose `tables` hold the table.
+        cell: (index in document.tables, row, column) of the answer's cell.
+    """
+    table_index, row, column = cell
+    table = document.tables[table_index]
+    mark = "background:#fde68a;outline:2px solid #dc2626;font-weight:600"
+    head = "".join(
+        f'<th style="padding:2px 6px;{"background:#fef3c7" if j == column else ""}">{html.escape(h)}</th>'
+        for j, h in enumerate(table.header)
+    )
+    body = []
+    for i, cells in enumerate(table.rows):
+        tds = []
+        for j, text in enumerate(cells):
+            style = mark if (i, j) == (row, column) else ("font-weight:600" if i == row and j == 0 else "")
+            tds.append(f'<td style="padding:2px 6px;{style}">{html.escape(text)}</td>')
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    caption = html.escape(table.caption or table.label or f"Table on page {table.page}")
+    return (
+        '<div style="overflow-x:auto;font-size:0.85rem"><table style="border-collapse:collapse">'
+        f'<caption style="caption-side:top;text-align:left;font-style:italic">{caption}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def list_html(document: Document, items: Sequence[tuple[int, int]]) -> str:
+    """A list answer as a bulleted list (each item's text escaped, its own bullet or number dropped)."""
+    shown = [
+        re.sub(r"^(?:[-*•◦▪‣●■□➢–\ue000-\uf8ff]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+", "", document.text[a:b])
+        for a, b in items
+    ]
+    return (
+        "<ul style='margin:0.2rem 0'>"
+        + "".join(f"<li>{html.escape(flat(t, 300))}</li>" for t in shown)
+        + "</ul>"
+    )

@@ -22,7 +22,7 @@ from longformer_core.reading.priority import foreground
 from longformer_core.reading.strategies import DEFAULT_EVERY_K
 from longformer_core.similarity import PassageMatrix, compare, passage_matrix
 from ui import state
-from ui.feedback import working
+from ui.feedback import time_left, working
 from ui.records import AskRecord, ClassifyRecord, CompareRecord, ViewAnswer
 from ui.render import VIEW_TITLES
 from ui.state import Settings
@@ -103,6 +103,7 @@ def read_views(
     *,
     task_head: ModelHead | None = None,
     sentences: bool = False,
+    last4: bool = False,
 ) -> None:
     """Read the document with each view that needs it, reporting progress in plain words.
 
@@ -116,15 +117,18 @@ def read_views(
         task_head: a view whose model has this head ("qa", "classification") runs its own pass per
             request, so it is skipped here.
         sentences: also embed every sentence on its own (to pick answer sentences without a QA head).
+        last4: also keep the sum of the last four layers (the "sum-last4" pooling of Compare).
     """
-    todo = [v for v in views if reader.model_for(v).head != task_head and not reader.has_pass(v)]
+    todo = [v for v in views if reader.model_for(v).head != task_head and not reader.has_pass(v, last4)]
     sentences = sentences and not reader.passage_vectors_ready()
     steps = len(todo) + int(sentences)
     for i, view in enumerate(todo):
         step = scaled(progress, i / steps, (i + 1) / steps)
         step(0.0, f"{VIEW_TITLES[view]} is reading the document...")
         reader.encoded(
-            view, lambda f, msg, step=step, view=view: step(f, f"{VIEW_TITLES[view]} is reading ({msg})")
+            view,
+            lambda f, msg, step=step, view=view: step(f, f"{VIEW_TITLES[view]} is reading ({msg})"),
+            last4=last4,
         )
     if sentences:
         step = scaled(progress, len(todo) / steps, 1.0)
@@ -157,7 +161,8 @@ def answer_question(
     """
     question = check_question(question)
     reader = reader_for(document, settings, "qa")
-    record = AskRecord(question, document, reader.strategy, settings.pair.name, {})
+    provenance = settings.provenance("qa", document.sha256, choice=question)
+    record = AskRecord(question, document, reader.strategy, settings.pair.name, {}, provenance)
     reading = start_reading(reader)  # already going since the page opened, usually (shared by sessions)
     with working("Answering...") as progress:
         pending: list[View] = list(VIEWS)
@@ -176,13 +181,16 @@ def answer_question(
             if not ready:  # wait for the next view, showing how far the reading is
                 fractions = reading.fractions()
                 done = sum(fractions.values()) / max(1, len(fractions))
+                running = reading.running_step()
+                left = time_left(reading.seconds_left(running)) if running else ""
                 progress(
                     0.95 * done,
                     "Reading the document: "
                     + ", ".join(
                         f"{VIEW_TITLES.get(step, step.capitalize())} {fraction:.0%}"
                         for step, fraction in fractions.items()
-                    ),
+                    )
+                    + (f" ({_step_title(running)}: {left})" if left else ""),
                 )
                 reading.wait(pending[0], timeout=0.5)  # raises when the reading failed
                 continue
@@ -211,6 +219,10 @@ def start_background_reading(document: Document, settings: Settings) -> Backgrou
 READING_STEP_TITLES = {"passages": "Each passage on its own"}
 
 
+def _step_title(step: str) -> str:
+    return READING_STEP_TITLES.get(step) or VIEW_TITLES.get(step, step)
+
+
 def show_reading_progress(reading: BackgroundReading) -> None:
     """One progress bar per reading step; refreshed every second while the reading goes on."""
     if reading.done:
@@ -227,13 +239,14 @@ def _live_reading_progress(reading: BackgroundReading) -> None:
 
 
 def _draw_reading_progress(reading: BackgroundReading) -> None:
-    with st.container(key="reading_progress"):
+    with st.container(key=state.READING_PROGRESS):
         st.caption(
             "Reading the document for questions" + (" (done)" if reading.done and not reading.error else "")
         )
         for step, fraction in reading.fractions().items():
-            title = READING_STEP_TITLES.get(step) or VIEW_TITLES.get(step, step)
-            st.progress(fraction, text=f"{title}: {fraction:.0%}")
+            title = _step_title(step)
+            left = time_left(reading.seconds_left(step))
+            st.progress(fraction, text=f"{title}: {fraction:.0%}" + (f" · {left}" if left else ""))
         if reading.error is not None:
             st.caption("Reading stopped; asking a question will try again.")
 
@@ -325,7 +338,9 @@ def classify_with_head(document: Document, settings: Settings, task: str) -> Cla
     heads = shipped_heads()[task]
     reader = reader_for(document, settings, "classify")
     with working("Classifying...") as progress:
-        read_views(reader, [v for v in VIEWS if v in heads], scaled(progress, 0.0, 0.95))
+        # The Hyperpartisan heads read the sum of the last four layers: keep it while reading.
+        last4 = any(head.pooling == "sum-last4" for head in heads.values())
+        read_views(reader, [v for v in VIEWS if v in heads], scaled(progress, 0.0, 0.95), last4=last4)
         results = classify_with_trained_heads(reader, heads)
     reading = {view: reading_seconds(reader, view, results[view].method) for view in results}
     return ClassifyRecord(results, reading)
@@ -336,8 +351,9 @@ def compare_documents(a: Document, b: Document, settings: Settings, pooling: str
     reader_a = reader_for(a, settings, "similarity")
     reader_b = reader_for(b, settings, "similarity")
     with working("Comparing...") as progress:
-        read_views(reader_a, VIEWS, scaled(progress, 0.0, 0.5))
-        read_views(reader_b, VIEWS, scaled(progress, 0.5, 1.0))
+        last4 = pooling == "sum-last4"  # the only pooling that needs the last four layers
+        read_views(reader_a, VIEWS, scaled(progress, 0.0, 0.5), last4=last4)
+        read_views(reader_b, VIEWS, scaled(progress, 0.5, 1.0), last4=last4)
         results = compare(reader_a, reader_b, pooling=pooling)
     return CompareRecord(results, reader_a, reader_b, pooling)
 

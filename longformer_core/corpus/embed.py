@@ -265,14 +265,17 @@ def embed_document(
     Returns:
         one dict per (view, pooling) with the keys of `COLUMNS`; "vector" is a (hidden,) float array.
     """
-    reader = DocumentReader(pair, text_document(text, doc_id), strategy=strategy)
+    # float32 states: a corpus document's reader lives for one document, and its vectors stay exactly those of
+    # the parquet files and trained heads written before the app's readers moved to float16.
+    reader = DocumentReader(pair, text_document(text, doc_id), strategy=strategy, state_dtype=np.float32)
     rows = []
+    last4 = "sum-last4" in poolings  # only that pooling needs the last four layers
     ordered = sorted(views, key=lambda v: VIEWS.index(v))  # truncated first: chunked may reuse its pass
     for view in ordered:
         if view == "chunked" and "truncated" not in views:
-            reader.encoded("truncated")  # one cheap pass that the chunked view often is
+            reader.encoded("truncated", last4=last4)  # one cheap pass that the chunked view often is
         t0 = time.perf_counter()
-        p = reader.encoded(view)
+        p = reader.encoded(view, last4=last4)
         seconds = time.perf_counter() - t0
         stats = throughput.setdefault(view, ViewThroughput())
         stats.documents += 1

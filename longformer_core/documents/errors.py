@@ -52,3 +52,28 @@ class ExtractionTimeoutError(DocumentError):
 
 class ExtractionWorkerError(DocumentError):
     """The process reading a PDF ended before it finished (killed from outside, or out of memory in C)."""
+
+
+def worker_died_error(name: str) -> ExtractionWorkerError:
+    """The message when the PDF worker process ended before it finished reading."""
+    return ExtractionWorkerError(
+        f"Reading '{name}' stopped unexpectedly: the process that reads PDFs ended before it finished "
+        "(it may have run out of memory, or the server stopped it). Upload the file again; if this "
+        "file keeps failing, re-save it with a PDF printer or upload a smaller part of it."
+    )
+
+
+def document_too_slow_error(
+    name: str, elapsed: float, budget_s: float, page: int | None, n_pages: int | None
+) -> ExtractionTimeoutError:
+    """The message when a whole PDF took longer than its budget, saying how far it got."""
+    where = (
+        f"it had only reached page {page + 1} of {n_pages}"
+        if page is not None and n_pages is not None
+        else "it had not yet found its list of pages"
+    )
+    return ExtractionTimeoutError(
+        f"Reading '{name}' took too long: after {elapsed:.0f} s (limit {budget_s:.0f} s) {where}. "
+        "Try a smaller file (split the PDF), or re-save it with a PDF printer, which often makes text "
+        "extraction much faster."
+    )

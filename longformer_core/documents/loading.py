@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from longformer_core import settings
@@ -56,8 +57,9 @@ def load_document(
     password: str | None = None,
     max_bytes: int | None = None,
     max_chars: int | None = None,
-    time_budget_s: float = 60.0,
+    time_budget_s: float | None = None,
     page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
+    on_page: Callable[[int, int], None] | None = None,
 ) -> Document:
     """Turn an uploaded file into a Document.
 
@@ -71,9 +73,11 @@ def load_document(
         password: password for an encrypted PDF; PDFs with an empty user password open without one.
         max_bytes: refuse larger files; default `default_max_bytes()` (env LONGDOC_MAX_UPLOAD_MB).
         max_chars: refuse documents with more extracted characters; default DEFAULT_MAX_CHARS.
-        time_budget_s: give up PDF text extraction after this many seconds (checked between pages).
+        time_budget_s: give up PDF text extraction after this many seconds (checked between pages); default
+            a minute plus 0.2 s a page (`limits.document_time_budget_s`), so a 1,500-page book gets its time.
         page_time_budget_s: give up when one PDF page takes longer than this (enforced while the page
             is being read, so a crafted page stops within about this time plus a fraction of a second).
+        on_page: for a PDF, called with (pages read, pages in the PDF) as its pages are read (progress).
 
     Returns:
         The Document; for PDFs one Page per PDF page, for text a single page labelled "1".
@@ -103,7 +107,7 @@ def load_document(
         sha256 = hashlib.sha256(data).hexdigest()
         if _looks_like_pdf(data, name):
             return _load_pdf_in_worker(
-                data, name, sha256, password, limit_chars, time_budget_s, page_time_budget_s
+                data, name, sha256, password, limit_chars, time_budget_s, page_time_budget_s, on_page
             )
         text = _decode_text_file(data, name)
         return _make_text_document(text, name, sha256, limit_chars)
@@ -127,7 +131,7 @@ def load_path(path: str | Path, **kw: object) -> Document:
     Args:
         path: the file to read.
         **kw: keyword arguments for `load_document` (password, max_bytes, max_chars, time_budget_s,
-            page_time_budget_s).
+            page_time_budget_s, on_page).
 
     Returns:
         The Document, named after the file.
@@ -182,8 +186,9 @@ def _load_pdf_in_worker(
     sha256: str,
     password: str | None,
     max_chars: int,
-    time_budget_s: float,
+    time_budget_s: float | None,
     page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
+    on_page: Callable[[int, int], None] | None = None,
 ) -> Document:
     """A PDF's Document, read by `extract_pdf_pages` in a worker process that is killed when a page or
     the whole document is over its time budget."""
@@ -196,6 +201,7 @@ def _load_pdf_in_worker(
         max_chars=max_chars,
         time_budget_s=time_budget_s,
         page_time_budget_s=page_time_budget_s,
+        on_page=on_page,
     )
     pages = tuple(Page(start, end, label) for start, end, label in result.pages)
-    return Document(text=result.text, pages=pages, name=name, kind="pdf", sha256=sha256)
+    return Document(text=result.text, pages=pages, name=name, kind="pdf", sha256=sha256, tables=result.tables)

@@ -6,6 +6,10 @@ import bisect
 import functools
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from longformer_core.documents.tables import Table
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ class Document:
     name: str  # file name shown to users
     kind: str  # "pdf" | "text"
     sha256: str  # of the original bytes (text_document: of the UTF-8 text); a cache key
+    tables: tuple[Table, ...] = ()  # tables of a PDF, cells as spans of `text` (documents.tables)
 
     def __post_init__(self) -> None:
         if not self.pages:

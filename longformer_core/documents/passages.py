@@ -6,16 +6,21 @@ on every page. `passages(document)` splits a PDF by its layout:
 
 - running headers and footers (the same line, digits aside, at the top or bottom of most pages) are left
   out of every passage, and `Passages.excluded` lists them so no answer comes from them;
-- a glossary entry ("Term: definition ...") or an acronym entry ("MSSP Managed Security Services Provider")
+- a glossary entry ("Term: definition ...", "Term - definition ...") or an acronym entry ("MSSP Managed Security Services Provider")
   is one passage, the definition's continuation lines included;
 - a bulleted or numbered item is one passage, with its continuation lines;
-- a table or figure caption ("Table 3-1. Common Sources of ...") is a passage of its own, and each line of a
-  table after its caption is one (a row; a line starting in lower case continues the row above it);
+- a table or figure caption ("Table 3-1. Common Sources of ...") is a passage of its own;
+- a table the PDF reader rebuilt (`Document.tables`, see `documents.tables`) gives one passage per cell
+  (kind "cell"): its span is the cell's own span of `Document.text`, and its text to rank
+  (`Passages.texts`) carries the caption and the row and column headers ("Table 8: Results / Longformer-base /
+  Hyperpartisan: 94.8"); the lines the cells cover are in no other passage. A table that was not rebuilt
+  keeps one passage per line after its caption (a row; a line starting in lower case continues the row);
 - a short heading line (a numbered section title, "Appendix C—Glossary") is attached to the passage that
   follows it, so the words of the heading count for what it introduces;
 - the remaining prose is split into sentences (`documents.sentence_spans`).
 
-Plain text and Markdown keep sentence units. Every passage is a character span of `Document.text`.
+Plain text and Markdown keep sentence units. Every passage is a character span of `Document.text`; only a
+cell's text to rank differs from its span's text.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,7 +38,9 @@ MAX_PASSAGE_CHARS = 1200  # longer units (a table flattened into one block) are 
 _EDGE_LINES = 3  # lines at the top and bottom of a page that may be a running header or footer
 _RUNNING_SHARE = 0.5  # a line (digits aside) on this share of pages, at an edge, is a running header/footer
 _BULLET = re.compile(r"^(?:[-*•◦▪‣●■□➢–\ue000-\uf8ff]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
-_GLOSSARY = re.compile(r"^(?P<term>[A-Z][\w®'’/&.,()\- ]{0,70}?):\s+\S")
+_GLOSSARY = re.compile(
+    r"^(?P<term>[A-Z][\w®'’/&.,()\- ]{0,70}?)(?::|\s[-–—])\s+\S"
+)  # "Term: ..." or "Term - ..."
 _SMALL_WORDS = frozenset(
     {"of", "and", "for", "the", "in", "on", "to", "a", "an", "de", "du", "la", "&", "or", "at"}
 )
@@ -49,8 +56,12 @@ class Passages:
     """A document's passages and the running headers/footers left out of them."""
 
     spans: list[tuple[int, int]]  # (start, end) char spans into Document.text, in order, non-overlapping
-    kinds: list[str]  # per passage: "sentence" | "entry" | "item" | "caption" | "row" | "line"
+    kinds: list[str]  # per passage: "sentence" | "entry" | "item" | "caption" | "row" | "line" | "cell"
     excluded: list[tuple[int, int]]  # running header/footer lines: never part of an answer
+    texts: list[str] = field(default_factory=list)  # per passage: text to rank (a cell's carries its headers)
+    cells: dict[int, tuple[int, int, int]] = field(
+        default_factory=dict
+    )  # cell passage -> (table, row, column)
 
     def __len__(self) -> int:
         return len(self.spans)
@@ -63,19 +74,33 @@ class Passages:
         """Index of the passage holding a character (the nearest one before it when it falls between two)."""
         return max(0, int(np.searchsorted(self._starts, char, side="right")) - 1)
 
+    def holding(self, char: int) -> int:
+        """Index of the passage holding a character; between two passages, the one before it unless that is a
+        table cell (a header between cells belongs to none of them): then -1."""
+        index = self.index_of(char)
+        if not self.spans:
+            return -1
+        a, b = self.spans[index]
+        if a <= char < b or self.kinds[index] != "cell":
+            return index
+        return -1
+
 
 def passages(document: Document) -> Passages:
     """Split a document into passages (see the module docstring): layout-aware for PDFs, sentences otherwise."""
     if document.kind != "pdf":
         spans = sentence_spans(document.text)
-        return Passages(spans, ["sentence"] * len(spans), [])
+        return Passages(spans, ["sentence"] * len(spans), [], [document.text[a:b] for a, b in spans])
     text = document.text
     page_lines = [_lines(text, page.start, page.end) for page in document.pages]
     running = _running_lines(text, page_lines)
     spans: list[tuple[int, int]] = []
     kinds: list[str] = []
     excluded: list[tuple[int, int]] = []
-    for lines in page_lines:
+    cells: dict[int, tuple[int, int, int]] = {}
+    texts: list[str] = []
+    page_cells = _cells_by_page(document)
+    for number, lines in enumerate(page_lines, start=1):
         kept = []
         for i, (a, b) in enumerate(lines):
             edge = i < _EDGE_LINES or i >= len(lines) - _EDGE_LINES
@@ -83,10 +108,80 @@ def passages(document: Document) -> Passages:
                 excluded.append((a, b))
             else:
                 kept.append((a, b))
-        for span, kind in _page_units(text, kept):
+        table_cells = page_cells.get(number, [])
+        segments, units = _take_table_lines(kept, table_cells, text)
+        captions = {t.caption_span[0] for t in document.tables if t.page == number and t.caption_span}
+        for segment in segments:  # prose never runs across a table
+            units += [(span, kind, None) for span, kind in _page_units(text, segment, captions)]
+        for span, kind, cell in _without_overlaps(sorted(units, key=lambda u: u[0])):
+            if cell is not None:
+                cells[len(spans)] = cell
+                table, row, column = cell
+                texts.append(document.tables[table].cell_text(row, column))
+            else:
+                texts.append(text[span[0] : span[1]])
             spans.append(span)
             kinds.append(kind)
-    return Passages(spans, kinds, excluded)
+    return Passages(spans, kinds, excluded, texts, cells)
+
+
+Cell = tuple[int, int, int]  # (index in Document.tables, row, column)
+
+
+def _cells_by_page(document: Document) -> dict[int, list[tuple[tuple[int, int], Cell]]]:
+    """Every located table cell of the document as (span, (table, row, column)), by page number."""
+    found: dict[int, list[tuple[tuple[int, int], Cell]]] = {}
+    for t, table in enumerate(document.tables):
+        for row, column, span in table.cells():
+            found.setdefault(table.page, []).append((span, (t, row, column)))
+    return found
+
+
+def _take_table_lines(
+    lines: list[tuple[int, int]], cells: list[tuple[tuple[int, int], Cell]], text: str
+) -> tuple[list[list[tuple[int, int]]], list[tuple[tuple[int, int], str, Cell | None]]]:
+    """Split a page's lines into runs of lines left for prose (cut where a table was) and the cell passages.
+
+    A line at least half covered by cells is a table line; the cells lying within table lines become
+    passages, and a cell found elsewhere (its words also occur in the prose) is dropped.
+    """
+    if not cells:
+        return [lines], []
+    taken: list[tuple[int, int]] = []
+    segments: list[list[tuple[int, int]]] = [[]]
+    for a, b in lines:
+        covered = sum(
+            sum(not ch.isspace() for ch in text[max(a, x) : min(b, y)])
+            for (x, y), _ in cells
+            if x < b and a < y
+        )
+        letters = sum(not ch.isspace() for ch in text[a:b])
+        if covered >= 0.5 * letters:
+            taken.append((a, b))
+            if segments[-1]:
+                segments.append([])
+        else:
+            segments[-1].append((a, b))
+
+    def inside(char: int) -> bool:
+        return any(a <= char <= b for a, b in taken)
+
+    units: list[tuple[tuple[int, int], str, Cell | None]] = [
+        (span, "cell", cell) for span, cell in cells if inside(span[0]) and inside(span[1] - 1)
+    ]
+    return [segment for segment in segments if segment], units
+
+
+def _without_overlaps(units: list[tuple[tuple[int, int], str, Cell | None]]) -> list:
+    """Units in order with any that overlaps the one before it dropped (a cell found inside prose)."""
+    out: list = []
+    for unit in units:
+        if out and unit[0][0] < out[-1][0][1]:
+            if unit[2] is not None or out[-1][2] is None:
+                continue  # keep the earlier unit; a cell never displaces prose
+            out.pop()
+        out.append(unit)
+    return out
 
 
 def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -129,7 +224,12 @@ def _line_kind(line: str, typical: float) -> str:
     if _BULLET.match(line):
         return "item"
     glossary = _GLOSSARY.match(line)
-    if glossary and len(glossary.group("term").split()) <= 8:
+    dash = glossary is not None and line[glossary.end("term")] != ":"
+    if dash and _HEADING_NUMBER.match(line):
+        glossary = None  # "Appendix A - Glossary" is a heading
+    if glossary and len(glossary.group("term").split()) <= (
+        4 if dash else 8
+    ):  # "The results - as ..." is prose
         return "entry"
     if _is_acronym_entry(line):
         return "entry"
@@ -159,8 +259,11 @@ def _is_acronym_entry(line: str) -> bool:
     return bool(rest) and sum(w[0].isupper() for w in rest) >= 0.8 * len(rest)
 
 
-def _page_units(text: str, lines: list[tuple[int, int]]) -> list[tuple[tuple[int, int], str]]:
-    """Group one page's kept lines into passages."""
+def _page_units(
+    text: str, lines: list[tuple[int, int]], rebuilt_captions: set[int] = frozenset()
+) -> list[tuple[tuple[int, int], str]]:
+    """Group one page's kept lines into passages (the lines after a table caption are rows, unless the
+    table was rebuilt: `rebuilt_captions` holds the start of such captions)."""
     if not lines:
         return []
     lengths = sorted(b - a for a, b in lines)
@@ -172,7 +275,7 @@ def _page_units(text: str, lines: list[tuple[int, int]]) -> list[tuple[tuple[int
         kind = _line_kind(text[a:b], typical)
         if _is_caption(text[a:b], typical):
             blocks.append([a, b, "caption", None])
-            heading_start, in_table = None, text[a:b].startswith("Table")
+            heading_start, in_table = None, text[a:b].startswith("Table") and a not in rebuilt_captions
             continue
         if kind == "heading" and not in_table:
             heading_start = a if heading_start is None else heading_start

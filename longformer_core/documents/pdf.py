@@ -25,6 +25,7 @@ from longformer_core.documents.limits import (
     DEFAULT_MAX_CHARS,
     MAX_PAGE_CONTENT_BYTES,
 )
+from longformer_core.documents.tables import Table, TableReader, might_hold_table
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +89,11 @@ def _corrupt_pdf_error(name: str, detail: str = "") -> CorruptPdfError:
 
 @dataclass(frozen=True)
 class PdfText:
-    """A PDF's extracted text: the pages joined by a blank line, and each page's place and label."""
+    """A PDF's extracted text: the pages joined by a blank line, each page's place and label, its tables."""
 
     text: str
     pages: tuple[tuple[int, int, str], ...]  # (start, end exclusive, printed label) per page, in order
+    tables: tuple[Table, ...] = ()  # every table found, spans in `text` (documents.tables)
 
 
 def extract_pdf_pages(
@@ -100,6 +102,7 @@ def extract_pdf_pages(
     password: str | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
     on_progress: Callable[[str, int], None] | None = None,
+    tables: bool = True,
 ) -> PdfText:
     """Read every page's text of a PDF, in this process and without time limits: this is what the PDF
     worker runs (its parent enforces the time budgets by killing it, see `longformer_core.documents.pdf_worker`).
@@ -111,9 +114,11 @@ def extract_pdf_pages(
         max_chars: refuse documents with more extracted characters (counted page by page).
         on_progress: called with ("opened", n_pages) once the page list is read, then ("page", index)
             before each page is read (0-based), so the parent knows which page is running.
+        tables: also rebuild the tables of pages that show one (`documents.tables`; inside each page's
+            time budget). False reads text only (bench/tables.py compares the two).
 
     Returns:
-        The text (pages joined by a blank line) and each page's offsets and label.
+        The text (pages joined by a blank line), each page's offsets and label, and its tables.
 
     Raises:
         DocumentError: a subclass saying what is wrong (corrupt, encrypted, empty, scanned, too large).
@@ -135,14 +140,17 @@ def extract_pdf_pages(
         reader, n_pages = _open_pdf(pypdf, data, name, password)
         labels = _page_labels(reader, n_pages)
         report("opened", n_pages)
-        page_texts = _read_pages(reader, n_pages, name, max_chars, report)
+        table_reader = TableReader(data, password, clean_pdf_page_text) if tables else None
+        page_texts, page_tables = _read_pages(reader, n_pages, name, max_chars, report, table_reader)
     _require_text_layer(page_texts, name)
     pages = []
+    found: list[Table] = []
     offset = 0
-    for text, label in zip(page_texts, labels):
+    for text, label, on_page in zip(page_texts, labels, page_tables):
         pages.append((offset, offset + len(text), label))
+        found += [table.shifted(offset) for table in on_page]
         offset += len(text) + len(_PAGE_SEPARATOR)
-    return PdfText(_PAGE_SEPARATOR.join(page_texts), tuple(pages))
+    return PdfText(_PAGE_SEPARATOR.join(page_texts), tuple(pages), tuple(found))
 
 
 def _open_pdf(pypdf: ModuleType, data: bytes, name: str, password: str | None) -> tuple[object, int]:
@@ -172,19 +180,27 @@ def _open_pdf(pypdf: ModuleType, data: bytes, name: str, password: str | None) -
 
 
 def _read_pages(
-    reader: object, n_pages: int, name: str, max_chars: int, report: Callable[[str, int], None]
-) -> list[str]:
-    """Each page's cleaned text, reporting ("page", index) before each; stops past `max_chars` characters.
+    reader: object,
+    n_pages: int,
+    name: str,
+    max_chars: int,
+    report: Callable[[str, int], None],
+    table_reader: TableReader | None = None,
+) -> tuple[list[str], list[list[Table]]]:
+    """Each page's cleaned text and tables (page-relative spans; none without `table_reader`), reporting
+    ("page", index) before each page; stops past `max_chars` characters.
 
     Raises:
         DocumentTooLargeError: the text so far is longer than `max_chars` (with the page where it happened).
     """
     page_texts: list[str] = []
+    page_tables: list[list[Table]] = []
     n_chars = 0
     for index in range(n_pages):
         report("page", index)
         text = clean_pdf_page_text(_read_page(reader, index, name))
         page_texts.append(text)
+        page_tables.append(_page_tables(table_reader, reader, index, text))
         n_chars += len(text) + len(_PAGE_SEPARATOR)
         if n_chars > max_chars + len(_PAGE_SEPARATOR):
             raise DocumentTooLargeError(
@@ -192,7 +208,15 @@ def _read_pages(
                 f"{index + 1} of {n_pages}. Split it into smaller parts, or upload only the "
                 "chapters you need."
             )
-    return page_texts
+    return page_texts, page_tables
+
+
+def _page_tables(table_reader: TableReader | None, reader: object, index: int, text: str) -> list[Table]:
+    """The tables of one page (`documents.tables`), [] when tables are off or the page shows none."""
+    if table_reader is None or not might_hold_table(text):
+        return []
+    size = _page_content_size(reader.pages[index])  # type: ignore[attr-defined]  # decoded once already
+    return table_reader.page_tables(index, text, size)
 
 
 def _require_text_layer(page_texts: list[str], name: str) -> None:

@@ -14,9 +14,8 @@ fire in the wrong place, and does nothing for memory. So PDFs are read in a chil
   whole document longer than its document budget, and then tells the user exactly what it always did;
 - reused across documents (a warm worker costs nothing to start) and replaced after a kill.
 
-The parent gets the text and page offsets, or a `DocumentError` subclass with the same message the
-in-process reader gave. A worker that dies for another reason (killed from outside, out of memory in C)
-gives `ExtractionWorkerError`, and the next upload gets a fresh worker.
+The parent gets the text, page offsets and tables, or a `DocumentError` subclass with its usual message. A
+worker that dies otherwise (killed, out of memory in C) gives `ExtractionWorkerError`; the next gets a fresh one.
 
 The reading itself is `documents.pdf.extract_pdf_pages` (what the worker runs; `load_document` sends
 PDFs here). `PdfWorkerPool.extract` is the parent's side; `default_pool()` is the process-wide pool.
@@ -45,16 +44,22 @@ from longformer_core.documents.errors import (
     DocumentTooLargeError,
     EncryptedPdfError,
     ExtractionTimeoutError,
-    ExtractionWorkerError,
+    document_too_slow_error,
+    worker_died_error,
 )
-from longformer_core.documents.limits import DEFAULT_MAX_CHARS, DEFAULT_PAGE_TIME_BUDGET_S
+from longformer_core.documents.limits import (
+    DEFAULT_DOCUMENT_TIME_BUDGET_S,
+    DEFAULT_MAX_CHARS,
+    DEFAULT_PAGE_TIME_BUDGET_S,
+    document_time_budget_s,
+)
 from longformer_core.documents.pdf import PdfText, _page_too_slow_error, extract_pdf_pages
 
 logger = logging.getLogger(__name__)
 
 WORKERS_ENV = "LONGDOC_PDF_WORKERS"  # how many PDFs are read at once (settings.py: default 2)
 MEMORY_ENV = "LONGDOC_PDF_WORKER_MB"  # address space a worker may add to its start-up size (default 1024)
-DEFAULT_DOCUMENT_TIME_BUDGET_S = 60.0
+PageProgress = Callable[[int, int], None]  # (pages read, pages in the PDF), as the worker reads
 WORKER_START_TIMEOUT_S = 60.0  # a fresh interpreter importing pypdf; minutes would mean a broken setup
 
 
@@ -106,9 +111,10 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     """Worker main loop: one request (data, name, password, max_chars) at a time until the pipe closes.
 
     Messages to the parent: ("ready", pid), then per request ("opened", n_pages), ("page", index)...,
-    and finally ("done", text, pages) or ("error", class name, message, wrong_password, fatal).
+    and finally ("done", text, pages, tables) or ("error", class name, message, wrong_password, fatal).
     """
-    import pypdf  # noqa: F401  (import before the memory limit, so the limit is for documents only)
+    import pypdf  # noqa: F401  (before the memory limit, so the limit is for documents only; pypdfium2 too:
+    import pypdfium2  # noqa: F401  documents.tables reads table pages with it)
 
     _limit_address_space(memory_mb)
     conn.send(("ready", os.getpid()))
@@ -121,7 +127,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             result = extract_pdf_pages(
                 data, name, password, max_chars, lambda kind, value: conn.send((kind, value))
             )
-            message: tuple[Any, ...] = ("done", result.text, result.pages)
+            message: tuple[Any, ...] = ("done", result.text, result.pages, result.tables)
         except DocumentError as error:
             wrong = isinstance(error, EncryptedPdfError) and error.wrong_password
             message = ("error", type(error).__name__, str(error), wrong, False)
@@ -201,29 +207,6 @@ class _Worker:
 def _setting_int(name: str) -> int:
     """A positive whole-number setting (a typo falls back to its default, see settings.positive_number)."""
     return max(1, int(settings.positive_number(name)))
-
-
-def _worker_died_error(name: str) -> ExtractionWorkerError:
-    return ExtractionWorkerError(
-        f"Reading '{name}' stopped unexpectedly: the process that reads PDFs ended before it finished "
-        "(it may have run out of memory, or the server stopped it). Upload the file again; if this "
-        "file keeps failing, re-save it with a PDF printer or upload a smaller part of it."
-    )
-
-
-def _document_too_slow_error(
-    name: str, elapsed: float, budget_s: float, page: int | None, n_pages: int | None
-) -> ExtractionTimeoutError:
-    where = (
-        f"it had only reached page {page + 1} of {n_pages}"
-        if page is not None and n_pages is not None
-        else "it had not yet found its list of pages"
-    )
-    return ExtractionTimeoutError(
-        f"Reading '{name}' took too long: after {elapsed:.0f} s (limit {budget_s:.0f} s) {where}. "
-        "Try a smaller file (split the PDF), or re-save it with a PDF printer, which often makes text "
-        "extraction much faster."
-    )
 
 
 def _rebuild_error(class_name: str, message: str, wrong_password: bool) -> DocumentError:
@@ -395,8 +378,9 @@ class PdfWorkerPool:
         *,
         password: str | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
-        time_budget_s: float = DEFAULT_DOCUMENT_TIME_BUDGET_S,
+        time_budget_s: float | None = None,
         page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
+        on_page: PageProgress | None = None,
     ) -> PdfText:
         """Read a PDF in a worker, within a time budget per page and per document.
 
@@ -405,8 +389,11 @@ class PdfWorkerPool:
             name: file name shown in messages.
             password: password for an encrypted PDF.
             max_chars: refuse documents with more extracted characters.
-            time_budget_s: the whole document (opening it and every page) must be read within this.
+            time_budget_s: the whole document (opening it and every page) must be read within this; None:
+                `document_time_budget_s(n_pages)` (a minute, plus 0.2 s a page once the page count is known).
             page_time_budget_s: each page must be read within this.
+            on_page: called with (pages read, pages in the PDF) when the page list is read and after each page
+                (in this thread, as the worker's messages arrive), e.g. to show pages per second.
 
         Returns:
             The text and page offsets.
@@ -416,43 +403,74 @@ class PdfWorkerPool:
             ExtractionWorkerError: the worker died while reading (killed from outside, out of memory).
             DocumentError: any other problem the worker found, as the same subclass and message.
         """
-        started = self._clock()
-        worker = self._checkout(time_budget_s, name)
+        worker = self._checkout(time_budget_s or DEFAULT_DOCUMENT_TIME_BUDGET_S, name)
         healthy = False
         try:
             # The budgets start once a worker has the file: waiting for a free one is not reading.
-            started = self._clock()
             worker.conn.send((data, name, password, max_chars))
-            n_pages: int | None = None
-            page: int | None = None
-            page_started = started
-            while True:
-                document_deadline = started + time_budget_s
-                page_deadline = page_started + page_time_budget_s if page is not None else float("inf")
-                wait = min(document_deadline, page_deadline) - self._clock()
-                if wait <= 0 or not worker.conn.poll(wait):
-                    if page is not None and page_deadline <= document_deadline:
-                        raise _page_too_slow_error(name, page, page_time_budget_s)
-                    elapsed = self._clock() - started
-                    raise _document_too_slow_error(name, elapsed, time_budget_s, page, n_pages)
-                try:
-                    message = worker.conn.recv()
-                except (EOFError, OSError) as error:
-                    raise _worker_died_error(name) from error
-                kind = message[0]
-                if kind == "opened":
-                    n_pages = message[1]
-                elif kind == "page":
-                    page, page_started = message[1], self._clock()
-                elif kind == "done":
-                    healthy = True
-                    return PdfText(message[1], tuple(tuple(p) for p in message[2]))
-                elif kind == "error":
-                    _, class_name, text, wrong_password, fatal = message
-                    healthy = not fatal
-                    raise _rebuild_error(class_name, text, wrong_password)
+            result = self._follow(
+                worker, name, time_budget_s, page_time_budget_s, on_page or (lambda *_: None)
+            )
+            healthy = True
+            return result
+        except _WorkerError as error:
+            healthy = not error.fatal
+            raise error.document_error from None
         finally:
             self._checkin(worker, healthy)
+
+    def _follow(
+        self,
+        worker: _Worker,
+        name: str,
+        time_budget_s: float | None,
+        page_time_budget_s: float,
+        on_page: PageProgress,
+    ) -> PdfText:
+        """Wait for the worker's messages, reporting pages, until its text comes (or a budget runs out)."""
+        started = self._clock()
+        budget_s = time_budget_s or DEFAULT_DOCUMENT_TIME_BUDGET_S
+        n_pages: int | None = None
+        page: int | None = None
+        page_started = started
+        while True:
+            document_deadline = started + budget_s
+            page_deadline = page_started + page_time_budget_s if page is not None else float("inf")
+            wait = min(document_deadline, page_deadline) - self._clock()
+            if wait <= 0 or not worker.conn.poll(wait):
+                if page is not None and page_deadline <= document_deadline:
+                    raise _page_too_slow_error(name, page, page_time_budget_s)
+                elapsed = self._clock() - started
+                raise document_too_slow_error(name, elapsed, budget_s, page, n_pages)
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError) as error:
+                raise worker_died_error(name) from error
+            kind = message[0]
+            if kind == "opened":
+                n_pages = message[1]
+                if time_budget_s is None:  # a book gets time in proportion to its pages
+                    budget_s = document_time_budget_s(n_pages)
+                on_page(0, n_pages)
+            elif kind == "page":
+                page, page_started = message[1], self._clock()
+                if page and n_pages:
+                    on_page(page, n_pages)  # pages before this one are read
+            elif kind == "done":
+                if n_pages:
+                    on_page(n_pages, n_pages)
+                return PdfText(message[1], tuple(tuple(p) for p in message[2]), message[3])
+            elif kind == "error":
+                _, class_name, text, wrong_password, fatal = message
+                raise _WorkerError(_rebuild_error(class_name, text, wrong_password), fatal)
+
+
+class _WorkerError(Exception):
+    """The worker reported a DocumentError; `fatal`: its interpreter should not be reused."""
+
+    def __init__(self, document_error: DocumentError, fatal: bool) -> None:
+        super().__init__(str(document_error))
+        self.document_error, self.fatal = document_error, fatal
 
 
 _DEFAULT_POOL: PdfWorkerPool | None = None

@@ -25,6 +25,7 @@ CODE_COLORS = {NOT_ATTENDED: "#ffffff", PADDING: "#d0d0d0", BAND: "#4c78a8", GLO
 TRUNCATED_COLOR = "#d62728"
 MAX_CELLS = 600  # grid side: enough detail for a screen, ~0.5 MB of uint8 per figure
 MAX_ZOOM = 1000  # side of the largest exact (full-resolution) region
+_GLOBALS_PER_BLOCK = 2048  # globals counted at once in a grid (each block's tables: ~10 MB at 600 cells)
 _SPECIAL_PREFIX = "start marker"
 _SPECIAL_SUFFIX = "end marker"
 
@@ -153,10 +154,12 @@ def document_pattern_spec(
     starts = np.array([s for s, _ in windows], dtype=np.int64)
     ends = np.array([e for _, e in windows], dtype=np.int64)
     positions = np.unique(np.concatenate([doc_positions, starts if global_first else []]).astype(np.int64))
-    # Windows overlap and are sorted, so the windows holding a position form one interval.
-    inside = (starts[None, :] <= positions[:, None]) & (positions[:, None] < ends[None, :])
-    lo = np.where(inside, starts[None, :], n_doc).min(axis=1)
-    hi = np.where(inside, ends[None, :], 0).max(axis=1)
+    # Windows overlap and are sorted (starts and ends both increase), so the windows holding a position form
+    # one interval: from the first that ends after it to the last that starts at or before it. Found by binary
+    # search: a (globals x windows) table was gigabytes for a book read with a global token per sentence.
+    first = np.searchsorted(ends, positions, side="right")
+    last = np.searchsorted(starts, positions, side="right") - 1
+    lo, hi = starts[first], ends[last]
     # A truncated model reads [CLS] + (512 - specials) document tokens: its square in document positions.
     return pattern_spec(
         n_doc,
@@ -318,14 +321,18 @@ def _pair_counts(spec: PatternSpec, row_edges: np.ndarray, col_edges: np.ndarray
     shape = band.shape
     rows, cols, both, band_rows, band_cols, band_both = (np.zeros(shape, np.int64) for _ in range(6))
     g = spec.global_positions
-    if g.size:
-        lo, hi = spec.global_spans[:, 0:1], spec.global_spans[:, 1:2]
+    # Globals a block at a time: each term is a (globals x cells) table, ~1 GB at once for a book with a global
+    # token per sentence.
+    for first in range(0, g.size, _GLOBALS_PER_BLOCK):
+        block = slice(first, first + _GLOBALS_PER_BLOCK)
+        gb = g[block]
+        lo, hi = spec.global_spans[block, 0:1], spec.global_spans[block, 1:2]
         blo, bhi = (
-            np.maximum(lo, g[:, None] - w),
-            np.minimum(hi, g[:, None] + w + 1),
+            np.maximum(lo, gb[:, None] - w),
+            np.minimum(hi, gb[:, None] + w + 1),
         )  # band part of the reach
-        g_row = np.searchsorted(row_edges, g, side="right") - 1
-        g_col = np.searchsorted(col_edges, g, side="right") - 1
+        g_row = np.searchsorted(row_edges, gb, side="right") - 1
+        g_col = np.searchsorted(col_edges, gb, side="right") - 1
         np.add.at(rows, g_row, _overlap(lo, hi, ca[None, :], cb[None, :]))
         np.add.at(band_rows, g_row, _overlap(blo, bhi, ca[None, :], cb[None, :]))
         np.add.at(cols.T, g_col, _overlap(lo, hi, ra[None, :], rb[None, :]))

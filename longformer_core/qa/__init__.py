@@ -63,7 +63,10 @@ _EXPORTS = {
     "sub_tokens": "one_pass",
     "try_strategies": "strategy_effect",
     "VIEW_TITLES": "report",
-    "WHOLE_PASSAGE_KINDS": "answering",
+    "WHOLE_PASSAGE_KINDS": "shaping",
     "window_logits": "one_pass",
+    "question_intent": "intent",
+    "Intent": "intent",
+    "shape_span": "shaping",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from longformer_core.model.registry import LoadedModel
+from longformer_core.qa.intent import question_intent
+from longformer_core.qa.shaping import answer_layout, shape_span
 from longformer_core.qa.spans import best_spans, span_probabilities
 from longformer_core.reading.document_reading import DocumentReader
 from longformer_core.reading.encoding import VIEWS, Progress, embed_texts, run_windows, scaled, tokenizer_call
@@ -44,9 +46,6 @@ PRELIMINARY_NOTE = (
     "replaces it when this model has read the whole document."
 )
 FOCUS_PASSAGES = 8  # the best-ranked passages whose own best spans are always candidates
-# An answer inside a glossary/acronym entry or a caption is the whole unit: "MSSP Managed Security Services
-# Provider" answers "What does MSSP stand for?" better than any piece of it.
-WHOLE_PASSAGE_KINDS = frozenset({"entry", "caption"})
 MAX_QUESTION_CHARS = 1000
 # The reader reads READ_REGIONS regions of REGION_TOKENS tokens per question (retrieve-then-read): 6 of 300
 # read better than 4 of 384 (and 6 of 225 or 260) on the shared SQuAD train articles and the NIST guide as a
@@ -61,6 +60,8 @@ class Answer(Located):
     context: tuple[int, int] = (0, 0)  # char span of the surrounding text to show (sentence / window text)
     passage: tuple[int, int] = (0, 0)  # char span of the passage the answer came from
     signal: str = ""  # the retrieval signal that found the passage most: a key of retrieval.SIGNAL_WORDS
+    items: list[tuple[int, int]] = field(default_factory=list)  # a list answer: each item's char span
+    cell: tuple[int, int, int] | None = None  # a table cell answer: (index in Document.tables, row, column)
 
     @property
     def found_by(self) -> str:
@@ -191,21 +192,25 @@ def answer_sentences(
     t1 = time.perf_counter()
     ranking = rank_passages(reader, question, view)
     answers: list[Answer] = []
-    top = ranking.top(n_best)
+    intent = question_intent(question)
+    top = ranking.top(n_best + 8)
     if top:
         finite = ranking.fused[ranking.order]
         probs = np.exp((finite - finite.max()) / SENTENCE_TEMPERATURE)
         probs /= probs.sum()
         for rank, i in enumerate(top):
-            span = reader.passages.spans[i]
-            loc = Located.of(reader.document, span)
+            shaped = shape_span(reader.document, reader.passages, reader.passages.spans[i], i, intent)
+            if shaped is None or len(answers) == n_best:
+                continue  # a caption never answers a question about content
+            loc = Located.of(reader.document, shaped[0])
             answers.append(
                 Answer(
                     **vars(loc),
                     score=float(probs[rank]),
-                    context=_paragraph_around(reader, span),
-                    passage=span,
+                    context=_paragraph_around(reader, shaped[0]),
+                    passage=reader.passages.spans[i],
                     signal=ranking.main_signal(i),
+                    **answer_layout(reader.document, reader.passages, shaped[0], intent),
                 )
             )
     run = model_run(reader, view, time.perf_counter() - t1, encode_seconds)
@@ -217,11 +222,10 @@ def _paragraph_around(
 ) -> tuple[int, int]:
     """The paragraph holding `span`, clipped to about max_chars around it (for highlighting in context)."""
     a, b = span
-    for pa, pb in reader.paragraphs:
-        if pa <= a < pb:
-            break
-    else:
-        pa, pb = a, b
+    # Paragraphs are ordered and disjoint: the only one that can hold `a` is the last starting at or before it
+    # (found by binary search: a book has tens of thousands of paragraphs).
+    i = int(np.searchsorted(reader.paragraph_starts, a, side="right")) - 1
+    pa, pb = reader.paragraphs[i] if i >= 0 and a < reader.paragraphs[i][1] else (a, b)
     pad = max(0, (max_chars - (b - a)) // 2)
     return max(pa, a - pad), min(pb, b + pad) if pb >= b else b
 
@@ -373,12 +377,14 @@ def answer_spans(
         min(nulls) if nulls else None
     )  # the window most sure an answer exists sets the no-answer score
     probs = span_probabilities([c[0] for c in located], null_score)
+    intent = question_intent(question)
     answers = []
     for (score, span, passage), p in zip(located, probs):
         loc = Located.of(reader.document, span)
         extra = {}
         if passage >= 0:
             extra = {"passage": reader.passages.spans[passage], "signal": ranking.main_signal(passage)}
+        extra.update(answer_layout(reader.document, reader.passages, span, intent))
         answers.append(Answer(**vars(loc), score=float(p), context=_paragraph_around(reader, span), **extra))
     run = windows_run(reader, view, seen_end, time.perf_counter() - t0)
     return QAResult(
@@ -446,12 +452,17 @@ def span_candidates(
         candidates += [(sp.score, s + sp.start - win.doc_start, s + sp.end - win.doc_start) for sp in spans]
     located = []  # (score, char span, passage index or -1)
     question_words = _plain_words(question)
+    intent = question_intent(question)
     for score, a, b in candidates:
         span = tokens.char_span(a, b + 1)
-        passage = reader.passages.index_of(span[0]) if ranking is not None else -1
-        if passage >= 0 and reader.passages.kinds[passage] in WHOLE_PASSAGE_KINDS:
-            # The whole entry or caption is the answer, even when the reader pointed at its term ("MSSP").
-            span = reader.passages.spans[passage]
+        passage = reader.passages.holding(span[0]) if ranking is not None else -1
+        # The answer's shape (qa.shaping): a whole entry, cell, list or definition; never a caption for a
+        # question about content.
+        shaped = shape_span(reader.document, reader.passages, span, passage, intent)
+        if shaped is None:
+            continue
+        span, bonus = shaped
+        score += bonus
         if (
             _in_excluded(reader, span)
             or _plain_words(reader.document.text[span[0] : span[1]]) <= question_words

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -33,37 +34,58 @@ class ReportEntry:
     explanations: Mapping[str, Explanation] = field(default_factory=dict)  # view -> evidence (optional)
 
 
-def evidence_strip_figure(
-    n_pages: int, explanations: Mapping[str, Explanation], title: str = ""
-) -> go.Figure:
-    """Where the evidence for each view's answer lies: one row per view, one cell per page.
+MAX_STRIP_CELLS = 250  # columns of the evidence strip: past this many pages, consecutive pages share a cell
 
-    A cell's colour is the share of the view's positive evidence on that page (darker = more support);
+
+def strip_bins(n_pages: int, max_cells: int = MAX_STRIP_CELLS) -> np.ndarray:
+    """Edges of the strip's cells over pages: one page per cell up to `max_cells` pages, else equal runs of
+    consecutive pages (a 1,221-page book: 5 pages a cell), so a page's evidence is never thinner than a pixel.
+
+    Returns:
+        (cells + 1,) int64 0-based page edges: cell i holds pages [edges[i], edges[i + 1]).
+    """
+    per_cell = max(1, -(-n_pages // max_cells))
+    return np.append(np.arange(0, n_pages, per_cell, dtype=np.int64), np.int64(n_pages))
+
+
+def evidence_strip_figure(
+    n_pages: int, explanations: Mapping[str, Explanation], title: str = "", max_cells: int = MAX_STRIP_CELLS
+) -> go.Figure:
+    """Where the evidence for each view's answer lies: one row per view, one cell per page (or per run of
+    pages, past `max_cells` pages).
+
+    A cell's colour is the share of the view's positive evidence on its pages (darker = more support);
     the answer's page is marked with a star.
 
     Args:
         n_pages: pages in the document.
         explanations: view -> Explanation.
         title: figure title.
+        max_cells: most columns; longer documents bin consecutive pages (`strip_bins`).
     Returns:
-        A plotly heatmap figure (rows: views; columns: pages 1..n_pages).
+        A plotly heatmap figure (rows: views; columns: pages, or runs of pages named by their first and last).
     """
     views = [v for v in VIEWS if v in explanations]
+    edges = strip_bins(n_pages, max_cells)
     rows = []
     for v in views:
-        strip = page_strip(n_pages, explanations[v].evidence)
+        strip = np.add.reduceat(page_strip(n_pages, explanations[v].evidence), edges[:-1])  # (cells,)
         rows.append((strip / strip.sum()).tolist() if strip.sum() > 0 else strip.tolist())
-    pages = list(range(1, n_pages + 1))
+    first, last = edges[:-1] + 1, edges[1:]  # 1-based pages of each cell
+    binned = bool((last > first).any())
+    x = ((first + last) / 2).tolist()  # the cell's middle page, so the answer's star falls inside it
+    names = [f"pages {a:,}-{b:,}" if b > a else f"page {a:,}" for a, b in zip(first, last, strict=True)]
     fig = go.Figure(
         go.Heatmap(
             z=rows,
-            x=pages,
+            x=x,
             y=views,
+            customdata=[names] * len(views),
             colorscale="Oranges",
             zmin=0,
             zmax=max([max(r) for r in rows] + [1e-9]),
             colorbar={"title": "share of<br>evidence"},
-            hovertemplate="page %{x}<br>%{y}: %{z:.0%} of the evidence<extra></extra>",
+            hovertemplate="%{customdata}<br>%{y}: %{z:.0%} of the evidence<extra></extra>",
         )
     )
     fig.add_trace(
@@ -76,11 +98,13 @@ def evidence_strip_figure(
             hovertemplate="answer on page %{x}<extra>%{y}</extra>",
         )
     )
+    per_cell = int(last[0] - first[0] + 1)
     fig.update_layout(
-        title=title or "Where the evidence is (pages)",
+        title=title or ("Where the evidence is (pages" + (f", {per_cell} per cell)" if binned else ")")),
         height=110 + 45 * len(views),
         margin={"l": 90, "r": 20, "t": 40, "b": 40},
-        xaxis={"title": "page", "dtick": max(1, n_pages // 20)},
+        # Pages start at 1: without a range plotly pads a short document's axis to show -3 and 0.
+        xaxis={"title": "page", "range": [0.5, n_pages + 0.5], "tick0": 1, "dtick": max(1, n_pages // 20)},
         showlegend=False,
     )
     return fig

@@ -1,5 +1,5 @@
 """Reading one document with one model pair: tokens and windows (`tokenization`, `windows`, `encoding`), global
-attention `strategies`, the cached `document_reading` every task builds on, reading it in the `background` with
+attention `strategies`, token `states` and where they are kept, the cached `document_reading` every task builds on, reading it in the `background` with
 questions first (`priority`), the byte-bounded `cache`, hybrid passage `retrieval`, and the plain `results`
 types the tasks return.
 
@@ -30,7 +30,14 @@ _EXPORTS = {
     "DEFAULT_EVERY_K": "strategies",
     "DEFAULT_FOR_TASK": "strategies",
     "DEFAULT_MAX_TOKENS": "document_reading",
-    "DocumentPass": "encoding",
+    "Allocate": "encoding",
+    "DocumentPass": "states",
+    "is_mapped": "states",
+    "mapped_zeros": "states",
+    "STATE_DTYPE": "states",
+    "StateStore": "states",
+    "states_budget_bytes": "states",
+    "window_owners": "states",
     "DocumentReader": "document_reading",
     "DocumentTokens": "encoding",
     "embed_texts": "encoding",
@@ -83,6 +90,7 @@ _EXPORTS = {
     "tokenizer_call": "encoding",
     "V": "cache",
     "view_windows": "encoding",
+    "shared_tokens": "document_reading",
     "ViewInfo": "document_reading",
     "VIEWS": "encoding",
     "waiting_for_background": "priority",

@@ -85,6 +85,7 @@ class BackgroundReading:
         self.error: BaseException | None = None
         self.started_at = time.monotonic()
         self.seconds: dict[str, float] = {}  # step -> seconds from start to done
+        self._step_started: dict[str, float] = {}  # step -> time.monotonic() when it began
         self._pauses = priority.PauseLog()  # time given to foreground work (questions), by its own thread
         self._thread = threading.Thread(target=self._run, name=f"reading-{self.key[0][:8]}", daemon=True)
         self._thread.start()
@@ -133,6 +134,22 @@ class BackgroundReading:
         with self._lock:
             return dict(self._fraction)
 
+    def seconds_left(self, step: str) -> float | None:
+        """Estimated seconds until `step` is done, from its pace so far (None before it has run a second or
+        reached 1 %, and once it is done). Time given to questions counts in the pace."""
+        with self._lock:
+            fraction = self._fraction.get(step, 0.0)
+            started = self._step_started.get(step)
+        if started is None or not 0.01 <= fraction < 1.0:
+            return None
+        elapsed = time.monotonic() - started
+        return elapsed * (1.0 - fraction) / fraction if elapsed >= 1.0 else None
+
+    def running_step(self) -> str | None:
+        """The step being read now (None before the first and after the last)."""
+        with self._lock:
+            return next((s for s in self.steps if s in self._step_started and self._fraction[s] < 1.0), None)
+
     @property
     def done(self) -> bool:
         """Every step finished (or reading stopped on an error)."""
@@ -158,9 +175,13 @@ class BackgroundReading:
                 self._pauses = pauses
                 for step in self.steps:
                     priority.yield_in_background()  # a question asked meanwhile goes first
+                    with self._lock:
+                        self._step_started[step] = time.monotonic()
                     progress = self._progress_of(step)
                     if step == PASSAGES:
-                        _ = self.reader.lexical_index  # builds the passages too
+                        # The passages, their lexical index and the paragraphs first: a preliminary answer needs
+                        # them and nothing else (seconds for a book, so before the minutes of embedding).
+                        _ = self.reader.lexical_index, self.reader.paragraph_starts
                         self.reader.embed_passages(progress)
                     else:
                         self.reader.encoded(step, progress)

@@ -1,7 +1,8 @@
 """A cache bounded by bytes, not by entries: least-recently-used entries go once the total is over budget.
 
-A reader of a 79-page PDF keeps about 1 GB of token states and vectors, a reader of a news article a
-few MB, so a limit in entries (the app kept 8) bounds nothing. `ByteBudgetCache` measures every entry
+A reader keeps ~1.7 kB per token (float16 token states of two views, vectors, indexes: docs/results.md, "Memory
+per token"): ~80 MB for a 79-page PDF, ~1.8 GB for a 1,000-page book, a few hundred kB for a news article, so a
+limit in entries (the app kept 8) bounds nothing. Token states in memory-mapped files count as nothing. `ByteBudgetCache` measures every entry
 (`estimate_nbytes`, or `reader_nbytes` for a `DocumentReader`), measures it again when a user is done
 with it (a reader grows as views are read), and evicts least-recently-used entries past its budget.
 
@@ -10,7 +11,7 @@ until `release(h)` or until `h` is garbage-collected, e.g. with the Streamlit se
 keeps it. If everything in the cache is in use the total may exceed the budget until a user lets go.
 
 The budget is `LONGDOC_CACHE_MB` (default 4096 MB: on a 24 GB machine that leaves room for the models,
-~1.5 GB, and for two documents being read at once, ~3 GB each at peak, with plenty to spare).
+~0.6 GB, and for the passes of documents being read, ~0.5 GB each at peak, with plenty to spare).
 All methods are thread-safe. No Streamlit here: the app holds one cache per server process.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import sys
 import threading
 import types
@@ -61,6 +63,8 @@ _OPAQUE_MODULE_PREFIXES = (
     "threading",
 )
 _MAX_OBJECTS = 2_000_000  # stop walking after this many objects (a guess beyond is still a big number)
+_SAMPLE_ABOVE = 20_000  # lists and tuples longer than this are measured on a sample...
+_SAMPLE_SIZE = 2_000  # ...of this many items, evenly spaced, and scaled
 
 
 def cache_limit_bytes() -> int:
@@ -86,38 +90,47 @@ def _tensor_nbytes(obj: object) -> int | None:
     return None
 
 
-def estimate_nbytes(root: object, skip: tuple[object, ...] = ()) -> int:
-    """Approximate memory held by `root` and everything reachable from it, each object counted once.
+def _array_nbytes(array: np.ndarray, stack: list[object]) -> int:
+    """Memory of a numpy array's own buffer (0 for a memory-mapped file: the system pages it in and out); a
+    view of another array pushes that array to be counted once."""
+    if isinstance(array, np.memmap) or isinstance(array.base, mmap.mmap):
+        return sys.getsizeof(array) - (array.nbytes if array.flags.owndata else 0)
+    total = sys.getsizeof(array)  # includes the buffer when the array owns it
+    if not array.flags.owndata:
+        if isinstance(array.base, np.ndarray):
+            stack.append(array.base)  # a view: the buffer is its base's, counted once there
+        else:
+            total += array.nbytes  # a view of foreign memory (bytes, a tensor): count it here
+    return total
 
-    Counts numpy arrays by their buffers (a view counts its base once), torch tensors by their elements,
-    strings, bytes, numbers and containers by `sys.getsizeof`, and walks lists, tuples, sets, dicts,
-    dataclasses and other objects' attributes (`__dict__` and `__slots__`). Never walks into code,
-    modules, locks or models (torch modules, transformers/tokenizers objects, `longformer_core.model.registry`).
 
-    Args:
-        root: the object to measure.
-        skip: objects not to count (and not to walk into), e.g. the shared models of a reader.
+def _children(obj: object) -> list[object]:
+    """What a container or object refers to (for the walk); [] for leaves."""
+    if isinstance(obj, dict):
+        return [item for pair in list(obj.items()) for item in pair]
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return list(obj)
+    children = []
+    attributes = getattr(obj, "__dict__", None)
+    if isinstance(attributes, dict):
+        children.extend(list(attributes.values()))
+    for slot in getattr(type(obj), "__slots__", ()):
+        if isinstance(slot, str) and slot not in ("__dict__", "__weakref__") and hasattr(obj, slot):
+            children.append(getattr(obj, slot))
+    return children
 
-    Returns:
-        The estimate in bytes (Python object overheads included, allocator slack not).
-    """
-    seen: set[int] = {id(obj) for obj in skip}
-    stack: list[object] = [root]
+
+def _walk(stack: list[object], seen: set[int], budget: list[int]) -> int:
+    """Bytes reachable from `stack`, each object once (see estimate_nbytes); `budget[0]` objects at most."""
     total = 0
-    visited = 0
-    while stack and visited < _MAX_OBJECTS:
+    while stack and budget[0] > 0:
         obj = stack.pop()
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        visited += 1
+        budget[0] -= 1
         if isinstance(obj, np.ndarray):
-            total += sys.getsizeof(obj)  # includes the buffer when the array owns it
-            if not obj.flags.owndata:
-                if isinstance(obj.base, np.ndarray):
-                    stack.append(obj.base)  # a view: the buffer is its base's, counted once there
-                else:
-                    total += obj.nbytes  # a view of foreign memory (bytes, a tensor): count it here
+            total += _array_nbytes(obj, stack)
             continue
         tensor_bytes = _tensor_nbytes(obj)
         if tensor_bytes is not None:
@@ -129,26 +142,39 @@ def estimate_nbytes(root: object, skip: tuple[object, ...] = ()) -> int:
         if isinstance(obj, (str, bytes, bytearray, int, float, complex, bool, type(None), memoryview)):
             continue
         try:
-            if isinstance(obj, dict):
-                for key, value in list(obj.items()):
-                    stack.append(key)
-                    stack.append(value)
-            elif isinstance(obj, (list, tuple, set, frozenset)):
-                stack.extend(list(obj))
-            else:
-                attributes = getattr(obj, "__dict__", None)
-                if isinstance(attributes, dict):
-                    stack.extend(list(attributes.values()))
-                for slot in getattr(type(obj), "__slots__", ()):
-                    if (
-                        isinstance(slot, str)
-                        and slot not in ("__dict__", "__weakref__")
-                        and hasattr(obj, slot)
-                    ):
-                        stack.append(getattr(obj, slot))
+            children = _children(obj)
         except RuntimeError:  # changed size while we looked (another thread is filling it): a lower bound
             continue
+        if isinstance(obj, (list, tuple)) and len(children) > _SAMPLE_ABOVE:
+            # A long sequence (a book's spans: hundreds of thousands of tuples) is measured on an even sample
+            # and scaled: walking every item took seconds under the cache's lock.
+            step = len(children) / _SAMPLE_SIZE
+            sample = [children[int(k * step)] for k in range(_SAMPLE_SIZE)]
+            total += round(_walk(sample, seen, budget) * step)
+        else:
+            stack.extend(children)
     return total
+
+
+def estimate_nbytes(root: object, skip: tuple[object, ...] = ()) -> int:
+    """Approximate memory held by `root` and everything reachable from it, each object counted once.
+
+    Counts numpy arrays by their buffers (a view counts its base once; a memory-mapped file counts nothing:
+    the system keeps in memory only the pages in use and can drop them), torch tensors by their elements,
+    strings, bytes, numbers and containers by `sys.getsizeof`, and walks lists, tuples, sets, dicts,
+    dataclasses and other objects' attributes (`__dict__` and `__slots__`). A list or tuple of more than
+    `_SAMPLE_ABOVE` items is measured on `_SAMPLE_SIZE` of them, evenly spaced, and scaled. Never walks into
+    code, modules, locks or models (torch modules, transformers/tokenizers objects,
+    `longformer_core.model.registry`).
+
+    Args:
+        root: the object to measure.
+        skip: objects not to count (and not to walk into), e.g. the shared models of a reader.
+
+    Returns:
+        The estimate in bytes (Python object overheads included, allocator slack not).
+    """
+    return _walk([root], {id(obj) for obj in skip}, [_MAX_OBJECTS])
 
 
 def reader_nbytes(reader: Any) -> int:

@@ -21,6 +21,7 @@ from longformer_core import settings
 from longformer_core.documents import Document, DocumentTooLargeError, paragraph_spans, sentence_spans
 from longformer_core.documents.passages import Passages, passages
 from longformer_core.model.registry import LoadedModel, ModelPair
+from longformer_core.reading.cache import estimate_nbytes
 from longformer_core.reading.encoding import (
     VIEWS,
     DocumentPass,
@@ -31,15 +32,17 @@ from longformer_core.reading.encoding import (
     tokenize,
 )
 from longformer_core.reading.retrieval import LexicalIndex
+from longformer_core.reading.states import STATE_DTYPE, StateStore, is_mapped
 from longformer_core.reading.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
 
-# Reading keeps ~20 kB per token (token states of two views, sentence states) on top of ~1.2 GB while a
-# 16k-token window runs: the 47k-token NIST guide peaks at 2.7 GB (bench/memory.py, docs/results.md).
-# 100k tokens (about 200 dense pages) stays under 4 GB; a longer document is refused before reading.
-# Both grow with the models' width: a base-size pair (hidden 768) peaks at ~31 kB per token (3.3 GB at the
-# NIST guide's 57k tokens, docs/results.md), so the default limit shrinks in proportion for wider models.
-DEFAULT_MAX_TOKENS = 100_000
-REFERENCE_HIDDEN = 384  # the embedded MiniLM pair's width, which DEFAULT_MAX_TOKENS was measured with
+# A reading keeps ~1.8 kB per token for questions: the float16 last-layer states of the chunked and Longformer
+# views (768 bytes each at hidden 384), passage vectors and states, tokens and indexes (the table in
+# docs/results.md, "Memory per token", computed from the shapes and checked on a real document). 1,500,000
+# tokens (a 1,500-page book) is ~2.7 GB; past half of LONGDOC_CACHE_MB a reader's states go to a memory-mapped
+# file instead (states.py). States grow with the models' width, so the default limit shrinks in proportion for
+# wider models (750,000 tokens at hidden 768, e.g. longformer-base-4096 with roberta-base).
+DEFAULT_MAX_TOKENS = 1_500_000
+REFERENCE_HIDDEN = 384  # the embedded MiniLM pair's width, which DEFAULT_MAX_TOKENS was sized for
 MAX_TOKENS_ENV = "LONGDOC_MAX_TOKENS"
 
 _PASSAGE_CACHE_SIZE = 8  # documents per model whose passage embeddings stay in memory (a few MB each)
@@ -47,10 +50,45 @@ _PASSAGE_CACHE_SIZE = 8  # documents per model whose passage embeddings stay in 
 # strategies share them. Keyed by the model object itself (weakly: a model that is garbage-collected takes its
 # vectors with it, and a new model can never inherit them the way a reused id() could).
 _PASSAGE_VECTORS: weakref.WeakKeyDictionary[object, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
-_PASSAGE_LOCK = threading.Lock()  # guards the two tables; held for moments, never while a model runs
+_PASSAGE_LOCK = threading.Lock()  # guards the tables here; held for moments, never while a model runs
 # One lock per (baseline, document): two sessions reading the same document embed its passages once, and a
 # long document's embedding (minutes under load) never holds up another document's.
 _EMBEDDING_LOCKS: dict[tuple[int, str], threading.Lock] = {}  # by id(model): a reused id only shares a lock
+
+
+# A document's tokens, shared by its readers under other strategies while any of them keeps them (the sidebar's
+# token count and the Ask page's reading tokenize a book once, not twice): weak both ways.
+_TOKENS: weakref.WeakKeyDictionary[object, weakref.WeakValueDictionary[tuple[str, int], DocumentTokens]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_tokens(tokenizer: object, document: Document, stop_after: int) -> DocumentTokens:
+    """The document's tokens (`tokenize`, stopping after `stop_after`), computed once while a reader keeps them."""
+    with _PASSAGE_LOCK:
+        done = _TOKENS.get(tokenizer, {}).get((document.sha256, stop_after))
+    if done is not None:
+        return done
+    tokens = tokenize(tokenizer, document.text, stop_after=stop_after)
+    with _PASSAGE_LOCK:
+        return _TOKENS.setdefault(tokenizer, weakref.WeakValueDictionary()).setdefault(
+            (document.sha256, stop_after), tokens
+        )
+
+
+# The baseline's passes (truncated, chunked) do not depend on the strategy: readers of one document under other
+# strategies share them while any of them keeps them (a book's Ask reading and its Classify or Compare reading read
+# its chunked view once). One lock per pass being read, so a second reader waits for it instead of reading again.
+_SHARED_PASSES: weakref.WeakKeyDictionary[object, weakref.WeakValueDictionary[tuple, DocumentPass]] = (
+    weakref.WeakKeyDictionary()
+)
+_PASS_LOCKS: dict[tuple[int, tuple], threading.Lock] = {}  # dropped once the pass is in _SHARED_PASSES
+
+
+def _shared_pass(model: object, key: tuple, last4: bool) -> DocumentPass | None:
+    with _PASSAGE_LOCK:
+        found = _SHARED_PASSES.get(model, {}).get(key)
+    return found if found is not None and (not last4 or found.last4 is not None) else None
 
 
 def _embedding_lock(model: object, sha256: str) -> threading.Lock:
@@ -86,7 +124,7 @@ _MISSING = object()
 
 def max_document_tokens(pair: ModelPair | None = None) -> int:
     """Longest document the app reads, in tokens: env LONGDOC_MAX_TOKENS if a positive integer, else
-    100,000 for models as wide as the embedded pair, and proportionally fewer for wider ones (50,000 for a
+    1,500,000 for models as wide as the embedded pair, and proportionally fewer for wider ones (750,000 for a
     hidden size of 768), rounded down to a thousand."""
     raw = settings.value(MAX_TOKENS_ENV)
     try:
@@ -134,8 +172,11 @@ class DocumentReader:
         keywords: terms for the "keywords" strategy.
         every_k: spacing for the "every_k" strategy.
         max_tokens: refuse longer documents (DocumentTooLargeError when first tokenized); default
-            `max_document_tokens(pair)` (env LONGDOC_MAX_TOKENS, else 100,000 scaled down for models wider
+            `max_document_tokens(pair)` (env LONGDOC_MAX_TOKENS, else 1,500,000 scaled down for models wider
             than the embedded pair).
+        state_dtype: dtype of the kept token states (default float16: they are only compared; see states.py).
+        states_budget_bytes: token states kept in memory at most; passes past it are memory-mapped files
+            under LONGDOC_CACHE/states (default half of LONGDOC_CACHE_MB).
     """
 
     def __init__(
@@ -146,8 +187,12 @@ class DocumentReader:
         keywords: Sequence[str] = (),
         every_k: int = DEFAULT_EVERY_K,
         max_tokens: int | None = None,
+        state_dtype: type = STATE_DTYPE,
+        states_budget_bytes: int | None = None,
     ) -> None:
         self.pair = pair
+        self.state_dtype = state_dtype
+        self.state_store = StateStore(states_budget_bytes)
         self.max_tokens = max_document_tokens(pair) if max_tokens is None else max_tokens
         self.document = document
         self.strategy = strategy
@@ -165,7 +210,7 @@ class DocumentReader:
 
     @cached_property
     def long_tokens(self) -> DocumentTokens:
-        tokens = tokenize(self.pair.longformer.tokenizer, self.document.text, stop_after=self.max_tokens)
+        tokens = shared_tokens(self.pair.longformer.tokenizer, self.document, self.max_tokens)
         check_token_count(len(tokens), self.document, self.max_tokens)
         return tokens
 
@@ -173,7 +218,7 @@ class DocumentReader:
     def base_tokens(self) -> DocumentTokens:
         if self.pair.same_tokenizer:
             return self.long_tokens
-        tokens = tokenize(self.pair.baseline.tokenizer, self.document.text, stop_after=self.max_tokens)
+        tokens = shared_tokens(self.pair.baseline.tokenizer, self.document, self.max_tokens)
         check_token_count(len(tokens), self.document, self.max_tokens)
         return tokens
 
@@ -195,6 +240,11 @@ class DocumentReader:
         return paragraph_spans(self.document.text)
 
     @cached_property
+    def paragraph_starts(self) -> np.ndarray:
+        """(n_paragraphs,) int64 start of each paragraph, for finding the one around a character."""
+        return np.array([a for a, _ in self.paragraphs], dtype=np.int64)
+
+    @cached_property
     def passages(self) -> Passages:
         """The units retrieval ranks and answers come from (layout-aware for PDFs; see passages.py)."""
         return passages(self.document)
@@ -202,7 +252,7 @@ class DocumentReader:
     @cached_property
     def lexical_index(self) -> LexicalIndex:
         """BM25 over the passages, built once per reading."""
-        return LexicalIndex([self.document.text[a:b] for a, b in self.passages.spans])
+        return LexicalIndex(self.passages.texts)  # a table cell's text carries its caption and headers
 
     def passage_vectors_ready(self) -> bool:
         # No lock to read: a background reading may hold it while it embeds (issue 16).
@@ -224,7 +274,7 @@ class DocumentReader:
             done = _PASSAGE_VECTORS.get(model, {}).get(sha256)  # embedded meanwhile by another session
             if done is not None:
                 return done
-            texts = [self.document.text[a:b] for a, b in self.passages.spans]
+            texts = self.passages.texts
             vectors = embed_texts(self.pair.baseline, texts, progress=progress)
             with _PASSAGE_LOCK:
                 per_model = _PASSAGE_VECTORS.setdefault(model, {})
@@ -250,33 +300,71 @@ class DocumentReader:
                 self._passage_states[view] = self.pool_spans(view, self.passages.spans)
             return self._passage_states[view]
 
-    def has_pass(self, view: str) -> bool:
-        return view in self._passes
+    def has_pass(self, view: str, last4: bool = False) -> bool:
+        """Whether the view is read (with the sum of its last four layers too, when `last4`)."""
+        done = self._passes.get(view)
+        return done is not None and (not last4 or done.last4 is not None)
 
-    def encoded(self, view: str, progress: Progress | None = None) -> DocumentPass:
-        """The view's token states (last layer and sum of last four), computed on first use."""
+    def encoded(self, view: str, progress: Progress | None = None, last4: bool = False) -> DocumentPass:
+        """The view's token states, computed on first use: the last layer, and the sum of the last four when
+        `last4` (only the similarity poolings and corpus embeddings use it: a pass read without it is read
+        again once, with it, when they first ask)."""
         done = self._passes.get(view)  # no lock to read: a pass of another view may be running (issue 16)
-        if done is not None:
+        if done is not None and (not last4 or done.last4 is not None):
             return done
         with self._lock:
-            if view == "chunked" and "truncated" in self._passes and self._fits_one_chunk():
+            done = self._passes.get(view)
+            if done is not None and (not last4 or done.last4 is not None):
+                return done
+            if view == "chunked" and self.has_pass("truncated", last4) and self._fits_one_chunk():
                 # One chunk covers the whole document: the chunked pass is the truncated pass.
                 self._passes[view] = dataclasses.replace(
                     self._passes["truncated"], view="chunked", seconds=0.0
                 )
-            if view not in self._passes:
-                model = self.model_for(view)
-                doc_global = self.plan.doc_mask if view == "longformer" else None
-                self._passes[view] = encode_document(
-                    model,
-                    self.tokens_for(view),
-                    view,
-                    doc_global=doc_global,
-                    global_first=self.plan.global_first,
-                    keep_last4=True,
-                    progress=progress,
-                )
-            return self._passes[view]
+                return self._passes[view]
+            fresh = self._read_or_borrow(view, last4, progress)
+            # A pass read before without the layers asked for now stays usable until its replacement is ready.
+            replaced, self._passes[view] = self._passes.get(view), fresh
+            if replaced is not None:
+                kept = {id(a) for p in self._passes.values() for a in p.arrays()}  # truncated may share them
+                self.state_store.forget([a for a in replaced.arrays() if id(a) not in kept])
+            return fresh
+
+    def _read(self, view: str, last4: bool, progress: Progress | None) -> DocumentPass:
+        return encode_document(
+            self.model_for(view),
+            self.tokens_for(view),
+            view,
+            doc_global=self.plan.doc_mask if view == "longformer" else None,
+            global_first=self.plan.global_first,
+            keep_last4=last4,
+            progress=progress,
+            state_dtype=self.state_dtype,
+            allocate=self.state_store.allocate,
+        )
+
+    def _read_or_borrow(self, view: str, last4: bool, progress: Progress | None) -> DocumentPass:
+        """The view's pass: the Longformer's is read by this reader (it depends on the strategy); the baseline's
+        is taken from another reader of the document that read it, or read once for all of them."""
+        model = self.model_for(view)
+        if view == "longformer":
+            return self._read(view, last4, progress)
+        first = self.plan.global_first if model.is_longformer else None  # a Longformer baseline uses it
+        key = (self.document.sha256, self.max_tokens, view, np.dtype(self.state_dtype).str, first)
+        found = _shared_pass(model.model, key, last4)
+        if found is not None:
+            return found
+        with _PASSAGE_LOCK:
+            lock = _PASS_LOCKS.setdefault((id(model.model), key), threading.Lock())
+        with lock:
+            found = _shared_pass(model.model, key, last4)  # read meanwhile by another reader
+            if found is not None:
+                return found
+            fresh = self._read(view, last4, progress)
+            with _PASSAGE_LOCK:
+                _SHARED_PASSES.setdefault(model.model, weakref.WeakValueDictionary())[key] = fresh
+                _PASS_LOCKS.pop((id(model.model), key), None)
+            return fresh
 
     def _fits_one_chunk(self) -> bool:
         truncated = self._passes["truncated"]
@@ -303,15 +391,47 @@ class DocumentReader:
         Returns:
             (vectors (n_spans, hidden) float32 L2-normalised, seen (n_spans,) bool: the view read the span).
         """
-        p = self.encoded(view)
+        p = self.encoded(view, last4=layers == "last4")
         tokens = self.tokens_for(view)
-        states = p.hidden if layers == "last" else p.last4
+        states = p.states(layers)
         out = np.zeros((len(spans), states.shape[1]), dtype=np.float32)
         seen = np.zeros(len(spans), dtype=bool)
         for i, (a, b) in enumerate(spans):
             t0, t1 = tokens.tokens_in(a, b)
             if t1 > t0 and t1 <= p.seen[1]:
-                out[i] = states[t0:t1].mean(0)
+                out[i] = states[t0:t1].mean(0, dtype=np.float32)  # float16 states, float32 sums
                 seen[i] = True
         out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-12
         return out, seen
+
+    def memory_by_component(self) -> dict[str, int]:
+        """Bytes this reading holds now, by component: what docs/results.md's "Memory per token" table lists.
+
+        Keys: "states <view> <layers>" (token states; "(mapped)" when in a memory-mapped file), "window
+        states <view>", "passage states <view>", "passage vectors" (shared by the readers of this document),
+        "tokens", "lexical index", "passages", "sentences", "paragraphs", "text". Only what was computed so far
+        is listed; arrays shared between views (a short document's chunked pass is its truncated pass) count once.
+        """
+        out: dict[str, int] = {}
+        counted: set[int] = set()
+        for view, p in list(self._passes.items()):
+            for layers, array in (("last", p.hidden), ("last4", p.last4)):
+                if array is not None and id(array) not in counted:
+                    counted.add(id(array))
+                    out[f"states {view} {layers}" + (" (mapped)" if is_mapped(array) else "")] = array.nbytes
+            out[f"window states {view}"] = p.window_first.nbytes
+        for view, (vectors, seen) in list(self._passage_states.items()):
+            out[f"passage states {view}"] = vectors.nbytes + seen.nbytes
+        vectors = _PASSAGE_VECTORS.get(self.pair.baseline.model, {}).get(self.document.sha256)
+        if vectors is not None:
+            out["passage vectors"] = vectors.nbytes
+        cached = self.__dict__  # cached properties computed so far
+        token_sets = {
+            id(t): t for t in (cached.get("long_tokens"), cached.get("base_tokens")) if t is not None
+        }
+        out["tokens"] = sum(t.ids.nbytes + t.offsets.nbytes for t in token_sets.values())
+        for name in ("lexical_index", "passages", "sentences", "paragraphs"):
+            if name in cached:
+                out[name.replace("_", " ")] = estimate_nbytes(cached[name])
+        out["text"] = estimate_nbytes(self.document.text)
+        return out

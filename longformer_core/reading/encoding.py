@@ -10,13 +10,16 @@ token array:
 
 A pass returns the last-layer state of every token the view saw, merged so that each token takes its
 state from the window where it sits furthest from an edge. The pass does not depend on the question,
-so it is computed once per (document, model, view, strategy) and reused for every question.
+so it is computed once per (document, model, view, strategy) and reused for every question. States are
+written into their final array as each batch comes back (no per-window copies are kept), in the dtype the
+caller asks for (float32 by default; the app's reader keeps float16, see `document_reading`) and in an array
+the caller may provide (`allocate`: e.g. a memory-mapped file for a document too big for memory).
 
 Windows run in batches (padded to the longest in the batch, padding masked out): as many as fit in
 `BATCH_TOKENS` tokens per forward pass, scaled by the model's width, so a 512-token chunk of the
 embedded MiniLM goes 16 at a time and a 16k-token Longformer window alone. Forward passes run under
-`LoadedModel.autocast()` (bf16 where the CPU has it natively, see models.compute_dtype); every state
-handed back is float32.
+`LoadedModel.autocast()` (bf16 where the CPU has it natively, see models.compute_dtype); states leave the
+model as float32 and are stored in the pass's dtype.
 
 Tokenization and the input of one pass are in `tokenization.py`, the windows of each view in `windows.py`;
 this module runs the passes, and re-exports the public names of both.
@@ -25,16 +28,17 @@ this module runs the passes, and re-exports the public names of both.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
 from longformer_core.model.registry import LoadedModel
+from longformer_core.reading.states import DocumentPass, window_owners  # re-exported, as above
 from longformer_core.reading.tokenization import (  # re-exported: callers import the whole encoding API from here
     DocumentTokens,
     SpecialTemplate,
@@ -59,6 +63,7 @@ __all__ = [
     "LONG_OVERLAP",
     "REFERENCE_HIDDEN",
     "VIEWS",
+    "Allocate",
     "DocumentPass",
     "DocumentTokens",
     "Progress",
@@ -80,6 +85,7 @@ __all__ = [
     "tokenizer_call",
     "view_windows",
     "window_capacity",
+    "window_owners",
 ]
 
 # Padded tokens per forward pass at hidden size REFERENCE_HIDDEN; wider models get proportionally fewer,
@@ -89,6 +95,7 @@ __all__ = [
 BATCH_TOKENS = 8192
 REFERENCE_HIDDEN = 384
 Progress = Callable[[float, str], None]  # (fraction done, message)
+Allocate = Callable[[tuple[int, int], np.dtype], np.ndarray]  # (shape, dtype) -> a zeroed array to fill
 
 
 def scaled(progress: Progress | None, lo: float, hi: float) -> Progress | None:
@@ -96,38 +103,6 @@ def scaled(progress: Progress | None, lo: float, hi: float) -> Progress | None:
     if progress is None:
         return None
     return lambda fraction, message: progress(lo + (hi - lo) * fraction, message)
-
-
-@dataclass
-class DocumentPass:
-    """Token states from one view of the document (question-independent, cacheable)."""
-
-    view: str
-    hidden: np.ndarray  # (n_seen, hidden) float32, last layer, merged over windows
-    last4: np.ndarray | None  # (n_seen, hidden) sum of the last 4 layers, when asked for
-    window_first: np.ndarray  # (n_windows, hidden) state of each window's first token ([CLS] / <s>)
-    windows: list[tuple[int, int]]  # document token ranges, one per forward pass
-    n_global: int  # global tokens used (all windows)
-    seconds: float
-    seen: tuple[int, int] = field(default=(0, 0))  # document tokens the view could see
-
-    @property
-    def n_seen(self) -> int:
-        return self.seen[1] - self.seen[0]
-
-
-def _centrality_merge(n_tokens: int, windows: list[tuple[int, int]], states: list[np.ndarray]) -> np.ndarray:
-    """Merge per-window token states: each token takes its state from the window where it is most central."""
-    hidden = states[0].shape[-1]
-    out = np.zeros((n_tokens, hidden), dtype=np.float32)
-    best = np.full(n_tokens, -1, dtype=np.int64)
-    for (s, e), st in zip(windows, states):
-        pos = np.arange(s, e)
-        margin = np.minimum(pos - s, e - 1 - pos)
-        better = margin > best[s:e]
-        out[s:e][better] = st[better]
-        best[s:e][better] = margin[better]
-    return out
 
 
 def _in_window_order(batches: list[list[int]]) -> list[list[int]]:
@@ -318,6 +293,24 @@ def _summing_last_layers(encoder: torch.nn.Module, n_layers: int) -> Iterator[di
             handle.remove()
 
 
+def _zeros(shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    return np.zeros(shape, dtype=dtype)
+
+
+def _keep_states(
+    window: tuple[int, int],
+    index: int,
+    doc_start: int,
+    owner: np.ndarray,
+    states: np.ndarray,
+    merged: np.ndarray,
+) -> None:
+    """Write one window's states (L, hidden) into `merged` (n_seen, hidden) for the tokens it owns."""
+    s, e = window
+    mine = owner[s:e] == index  # (e - s,) the tokens this window is most central for
+    merged[s:e][mine] = states[doc_start : doc_start + (e - s)][mine]  # cast to the kept dtype here
+
+
 @torch.inference_mode()
 def encode_document(
     model: LoadedModel,
@@ -327,8 +320,14 @@ def encode_document(
     global_first: bool = True,
     keep_last4: bool = False,
     progress: Progress | None = None,
+    state_dtype: type | np.dtype = np.float32,
+    allocate: Allocate | None = None,
 ) -> DocumentPass:
     """Run one view of the model over the document and keep every token's state.
+
+    Window inputs are built one batch at a time and each batch's states are written straight into the
+    merged arrays (each token from the window where it is most central), so a pass holds its result plus
+    one batch, whatever the document's length.
 
     Args:
         model: the Longformer (view "longformer") or the 512-token baseline.
@@ -337,7 +336,10 @@ def encode_document(
         doc_global: (len(doc),) bool global attention mask from a strategy (Longformer only).
         global_first: give [CLS] global attention (Longformer only; what the paper does by default).
         keep_last4: also keep the sum of the last four layers (the seed project's embedding).
-        progress: called with (fraction, message) after each window.
+        progress: called with (fraction, message) after each batch.
+        state_dtype: dtype of the kept states (float32; float16 halves them, for states that are only compared).
+        allocate: makes the (n_seen, hidden) arrays the states are written into (default: zeroed numpy arrays;
+            a memory-mapped file works the same).
     Returns:
         DocumentPass with merged token states.
     """
@@ -345,47 +347,97 @@ def encode_document(
     windows = view_windows(model, model.tokenizer, len(doc), view)
     if len(doc) == 0:
         raise ValueError("The document has no text to read.")
-    wins = [
-        build_input(
-            model.tokenizer,
-            doc,
-            (s, e),
-            doc_global=doc_global if model.is_longformer else None,
-            global_first=global_first and model.is_longformer,
-        )
-        for s, e in windows
-    ]
-    states: list[np.ndarray] = [np.empty(0)] * len(wins)
-    states4: list[np.ndarray] = [np.empty(0)] * len(wins)
-    firsts: list[np.ndarray] = [np.empty(0)] * len(wins)
-    n_global = sum(int(w.global_attention_mask.sum()) for w in wins) if model.is_longformer else 0
+    long = model.is_longformer
+    doc_global, global_first = (doc_global, global_first) if long else (None, False)  # Longformer only
+    template = special_template(model.tokenizer)
+    n_special = len(template.single_prefix) + len(template.single_suffix)
+    n_seen = windows[-1][1]
+    owner = window_owners(n_seen, windows)
+    allocate = allocate or _zeros
+    hidden_size = int(model.encoder.config.hidden_size)
+    merged = allocate((n_seen, hidden_size), np.dtype(state_dtype))
+    merged4 = allocate((n_seen, hidden_size), np.dtype(state_dtype)) if keep_last4 else None
+    firsts = np.zeros((len(windows), hidden_size), dtype=np.float32)
+    n_global = 0
     done = 0
-    for batch in _in_window_order(plan_batches([w.input_ids.shape[1] for w in wins], model)):
-        stacked = collate(model.tokenizer, [wins[i] for i in batch])
+    for batch in _in_window_order(plan_batches([e - s + n_special for s, e in windows], model)):
+        wins = [
+            build_input(model.tokenizer, doc, windows[i], doc_global=doc_global, global_first=global_first)
+            for i in batch
+        ]
+        n_global += sum(int(w.global_attention_mask.sum()) for w in wins) if long else 0
+        stacked = collate(model.tokenizer, wins)
         with model.autocast(), _summing_last_layers(model.encoder, 4 if keep_last4 else 0) as last4:
             out = model.encoder(**model_kwargs(model, stacked))
         last = out.last_hidden_state.float().cpu().numpy()  # (batch, L_max, hidden)
         summed = last4["sum"].cpu().numpy() if keep_last4 else None  # (batch, >= L_max, hidden)
-        for j, i in enumerate(batch):
-            win, (s, e) = wins[i], windows[i]
-            states[i] = last[j, win.doc_start : win.doc_start + (e - s)]
+        for j, (i, win) in enumerate(zip(batch, wins, strict=True)):
+            _keep_states(windows[i], i, win.doc_start, owner, last[j], merged)
+            if merged4 is not None and summed is not None:
+                _keep_states(windows[i], i, win.doc_start, owner, summed[j], merged4)
             firsts[i] = last[j, 0]
-            if summed is not None:
-                states4[i] = summed[j, win.doc_start : win.doc_start + (e - s)]
         done += len(batch)
         if progress:
             progress(done / len(windows), f"{view}: window {done} of {len(windows)}")
-    n_seen = windows[-1][1]
     return DocumentPass(
         view=view,
-        hidden=_centrality_merge(n_seen, windows, states),
-        last4=_centrality_merge(n_seen, windows, states4) if keep_last4 else None,
-        window_first=np.stack(firsts),
+        hidden=merged,
+        last4=merged4,
+        window_first=firsts,
         windows=windows,
         n_global=n_global,
         seconds=time.perf_counter() - t0,
         seen=(0, n_seen),
     )
+
+
+_TOKENIZE_TEXTS = 4096  # texts tokenized per call by embed_texts (their Python lists are short-lived)
+
+
+def _token_ids(model: LoadedModel, texts: Sequence[str], limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every text's token ids (special tokens included, truncated to `limit`), flat, with each text's start.
+
+    Only the ids are kept (int32, 4 bytes a token): a batch's attention mask and token types are rebuilt from
+    the lengths. Tokenized a few thousand texts at a time, so the tokenizer's Python lists never hold more.
+
+    Returns:
+        (ids (total,) int32, starts (len(texts) + 1,) int64: text i is ids[starts[i]:starts[i + 1]]).
+    """
+    pieces: list[np.ndarray] = []
+    lengths: list[int] = []
+    for i in range(0, len(texts), _TOKENIZE_TEXTS):
+        chunk = list(texts[i : i + _TOKENIZE_TEXTS])
+        encoded = tokenizer_call(
+            model.tokenizer,
+            chunk,
+            truncation=True,
+            max_length=limit,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        lengths += [len(ids) for ids in encoded]
+        pieces.append(np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int32))
+    starts = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32), starts
+
+
+def _padded_batch(
+    model: LoadedModel, ids: np.ndarray, starts: np.ndarray, idx: Sequence[int]
+) -> dict[str, torch.Tensor]:
+    """The forward-pass inputs of texts `idx`, right-padded to the longest: input ids, attention mask and,
+    where the tokenizer has them, token types (all 0 for a single text)."""
+    lengths = starts[np.asarray(idx) + 1] - starts[np.asarray(idx)]
+    width = int(lengths.max())
+    input_ids = np.full((len(idx), width), model.tokenizer.pad_token_id or 0, dtype=np.int64)
+    mask = np.zeros((len(idx), width), dtype=np.int64)
+    for row, (j, n) in enumerate(zip(idx, lengths, strict=True)):
+        input_ids[row, :n] = ids[starts[j] : starts[j] + n]
+        mask[row, :n] = 1
+    batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+    if "token_type_ids" in model.tokenizer.model_input_names:
+        batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
+    return {k: v.to(model.device) for k, v in batch.items()}
 
 
 @torch.inference_mode()
@@ -398,9 +450,10 @@ def embed_texts(
 ) -> np.ndarray:
     """Mean-pooled, L2-normalised embeddings of short texts, each read on its own (sentence-transformers style).
 
-    Texts are tokenized once, sorted by length and run in batches of similar lengths (little padding),
-    each within the token budget (see plan_batches) and at most `batch_size` texts.
-    Texts longer than the model's limit are truncated.
+    Texts are tokenized once (only their ids are kept, `_token_ids`), sorted by length and run in batches of
+    similar lengths (little padding), each within the token budget (see plan_batches) and at most `batch_size`
+    texts; a batch's inputs are built when it runs and dropped after. Texts longer than the model's limit are
+    truncated.
 
     Returns:
         (len(texts), hidden) float32.
@@ -410,10 +463,8 @@ def embed_texts(
     result = np.zeros((len(texts), hidden_size), dtype=np.float32)
     if not texts:
         return result
-    enc_all = tokenizer_call(model.tokenizer, list(texts), truncation=True, max_length=limit)
-    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc_all]
-    lengths = [len(ids) for ids in enc_all["input_ids"]]
-    pad_id = model.tokenizer.pad_token_id or 0
+    ids, starts = _token_ids(model, texts, limit)
+    lengths = np.diff(starts).tolist()
     batches = [
         batch[i : i + batch_size]
         for batch in plan_batches(lengths, model, token_budget)
@@ -423,13 +474,7 @@ def embed_texts(
     for idx in batches:
         # Padded here, not with tokenizer.pad: that changes the shared Rust tokenizer's padding state, which a
         # reading in another thread would see half-way ("Unable to create tensor").
-        width = max(lengths[j] for j in idx)
-        enc = {
-            k: torch.tensor(
-                [enc_all[k][j] + [pad_id if k == "input_ids" else 0] * (width - lengths[j]) for j in idx]
-            ).to(model.device)
-            for k in keys
-        }
+        enc = _padded_batch(model, ids, starts, idx)
         with model.autocast():
             hidden = model.encoder(**enc).last_hidden_state.float()  # (b, L, hidden)
         mask = enc["attention_mask"].unsqueeze(-1).float()
