@@ -58,13 +58,14 @@ def main() -> int:
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     args = p.parse_args()
 
-    squad_paths = [
-        data / "squad" / "squad-v1.1-dev.articles.json",
-        data / "squad" / "squad-v1.1-train.first12.articles.json",
-    ]
+    # finetune-long's default data: SQuAD train articles, HotpotQA train whole + the dev files' trainable halves
     heldout = json.loads((QA_HEAD_DIR / "adapter.json").read_text())["val_articles"]
-    squad = [ex for path in squad_paths for ex in fl.squad_article_examples(path, heldout)]
-    hot = fl.hotpot_train_examples(data / "hotpotqa" / "hotpotqa-dev-distractor.json")
+    squad = fl.squad_article_examples(data / "squad" / "squad-v1.1-train.paragraphs.json", heldout)
+    hot = [
+        ex
+        for name in ("train-distractor", "dev-distractor", "dev-distractor.more")
+        for ex in fl.hotpot_train_examples(data / "hotpotqa" / f"hotpotqa-{name}.json")
+    ]
     examples = squad + hot
     from transformers import AutoTokenizer
 
@@ -75,8 +76,9 @@ def main() -> int:
 
     pick = sorted(np.random.default_rng(0).permutation(len(examples))[: max(args.steps, args.chunk_steps)])
     sample = [examples[i] for i in pick]
-    windows = fl.build_windows(tokenizer, sample, args.window_tokens, seed=0)
-    chunks = fl.chunk_windows(tokenizer, sample, windows)
+    plans = fl.plan_training_windows(tokenizer, sample, args.window_tokens, seed=0)
+    windows = [w for [w] in fl.TrainingWindows(plans)]
+    chunks = list(fl.TrainingWindows(plans, chunk_tokens=fl.CHUNK_TOKENS))
     lora = LoraConfig(rank=16, alpha=32.0)
     results: dict = {
         "cpu": fl.cpu_model_name(),

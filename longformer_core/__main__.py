@@ -1,4 +1,5 @@
-"""Command line: python -m longformer_core {qa,explain,classify,similar,embed,evaluate,finetune} ... (--help on each)."""
+"""Command line: python -m longformer_core {qa,explain,classify,similar,embed,evaluate,finetune,finetune-long,
+export-head} ... (--help on each)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ PARSERS = (
     embed.embed_parser,
     evaluate.evaluate_parser,
     finetune.finetune_parser,
+    finetune.finetune_long_parser,
+    finetune.export_head_parser,
 )
 
 

@@ -331,3 +331,11 @@ def test_shipped_head_answers_a_validation_question(shared_data):
     assert result.method == "retrieve-then-read"
     assert result.best.text.strip(" .") in {a["text"] for a in ex.answers}
     assert 0 < result.best.score <= 1
+
+
+def test_a_full_fine_tune_is_not_read_as_a_qa_head(tiny_checkpoint):
+    """A folder of every weight (save_pretrained) is a model, not a head: the message says to give it to --model."""
+    from longformer_core.model.qa_head import read_qa_head
+
+    with pytest.raises(ValueError, match="give that to --model"):
+        read_qa_head(tiny_checkpoint("roberta-qa"))

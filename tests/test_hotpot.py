@@ -236,3 +236,29 @@ def test_evaluate_hotpotqa_command_end_to_end(tiny_checkpoint, tmp_path: Path) -
     assert (
         report["one-pass"]["truncated"]["gold_together"] <= report["one-pass"]["longformer"]["gold_together"]
     )
+
+
+def test_evaluate_hotpotqa_takes_both_dev_files_and_refuses_a_train_file_held_out(
+    tiny_checkpoint, tmp_path: Path, capsys
+) -> None:
+    """Both shared dev files are scored as one held-out set (per method and view); a train file, trained on
+    whole, has nothing held out."""
+    from longformer_core.__main__ import main
+
+    questions = _questions()
+    ids = [f"dev-{i}" for i in range(12)]
+    held = [i for i in ids if hotpot.is_heldout(i)][:3]
+    trainable = next(i for i in ids if not hotpot.is_heldout(i))
+    first, second = tmp_path / "hotpot-dev.json", tmp_path / "hotpot-dev.more.json"
+    first.write_text(json.dumps([{**questions[0], "_id": held[0]}, {**questions[1], "_id": trainable}]))
+    second.write_text(json.dumps([{**questions[1], "_id": held[1]}, {**questions[2], "_id": held[2]}]))
+    model = str(tiny_checkpoint("longformer-qa"))
+    args = ["evaluate", "hotpotqa", str(first), str(second), "--heldout", "--methods", "one-pass"]
+    assert main([*args, "--model", model, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["questions"] == 3 and report["heldout"] and report["files"] == [str(first), str(second)]
+    assert set(report["one-pass"]) == {"truncated", "chunked", "longformer"}
+    train = tmp_path / "hotpot-train.json"
+    train.write_text(first.read_text())
+    assert main(["evaluate", "hotpotqa", str(train), "--heldout", "--model", model]) == 2
+    assert "trained on whole" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""The evaluate commands: SQuAD articles, PDF questions, Hyperpartisan/BBC heads, BBC clusters, HotpotQA."""
+"""The evaluate commands: SQuAD articles and paragraphs, PDF questions, Hyperpartisan/BBC heads, BBC clusters,
+HotpotQA, WikiHop."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from longformer_core.cli.common import (
     with_models,
 )
 from longformer_core.documents import load_path
-from longformer_core.model.registry import ModelPair, embedded_qa_head
+from longformer_core.model.registry import EMBEDDED, ModelPair, embedded_qa_head
 from longformer_core.reading.encoding import VIEWS
 
 
@@ -21,6 +22,7 @@ def evaluate_parser(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evaluate", help="evaluate on a shared dataset")
     ev_sub = ev.add_subparsers(dest="dataset", required=True)
     _squad_parser(ev_sub)
+    _paragraphs_parser(ev_sub)
     _pdf_questions_parser(ev_sub)
     for dataset, what in (
         ("hyperpartisan", "Hyperpartisan news (SemEval-2019, by article)"),
@@ -29,6 +31,18 @@ def evaluate_parser(sub: argparse._SubParsersAction) -> None:
         _corpus_parser(ev_sub, dataset, what)
     _clusters_parser(ev_sub)
     _hotpot_parser(ev_sub)
+    _wikihop_parser(ev_sub)
+
+
+def _wikihop_parser(ev_sub: argparse._SubParsersAction) -> None:
+    from longformer_core.evaluation import wikihop
+
+    wh = ev_sub.add_parser(
+        "wikihop", help="WikiHop candidate selection by the reader's span scores, per view (a taste)"
+    )
+    wikihop.add_arguments(wh)
+    add_model_args(wh, "qa")
+    wh.set_defaults(func=with_models(wikihop.run_command))
 
 
 def _hotpot_parser(ev_sub: argparse._SubParsersAction) -> None:
@@ -55,6 +69,63 @@ def _squad_parser(ev_sub: argparse._SubParsersAction) -> None:
     )
     add_model_args(sq, "qa")
     sq.set_defaults(func=with_models(_evaluate_squad))
+
+
+def _paragraphs_parser(ev_sub: argparse._SubParsersAction) -> None:
+    sp = ev_sub.add_parser(
+        "squad-paragraphs",
+        help="a QA head alone on SQuAD paragraphs: official EM/F1 per view (as finetune reports)",
+    )
+    sp.add_argument("path", help="SQuAD-format JSON with paragraph contexts")
+    sp.add_argument("--limit", type=int, default=None, help="a seeded sample of N questions")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument(
+        "--titles-from",
+        default=None,
+        metavar="HEAD_DIR",
+        help="only the articles this head kept aside (its adapter.json's val_articles), e.g. assets/qa_head",
+    )
+    sp.add_argument(
+        "--qa-head",
+        default="default",
+        help="a head folder or a training checkpoint (default: LONGDOC_QA_HEAD or assets/qa_head)",
+    )
+    sp.add_argument("--model", default=EMBEDDED, help="'embedded' or a folder of a QA checkpoint")
+    sp.add_argument(
+        "--views",
+        nargs="+",
+        default=None,
+        choices=["chunked", "longformer"],
+        help="embedded: which views (both)",
+    )
+    sp.add_argument(
+        "--max-length", type=int, default=None, help="tokens per window (embedded: 257, else 384)"
+    )
+    sp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    sp.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    sp.set_defaults(func=_evaluate_paragraphs)
+
+
+def _evaluate_paragraphs(args: argparse.Namespace) -> int:
+    from longformer_core.evaluation.paragraphs import held_out_titles, squad_paragraphs
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    report = squad_paragraphs(
+        args.path,
+        model=args.model,
+        head=args.qa_head,
+        titles=held_out_titles(args.titles_from) if args.titles_from else None,
+        limit=args.limit,
+        seed=args.seed,
+        views=args.views,
+        max_length=args.max_length,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
 
 
 def _pdf_questions_parser(ev_sub: argparse._SubParsersAction) -> None:

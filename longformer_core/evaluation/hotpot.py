@@ -18,9 +18,10 @@ paragraphs (document tokens from the start of the first to the end of the second
 of questions whose two gold paragraphs the view held together in one forward pass, and seconds per
 question (everything the view computed for it, the document's encoding included).
 
-The fixed split shared with QA-head training: a question is HELD OUT (never trained on) iff
-`int(sha256(_id), 16) % 2 == 0` (`is_heldout`): 205 of the 381 shared questions; the other 176 may be
-trained on (`longformer_core.training.long` trains only on those).
+The fixed split shared with QA-head training: a dev question is HELD OUT (never trained on) iff
+`int(sha256(_id), 16) % 2 == 0` (`is_heldout`): 205 of the 381 questions of `hotpotqa-dev-distractor.json` and
+272 of the 539 of `hotpotqa-dev-distractor.more.json` (give both files to score the 477 together); the others
+may be trained on (`finetune` and `finetune-long` train only on those, and on the train file whole).
 """
 
 from __future__ import annotations
@@ -227,9 +228,26 @@ def one_pass_readers(
     return readers
 
 
+def _questions_of(paths: list[str | Path], heldout: bool, limit: int | None) -> list[HotpotQuestion]:
+    """The questions of every file, only the held-out ones when `heldout`, the first `limit`.
+
+    Raises:
+        ValueError: `heldout` with a train file (trained on whole: nothing in it is held out).
+    """
+    if heldout and any("train" in Path(p).name for p in paths):
+        raise ValueError(
+            "--heldout keeps aside half of the dev files; a train file is trained on whole, so none of its questions "
+            "is held out: give the dev files (hotpotqa-dev-distractor.json, hotpotqa-dev-distractor.more.json)."
+        )
+    questions = [q for p in paths for q in load_hotpot(p)]
+    if heldout:
+        questions = [q for q in questions if is_heldout(q.id)]
+    return questions[:limit] if limit is not None else questions
+
+
 def evaluate_hotpot(
     pair: ModelPair,
-    path: str | Path,
+    path: str | Path | Sequence[str | Path],
     limit: int | None = None,
     heldout: bool = False,
     methods: Sequence[str] = METHODS,
@@ -243,9 +261,10 @@ def evaluate_hotpot(
 
     Args:
         pair: the models.
-        path: HotpotQA file in the official format.
+        path: HotpotQA file(s) in the official format (several are scored as one set, e.g. both shared dev files).
         limit: the first N questions (after the held-out filter).
-        heldout: only the questions `is_heldout` keeps aside (never trained on).
+        heldout: only the questions `is_heldout` keeps aside (never trained on); refused for a train file (its
+            name says "train"), which training uses whole.
         methods: "retrieve-then-read" and/or "one-pass".
         strategy: the Longformer's global-attention strategy for retrieve-then-read.
         long_head, chunk_head: trained heads for the one-pass readers (default: the pair's QA readers).
@@ -253,16 +272,14 @@ def evaluate_hotpot(
         rows_out: append each question's row to this JSON-lines file as soon as it is scored (a run
             stopped early can still be summarised: `summarise(rows, methods)`).
     Returns:
-        {"questions", "heldout", "by_type_count", method: {view: metrics}} where metrics holds em, f1,
+        {"files", "heldout", "questions", "by_type_count", method: {view: metrics}} where metrics holds em, f1,
         by_type, by_answer (span / yes-no), by_gold_distance, gold_together, seconds_per_question.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"Unknown method(s) {', '.join(unknown)}: choose from {', '.join(METHODS)}.")
-    questions = load_hotpot(path)
-    if heldout:
-        questions = [q for q in questions if is_heldout(q.id)]
-    questions = questions[:limit] if limit is not None else questions
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    questions = _questions_of(paths, heldout, limit)
     readers = one_pass_readers(pair, long_head, chunk_head) if "one-pass" in methods else {}
     rows = []
     t_start = time.perf_counter()
@@ -300,7 +317,7 @@ def evaluate_hotpot(
                 f.write(json.dumps(row) + "\n")
         if progress and ((n + 1) % 10 == 0 or n + 1 == len(questions)):
             progress(f"{n + 1}/{len(questions)} questions, {time.perf_counter() - t_start:.0f} s")
-    return summarise(rows, methods)
+    return {"files": [str(p) for p in paths], "heldout": heldout, **summarise(rows, methods)}
 
 
 def _metrics(rows: list[dict], key: str) -> dict:
@@ -348,7 +365,9 @@ def summarise(rows: list[dict], methods: Sequence[str]) -> dict:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `evaluate hotpotqa` (the model options come from __main__)."""
-    p.add_argument("path", help="HotpotQA file in the official format (a JSON list of questions)")
+    p.add_argument(
+        "path", nargs="+", help="HotpotQA file(s) in the official format (a JSON list of questions each)"
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N questions (after --heldout)")
     p.add_argument(
         "--heldout",

@@ -1,6 +1,6 @@
 """The models: the registry and loading (`registry`), the paper's §5 conversion (`convert`), the fast
-sliding-window + global attention (`attention` for inference, `grad_attention` for passes with gradients) and
-LoRA adapters (`lora`).
+sliding-window + global attention (`attention` for inference, `grad_attention` for passes with gradients),
+LoRA adapters (`lora`) and the QA head's files (`qa_head`).
 
 Every public name is importable from this package (loaded on first use: `lazy_exports`).
 """
@@ -27,6 +27,7 @@ _EXPORTS = {
     "DTYPE_CHOICES": "registry",
     "DTYPE_ENV": "registry",
     "EMBEDDED": "registry",
+    "export_head": "qa_head",
     "embedded_longformer_dir": "convert",
     "embedded_qa_head": "registry",
     "embedded_source_dir": "convert",
@@ -46,6 +47,9 @@ _EXPORTS = {
     "LoraConfig": "lora",
     "LoRALinear": "lora",
     "merge_adapter": "lora",
+    "QAHead": "qa_head",
+    "read_qa_head": "qa_head",
+    "write_qa_head": "qa_head",
     "ModelLoadError": "registry",
     "ModelPair": "registry",
     "QA_HEAD_DIR": "registry",

@@ -16,7 +16,6 @@ Longformer limited to 512 tokens.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -337,22 +336,19 @@ def load_span_model(
 ) -> PreTrainedModel:
     """A QA model of `source` (the converted Longformer or MiniLM) with a LoRA QA head merged into its weights.
 
-    The head is what `python -m longformer_core finetune --task qa --model embedded` saves: LoRA deltas
-    (merged here, the Longformer's global projections included) and the span layer.
+    The head is what `python -m longformer_core finetune --task qa --model embedded` saves (or one of its
+    training checkpoints: `model.qa_head.read_qa_head`): LoRA deltas (merged here, the Longformer's global
+    projections included) and the span layer.
     """
-    from safetensors.torch import load_file
+    from longformer_core.model.lora import merge_adapter
+    from longformer_core.model.qa_head import read_qa_head
 
-    from longformer_core.model.lora import LoraConfig, merge_adapter
-
-    card = json.loads((head_dir / "adapter.json").read_text(encoding="utf-8"))
-    state = {k: v.float() for k, v in load_file(str(head_dir / "adapter.safetensors")).items()}
+    head = read_qa_head(head_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(str(source))
-    merge_adapter(
-        model, {k: v for k, v in state.items() if k.startswith("encoder.")}, LoraConfig(**card["lora"])
-    )
+    merge_adapter(model, head.adapter, head.lora)
     with torch.no_grad():
-        model.qa_outputs.weight.copy_(state["qa_outputs.weight"])
-        model.qa_outputs.bias.copy_(state["qa_outputs.bias"])
+        model.qa_outputs.weight.copy_(head.state["qa_outputs.weight"])
+        model.qa_outputs.bias.copy_(head.state["qa_outputs.bias"])
     return _finish(model, device, fast_attention)
 
 

@@ -153,7 +153,7 @@ class ReadAnswer:
     seconds: float = 0.0
 
 
-def _sub_tokens(tokens: DocumentTokens, ranges: Sequence[tuple[int, int]]) -> DocumentTokens:
+def sub_tokens(tokens: DocumentTokens, ranges: Sequence[tuple[int, int]]) -> DocumentTokens:
     """The tokens of several document ranges, concatenated (offsets still point into the document)."""
     ids = np.concatenate([tokens.ids[s:e] for s, e in ranges])
     offsets = np.concatenate([tokens.offsets[s:e] for s, e in ranges])
@@ -217,17 +217,14 @@ def _decide(
     return text[span[0] : span[1]], "span", score, span
 
 
-def _read_window(
-    reader: SpanModel,
-    tokens: DocumentTokens,
-    doc_range: tuple[int, int],
-    q_ids: list[int],
-    max_answer_tokens: int,
-) -> tuple[list[tuple[float, int, int]], np.ndarray | None]:
+def window_logits(
+    reader: SpanModel, tokens: DocumentTokens, doc_range: tuple[int, int], q_ids: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One forward pass over document tokens `doc_range` with the question (global on a Longformer).
 
     Returns:
-        ([(score, first doc token, last doc token)] of the best span, answer-type probabilities or None).
+        (start logits (e - s,), end logits (e - s,) of the window's document tokens, answer-type probabilities
+        (3,) or None).
     """
     model = reader.model
     s, e = doc_range
@@ -242,16 +239,27 @@ def _read_window(
     start, end, type_logits = qa_forward(
         reader.module, model_kwargs(model, win), pool_mask_of(win).to(model.device), reader.answer_type
     )
-    spans, _ = best_spans(
-        start[0].float().cpu().numpy(),
-        end[0].float().cpu().numpy(),
-        (win.doc_start, win.doc_start + e - s),
-        1,
-        max_answer_tokens,
-    )
-    found = [(sp.score, s + sp.start - win.doc_start, s + sp.end - win.doc_start) for sp in spans]
+    doc = slice(win.doc_start, win.doc_start + e - s)
     probs = None if type_logits is None else torch.softmax(type_logits[0].float(), -1).cpu().numpy()
-    return found, probs
+    return start[0, doc].float().cpu().numpy(), end[0, doc].float().cpu().numpy(), probs
+
+
+def _read_window(
+    reader: SpanModel,
+    tokens: DocumentTokens,
+    doc_range: tuple[int, int],
+    q_ids: list[int],
+    max_answer_tokens: int,
+) -> tuple[list[tuple[float, int, int]], np.ndarray | None]:
+    """The best span of one forward pass (`window_logits`).
+
+    Returns:
+        ([(score, first doc token, last doc token)] of the best span, answer-type probabilities or None).
+    """
+    start, end, probs = window_logits(reader, tokens, doc_range, q_ids)
+    spans, _ = best_spans(start, end, (0, len(start)), 1, max_answer_tokens)
+    s = doc_range[0]
+    return [(sp.score, s + sp.start, s + sp.end) for sp in spans], probs
 
 
 @torch.inference_mode()
@@ -283,7 +291,7 @@ def read_one_pass(
     limited = model.limited_to(min(max_tokens, model.max_tokens))
     capacity = window_capacity(limited, model.tokenizer, len(q_ids))
     ranges = select_regions(tokens, text, question, capacity, region_tokens)
-    sub = _sub_tokens(tokens, ranges) if ranges != [(0, len(tokens))] else tokens
+    sub = sub_tokens(tokens, ranges) if ranges != [(0, len(tokens))] else tokens
     found, type_probs = _read_window(reader, sub, (0, len(sub)), q_ids, max_answer_tokens)
     answer, kind, score, span = _decide(found, sub, text, type_probs)
     return ReadAnswer(

@@ -1,6 +1,6 @@
 """Fine-tuning: `finetune` (QA and classification with transformers.Trainer), its `data` and `trainer`
-(resumable checkpoints), and the long-context readers: `long` (the loop and the command), `long_data`,
-`long_model`.
+(resumable checkpoints), the long-context readers: `long` (both readers' run), `long_data`, `long_model`,
+`long_loop` (the resumable loop), and what both loops share about checkpoints (`checkpoints`).
 
 Every public name is importable from this package (loaded on first use: `lazy_exports`).
 """
@@ -10,7 +10,7 @@ from longformer_core.lazy_exports import lazy_exports
 _EXPORTS = {
     "build_windows": "long",
     "CHUNK_TOKENS": "long",
-    "chunk_windows": "long",
+    "CheckpointClock": "checkpoints",
     "classification_scores": "finetune",
     "cpu_model_name": "long",
     "distributed_rank": "finetune",
@@ -23,6 +23,8 @@ _EXPORTS = {
     "finish_distributed": "finetune",
     "hotpot_train_examples": "long",
     "init_from_head": "long",
+    "LongLoop": "long_loop",
+    "lora_for_head": "long",
     "is_main_process": "finetune",
     "latest_checkpoint": "finetune",
     "load_squad_examples": "data",
@@ -31,6 +33,7 @@ _EXPORTS = {
     "MODEL_KEYS": "data",
     "native_bf16": "long",
     "pad_id": "data",
+    "plan_training_windows": "long",
     "PadCollator": "data",
     "predict_qa": "finetune",
     "qa_features": "data",
@@ -46,13 +49,17 @@ _EXPORTS = {
     "split_titles": "data",
     "squad_article_examples": "long",
     "squad_scores": "finetune",
+    "sigterm_sets": "checkpoints",
+    "StepRate": "checkpoints",
     "sweep": "finetune",
     "train": "long",
     "TrainLog": "long",
     "TrainSettings": "finetune",
+    "TrainingWindows": "long",
     "TrainWindow": "long",
     "use_bf16": "trainer",
     "weights_digest": "finetune",
     "WINDOW_TOKENS": "long",
+    "WindowPlans": "long",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

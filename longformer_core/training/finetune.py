@@ -19,8 +19,8 @@ gradients (gloo on CPUs, NCCL on GPUs). Only rank 0 writes the report, the adapt
 the Trainer's evaluation is sharded over the ranks and gathered, and the SQuAD scoring runs on rank 0 alone.
 The report's "distributed" section shows that the replicas stayed equal (a weight digest per rank).
 
-Layout: the data (SQuAD examples, windows, CSVs, padding) is in `finetune_data.py`, the Trainer wrapper and
-sweeps in `finetune_trainer.py`; this module holds the models, the scoring and the two fine-tuning entry points,
+Layout: the data (SQuAD examples, windows, CSVs, padding) is in `data.py`, the Trainer wrapper and
+sweeps in `trainer.py`; this module holds the models, the scoring and the two fine-tuning entry points,
 and re-exports the public names of both.
 """
 
@@ -37,6 +37,8 @@ from torch import nn
 
 from longformer_core.evaluation.squad import exact_match, f1_score
 from longformer_core.model.lora import LoraConfig, adapter_state, add_lora
+from longformer_core.model.qa_head import HEAD_FILES as QA_HEAD_FILES
+from longformer_core.model.qa_head import write_qa_head
 from longformer_core.model.registry import EMBEDDED
 from longformer_core.qa.spans import best_spans
 from longformer_core.training.data import (  # re-exported: tests and scripts import the data API from here
@@ -91,7 +93,6 @@ __all__ = [
 ]
 
 EMBEDDED_QA_TOKENS = 257  # [CLS] + 256: within this length the sliding window is full attention
-QA_HEAD_FILES = ("adapter.safetensors", "adapter.json")
 
 
 def qa_training_model(name_or_path: str, lora: LoraConfig | None) -> tuple[nn.Module, object, bool]:
@@ -235,6 +236,10 @@ def finetune_qa(
         "torch": torch.__version__,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
+    if (
+        lora is not None
+    ):  # checkpoints carry the head's card: `export_head` and `--qa-head` read them as heads
+        model._head_card = dict(report)
     report.update(run_trainer(model, train_ds, eval_ds, PadCollator(pad_id(tokenizer)), settings, out_dir))
     if not is_main_process():  # the other ranks trained their share; rank 0 scores and writes
         return report
@@ -242,11 +247,7 @@ def finetune_qa(
         (out_dir / "report.json").write_text(json.dumps(report, indent=2))
         return report
     if evals:
-        t0 = time.perf_counter()
-        report.update(
-            squad_scores(predict_qa(model, tokenizer, evals, longformer, max_length, stride), evals)
-        )
-        report["eval_seconds"] = round(time.perf_counter() - t0, 1)
+        report.update(_timed_scores(model, tokenizer, evals, longformer, max_length, stride))
     if embedded:
         save_qa_head(model, lora, out_dir, report)
     else:
@@ -254,6 +255,15 @@ def finetune_qa(
         tokenizer.save_pretrained(out_dir)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _timed_scores(
+    model: nn.Module, tokenizer, evals: list[QAExample], longformer: bool, max_length: int, stride: int
+) -> dict:
+    """EM/F1 on the evaluation questions (`predict_qa`, `squad_scores`) and the seconds scoring took."""
+    t0 = time.perf_counter()
+    scores = squad_scores(predict_qa(model, tokenizer, evals, longformer, max_length, stride), evals)
+    return {**scores, "eval_seconds": round(time.perf_counter() - t0, 1)}
 
 
 def _qa_split(
@@ -280,15 +290,10 @@ def _qa_split(
 
 def save_qa_head(model: nn.Module, lora: LoraConfig, out_dir: Path, report: dict) -> Path:
     """Write the LoRA adapter + span head (fp16 safetensors) and a JSON card with how they were made."""
-    from safetensors.torch import save_file
-
     state = adapter_state(model._lora_adapters)
     state["qa_outputs.weight"] = model.qa_outputs.weight.detach().clone()
     state["qa_outputs.bias"] = model.qa_outputs.bias.detach().clone()
-    save_file({k: v.half().contiguous() for k, v in state.items()}, str(out_dir / QA_HEAD_FILES[0]))
-    card = {"lora": lora.to_dict(), **{k: v for k, v in report.items() if k != "log"}}
-    (out_dir / QA_HEAD_FILES[1]).write_text(json.dumps(card, indent=2))
-    return out_dir
+    return write_qa_head(state, lora, out_dir, {k: v for k, v in report.items() if k != "log"})
 
 
 def finetune_classifier(

@@ -1,47 +1,48 @@
 """Long-context fine-tuning of the one-pass reader (LoRA on the real converted Longformer) and of its chunked twin.
 
-The shipped QA head (`assets/qa_head`) was trained on the MiniLM twin with 257-token windows: it never saw
-a long input, a multi-hop question or a yes/no answer. This trains the reader `one_pass.read_one_pass`
-uses, at its length:
+The region reader (`finetune --model embedded`, e.g. the shipped `assets/qa_head`) was trained on the MiniLM twin
+with 257-token windows: it never saw a long input, a multi-hop question or a yes/no answer. This trains the
+reader `one_pass.read_one_pass` uses, at its length:
 
 - **Longformer reader**: the converted Longformer itself (not the MiniLM twin; beyond 257 tokens the two
-  differ), LoRA as the shipped head (`lora.py`, started from the shipped adapter and span layer), windows
-  of `window_tokens` (default 2,048) tokens `[CLS] question [SEP] document [SEP]` with [CLS] and the
-  question global, ONE softmax over all start (end) positions of the window; the loss is
-  -log sum p(start) over every gold start (every occurrence of a HotpotQA answer; the paper's multi-span
+  differ), LoRA started from a region reader's head (any rank: the adapter takes the head's rank; a head folder
+  or a `finetune` checkpoint), windows of `window_tokens` (default 2,048) tokens `[CLS] question [SEP] document
+  [SEP]` with [CLS] and the question global, ONE softmax over all start (end) positions of the window; the loss
+  is -log sum p(start) over every gold start (every occurrence of a HotpotQA answer; the paper's multi-span
   loss), the same for ends, plus the cross-entropy of the span/yes/no classifier (`AnswerTypeHead`).
 - **Chunked reader** (same data and budget, so the comparison is fair): the MiniLM baseline with the same
   LoRA start, reading the same windows as 512-token chunks (the chunked view's windows), one step per
   window like the Longformer; a chunk without the answer points at [CLS] (the SQuAD convention); every
   chunk carries the question's answer type.
 
-Data: whole SQuAD articles (`squad-v1.1-dev.articles.json` without the 6 articles the shipped head kept
-aside, plus `squad-v1.1-train.first12.articles.json`), each question in a window that holds its gold
-paragraph at a seeded random place; and the HotpotQA questions `hotpot.is_heldout` leaves for training
-(176 of the shared 381), each window holding both gold paragraphs when they fit.
+Data (`long_data.py`): SQuAD *train* articles (`squad-v1.1-train.paragraphs.json`, each article's paragraphs
+joined with a blank line; `squad_questions` picks a seeded sample), each question in a window holding its
+paragraph at a seeded random place within its article; and HotpotQA: the train file whole plus the halves of
+the two dev files that `hotpot.is_heldout` leaves for training. The shipped head's 6 held-out SQuAD dev articles
+(and the starting head's, if others) are never used.
 
-Precision: bf16 autocast where the hardware has native bf16 (CUDA with bf16, or a CPU whose flags show
-avx512_bf16 / amx_bf16; detected at run time), else fp32. Weights and optimizer state stay fp32.
+Resumable (`long_loop.py`): a checkpoint per reader under `checkpoint_dir/<reader>/` at least every 15 minutes,
+on SIGTERM, at `--stop-after-steps` and at the end; `--resume DIR` continues (the command line's default DIR is
+`LONGDOC_CHECKPOINTS/<name of --out>`). Precision: bf16 autocast where the hardware has native bf16, else fp32;
+weights and optimizer state stay fp32.
 
-    python -m longformer_core.training.long --out artifacts/long-head --window-tokens 2048 --squad-questions 1500 \
-        --epochs 1 --seed 0
-    python -m longformer_core evaluate hotpotqa ../shared/data/hotpotqa/hotpotqa-dev-distractor.json --heldout \
+    python -m longformer_core finetune-long --out artifacts/long-head --squad-questions 20000 --init-head DIR
+    python -m longformer_core finetune-long --out artifacts/long-head ... --resume ~/.cache/longdoc/training/long-head
+    python -m longformer_core evaluate hotpotqa ../shared/data/hotpotqa/hotpotqa-dev-distractor.json \
+        ../shared/data/hotpotqa/hotpotqa-dev-distractor.more.json --heldout \
         --long-head artifacts/long-head/long --chunk-head artifacts/long-head/chunked
 
-The data and its windows are in `finetune_long_data.py`, the readers, their loss and the precision in
-`finetune_long_model.py` (both re-exported here); this module holds the training loop, saving the heads and
-the command line.
+The data and its windows are in `long_data.py`, the readers, their loss and the precision in `long_model.py`,
+the loop and its checkpoints in `long_loop.py` (all re-exported here); this module holds the run of both readers,
+and saving the heads; the command line is `cli/finetune.py`'s `finetune-long`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,18 +53,23 @@ from longformer_core.machine import cpu_model_name
 from longformer_core.model.lora import LoraConfig, adapter_state
 from longformer_core.model.registry import EMBEDDED, QA_HEAD_DIR
 from longformer_core.qa.one_pass import AnswerTypeHead
+from longformer_core.training.checkpoints import LOOP_MARKER, latest_checkpoint
 from longformer_core.training.long_data import (  # re-exported: bench/ and tests import the data API from here
     CHUNK_TOKENS,
     WINDOW_TOKENS,
     LongExample,
+    TrainingWindows,
     TrainWindow,
+    WindowPlans,
     build_windows,
-    chunk_windows,
     hotpot_train_examples,
+    plan_training_windows,
     squad_article_examples,
 )
+from longformer_core.training.long_loop import LongTrainSettings, TrainLog, train  # re-exported
 from longformer_core.training.long_model import (  # re-exported: bench/ and tests import these from here
     init_from_head,
+    lora_for_head,
     native_bf16,
     reader_for_training,
     reader_loss,
@@ -76,13 +82,16 @@ __all__ = [
     "LongTrainSettings",
     "TrainLog",
     "TrainWindow",
+    "TrainingWindows",
+    "WindowPlans",
     "build_windows",
-    "chunk_windows",
     "cpu_model_name",
     "finetune_long",
     "hotpot_train_examples",
     "init_from_head",
+    "lora_for_head",
     "native_bf16",
+    "plan_training_windows",
     "reader_for_training",
     "reader_loss",
     "save_head",
@@ -90,89 +99,7 @@ __all__ = [
     "train",
 ]
 
-
-# --------------------------------------------------------------------------------------------------
-# Training
-
-
-@dataclass
-class LongTrainSettings:
-    epochs: float = 1.0
-    learning_rate: float = 2e-4
-    batch_size: int = 8  # windows per optimizer step (gradient accumulation, one window per forward)
-    seed: int = 0
-    warmup: float = 0.1  # fraction of steps
-    max_steps: int = -1  # stop early (throughput checks, tests)
-    precision: str = "auto"  # "auto" (bf16 where native) | "bf16" | "fp32"
-    threads: int | None = None  # torch CPU threads
-
-
-@dataclass
-class TrainLog:
-    losses: list[float] = field(default_factory=list)  # per optimizer step
-    seconds: float = 0.0
-    windows: int = 0
-    tokens: int = 0
-    steps: int = 0
-    precision: str = "fp32"
-
-
-def train(
-    module: nn.Module,
-    type_head: nn.Module,
-    batches: Sequence[Sequence[TrainWindow]],
-    settings: LongTrainSettings,
-    longformer: bool,
-    pad_id: int,
-    device: torch.device,
-    progress: Callable[[str], None] | None = None,
-) -> TrainLog:
-    """AdamW with linear warm-up and decay over `batches` (each a list of windows run in one forward).
-
-    One optimizer step per `settings.batch_size` items of `batches`; an item is one Longformer window, or
-    the chunks of one window for the chunked reader (so both get the same number of steps on the same text).
-    """
-    torch.manual_seed(settings.seed)
-    use_bf16 = settings.precision == "bf16" or (settings.precision == "auto" and native_bf16(device))
-    params = [p for p in list(module.parameters()) + list(type_head.parameters()) if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
-    order = np.random.default_rng(settings.seed).permutation(len(batches))
-    n_items = math.ceil(len(batches) * settings.epochs)
-    steps = math.ceil(n_items / settings.batch_size)
-    if settings.max_steps > 0:
-        steps = min(steps, settings.max_steps)
-    warm = max(1, int(settings.warmup * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
-    )
-    module.train().to(device)
-    type_head.train().to(device)
-    log = TrainLog(precision="bf16" if use_bf16 else "fp32")
-    t0 = time.perf_counter()
-    item = 0
-    for step in range(steps):
-        step_loss = 0.0
-        for _ in range(settings.batch_size):
-            rows = batches[int(order[item % len(batches)])]
-            item += 1
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = reader_loss(module, type_head, rows, longformer, pad_id, device)
-            (loss / settings.batch_size).backward()
-            step_loss += float(loss.detach()) / settings.batch_size
-            log.windows += 1
-            log.tokens += sum(len(r.input_ids) for r in rows)
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        log.losses.append(round(step_loss, 5))
-        log.steps = step + 1
-        if progress:
-            progress(f"step {step + 1}/{steps}  loss {step_loss:.4f}  {time.perf_counter() - t0:.0f} s")
-    log.seconds = time.perf_counter() - t0
-    module.eval()
-    type_head.eval()
-    return log
+READERS = ("long", "chunked")
 
 
 def save_head(
@@ -180,21 +107,16 @@ def save_head(
 ) -> Path:
     """Write adapter.safetensors (LoRA + span layer + answer-type classifier, fp16) and adapter.json (the card).
 
-    The folder loads like the shipped head (`models.load_span_model`) and gives `one_pass` its classifier.
+    The folder loads like the shipped head (`registry.load_span_model`) and gives `one_pass` its classifier.
     """
-    from safetensors.torch import save_file
+    from longformer_core.model.qa_head import write_qa_head
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     state = adapter_state(adapters)
     state["qa_outputs.weight"] = module.qa_outputs.weight.detach().clone()
     state["qa_outputs.bias"] = module.qa_outputs.bias.detach().clone()
     state["answer_type.weight"] = type_head.classifier.weight.detach().clone()
     state["answer_type.bias"] = type_head.classifier.bias.detach().clone()
-    save_file(
-        {k: v.float().half().contiguous() for k, v in state.items()}, str(out_dir / "adapter.safetensors")
-    )
-    (out_dir / "adapter.json").write_text(json.dumps({"lora": lora.to_dict(), **card}, indent=2))
-    return out_dir
+    return write_qa_head(state, lora, out_dir, card)
 
 
 def finetune_long(
@@ -203,14 +125,14 @@ def finetune_long(
     model: str = EMBEDDED,
     baseline: str | None = None,
     squad_paths: Sequence[str | Path] = (),
-    hotpot_path: str | Path | None = None,
+    hotpot_paths: Sequence[str | Path] = (),
     squad_questions: int | None = None,
     window_tokens: int = WINDOW_TOKENS,
     chunk_tokens: int = CHUNK_TOKENS,
-    readers: Sequence[str] = ("long", "chunked"),
+    readers: Sequence[str] = READERS,
     settings: LongTrainSettings | None = None,
     init_head: str | Path | None = "default",
-    lora_rank: int = 16,
+    lora_rank: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Train the Longformer one-pass reader and/or its chunked twin on the same windows; save both heads.
@@ -219,61 +141,134 @@ def finetune_long(
         out_dir: the heads go to out_dir/long and out_dir/chunked, the report to out_dir/report.json.
         model: "embedded" (the converted MiniLM-Longformer) or a folder of a Longformer QA checkpoint.
         baseline: the chunked reader's model (default: MiniLM for "embedded", else `model` itself).
-        squad_paths: article-level SQuAD files; the shipped head's held-out articles are never used.
-        hotpot_path: HotpotQA file; only the questions `hotpot.is_heldout` leaves for training are used.
+        squad_paths: SQuAD files (paragraph format or article level); held-out articles are never used.
+        hotpot_paths: HotpotQA files: a train file whole, a dev file's trainable half (`hotpot.is_heldout`).
         squad_questions: a seeded sample of this many SQuAD questions (None: all).
         window_tokens: Longformer window, special tokens and question included (>= 2,048 for real runs).
         chunk_tokens: the chunked reader's chunk length.
         readers: which to train: "long", "chunked".
-        settings: optimisation and precision.
-        init_head: start the adapters from this head folder ("default": the shipped one; None: from zero).
-        lora_rank: adapter rank (must equal the init head's).
+        settings: optimisation, precision, checkpoints (`checkpoint_dir`: the run's folder, one subfolder per
+            reader; `resume`: a stopped run's folder).
+        init_head: start from this head folder or `finetune` checkpoint ("default": the shipped one; None: zero).
+        lora_rank: adapter rank; None: the starting head's (16 without one).
         progress: called with a line of text per step.
     Returns:
-        the report (also in out_dir/report.json).
+        the report (also in out_dir/report.json); {"stopped": True, ...} when a reader stopped before its end.
+    Raises:
+        ValueError: no training data, a rank that differs from the head's, or nothing to resume from.
     """
-    from transformers import AutoTokenizer
-
     settings = settings or LongTrainSettings()
     if settings.threads:
         torch.set_num_threads(settings.threads)
     out_dir = Path(out_dir)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     head_dir = QA_HEAD_DIR if init_head == "default" else (Path(init_head) if init_head else None)
+    lora = lora_for_head(head_dir, lora_rank)
     heldout_titles = _heldout_titles(head_dir)
-    squad, hot = _training_examples(squad_paths, hotpot_path, squad_questions, heldout_titles, settings.seed)
-    examples = squad + hot
+    squad, hot = _training_examples(squad_paths, hotpot_paths, squad_questions, heldout_titles, settings.seed)
     sources = _reader_sources(model, baseline)
-    lora = LoraConfig(rank=lora_rank, alpha=2.0 * lora_rank)
+    per_reader = {which: _reader_settings(settings, which) for which in readers}
+    if settings.resume and not any(s.resume for s in per_reader.values()):
+        latest_checkpoint(Path(settings.resume) / readers[0], LOOP_MARKER)  # raises, naming the folder
     report: dict = {
-        **_data_report(model, squad_paths, hotpot_path, heldout_titles, len(squad), len(hot)),
+        **_data_report(model, squad_paths, hotpot_paths, heldout_titles, len(squad), len(hot)),
         "window_tokens": window_tokens,
         "chunk_tokens": chunk_tokens,
         "init_head": str(head_dir) if head_dir else None,
         **_run_environment(settings, device),
     }
-    long_windows: list[TrainWindow] | None = None
+    plans = None
     for which in readers:
-        source = sources["long" if which == "long" else "chunked"]
-        module, adapters, type_head = reader_for_training(source, lora, head_dir)
-        tokenizer = AutoTokenizer.from_pretrained(str(source))
-        if long_windows is None:  # both readers read the same document ranges
-            long_windows = build_windows(tokenizer, examples, window_tokens, settings.seed)
-        if which == "long":
-            batches = [[w] for w in long_windows]
-        else:
-            batches = chunk_windows(tokenizer, examples, long_windows, chunk_tokens)
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        say = (lambda msg, w=which: progress(f"{w}: {msg}")) if progress else None
-        longformer = module.config.model_type == "longformer" and which == "long"
-        log = train(module, type_head, batches, settings, longformer, pad_id, device, say)
-        stats = {**_log_stats(log), "train_windows": len(long_windows), "source": str(source)}
+        plans = plans or _plans(sources["long"], squad + hot, window_tokens, settings.seed)
+        stats, trained = _train_reader(
+            which, sources[which], plans, chunk_tokens, lora, head_dir, per_reader[which], device, progress
+        )
         report[which] = stats
-        card = {**{k: v for k, v in report.items() if k not in ("long", "chunked")}, "reader": which, **stats}
-        save_head(module, adapters, type_head, lora, out_dir / which, card)
+        if stats["stopped"]:
+            report["stopped"] = True
+            break
+        card = {k: v for k, v in report.items() if k not in READERS}
+        card |= {"reader": which, **{k: v for k, v in stats.items() if k != "losses"}}
+        save_head(*trained, lora, out_dir / which, card)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    if report.get("stopped") and progress:
+        progress(f"stopped before the end; continue with --resume {settings.checkpoint_dir}")
     return report
+
+
+def _plans(source: Path, examples: list[LongExample], window_tokens: int, seed: int) -> WindowPlans:
+    """Every question's window plan in the tokens of `source` (both readers read the same document ranges).
+
+    Raises:
+        ValueError: no question could be placed in a window.
+    """
+    from transformers import AutoTokenizer
+
+    plans = plan_training_windows(AutoTokenizer.from_pretrained(str(source)), examples, window_tokens, seed)
+    if not plans.plans:
+        raise ValueError(
+            f"None of the {len(examples)} questions fits a window of {window_tokens} tokens with its answer: "
+            "raise --window-tokens."
+        )
+    return plans
+
+
+def _train_reader(
+    which: str,
+    source: Path,
+    plans: WindowPlans,
+    chunk_tokens: int,
+    lora: LoraConfig,
+    head_dir: Path | None,
+    settings: LongTrainSettings,
+    device: torch.device,
+    progress: Callable[[str], None] | None,
+) -> tuple[dict, tuple[nn.Module, dict, AnswerTypeHead]]:
+    """Train one reader ("long": whole windows; "chunked": their 512-token chunks) from the starting head.
+
+    Returns:
+        (its stats for the report, (model, adapters, answer-type head) as trained).
+    Raises:
+        ValueError: the reader's tokenizer is not the one the windows were planned in.
+    """
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(
+        settings.seed
+    )  # the new adapter's and classifier's starting weights: a rerun starts equal
+    module, adapters, type_head = reader_for_training(source, lora, head_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    if tokenizer.get_vocab() != plans.tokenizer.get_vocab():
+        raise ValueError(
+            f"The {which} reader's tokenizer ({source}) differs from the Longformer's: both readers read the same "
+            "token ranges, so give a --baseline with the Longformer's vocabulary."
+        )
+    longformer = module.config.model_type == "longformer" and which == "long"
+    batches = TrainingWindows(plans, None if which == "long" else chunk_tokens, longformer=longformer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    say = (lambda msg: progress(f"{which}: {msg}")) if progress else None
+    card = {"lora": lora.to_dict(), "reader": which, "source": str(source)}
+    log = train(module, type_head, batches, settings, longformer, pad_id, device, say, card)
+    stats = {**_log_stats(log), "train_windows": len(batches), "source": str(source)}
+    return stats, (module, adapters, type_head)
+
+
+def _reader_settings(settings: LongTrainSettings, which: str) -> LongTrainSettings:
+    """One reader's settings: its checkpoint subfolder, and the checkpoint to resume from when the stopped run
+    wrote one for it (`settings.resume`: the run's folder, the reader's, or one of its checkpoints)."""
+    folder = str(Path(settings.checkpoint_dir) / which) if settings.checkpoint_dir else None
+    resume = None
+    if settings.resume:
+        for candidate in (Path(settings.resume) / which, Path(settings.resume)):
+            try:
+                found = latest_checkpoint(candidate, LOOP_MARKER)
+            except ValueError:
+                continue
+            if found.parent.name == which:
+                resume = str(found)
+                break
+    return replace(settings, checkpoint_dir=folder, resume=resume)
 
 
 def _reader_sources(model: str, baseline: str | None) -> dict[str, Path]:
@@ -288,15 +283,22 @@ def _reader_sources(model: str, baseline: str | None) -> dict[str, Path]:
 
 
 def _heldout_titles(head_dir: Path | None) -> list[str]:
-    """The SQuAD articles the starting head kept aside for validation (never trained on here either)."""
-    if head_dir is None or not (head_dir / "adapter.json").is_file():
-        return []
-    return json.loads((head_dir / "adapter.json").read_text(encoding="utf-8")).get("val_articles") or []
+    """The SQuAD articles never to train on: those the shipped head kept aside for validation (its 6 dev articles,
+    the set every region reader is scored on) and those the starting head kept aside, if it is another."""
+    from longformer_core.model.qa_head import read_qa_head
+
+    titles: list[str] = []
+    for folder in dict.fromkeys(p for p in (QA_HEAD_DIR, head_dir) if p is not None):
+        try:
+            titles += read_qa_head(folder).card.get("val_articles") or []
+        except (ValueError, OSError):  # no card (a checkpoint of an old run): nothing more to exclude
+            continue
+    return sorted(set(titles))
 
 
 def _training_examples(
     squad_paths: Sequence[str | Path],
-    hotpot_path: str | Path | None,
+    hotpot_paths: Sequence[str | Path],
     squad_questions: int | None,
     heldout_titles: list[str],
     seed: int,
@@ -304,13 +306,13 @@ def _training_examples(
     """(SQuAD questions, HotpotQA questions) to train on; a seeded sample of `squad_questions` SQuAD ones.
 
     Raises:
-        ValueError: neither file gave a question.
+        ValueError: no file gave a question.
     """
     squad = [ex for p in squad_paths for ex in squad_article_examples(p, heldout_titles)]
     if squad_questions is not None and squad_questions < len(squad):
         keep = sorted(np.random.default_rng(seed).permutation(len(squad))[:squad_questions])
         squad = [squad[i] for i in keep]
-    hot = hotpot_train_examples(hotpot_path) if hotpot_path else []
+    hot = [ex for p in hotpot_paths for ex in hotpot_train_examples(p)]
     if not squad and not hot:
         raise ValueError("No training questions: give --squad and/or --hotpot files.")
     return squad, hot
@@ -319,7 +321,7 @@ def _training_examples(
 def _data_report(
     model: str,
     squad_paths: Sequence[str | Path],
-    hotpot_path: str | Path | None,
+    hotpot_paths: Sequence[str | Path],
     heldout_titles: list[str],
     n_squad: int,
     n_hot: int,
@@ -329,10 +331,10 @@ def _data_report(
         "task": "qa-long",
         "model": model,
         "squad": [str(p) for p in squad_paths],
-        "hotpot": str(hotpot_path or ""),
+        "hotpot": [str(p) for p in hotpot_paths],
         "split": {
             "squad_excluded_articles": heldout_titles,
-            "hotpot": "trained only on questions with "
+            "hotpot": "train files whole; dev files only the questions with "
             "int(sha256(_id), 16) % 2 == 1 (hotpot.is_heldout is False)",
         },
         "squad_questions": n_squad,
@@ -354,7 +356,8 @@ def _run_environment(settings: LongTrainSettings, device: torch.device) -> dict:
 
 
 def _log_stats(log: TrainLog) -> dict:
-    """A reader's training in the report: steps, windows, tokens, throughput, precision and the losses."""
+    """A reader's training in the report: steps, windows, tokens, throughput, precision, the losses, and whether
+    it stopped before its end (with the checkpoint to resume from)."""
     return {
         "steps": log.steps,
         "windows": log.windows,
@@ -366,84 +369,7 @@ def _log_stats(log: TrainLog) -> dict:
         "first_loss": log.losses[0] if log.losses else None,
         "last_loss": log.losses[-1] if log.losses else None,
         "losses": log.losses,
+        "stopped": log.stopped,
+        "checkpoint": log.checkpoint,
+        "resumed_from": log.resumed_from,
     }
-
-
-def build_parser() -> argparse.ArgumentParser:
-    data = "../shared/data"
-    p = argparse.ArgumentParser(
-        prog="python -m longformer_core.training.long",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--out", required=True, help="folder for long/, chunked/ and report.json")
-    p.add_argument("--model", default=EMBEDDED, help="'embedded' or a folder of a Longformer QA checkpoint")
-    p.add_argument("--baseline", default=None, help="the chunked reader's model folder (default: see --help)")
-    p.add_argument(
-        "--squad",
-        nargs="*",
-        default=[
-            f"{data}/squad/squad-v1.1-dev.articles.json",
-            f"{data}/squad/squad-v1.1-train.first12.articles.json",
-        ],
-    )
-    p.add_argument("--hotpot", default=f"{data}/hotpotqa/hotpotqa-dev-distractor.json")
-    p.add_argument("--squad-questions", type=int, default=None, help="seeded sample of N SQuAD questions")
-    p.add_argument("--window-tokens", type=int, default=WINDOW_TOKENS)
-    p.add_argument("--chunk-tokens", type=int, default=CHUNK_TOKENS)
-    p.add_argument("--readers", nargs="+", default=["long", "chunked"], choices=["long", "chunked"])
-    p.add_argument(
-        "--init-head", default="default", help="head to start from ('default': assets/qa_head; 'none')"
-    )
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-steps", type=int, default=-1)
-    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = LongTrainSettings(
-        epochs=args.epochs,
-        learning_rate=args.lr,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        max_steps=args.max_steps,
-        precision=args.precision,
-        threads=args.threads,
-    )
-    try:
-        report = finetune_long(
-            args.out,
-            model=args.model,
-            baseline=args.baseline,
-            squad_paths=args.squad,
-            hotpot_path=args.hotpot or None,
-            squad_questions=args.squad_questions,
-            window_tokens=args.window_tokens,
-            chunk_tokens=args.chunk_tokens,
-            readers=args.readers,
-            settings=settings,
-            init_head=None if args.init_head == "none" else args.init_head,
-            progress=lambda msg: print(msg, file=sys.stderr, flush=True),
-        )
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(
-        json.dumps(
-            {
-                k: ({kk: vv for kk, vv in v.items() if kk != "losses"} if isinstance(v, dict) else v)
-                for k, v in report.items()
-            }
-        )
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,21 +18,44 @@ from longformer_core.training.long_data import TrainWindow
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether the hardware computes bf16 natively: CUDA with bf16, or a CPU with avx512_bf16 / amx_bf16."""
+    """Whether the hardware computes bf16 natively: CUDA with bf16, or a CPU with AVX512-BF16 / AMX-BF16
+    (`registry.cpu_has_native_bf16`, the one detection the project uses)."""
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:  # not Linux: do not guess
-        return False
-    return any(f" {flag}" in flags for flag in ("avx512_bf16", "amx_bf16"))
+    from longformer_core.model.registry import cpu_has_native_bf16
+
+    return device.type == "cpu" and cpu_has_native_bf16()
 
 
-def init_from_head(model: nn.Module, adapters: dict, head_dir: Path) -> None:
-    """Start the LoRA adapter and span layer from a saved QA head (same rank), e.g. the shipped one."""
-    from safetensors.torch import load_file
+def lora_for_head(init_head: Path | None, rank: int | None) -> LoraConfig:
+    """The adapter to train: the starting head's own (any rank: the new region reader is rank 64), else rank
+    `rank` (default 16) with alpha = 2 x rank.
 
-    state = load_file(str(head_dir / "adapter.safetensors"))
+    Raises:
+        ValueError: `rank` was given and differs from the head's (the message names both).
+    """
+    if init_head is None:
+        rank = rank or 16
+        return LoraConfig(rank=rank, alpha=2.0 * rank)
+    from longformer_core.model.qa_head import read_qa_head
+
+    lora = read_qa_head(init_head).lora
+    if rank is not None and rank != lora.rank:
+        raise ValueError(
+            f"--lora-rank {rank} differs from the rank {lora.rank} of the starting head {init_head}: leave "
+            "--lora-rank out (the rank follows the head) or start from scratch with --init-head none."
+        )
+    return lora
+
+
+def init_from_head(
+    model: nn.Module, adapters: dict, head_dir: Path, type_head: nn.Module | None = None
+) -> None:
+    """Start the LoRA adapter and span layer (and the answer-type classifier, when the head has one) from a saved
+    QA head or training checkpoint (`model.qa_head.read_qa_head`), e.g. the shipped one; same rank as `adapters`."""
+    from longformer_core.model.qa_head import read_qa_head
+
+    state = read_qa_head(head_dir).state
     with torch.no_grad():
         for name, lora in adapters.items():
             a, b = state.get(f"{name}.lora_a"), state.get(f"{name}.lora_b")
@@ -45,12 +68,16 @@ def init_from_head(model: nn.Module, adapters: dict, head_dir: Path) -> None:
             lora.lora_b.copy_(b.float())
         model.qa_outputs.weight.copy_(state["qa_outputs.weight"].float())
         model.qa_outputs.bias.copy_(state["qa_outputs.bias"].float())
+        if type_head is not None and "answer_type.weight" in state:
+            type_head.classifier.weight.copy_(state["answer_type.weight"].float())
+            type_head.classifier.bias.copy_(state["answer_type.bias"].float())
 
 
 def reader_for_training(
     source: str | Path, lora: LoraConfig, init_head: Path | None
 ) -> tuple[nn.Module, dict, AnswerTypeHead]:
-    """(QA model with LoRA, its adapters, a fresh answer-type head); HF's own attention (it trains)."""
+    """(QA model with LoRA, its adapters, an answer-type head: the starting head's when it has one, else fresh);
+    HF's own attention (it trains)."""
     from transformers import AutoModelForQuestionAnswering
 
     from longformer_core.model.convert import quiet_transformers
@@ -58,9 +85,10 @@ def reader_for_training(
     quiet_transformers()
     model = AutoModelForQuestionAnswering.from_pretrained(str(source))
     adapters = add_lora(model, lora)
+    type_head = AnswerTypeHead(model.config.hidden_size)
     if init_head is not None:
-        init_from_head(model, adapters, init_head)
-    return model, adapters, AnswerTypeHead(model.config.hidden_size)
+        init_from_head(model, adapters, init_head, type_head)
+    return model, adapters, type_head
 
 
 def reader_loss(

@@ -7,7 +7,8 @@ update and at the end, so the report shows that the replicas stayed equal.
 Checkpoints (issue 25): a run writes one in `TrainSettings.checkpoint_dir` (outside the repository, by default
 under LONGDOC_CACHE) every `checkpoint_minutes`, on SIGTERM, at `stop_after_steps` and at the end, keeping the
 latest only. A checkpoint is the Trainer's own: the *trainable* weights (`model.safetensors`: for a LoRA head a few
-MB, not the frozen base), the optimizer and scheduler state dicts, the random states and `trainer_state.json`
+MB, not the frozen base; a LoRA QA head's card beside it as `adapter.json`, so the checkpoint reads like a head
+folder), the optimizer and scheduler state dicts, the random states and `trainer_state.json`
 (the step, hence the data position: the Trainer skips the batches already seen). None of it pickles a project
 class, so a checkpoint survives a module move. `TrainSettings.resume` continues from one; the resumed run ends
 with the same weights as one that never stopped (tests/test_finetune.py).
@@ -15,11 +16,11 @@ with the same weights as one that never stopped (tests/test_finetune.py).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import math
 import os
-import re
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from longformer_core.training.checkpoints import (  # latest_checkpoint re-exported: finetune's callers use it
+    CheckpointClock,
+    StepRate,
+    latest_checkpoint,
+    sigterm_sets,
+)
 
 
 def distributed_rank() -> tuple[int, int]:
@@ -100,28 +108,6 @@ def use_bf16(requested: bool | None) -> bool:
     return cpu_has_native_bf16()
 
 
-def latest_checkpoint(path: str | Path) -> Path:
-    """The checkpoint to resume from: `path` itself when it is one, else its `checkpoint-N` with the largest N.
-
-    Raises:
-        ValueError: nothing resumable there (the message names the folder).
-    """
-    path = Path(path)
-    if (path / "trainer_state.json").is_file():
-        return path
-    steps = [
-        (int(m.group(1)), p)
-        for p in path.glob("checkpoint-*")
-        if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and (p / "trainer_state.json").is_file()
-    ]
-    if not steps:
-        raise ValueError(
-            f"No training checkpoint in {path}: give --resume the folder a stopped run named in its log "
-            "(it holds checkpoint-N folders with a trainer_state.json)."
-        )
-    return max(steps)[1]
-
-
 def run_trainer(
     model: nn.Module,
     train_ds,
@@ -160,7 +146,9 @@ def run_trainer(
         trainer.add_callback(replicas)
     resume = str(latest_checkpoint(settings.resume)) if settings.resume else None
     t0 = time.perf_counter()
-    with _sigterm_sets(checkpoints):
+    # Without a checkpoint folder SIGTERM kills as usual: a stopped run could not be resumed.
+    on_sigterm = sigterm_sets(checkpoints) if settings.checkpoint_dir else contextlib.nullcontext()
+    with on_sigterm:
         result = trainer.train(resume_from_checkpoint=resume)
     report = {
         "train_loss": round(float(result.training_loss), 4),
@@ -235,24 +223,20 @@ def _progress_callback():
 
     class _Progress(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
-            self.t0, self.step0 = time.perf_counter(), state.global_step  # a resumed run starts mid-way
+            self.rate = StepRate(state.global_step)  # a resumed run starts mid-way
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs and state.is_world_process_zero:
-                rate = (state.global_step - self.step0) / max(time.perf_counter() - self.t0, 1e-9)
-                eta = (state.max_steps - state.global_step) / max(rate, 1e-9)
-                print(
-                    f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
-                    f"{rate:.2f} steps/s  ETA {eta / 60:.0f} min",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                line = self.rate.line(state.global_step, state.max_steps, logs["loss"])
+                print(line, file=sys.stderr, flush=True)
 
     return _Progress()
 
 
 def _trainer_class():
-    """transformers.Trainer whose checkpoints hold only the trainable weights (a LoRA head: a few MB).
+    """transformers.Trainer whose checkpoints hold only the trainable weights (a LoRA head: a few MB) and, for a
+    model with a `_head_card` (finetune_qa's LoRA heads), that card as adapter.json: `model.qa_head.read_qa_head`
+    then reads the checkpoint like a head folder.
 
     The Trainer loads a checkpoint's weights non-strictly, so the frozen base comes from where it always does.
     """
@@ -271,55 +255,36 @@ def _trainer_class():
                 if param.requires_grad
             }
             save_file(trainable, str(folder / "model.safetensors"), metadata={"format": "pt"})
+            card = getattr(
+                self.model, "_head_card", None
+            )  # a LoRA head's config and split: export_head reads it
+            if card is not None:
+                (folder / "adapter.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
 
     return _TrainableWeightsTrainer
 
 
 def _checkpoint_callback(settings: TrainSettings):
     """A TrainerCallback asking for a checkpoint every `checkpoint_minutes`, at `stop_after_steps` (then stopping)
-    and after SIGTERM (then stopping); `_sigterm_sets` points the signal at its `interrupted` flag."""
+    and after SIGTERM (then stopping); `sigterm_sets` points the signal at its `interrupted` flag."""
     from transformers import TrainerCallback
 
     class _Checkpoints(TrainerCallback):
         def __init__(self) -> None:
             self.interrupted = False
-            self.last_save = time.monotonic()
+            self.clock = CheckpointClock(settings.checkpoint_minutes)
 
         def on_step_end(self, args, state, control, **kwargs):
             if not settings.checkpoint_dir:
                 return
             stop = self.interrupted or state.global_step == settings.stop_after_steps
-            if stop or time.monotonic() - self.last_save >= 60 * settings.checkpoint_minutes:
+            if stop or self.clock.due():
                 control.should_save = True
-                self.last_save = time.monotonic()
+                self.clock.saved()
             if stop:
                 control.should_training_stop = True
 
     return _Checkpoints()
-
-
-class _sigterm_sets:
-    """Within the block, SIGTERM sets `callback.interrupted` (the run saves and stops after its current step)
-    instead of killing the process; the previous handler comes back after. Only in the main thread (signals
-    cannot be caught elsewhere)."""
-
-    def __init__(self, callback) -> None:
-        self.callback, self.previous = callback, None
-
-    def __enter__(self):
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        print("SIGTERM: saving a checkpoint after this step, then stopping", file=sys.stderr, flush=True)
-        self.callback.interrupted = True
-
-    def __exit__(self, *exc) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
 
 
 def _replica_digests(model: nn.Module, world_size: int):
