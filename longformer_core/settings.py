@@ -55,7 +55,7 @@ SETTINGS: tuple[Setting, ...] = (
         "1,500-page book) for the embedded models' width, proportionally fewer for wider ones (750000 for "
         "hidden size 768).",
     ),
-    Setting("LONGDOC_MAX_UPLOAD_MB", "50", "Largest file accepted, in megabytes."),
+    Setting("LONGDOC_MAX_UPLOAD_MB", "200", "Largest file accepted, in megabytes."),
     Setting(
         "LONGDOC_CACHE_MB",
         "4096",

@@ -175,6 +175,34 @@ def test_a_worker_killed_from_outside_gives_a_clear_error_and_the_next_upload_wo
     assert document.text.count("incident response team") == 3
 
 
+class _TablesCrashPool(PdfWorkerPool):
+    """A pool whose worker dies (a real SIGKILL, as a crash in PDFium's C code would end it) whenever it reads
+    a PDF with tables on; with tables off it reads as usual."""
+
+    def extract(self, data: bytes, name: str, **kw: object) -> object:
+        self.asked = [*getattr(self, "asked", []), kw.get("tables", True)]
+        if kw.get("tables", True):
+
+            def crash(pages_read: int, pages: int) -> None:
+                for pid in self.worker_pids(busy_only=True):
+                    os.kill(pid, signal.SIGKILL)
+
+            kw["on_page"] = crash
+        return super().extract(data, name, **kw)
+
+
+def test_a_worker_that_dies_reading_tables_is_retried_without_them() -> None:
+    """PDFium parses table pages inside the worker: if it crashes, the user still gets the PDF's text."""
+    from longformer_core.documents.pdf_worker import replaced_default_pool
+
+    data = _good_pdf(3)
+    with replaced_default_pool(_TablesCrashPool(max_workers=1)) as crashing:
+        document = load_document(data, "crash.pdf")
+    assert crashing.asked == [True, False]
+    assert document.text == extract_pdf_pages(data, "crash.pdf", tables=False).text
+    assert document.tables == () and len(document.pages) == 3
+
+
 def test_an_idle_worker_killed_from_outside_is_replaced(pool: PdfWorkerPool) -> None:
     pool.extract(_good_pdf(1), "warm.pdf")
     for pid in pool.worker_pids():

@@ -41,11 +41,11 @@ def test_every_longdoc_variable_in_the_code_is_a_declared_setting():
 
 def test_values_fall_back_to_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.delenv("LONGDOC_MAX_UPLOAD_MB", raising=False)
-    assert settings.value("LONGDOC_MAX_UPLOAD_MB") == "50"
+    assert settings.value("LONGDOC_MAX_UPLOAD_MB") == "200"
     monkeypatch.setenv("LONGDOC_MAX_UPLOAD_MB", "  ")  # blank counts as unset
-    assert settings.value("LONGDOC_MAX_UPLOAD_MB") == "50"
+    assert settings.value("LONGDOC_MAX_UPLOAD_MB") == "200"
     monkeypatch.setenv("LONGDOC_MAX_UPLOAD_MB", "lots")
-    assert settings.positive_number("LONGDOC_MAX_UPLOAD_MB") == 50.0
+    assert settings.positive_number("LONGDOC_MAX_UPLOAD_MB") == 200.0
     monkeypatch.setenv("LONGDOC_CACHE", str(tmp_path))
     assert settings.cache_dir() == tmp_path
     monkeypatch.delenv("LONGDOC_CORPUS_CACHE", raising=False)

@@ -54,6 +54,21 @@ class ExtractionWorkerError(DocumentError):
     """The process reading a PDF ended before it finished (killed from outside, or out of memory in C)."""
 
 
+def needs_memory_error(name: str) -> DocumentTooLargeError:
+    """The message when reading a file ran out of memory (in the server or in the PDF worker)."""
+    return DocumentTooLargeError(
+        f"'{name}' needs more memory to read than this machine has. Upload a smaller file."
+    )
+
+
+def unexpected_error(name: str, error: BaseException) -> DocumentError:
+    """The message for a failure nobody foresaw (the original exception goes to the log, not to the user)."""
+    return DocumentError(
+        f"Something unexpected went wrong while reading '{name}' ({type(error).__name__}). "
+        "Try saving the file again (as PDF or plain text) and uploading it once more."
+    )
+
+
 def worker_died_error(name: str) -> ExtractionWorkerError:
     """The message when the PDF worker process ended before it finished reading."""
     return ExtractionWorkerError(

@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from longformer_core import settings
 from longformer_core.documents.decoding import (
@@ -16,7 +17,14 @@ from longformer_core.documents.decoding import (
     _megabytes,
     clean_text,
 )
-from longformer_core.documents.errors import DocumentError, DocumentTooLargeError, EmptyDocumentError
+from longformer_core.documents.errors import (
+    DocumentError,
+    DocumentTooLargeError,
+    EmptyDocumentError,
+    ExtractionWorkerError,
+    needs_memory_error,
+    unexpected_error,
+)
 from longformer_core.documents.limits import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_CHARS,
@@ -25,6 +33,9 @@ from longformer_core.documents.limits import (
 )
 from longformer_core.documents.model import Document, Page
 
+if TYPE_CHECKING:
+    from longformer_core.documents.pdf import PdfText
+
 logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------
@@ -32,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 
 def default_max_bytes() -> int:
-    """Upload size limit in bytes: env LONGDOC_MAX_UPLOAD_MB if set to a positive number, else 50 MB.
+    """Upload size limit in bytes: env LONGDOC_MAX_UPLOAD_MB if set to a positive number, else 200 MB.
 
     Returns:
         The limit in bytes.
@@ -114,15 +125,10 @@ def load_document(
     except DocumentError:
         raise
     except MemoryError as error:
-        raise DocumentTooLargeError(
-            f"'{name}' needs more memory to read than this machine has. Upload a smaller file."
-        ) from error
+        raise needs_memory_error(name) from error
     except Exception as error:
         logger.warning("Unexpected failure loading %r", name, exc_info=True)
-        raise DocumentError(
-            f"Something unexpected went wrong while reading '{name}' ({type(error).__name__}). "
-            "Try saving the file again (as PDF or plain text) and uploading it once more."
-        ) from error
+        raise unexpected_error(name, error) from error
 
 
 def load_path(path: str | Path, **kw: object) -> Document:
@@ -194,14 +200,24 @@ def _load_pdf_in_worker(
     the whole document is over its time budget."""
     from longformer_core.documents.pdf_worker import default_pool  # multiprocessing: only when a PDF comes
 
-    result = default_pool().extract(
-        data,
-        name,
-        password=password,
-        max_chars=max_chars,
-        time_budget_s=time_budget_s,
-        page_time_budget_s=page_time_budget_s,
-        on_page=on_page,
-    )
+    def extract(tables: bool) -> PdfText:
+        return default_pool().extract(
+            data,
+            name,
+            password=password,
+            max_chars=max_chars,
+            time_budget_s=time_budget_s,
+            page_time_budget_s=page_time_budget_s,
+            on_page=on_page,
+            tables=tables,
+        )
+
+    try:
+        result = extract(tables=True)
+    except ExtractionWorkerError:
+        # The worker died in C code; PDFium (tables) is the likelier culprit than pypdf, and the text alone is
+        # worth having: read once more without tables, and if that dies too, the user gets the same message.
+        logger.warning("The PDF worker died reading %r with tables; reading it again without them", name)
+        result = extract(tables=False)
     pages = tuple(Page(start, end, label) for start, end, label in result.pages)
     return Document(text=result.text, pages=pages, name=name, kind="pdf", sha256=sha256, tables=result.tables)

@@ -15,7 +15,8 @@ fire in the wrong place, and does nothing for memory. So PDFs are read in a chil
 - reused across documents (a warm worker costs nothing to start) and replaced after a kill.
 
 The parent gets the text, page offsets and tables, or a `DocumentError` subclass with its usual message. A
-worker that dies otherwise (killed, out of memory in C) gives `ExtractionWorkerError`; the next gets a fresh one.
+worker that dies otherwise (killed, out of memory or a crash in C) gives `ExtractionWorkerError`; the next gets a
+fresh one, and `loading` reads the PDF once more without tables (PDFium) before giving up.
 
 The reading itself is `documents.pdf.extract_pdf_pages` (what the worker runs; `load_document` sends
 PDFs here). `PdfWorkerPool.extract` is the parent's side; `default_pool()` is the process-wide pool.
@@ -41,10 +42,11 @@ import longformer_core.documents.errors as document_errors
 from longformer_core import settings
 from longformer_core.documents.errors import (
     DocumentError,
-    DocumentTooLargeError,
     EncryptedPdfError,
     ExtractionTimeoutError,
     document_too_slow_error,
+    needs_memory_error,
+    unexpected_error,
     worker_died_error,
 )
 from longformer_core.documents.limits import (
@@ -65,20 +67,6 @@ WORKER_START_TIMEOUT_S = 60.0  # a fresh interpreter importing pypdf; minutes wo
 
 # --------------------------------------------------------------------------------------------------
 # The worker process
-
-
-def _memory_error(name: str) -> DocumentTooLargeError:
-    # The same words load_document uses for a MemoryError in the server process.
-    return DocumentTooLargeError(
-        f"'{name}' needs more memory to read than this machine has. Upload a smaller file."
-    )
-
-
-def _unexpected_error(name: str, error: BaseException) -> DocumentError:
-    return DocumentError(
-        f"Something unexpected went wrong while reading '{name}' ({type(error).__name__}). "
-        "Try saving the file again (as PDF or plain text) and uploading it once more."
-    )
 
 
 def _address_space_bytes() -> int:
@@ -108,7 +96,7 @@ def _limit_address_space(extra_mb: int) -> None:
 
 
 def _serve(conn: Connection, memory_mb: int) -> None:
-    """Worker main loop: one request (data, name, password, max_chars) at a time until the pipe closes.
+    """Worker main loop: one request (data, name, password, max_chars, tables) at a time until the pipe closes.
 
     Messages to the parent: ("ready", pid), then per request ("opened", n_pages), ("page", index)...,
     and finally ("done", text, pages, tables) or ("error", class name, message, wrong_password, fatal).
@@ -120,22 +108,21 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     conn.send(("ready", os.getpid()))
     while True:
         try:
-            data, name, password, max_chars = conn.recv()
+            data, name, password, max_chars, tables = conn.recv()
         except (EOFError, OSError):
             return  # the parent is gone
         try:
-            result = extract_pdf_pages(
-                data, name, password, max_chars, lambda kind, value: conn.send((kind, value))
-            )
+            report = lambda kind, value: conn.send((kind, value))
+            result = extract_pdf_pages(data, name, password, max_chars, report, tables=tables)
             message: tuple[Any, ...] = ("done", result.text, result.pages, result.tables)
         except DocumentError as error:
             wrong = isinstance(error, EncryptedPdfError) and error.wrong_password
             message = ("error", type(error).__name__, str(error), wrong, False)
         except MemoryError:
-            message = ("error", "DocumentTooLargeError", str(_memory_error(name)), False, True)
+            message = ("error", "DocumentTooLargeError", str(needs_memory_error(name)), False, True)
         except Exception as error:
             logger.warning("Unexpected failure reading %r", name, exc_info=True)
-            message = ("error", "DocumentError", str(_unexpected_error(name, error)), False, True)
+            message = ("error", "DocumentError", str(unexpected_error(name, error)), False, True)
         del data
         try:
             conn.send(message)
@@ -381,6 +368,7 @@ class PdfWorkerPool:
         time_budget_s: float | None = None,
         page_time_budget_s: float = DEFAULT_PAGE_TIME_BUDGET_S,
         on_page: PageProgress | None = None,
+        tables: bool = True,
     ) -> PdfText:
         """Read a PDF in a worker, within a time budget per page and per document.
 
@@ -394,9 +382,10 @@ class PdfWorkerPool:
             page_time_budget_s: each page must be read within this.
             on_page: called with (pages read, pages in the PDF) when the page list is read and after each page
                 (in this thread, as the worker's messages arrive), e.g. to show pages per second.
+            tables: also rebuild tables (PDFium, `documents.tables`); False reads pypdf's text only.
 
         Returns:
-            The text and page offsets.
+            The text, page offsets and tables.
 
         Raises:
             ExtractionTimeoutError: a page or the document took too long; the worker was killed.
@@ -407,7 +396,7 @@ class PdfWorkerPool:
         healthy = False
         try:
             # The budgets start once a worker has the file: waiting for a free one is not reading.
-            worker.conn.send((data, name, password, max_chars))
+            worker.conn.send((data, name, password, max_chars, tables))
             result = self._follow(
                 worker, name, time_budget_s, page_time_budget_s, on_page or (lambda *_: None)
             )
