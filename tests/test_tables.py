@@ -388,3 +388,19 @@ def test_named_labels_and_a_caption_of_another_table_is_no_answer(report):
     assert shape_span(report, found, span, caption, question_intent("What is Table 3 called?"))[0] == span
     assert shape_span(report, found, span, caption, question_intent("What is Table 2 called?")) is None
     assert shape_span(report, found, span, caption, question_intent("What is the average length?")) is None
+
+
+def test_a_contents_line_is_no_caption():
+    """The list of tables names every caption with dot leaders and a page number; only the caption on the
+    table's own page may answer a question about the table."""
+    from longformer_core.documents.passages import _is_caption
+
+    typical = 90.0
+    assert _is_caption("Table 3-1. Common Sources of Precursors and Indicators", typical)
+    assert not _is_caption(
+        "Table 3-1. Common Sources of Precursors and Indicators ..................... 27", typical
+    )
+    assert not _is_caption("Figure 3-1. Incident Response Life Cycle . . . . . . . . 21", typical)
+    assert not _is_caption(
+        "Table 3-2 provides examples of functional impact categories that an organization", typical
+    )

@@ -49,6 +49,7 @@ _HEADING_NUMBER = re.compile(
 )
 _CAPTION = re.compile(r"^(?:Table|Figure|Fig\.|Exhibit)\s+[A-Z]?\d+(?:[\-.]\d+)*(?P<mark>[.:]\s)?")
 _TERMINATORS = (".", "!", "?", ":", ";", ",")
+_LEADER = re.compile(r"\.{4,}|(?:\. ){4,}|…{2,}")  # "Table 3-1. Sources .......... 27": a contents line
 
 
 @dataclass(frozen=True)
@@ -240,10 +241,14 @@ def _line_kind(line: str, typical: float) -> str:
 
 
 def _is_caption(line: str, typical: float) -> bool:
-    """ "Table 3-1. Common Sources of ...": a numbered caption (not prose that starts "Table 3-3 provides ...")."""
+    """ "Table 3-1. Common Sources of ...": a numbered caption (not prose that starts "Table 3-3 provides ...", nor
+    a contents line "Table 3-1. Common Sources of ...... 27", which would send questions about the table to the
+    list of tables)."""
     match = _CAPTION.match(line)
-    return bool(match) and (
-        match.group("mark") is not None or (len(line) < 0.7 * typical and line[-1] != ".")
+    return (
+        bool(match)
+        and not _LEADER.search(line)
+        and (match.group("mark") is not None or (len(line) < 0.7 * typical and line[-1] != "."))
     )
 
 
