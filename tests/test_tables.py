@@ -404,3 +404,31 @@ def test_a_contents_line_is_no_caption():
     assert not _is_caption(
         "Table 3-2 provides examples of functional impact categories that an organization", typical
     )
+
+
+def test_an_item_without_a_full_stop_does_not_swallow_the_next_paragraph():
+    """A short bullet line without closing punctuation has ended; the capitalised prose line after it is its own
+    passage, while a long item wrapped onto the next line stays one item."""
+    from longformer_core.documents.model import Document, Page
+
+    prose = (
+        "Multi-factor authentication requires two or more of the factors listed below before it grants access.\n"
+        "Organizations should choose the factors according to the risk of the system and its users' needs.\n"
+    )
+    items = (
+        "• Something you know\n"
+        "• Something you have, such as a hardware token or a smart card issued by the organization to\n"
+        "the user\n"
+        "• Something you are\n"
+    )
+    after = "The next section describes how each factor is verified by the system before access is granted.\n"
+    text = prose + items + after
+    document = Document(
+        text=text, pages=(Page(0, len(text), "1"),), name="factors.pdf", kind="pdf", sha256="x"
+    )
+    found = dict(zip(passages(document).texts, passages(document).kinds))
+    assert found["• Something you know"] == "item"
+    assert found["• Something you are"] == "item"
+    assert found[after.strip()] == "sentence"  # prose, read by sentences
+    wrapped = "• Something you have, such as a hardware token or a smart card issued by the organization to\nthe user"
+    assert found[wrapped] == "item"

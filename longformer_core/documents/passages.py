@@ -234,7 +234,9 @@ def _line_kind(line: str, typical: float) -> str:
         return "entry"
     if _is_acronym_entry(line):
         return "entry"
-    short = len(line) < 0.6 * typical and len(line.split()) <= 12
+    short = (
+        len(line) < 0.6 * typical and len(line.split()) <= 12 and not line[0].islower()
+    )  # "the user": wrapped
     if _CAPTION.match(line) or (short and (_HEADING_NUMBER.match(line) or not line.endswith(_TERMINATORS))):
         return "heading"
     return "text"
@@ -293,7 +295,12 @@ def _page_units(
             else:
                 blocks.append([a, b, "row", None])
             continue
-        if heading_start is not None or not blocks or kind != "text" or _ends_entry(text, blocks[-1], a):
+        if (
+            heading_start is not None
+            or not blocks
+            or kind != "text"
+            or _ends_entry(text, blocks[-1], a, typical)
+        ):
             blocks.append([a, b, kind, heading_start])
             heading_start = None
         else:
@@ -312,11 +319,13 @@ def _page_units(
     return units
 
 
-def _ends_entry(text: str, block: list, next_line_start: int) -> bool:
-    """True when an item/entry block is finished and a prose line starts a new block after it."""
+def _ends_entry(text: str, block: list, next_line_start: int, typical: float) -> bool:
+    """True when an item/entry block is finished and a prose line starts a new block after it: the block ends a
+    sentence, or its last line stops well short of the page's typical line (an item without a full stop, such as
+    "• Something you know", is not wrapped onto a line that starts with a capital)."""
     if block[2] in ("caption", "row", "line"):
         return True
-    if block[2] == "text":
+    if block[2] == "text" or not text[next_line_start].isupper():
         return False
-    ended = text[block[1] - 1] in ".!?"
-    return ended and text[next_line_start].isupper()
+    last_line = block[1] - max(block[0], text.rfind("\n", block[0], block[1]) + 1)
+    return text[block[1] - 1] in ".!?" or last_line < 0.75 * typical
