@@ -3,6 +3,7 @@ answer shapes, and the answers the embedded model gives on a generated report (s
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from longformer_core.documents import load_document
@@ -432,3 +433,41 @@ def test_an_item_without_a_full_stop_does_not_swallow_the_next_paragraph():
     assert found[after.strip()] == "sentence"  # prose, read by sentences
     wrapped = "• Something you have, such as a hardware token or a smart card issued by the organization to\nthe user"
     assert found[wrapped] == "item"
+
+
+def test_touches_excluded_agrees_with_a_scan_of_every_header_line():
+    """The binary search over running header/footer lines gives what a scan of all of them gives."""
+    from longformer_core.documents.model import Document, Page
+
+    body = "The {} team reviews every {} alert before it is escalated to the handlers on duty."
+    words = [
+        "red",
+        "blue",
+        "green",
+        "night",
+        "day",
+        "audit",
+        "network",
+        "desk",
+        "cloud",
+        "mail",
+        "field",
+        "lab",
+    ]
+    page_texts = [
+        f"Guide to Incident Handling\n{body.format(*words[2 * n : 2 * n + 2])}\n{body.format(*words[n : n + 2])}"
+        f"\nPage {n + 1}"
+        for n in range(6)
+    ]
+    text, pages = "", []
+    for n, page in enumerate(page_texts, start=1):
+        pages.append(Page(len(text), len(text) + len(page), str(n)))
+        text += page + "\n\n"
+    found = passages(Document(text=text, pages=tuple(pages), name="guide.pdf", kind="pdf", sha256="x"))
+    assert len(found.excluded) == 12  # the title line and the page number of each page
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        a = int(rng.integers(0, len(text)))
+        span = (a, a + int(rng.integers(1, 80)))
+        scan = any(x < span[1] and span[0] < y for x, y in found.excluded)
+        assert found.touches_excluded(span) == scan

@@ -75,6 +75,17 @@ class Passages:
         """Index of the passage holding a character (the nearest one before it when it falls between two)."""
         return max(0, int(np.searchsorted(self._starts, char, side="right")) - 1)
 
+    @functools.cached_property
+    def _excluded_ends(self) -> np.ndarray:
+        return np.array([b for _, b in self.excluded], dtype=np.int64)
+
+    def touches_excluded(self, span: tuple[int, int]) -> bool:
+        """Whether a char span overlaps a running header/footer line (`excluded` is in order and disjoint: a
+        binary search, not a scan, since a book has thousands of them)."""
+        a, b = span
+        first = int(np.searchsorted(self._excluded_ends, a, side="right"))  # the first line ending after a
+        return first < len(self.excluded) and self.excluded[first][0] < b
+
     def holding(self, char: int) -> int:
         """Index of the passage holding a character; between two passages, the one before it unless that is a
         table cell (a header between cells belongs to none of them): then -1."""

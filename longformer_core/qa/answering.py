@@ -345,12 +345,6 @@ def _plain_words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
-def _in_excluded(reader: DocumentReader, span: tuple[int, int]) -> bool:
-    """True when a span touches a running header/footer line (never an answer)."""
-    a, b = span
-    return any(x < b and a < y for x, y in reader.passages.excluded)
-
-
 def answer_spans(
     reader: DocumentReader,
     question: str,
@@ -464,7 +458,7 @@ def span_candidates(
         span, bonus = shaped
         score += bonus
         if (
-            _in_excluded(reader, span)
+            reader.passages.touches_excluded(span)
             or _plain_words(reader.document.text[span[0] : span[1]]) <= question_words
         ):
             continue  # a running header, or the question's own words ("MSSP" for "What does MSSP stand for?")
