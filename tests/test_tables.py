@@ -389,22 +389,36 @@ def test_named_labels_and_a_caption_of_another_table_is_no_answer(report):
     assert shape_span(report, found, span, caption, question_intent("What is Table 3 called?"))[0] == span
     assert shape_span(report, found, span, caption, question_intent("What is Table 2 called?")) is None
     assert shape_span(report, found, span, caption, question_intent("What is the average length?")) is None
-
-
-def test_a_contents_line_is_no_caption():
-    """The list of tables names every caption with dot leaders and a page number; only the caption on the
-    table's own page may answer a question about the table."""
-    from longformer_core.documents.passages import _is_caption
-
-    typical = 90.0
-    assert _is_caption("Table 3-1. Common Sources of Precursors and Indicators", typical)
-    assert not _is_caption(
-        "Table 3-1. Common Sources of Precursors and Indicators ..................... 27", typical
+    prose = next(i for i, k in enumerate(found.kinds) if k == "sentence")  # the reader pointed elsewhere
+    elsewhere = found.spans[prose]
+    named = shape_span(report, found, elsewhere, prose, question_intent("What is the title of Table 3?"))
+    assert named is not None and report.text[slice(*named[0])].startswith("Table 3: Average")
+    assert (
+        shape_span(report, found, elsewhere, prose, question_intent("Which table shows lengths?"))[0]
+        == elsewhere
     )
-    assert not _is_caption("Figure 3-1. Incident Response Life Cycle . . . . . . . . 21", typical)
-    assert not _is_caption(
-        "Table 3-2 provides examples of functional impact categories that an organization", typical
+
+
+def test_a_contents_line_is_a_caption_without_its_leader():
+    """The list of tables names every caption with dot leaders and a page number: each line is a caption passage
+    (it answers "What is Table 3-1 called?") that stops before the leader, and the lines after it are no table."""
+    from longformer_core.documents.model import Document, Page
+
+    contents = (
+        "List of Tables\n"
+        "Table 3-1. Common Sources of Precursors and Indicators ..................................... 27\n"
+        "Table 3-2. Functional Impact Categories . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . 33\n"
+        "Introduction\n"
+        "This guide helps organizations establish computer security incident response capabilities and\n"
+        "handle incidents efficiently and effectively.\n"
     )
+    document = Document(
+        text=contents, pages=(Page(0, len(contents), "ix"),), name="guide.pdf", kind="pdf", sha256="x"
+    )
+    found = dict(zip(passages(document).texts, passages(document).kinds))
+    assert found["Table 3-1. Common Sources of Precursors and Indicators"] == "caption"
+    assert found["Table 3-2. Functional Impact Categories"] == "caption"
+    assert not any(kind == "row" for kind in found.values())  # no table follows a contents line
 
 
 def test_an_item_without_a_full_stop_does_not_swallow_the_next_paragraph():

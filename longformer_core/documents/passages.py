@@ -49,7 +49,9 @@ _HEADING_NUMBER = re.compile(
 )
 _CAPTION = re.compile(r"^(?:Table|Figure|Fig\.|Exhibit)\s+[A-Z]?\d+(?:[\-.]\d+)*(?P<mark>[.:]\s)?")
 _TERMINATORS = (".", "!", "?", ":", ";", ",")
-_LEADER = re.compile(r"\.{4,}|(?:\. ){4,}|…{2,}")  # "Table 3-1. Sources .......... 27": a contents line
+_LEADER = re.compile(
+    r"\s*(?:\.{4,}|(?:\. ){4,}|…{2,})"
+)  # "Table 3-1. Sources .......... 27": a contents line
 
 
 @dataclass(frozen=True)
@@ -254,14 +256,11 @@ def _line_kind(line: str, typical: float) -> str:
 
 
 def _is_caption(line: str, typical: float) -> bool:
-    """ "Table 3-1. Common Sources of ...": a numbered caption (not prose that starts "Table 3-3 provides ...", nor
-    a contents line "Table 3-1. Common Sources of ...... 27", which would send questions about the table to the
-    list of tables)."""
+    """ "Table 3-1. Common Sources of ...": a numbered caption (not prose that starts "Table 3-3 provides ...").
+    A list of tables' line "Table 3-1. Common Sources of ...... 27" is one too (its passage stops at the leader)."""
     match = _CAPTION.match(line)
-    return (
-        bool(match)
-        and not _LEADER.search(line)
-        and (match.group("mark") is not None or (len(line) < 0.7 * typical and line[-1] != "."))
+    return bool(match) and (
+        match.group("mark") is not None or (len(line) < 0.7 * typical and line[-1] != ".")
     )
 
 
@@ -292,8 +291,10 @@ def _page_units(
     for a, b in lines:
         kind = _line_kind(text[a:b], typical)
         if _is_caption(text[a:b], typical):
-            blocks.append([a, b, "caption", None])
-            heading_start, in_table = None, text[a:b].startswith("Table") and a not in rebuilt_captions
+            leader = _LEADER.search(text, a, b)  # a contents line: the caption without "...... 27"
+            in_table = text[a:b].startswith("Table") and a not in rebuilt_captions and not leader
+            blocks.append([a, leader.start() if leader else b, "caption", None])
+            heading_start = None
             continue
         if kind == "heading" and not in_table:
             heading_start = a if heading_start is None else heading_start

@@ -6,7 +6,8 @@ unit those words sit in (`documents.passages`):
 - a **caption** answers only a question about its table or figure (and, when the question names one,
   "Table 3-1", only that one's caption); for any other question a span inside a caption is dropped (the
   caption names the table, it does not hold the cell asked for). A question about a table that points into
-  one of its cells gets the table's caption;
+  one of its cells gets the table's caption, and one that names the table ("What is the title of Table
+  3-1?") gets that table's caption wherever the reader pointed (prose that mentions "Table 3-1" is no title);
 - a **definition** question gets the definition of its term when the span lies in a passage that defines
   it: a glossary entry ("Nonce: A value used ...", "Nonce - A value ..."), a glossary table's row, or a
   defining sentence ("A nonce is ..."); the answer is the entry's first sentence, not a word inside it;
@@ -108,6 +109,10 @@ def shape_span(
         table = document.tables[passages.cells[passage][0]]
         named = intent.label is None or named_label(table.label) == intent.label
         return (table.caption_span, 0.0) if table.caption_span and named else None
+    if intent.about_caption and intent.label is not None:
+        caption = named_caption(document, passages, intent.label)
+        if caption is not None:
+            return caption, 0.0
     if intent.term:
         definition = definition_span(document, passages, passage, intent.term)
         if definition is not None:
@@ -121,6 +126,20 @@ def shape_span(
     if kind in WHOLE_PASSAGE_KINDS:
         return whole, 0.0
     return span, 0.0
+
+
+def named_caption(document: Document, passages: Passages, label: str) -> tuple[int, int] | None:
+    """The caption of the table or figure `label` names ("table 3-1"): a rebuilt table's own caption, else the
+    last caption passage with that label (a list of tables, which comes first, names it too); None if none."""
+    for table in document.tables:
+        if table.caption_span and named_label(table.label) == label:
+            return table.caption_span
+    found = [
+        span
+        for span, kind in zip(passages.spans, passages.kinds)
+        if kind == "caption" and named_label(document.text[span[0] : span[1]]) == label
+    ]
+    return found[-1] if found else None
 
 
 def header_match(
