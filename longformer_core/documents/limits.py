@@ -6,9 +6,8 @@ import logging
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = (
-    200 * 1024 * 1024
-)  # refuse uploads bigger than this (a 1,500-page book with figures fits) (override: LONGDOC_MAX_UPLOAD_MB)
+# Refuse uploads bigger than this (override: LONGDOC_MAX_UPLOAD_MB); a 1,500-page book with figures fits.
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 # ~1.5M tokens of English (4.1-5 characters a token): the token limit of the embedded pair with room for PDF
 # whitespace; a 1,500-page book fits. The token limit is the one that protects memory (reading/document_reading).
 DEFAULT_MAX_CHARS = 8_000_000

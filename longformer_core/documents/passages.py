@@ -49,9 +49,8 @@ _HEADING_NUMBER = re.compile(
 )
 _CAPTION = re.compile(r"^(?:Table|Figure|Fig\.|Exhibit)\s+[A-Z]?\d+(?:[\-.]\d+)*(?P<mark>[.:]\s)?")
 _TERMINATORS = (".", "!", "?", ":", ";", ",")
-_LEADER = re.compile(
-    r"\s*(?:\.{4,}|(?:\. ){4,}|…{2,})"
-)  # "Table 3-1. Sources .......... 27": a contents line
+# The dot leader of a contents line: "Table 3-1. Common Sources .......... 27".
+_LEADER = re.compile(r"\s*(?:\.{4,}|(?:\. ){4,}|…{2,})")
 
 
 @dataclass(frozen=True)
@@ -247,9 +246,8 @@ def _line_kind(line: str, typical: float) -> str:
         return "entry"
     if _is_acronym_entry(line):
         return "entry"
-    short = (
-        len(line) < 0.6 * typical and len(line.split()) <= 12 and not line[0].islower()
-    )  # "the user": wrapped
+    # A short line is a heading unless it starts in lower case ("the user": the wrapped end of the line above).
+    short = len(line) < 0.6 * typical and len(line.split()) <= 12 and not line[0].islower()
     if _CAPTION.match(line) or (short and (_HEADING_NUMBER.match(line) or not line.endswith(_TERMINATORS))):
         return "heading"
     return "text"
