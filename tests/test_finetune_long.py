@@ -372,3 +372,19 @@ def test_finetune_long_command_stops_resumes_and_exports(tiny_checkpoint, tmp_pa
     saved, exported = (load_file(str(tmp_path / d / "adapter.safetensors")) for d in ("out/long", "exported"))
     assert saved.keys() == exported.keys() and "answer_type.weight" in saved
     assert all(torch.equal(saved[k], exported[k]) for k in saved)
+
+
+def test_a_head_card_keeps_no_path_of_this_machine(tmp_path, monkeypatch):
+    """A head is shipped: its card names the cache as LONGDOC_CACHE, not this machine's folder."""
+    import json
+
+    import torch
+
+    from longformer_core.model.lora import LoraConfig
+    from longformer_core.model.qa_head import write_qa_head
+
+    monkeypatch.setenv("LONGDOC_CACHE", str(tmp_path / "cache"))
+    card = {"checkpoint": str(tmp_path / "cache" / "training" / "run" / "checkpoint-3"), "steps": [3]}
+    out = write_qa_head({"qa_outputs.bias": torch.zeros(2)}, LoraConfig(rank=2), tmp_path / "head", card)
+    written = json.loads((out / "adapter.json").read_text())
+    assert written["checkpoint"] == "LONGDOC_CACHE/training/run/checkpoint-3" and written["steps"] == [3]

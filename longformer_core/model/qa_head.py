@@ -136,8 +136,23 @@ def write_qa_head(state: dict[str, torch.Tensor], lora: LoraConfig, out_dir: str
     tensors = {k: v.detach().float().half().contiguous() for k, v in state.items()}
     save_file(tensors, str(out_dir / HEAD_FILES[0]))
     card = {"lora": lora.to_dict(), **{k: v for k, v in card.items() if k != "lora"}}
-    (out_dir / HEAD_FILES[1]).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    (out_dir / HEAD_FILES[1]).write_text(json.dumps(_portable(card), indent=2), encoding="utf-8")
     return out_dir
+
+
+def _portable(value: object) -> object:
+    """A card without this machine's paths: the cache folder as "LONGDOC_CACHE", the package's own folder as
+    "longformer_core" (a head is shipped and read on other machines)."""
+    from longformer_core.settings import cache_dir
+
+    if isinstance(value, dict):
+        return {k: _portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_portable(v) for v in value]
+    if isinstance(value, str):
+        package = str(Path(__file__).resolve().parents[1])
+        return value.replace(str(cache_dir()), "LONGDOC_CACHE").replace(package, "longformer_core")
+    return value
 
 
 def export_head(source: str | Path, out_dir: str | Path) -> Path:
