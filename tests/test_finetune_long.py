@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from longformer_core.evaluation.hotpot import is_heldout
-from longformer_core.qa.one_pass import ANSWER_TYPES, SpanModel, load_answer_type_head, read_one_pass
+from longformer_core.model.qa_head import load_answer_type_head
+from longformer_core.qa.one_pass import ANSWER_TYPES, SpanModel, read_one_pass
 from longformer_core.training import long as fl
 
 FILLER = "Longformer reads long documents with a sliding window. The answer is in the document. "
@@ -128,6 +129,38 @@ def test_loss_falls_when_overfitting_one_window(tiny_checkpoint, tmp_path: Path)
     log = fl.train(module, type_head, [windows], settings, True, tokenizer.pad_token_id, torch.device("cpu"))
     assert log.steps == 20 and log.precision == "fp32"
     assert log.losses[-1] < 0.5 * log.losses[0]
+
+
+def test_the_answer_type_classifier_learns_at_its_own_rate(tiny_checkpoint, tmp_path: Path) -> None:
+    """The classifier starts from random weights: at `type_lr_scale` x the learning rate it moves that much
+    further in the same steps (at 1x it stayed near its start in the first real runs)."""
+    from transformers import AutoTokenizer
+
+    from longformer_core.model.lora import LoraConfig
+
+    source = tiny_checkpoint("longformer-qa")
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    windows = fl.build_windows(
+        tokenizer, fl.hotpot_train_examples(_hotpot(tmp_path / "h.json")), window_tokens=96
+    )
+    moved = {}
+    for scale in (1.0, 25.0):
+        module, _, type_head = fl.reader_for_training(source, LoraConfig(rank=4, alpha=8.0), None)
+        start = type_head.classifier.weight.detach().clone()
+        settings = fl.LongTrainSettings(
+            epochs=3, learning_rate=1e-4, batch_size=1, precision="fp32", warmup=0.0, type_lr_scale=scale
+        )
+        fl.train(
+            module,
+            type_head,
+            [[w] for w in windows],
+            settings,
+            True,
+            tokenizer.pad_token_id,
+            torch.device("cpu"),
+        )
+        moved[scale] = float((type_head.classifier.weight.detach() - start).abs().max())
+    assert moved[25.0] > 10 * moved[1.0] > 0
 
 
 @pytest.mark.slow

@@ -164,6 +164,12 @@ def _long_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-rank", type=int, default=None, help="adapter rank (default: the starting head's)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument(
+        "--type-lr-scale",
+        type=float,
+        default=25.0,
+        help="the span/yes/no classifier's learning rate as a multiple of --lr (it starts from random weights)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="windows per optimizer step")
     p.add_argument("--max-steps", type=int, default=-1)
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
@@ -205,6 +211,7 @@ def _finetune_long(args: argparse.Namespace) -> int:
     settings = LongTrainSettings(
         epochs=args.epochs,
         learning_rate=args.lr,
+        type_lr_scale=args.type_lr_scale,
         batch_size=args.batch_size,
         seed=args.seed,
         max_steps=args.max_steps,

@@ -53,6 +53,10 @@ CHECKPOINT_FORMAT = 1  # bump when state.json changes meaning
 class LongTrainSettings:
     epochs: float = 1.0
     learning_rate: float = 2e-4
+    # The answer-type classifier starts from random weights, the rest from a trained head: at the same learning
+    # rate it hardly moved in the first runs (issue 25: its weights ended within 0.5 % of their start), so it
+    # learns at this multiple of `learning_rate`.
+    type_lr_scale: float = 25.0
     batch_size: int = 8  # windows per optimizer step (gradient accumulation, one window per forward)
     seed: int = 0
     warmup: float = 0.1  # fraction of steps
@@ -121,7 +125,11 @@ class LongLoop:
         module.train().to(device)
         type_head.train().to(device)
         self.params = self._trainable()
-        self.optimizer = torch.optim.AdamW(self.params.values(), lr=settings.learning_rate, weight_decay=0.0)
+        lr = settings.learning_rate
+        typed = [p for name, p in self.params.items() if name.startswith("answer_type.")]
+        rest = [p for name, p in self.params.items() if not name.startswith("answer_type.")]
+        groups = [{"params": rest, "lr": lr}, {"params": typed, "lr": lr * settings.type_lr_scale}]
+        self.optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
         self.steps, warm = schedule_length(len(batches), settings)
         steps = self.steps
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
