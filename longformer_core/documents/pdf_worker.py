@@ -105,6 +105,8 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     import pypdfium2  # noqa: F401  documents.tables reads table pages with it)
 
     _limit_address_space(memory_mb)
+    with contextlib.suppress(OSError, AttributeError):  # parsing yields the cores to the server's questions
+        os.nice(WORKER_NICENESS)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -133,6 +135,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
 
 
 _LAUNCH_LOCK = threading.Lock()
+WORKER_NICENESS = 5  # a worker runs at a lower CPU priority than the server: a question outranks a parse
 
 
 class _PopenWithoutMain(popen_spawn_posix.Popen):

@@ -14,7 +14,7 @@ document takes seconds on two cores, a layer a fraction of that. Threads not mar
 
 Never starved: one pause lasts at most `MAX_PAUSE_S` seconds; a pause that reaches the cap (questions kept
 coming) is followed by `MIN_RUN_S` seconds in which the thread does not pause, so a reading still advances
-under a steady stream of questions (at least MIN_RUN_S / (MAX_PAUSE_S + MIN_RUN_S) of its time, ~1/6).
+under a steady stream of questions (at least MIN_RUN_S / (MAX_PAUSE_S + MIN_RUN_S) of its time, ~1/11).
 
 Never deadlocked by its own thread: a thread that is inside a foreground section never yields (a
 reading that answers a question itself, or a question that runs a pass through a yielding callback). A
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 Progress = Callable[[float, str], None]  # (fraction done, message), as in longformer_core.reading.encoding
 
 MAX_PAUSE_S = 5.0  # longest one pause of a background thread
-MIN_RUN_S = 1.0  # after a pause that reached the cap, the thread runs this long before it pauses again
+MIN_RUN_S = 0.5  # after a pause that reached the cap, the thread runs this long before it pauses again
 
 _condition = threading.Condition()
 _active = 0  # foreground sections open in the process (over all threads), guarded by _condition
