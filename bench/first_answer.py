@@ -116,6 +116,8 @@ def reading_flops(reader, question: str) -> dict[str, float]:
             regions = 1 if view == "truncated" else getattr(qa, "READ_REGIONS", 4)
             if model.head == "qa":
                 per = lengths
+            elif view == "longformer" and getattr(model, "long_reader", False):  # one long window
+                per = [min(model.max_tokens, qa.LONG_WINDOW_TOKENS, len(reader.tokens_for(view)) + n_q)]
             else:
                 per = [
                     min(model.max_tokens, (model.max_tokens if view == "truncated" else region) + n_q)

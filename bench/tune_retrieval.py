@@ -37,6 +37,7 @@ from longformer_core.evaluation.squad import (
 )
 from longformer_core.model.registry import load_models
 from longformer_core.qa import answering as qa
+from longformer_core.qa.span_reading import span_candidates
 from longformer_core.reading.document_reading import DocumentReader
 from longformer_core.reading.retrieval import fuse
 
@@ -123,7 +124,7 @@ def balance_grid(items: list, best: dict[str, float]) -> list[dict]:
         for view in VIEWS:
             ranking = qa.rank_passages(reader, question, view, best)
             regions = qa.candidate_regions(reader, ranking, view)
-            located, _, _ = qa.span_candidates(
+            located, _, _ = span_candidates(
                 reader, question, view, 10, regions=regions, ranking=ranking, retrieval_weight=0.0
             )
             row[view] = [

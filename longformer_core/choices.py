@@ -11,7 +11,7 @@ from typing import Literal, get_args
 View = Literal["truncated", "chunked", "longformer"]  # how a document is read (encoding.VIEWS)
 Task = Literal["qa", "classify", "similarity"]  # what a page does with the document
 ModelHead = Literal["none", "qa", "classification"]  # the task head a checkpoint brings (models.LoadedModel)
-QAMethod = Literal["sentence", "span", "retrieve-then-read"]  # qa.QAResult.method
+QAMethod = Literal["sentence", "span", "retrieve-then-read", "long-window"]  # qa.QAResult.method
 ClassifyMethod = Literal["zero-shot", "head", "trained head"]  # classify.ClassifyResult.method
 AnswerMethod = QAMethod | ClassifyMethod
 

@@ -49,6 +49,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Folder of a trained QA head for the embedded model, or 'none'; default assets/qa_head.",
     ),
     Setting(
+        "LONGDOC_LONG_HEAD",
+        "",
+        "Folder of a long reader (finetune-long's long/) for the embedded Longformer, or 'none'; default "
+        "assets/long_head when shipped. With one, the Longformer column reads one long window per question.",
+    ),
+    Setting(
         "LONGDOC_MAX_TOKENS",
         "",
         "Longest document the app and CLI read, in tokens; longer ones are refused. Default: 1500000 (a "

@@ -13,9 +13,8 @@ import pytest
 import torch
 
 from longformer_core.evaluation import hotpot
+from longformer_core.model.qa_head import ANSWER_TYPES, AnswerTypeHead
 from longformer_core.qa.one_pass import (
-    ANSWER_TYPES,
-    AnswerTypeHead,
     SpanModel,
     pool_mask_of,
     qa_forward,

@@ -3,11 +3,23 @@ model, deep answers."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import numpy as np
 import pytest
+import torch
 
 from longformer_core.documents import load_path, text_document
-from longformer_core.qa.answering import ask, check_question
+from longformer_core.model.qa_head import AnswerTypeHead
+from longformer_core.qa.answering import (
+    LONG_WINDOW_TOKENS,
+    ask,
+    check_question,
+    long_window_ranges,
+    prepare,
+    rank_passages,
+)
 from longformer_core.qa.spans import best_spans, span_probabilities
 from longformer_core.reading.document_reading import DocumentReader
 
@@ -59,6 +71,54 @@ def test_the_shipped_head_reads_the_retrieved_region(embedded_pair):
         assert r.seen_tokens == (0, len(reader.tokens_for(view)))  # its pass read the whole document
     truncated = results["truncated"]
     assert truncated.method == "span" and truncated.best.char_span[1] < a
+
+
+@pytest.fixture(scope="module")
+def long_reader_pair(embedded_pair):
+    """The embedded pair with its Longformer reading one long window per question: the shipped long reader when
+    there is one, else the QA head in that role (the same code path; yes/no needs a classifier, see below)."""
+    if embedded_pair.longformer.long_reader:
+        return embedded_pair
+    longformer = dataclasses.replace(embedded_pair.longformer, long_reader=True)
+    return dataclasses.replace(embedded_pair, longformer=longformer)
+
+
+LONG_TEXT = FILLER * 150 + DEEP_FACT + " " + FILLER * 20  # ~7,000 tokens: more than one long pass holds
+
+
+def test_long_window_reads_the_best_passages_in_one_pass(long_reader_pair):
+    reader = DocumentReader(long_reader_pair, text_document(LONG_TEXT, "long.txt"), strategy="question")
+    question = "Who painted the tower?"
+    q_ids = reader.model_for("longformer").tokenizer(question, add_special_tokens=False)["input_ids"]
+    capacity = LONG_WINDOW_TOKENS - len(q_ids) - 4
+    prepare(reader, "longformer")
+    ranges = long_window_ranges(reader, rank_passages(reader, question, "longformer"), "longformer", capacity)
+    assert sum(e - s for s, e in ranges) <= capacity < len(reader.tokens_for("longformer"))
+    assert all(e1 < s2 for (_, e1), (s2, _) in itertools.pairwise(ranges))  # sorted, apart
+    fact = LONG_TEXT.index(DEEP_FACT)
+    fact_token = reader.tokens_for("longformer").token_at(fact)
+    assert any(s <= fact_token < e for s, e in ranges)
+    result = ask(reader, question, views=["longformer"])["longformer"]
+    assert result.method == "long-window" and "one pass" in result.notes[0]
+    assert fact <= result.best.char_span[0] < result.best.char_span[1] <= fact + len(DEEP_FACT)
+    assert "Marguerite Olsen" in result.best.text
+
+
+def test_long_window_reads_a_short_document_whole_and_can_say_yes(long_reader_pair):
+    reader = DocumentReader(long_reader_pair, text_document(DEEP_TEXT, "deep.txt"), strategy="question")
+    result = ask(reader, "Who painted the tower?", views=["longformer"])["longformer"]
+    assert result.notes[0].startswith("Read the whole document")
+    yes = AnswerTypeHead(reader.model_for("longformer").encoder.config.hidden_size)
+    with torch.no_grad():
+        yes.classifier.weight.zero_()
+        yes.classifier.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))  # always "yes"
+    longformer = dataclasses.replace(long_reader_pair.longformer, answer_type=yes)
+    said_yes = dataclasses.replace(long_reader_pair, longformer=longformer)
+    reader = DocumentReader(said_yes, text_document(DEEP_TEXT, "deep.txt"), strategy="question")
+    result = ask(reader, "Was the tower painted green?", views=["longformer"])["longformer"]
+    best = result.best
+    assert best.text == "yes" and best.score == pytest.approx(np.exp(5) / (np.exp(5) + 2), abs=1e-3)
+    assert DEEP_TEXT[slice(*best.char_span)] and "yes/no" in result.notes[-1]  # its evidence is highlighted
 
 
 def test_longformer_finds_an_answer_the_truncated_model_never_saw(deep_reader):

@@ -6,8 +6,9 @@ is its paragraphs in the given order, each as a title line followed by its sente
 with a blank line between paragraphs (the layout of the shared `hotpotqa-dev-distractor.squad.json`).
 
 Two ways of reading are scored, each with the three views:
-- **retrieve-then-read** (`qa.ask`, what the app does today): truncated reads its first 512 tokens;
-  chunked and Longformer read four 384-token regions around the passages their hybrid retrieval ranked best.
+- **retrieve-then-read** (`qa.ask`, what the app does): truncated reads its first 512 tokens; chunked reads
+  regions of 300 tokens around the passages its hybrid retrieval ranked best, and so does the Longformer, unless
+  it has a long reader: then one pass over the whole document or its best passages with their neighbours.
 - **one-pass** (`one_pass`): the Longformer reads the whole document in one pass with the question
   global (retrieved regions of >= 2,048 tokens when it does not fit in 4,096); chunked reads every
   512-token chunk, best span wins; truncated reads the first chunk.
@@ -40,8 +41,9 @@ import numpy as np
 
 from longformer_core.documents import text_document
 from longformer_core.evaluation.squad import exact_match, f1_score
+from longformer_core.model.qa_head import load_answer_type_head
 from longformer_core.model.registry import ModelPair
-from longformer_core.qa.one_pass import SpanModel, load_answer_type_head, read_chunks, read_one_pass
+from longformer_core.qa.one_pass import SpanModel, read_chunks, read_one_pass
 from longformer_core.reading.encoding import VIEWS, tokenize
 
 METHODS = ("retrieve-then-read", "one-pass")
@@ -138,7 +140,13 @@ def _answer_scores(prediction: str, gold: str) -> dict[str, float]:
 
 def _retrieve_then_read(pair: ModelPair, q: HotpotQuestion, strategy: str) -> dict[str, dict]:
     """Today's app path (`qa.ask`) for the three views: answer, windows read, seconds."""
-    from longformer_core.qa.answering import ask, candidate_regions, rank_passages
+    from longformer_core.qa.answering import (
+        ask,
+        candidate_regions,
+        long_window_capacity,
+        long_window_ranges,
+        rank_passages,
+    )
     from longformer_core.reading.document_reading import DocumentReader
     from longformer_core.reading.encoding import view_windows
 
@@ -150,6 +158,9 @@ def _retrieve_then_read(pair: ModelPair, q: HotpotQuestion, strategy: str) -> di
         if result.method == "retrieve-then-read":
             # the same regions `ask` read: the ranking is deterministic and the passes are cached
             passes = [[r] for r in candidate_regions(reader, rank_passages(reader, q.question, view), view)]
+        elif result.method == "long-window":  # one pass over these ranges
+            ranking = rank_passages(reader, q.question, view)
+            passes = [long_window_ranges(reader, ranking, view, long_window_capacity(model, n_q))]
         elif result.method == "span" or view == "truncated":
             passes = [
                 [w] for w in view_windows(model, model.tokenizer, len(reader.tokens_for(view)), view, n_q)

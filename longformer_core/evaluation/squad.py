@@ -159,7 +159,7 @@ def squad_articles(
                 in_para = pa <= best.char_span[0] < pb
                 hit = float(in_para and any(g and g in normalize_answer(sentence) for g in norm_golds))
                 row[view] = {"hit": hit}
-                if result.method in ("span", "retrieve-then-read"):
+                if result.method != "sentence":
                     row[view]["em"] = max(exact_match(best.text, g) for g in golds)
                     row[view]["f1"] = max(f1_score(best.text, g) for g in golds)
             rows.append(row)

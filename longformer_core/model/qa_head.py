@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from longformer_core.model.lora import LoraConfig
 
@@ -27,6 +28,7 @@ HEAD_FILES = ("adapter.safetensors", "adapter.json")
 CHECKPOINT_WEIGHTS = "model.safetensors"
 CHECKPOINT_MARKERS = ("trainer_state.json", "state.json")  # finetune's and finetune_long's, written last
 HEAD_PREFIXES = ("encoder.layer.", "qa_outputs.", "answer_type.")  # what a head's tensor names start with
+ANSWER_TYPES = ("span", "yes", "no")  # what the answer-type classifier of a long reader tells apart
 
 
 @dataclass
@@ -175,3 +177,36 @@ def export_head(source: str | Path, out_dir: str | Path) -> Path:
             saved = json.loads(path.read_text(encoding="utf-8"))
             card["step"] = saved.get("global_step", saved.get("step"))
     return write_qa_head(head.state, head.lora, out_dir, card)
+
+
+class AnswerTypeHead(nn.Module):
+    """span / yes / no from the mean of the [CLS] and question states: (batch, hidden) -> (batch, 3)."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.classifier = nn.Linear(hidden_size, len(ANSWER_TYPES))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.classifier(pooled)
+
+
+def load_answer_type_head(head_dir: str | Path, hidden_size: int) -> AnswerTypeHead | None:
+    """The answer-type classifier saved next to a QA head (`answer_type.weight` / `.bias`), or None."""
+    from safetensors.torch import load_file
+
+    path = Path(head_dir) / "adapter.safetensors"
+    if not path.is_file():
+        return None
+    state = load_file(str(path))
+    if "answer_type.weight" not in state:
+        return None
+    head = AnswerTypeHead(hidden_size)
+    if tuple(state["answer_type.weight"].shape) != tuple(head.classifier.weight.shape):
+        raise ValueError(
+            f"The answer-type classifier in {path} expects hidden size {state['answer_type.weight'].shape[1]}, "
+            f"the model has {hidden_size}: the head was trained for another model."
+        )
+    with torch.no_grad():
+        head.classifier.weight.copy_(state["answer_type.weight"].float())
+        head.classifier.bias.copy_(state["answer_type.bias"].float())
+    return head.eval()

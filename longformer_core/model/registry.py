@@ -54,6 +54,9 @@ KNOWN_BASELINES = {  # Longformer checkpoint -> the short model it was converted
 }
 LONG_MODEL_TYPES = ("longformer",)
 QA_HEAD_DIR = settings.REPO_ROOT / "assets" / "qa_head"  # the shipped embedded QA head
+LONG_HEAD_DIR = (
+    settings.REPO_ROOT / "assets" / "long_head"
+)  # the embedded Longformer's long reader, when shipped
 HUB_PROBE_TIMEOUT_S = 3.0  # how long to wait for the hub before treating the machine as offline
 DTYPE_ENV = "LONGDOC_DTYPE"  # auto (default) | fp32 | bf16: the arithmetic inference runs in
 DTYPE_CHOICES = {
@@ -89,6 +92,10 @@ class LoadedModel:
     # A separately trained extractive reader for this encoder (the embedded QA head), kept apart from
     # `model` so embeddings, classification and the attention views keep using the untouched encoder.
     span_model: PreTrainedModel | None = None
+    # The span model was trained at length (`finetune-long`): the Longformer reads one long window per question
+    # (qa.answering.read_long_window) instead of short regions, and `answer_type` tells span / yes / no.
+    long_reader: bool = False
+    answer_type: torch.nn.Module | None = None
     # The arithmetic of inference: bfloat16 runs the matmuls under autocast (weights stay fp32).
     dtype: torch.dtype = torch.float32
 
@@ -120,6 +127,8 @@ class LoadedModel:
             labels=self.labels,
             device=self.device,
             span_model=self.span_model,
+            long_reader=self.long_reader,
+            answer_type=self.answer_type,
             dtype=self.dtype,
         )
 
@@ -331,6 +340,16 @@ def embedded_qa_head() -> Path | None:
     return path if (path / "adapter.safetensors").is_file() else None
 
 
+def embedded_long_head() -> Path | None:
+    """The long reader the embedded Longformer uses: $LONGDOC_LONG_HEAD (a folder, or "none"), else the shipped
+    one (assets/long_head) when there is one; None: the Longformer reads short regions with the QA head."""
+    chosen = settings.value("LONGDOC_LONG_HEAD")
+    if chosen.lower() == "none":
+        return None
+    path = Path(chosen).expanduser() if chosen else LONG_HEAD_DIR
+    return path if (path / "adapter.safetensors").is_file() else None
+
+
 def load_span_model(
     source: str | Path, head_dir: Path, device: torch.device, fast_attention: bool
 ) -> PreTrainedModel:
@@ -350,6 +369,24 @@ def load_span_model(
         model.qa_outputs.weight.copy_(head.state["qa_outputs.weight"])
         model.qa_outputs.bias.copy_(head.state["qa_outputs.bias"])
     return _finish(model, device, fast_attention)
+
+
+def _use_long_reader(lf: LoadedModel, source: Path, head_dir: Path, fast_attention: bool) -> bool:
+    """Give the embedded Longformer the long reader in `head_dir` (span model + answer-type classifier); False
+    when the head does not load (the Longformer then reads short regions with the QA head)."""
+    from longformer_core.model.qa_head import load_answer_type_head
+
+    try:
+        span_model = load_span_model(source, head_dir, lf.device, fast_attention)
+        answer_type = load_answer_type_head(head_dir, lf.encoder.config.hidden_size)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        log.warning(
+            "Long reader %s not loaded (%s); the Longformer reads short regions instead", head_dir, exc
+        )
+        return False
+    lf.span_model, lf.long_reader = span_model, True
+    lf.answer_type = None if answer_type is None else answer_type.to(lf.device)
+    return True
 
 
 def load_embedded(
@@ -395,11 +432,14 @@ def load_embedded(
     head = embedded_qa_head() if qa_head == "default" else (Path(qa_head) if qa_head else None)
     if head is not None:
         try:
-            lf.span_model = load_span_model(long_dir, head, device, fast_attention)
             base.span_model = load_span_model(source, head, device, False)
+            long_head = embedded_long_head()
+            if long_head is None or not _use_long_reader(lf, long_dir, long_head, fast_attention):
+                lf.span_model = load_span_model(long_dir, head, device, fast_attention)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:  # a damaged head must not stop the app
             log.warning("QA head %s not loaded (%s); questions get answer sentences instead", head, exc)
             lf.span_model = base.span_model = None
+            lf.long_reader, lf.answer_type = False, None
     return ModelPair(longformer=lf, baseline=base, name="Embedded MiniLM-Longformer (offline)")
 
 

@@ -9,6 +9,10 @@ Three methods, chosen by the model:
   `REGION_TOKENS` tokens around the `READ_REGIONS` best passages, and each span's score adds
   `RETRIEVAL_WEIGHT` x its passage's fused retrieval score, so the reader and retrieval agree on the answer.
   The truncated view reads its first 512 tokens with the same head.
+- **long-window** (the embedded Longformer with a long reader, `LoadedModel.long_reader`): the same ranking, then
+  ONE pass of up to `LONG_WINDOW_TOKENS` over the whole document when it fits, else over regions around as
+  many of the best passages as fit (merged where they touch, in document order), the question global; spans
+  are scored as in retrieve-then-read and the reader's classifier may answer yes or no.
 - **sentence** (no QA head at all): pick the passage that answers the question.
 
 Passages (`passages.py`: sentences, or layout units of a PDF such as glossary entries and list items) are
@@ -21,64 +25,55 @@ only the question's embedding and the reader. Weights were chosen on the shared 
 
 from __future__ import annotations
 
-import re
+import itertools
 import threading
 import time
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 
 import numpy as np
+import torch
 
 from longformer_core.model.registry import LoadedModel
 from longformer_core.qa.intent import question_intent
+from longformer_core.qa.one_pass import ANSWER_TYPES, SpanModel, sub_tokens, window_logits
+from longformer_core.qa.results import Answer, QAResult
 from longformer_core.qa.shaping import answer_layout, shape_span
-from longformer_core.qa.spans import best_spans, span_probabilities
+from longformer_core.qa.span_reading import (
+    RETRIEVAL_WEIGHT,
+    answer_spans,
+    focus_ranges,
+    paragraph_around,
+    score_spans,
+    span_answers,
+    window_spans,
+)
 from longformer_core.reading.document_reading import DocumentReader
-from longformer_core.reading.encoding import VIEWS, Progress, embed_texts, run_windows, scaled, tokenizer_call
-from longformer_core.reading.results import Located, ModelRun, model_run, windows_run
-from longformer_core.reading.retrieval import SIGNAL_WORDS, Ranking, fuse
+from longformer_core.reading.encoding import (
+    VIEWS,
+    Progress,
+    embed_texts,
+    scaled,
+    tokenizer_call,
+    window_capacity,
+)
+from longformer_core.reading.results import Located, model_run, windows_run
+from longformer_core.reading.retrieval import Ranking, fuse
 
 SENTENCE_TEMPERATURE = 0.5  # softmax temperature turning fused passage scores (z units) into confidences
-RETRIEVAL_WEIGHT = 3.0  # span score += this x fused retrieval score of its passage (docs/results.md)
 PRELIMINARY_NOTE = (
     "A first answer from the passages sharing the most words with the question; the full answer "
     "replaces it when this model has read the whole document."
 )
-FOCUS_PASSAGES = 8  # the best-ranked passages whose own best spans are always candidates
 MAX_QUESTION_CHARS = 1000
 # The reader reads READ_REGIONS regions of REGION_TOKENS tokens per question (retrieve-then-read): 6 of 300
 # read better than 4 of 384 (and 6 of 225 or 260) on the shared SQuAD train articles and the NIST guide as a
 # whole (docs/results.md). The head was trained on 257-token windows; the Longformer sees +-256 tokens.
 READ_REGIONS = 6
 REGION_TOKENS = 300
-
-
-@dataclass
-class Answer(Located):
-    score: float = 0.0  # confidence in [0, 1]
-    context: tuple[int, int] = (0, 0)  # char span of the surrounding text to show (sentence / window text)
-    passage: tuple[int, int] = (0, 0)  # char span of the passage the answer came from
-    signal: str = ""  # the retrieval signal that found the passage most: a key of retrieval.SIGNAL_WORDS
-    items: list[tuple[int, int]] = field(default_factory=list)  # a list answer: each item's char span
-    cell: tuple[int, int, int] | None = None  # a table cell answer: (index in Document.tables, row, column)
-
-    @property
-    def found_by(self) -> str:
-        """Which signal found the passage, in words for people who do not program ("" when none)."""
-        return SIGNAL_WORDS.get(self.signal, "")
-
-
-@dataclass
-class QAResult(ModelRun):
-    question: str = ""
-    method: str = "sentence"  # "sentence" | "span" | "retrieve-then-read"
-    answers: list[Answer] = field(default_factory=list)  # best first
-    no_answer_probability: float | None = None  # span method with a SQuAD 2.0 head
-
-    @property
-    def best(self) -> Answer | None:
-        return self.answers[0] if self.answers else None
+# A long reader (`finetune-long`) reads one pass of up to LONG_WINDOW_TOKENS (question and special tokens
+# included): the whole document when it fits, else REGION_TOKENS around as many best passages as fit.
+LONG_WINDOW_TOKENS = 4096
 
 
 def check_question(question: str) -> str:
@@ -119,6 +114,8 @@ def ask(
         model = reader.model_for(view)
         if model.head == "qa":
             results[view] = answer_spans(reader, question, view, n_best, step)
+        elif model.long_reader and view == "longformer":
+            results[view] = read_long_window(reader, question, view, n_best, step)
         elif model.span_model is not None:
             results[view] = retrieve_then_read(reader, question, view, n_best, step)
         else:
@@ -207,7 +204,7 @@ def answer_sentences(
                 Answer(
                     **vars(loc),
                     score=float(probs[rank]),
-                    context=_paragraph_around(reader, shaped[0]),
+                    context=paragraph_around(reader, shaped[0]),
                     passage=reader.passages.spans[i],
                     signal=ranking.main_signal(i),
                     **answer_layout(reader.document, reader.passages, shaped[0], intent),
@@ -217,21 +214,8 @@ def answer_sentences(
     return QAResult(**run, question=question, method="sentence", answers=answers)
 
 
-def _paragraph_around(
-    reader: DocumentReader, span: tuple[int, int], max_chars: int = 1200
-) -> tuple[int, int]:
-    """The paragraph holding `span`, clipped to about max_chars around it (for highlighting in context)."""
-    a, b = span
-    # Paragraphs are ordered and disjoint: the only one that can hold `a` is the last starting at or before it
-    # (found by binary search: a book has tens of thousands of paragraphs).
-    i = int(np.searchsorted(reader.paragraph_starts, a, side="right")) - 1
-    pa, pb = reader.paragraphs[i] if i >= 0 and a < reader.paragraphs[i][1] else (a, b)
-    pad = max(0, (max_chars - (b - a)) // 2)
-    return max(pa, a - pad), min(pb, b + pad) if pb >= b else b
-
-
 # --------------------------------------------------------------------------------------------------
-# Extractive spans (QA head)
+# Regions to read with a QA head: retrieve-then-read, the long window, the preliminary answer
 
 
 def candidate_regions(
@@ -243,18 +227,23 @@ def candidate_regions(
 ) -> list[tuple[int, int]]:
     """Document-token ranges of `region_tokens` centred on the view's k best passages, best first; a passage
     already inside an earlier region adds no region of its own."""
+    return list(itertools.islice(_passage_regions(reader, ranking, view, region_tokens), k))
+
+
+def _passage_regions(
+    reader: DocumentReader, ranking: Ranking, view: str, region_tokens: int
+) -> Iterator[tuple[int, int]]:
+    """`candidate_regions` one at a time, in rank order (a book has tens of thousands of passages: take few)."""
     tokens = reader.tokens_for(view)
     regions: list[tuple[int, int]] = []
     for i in ranking.order:
-        if len(regions) >= k:
-            break
         a, b = tokens.tokens_in(*reader.passages.spans[int(i)])
         if any(lo <= a and b <= hi for lo, hi in regions):
             continue
         lo = max(0, (a + b) // 2 - region_tokens // 2)
         hi = min(len(tokens), lo + region_tokens)
         regions.append((max(0, hi - region_tokens), hi))
-    return regions
+        yield regions[-1]
 
 
 def retrieve_then_read(
@@ -270,7 +259,12 @@ def retrieve_then_read(
     The truncated view has nothing to choose from: its reader reads the first 512 tokens.
     """
     if view == "truncated":
-        return answer_spans(reader, question, view, n_best, progress)
+        result = answer_spans(reader, question, view, n_best, progress)
+        seen, n = result.seen_tokens[1], result.n_tokens
+        result.notes = [
+            f"Read only the first {seen:,} tokens of {n:,} (one pass of a 512-token model) and marked the answer."
+        ]
+        return result
     encode_seconds = prepare(reader, view, scaled(progress, 0.0, 0.9))
     ranking = rank_passages(reader, question, view)
     regions = candidate_regions(reader, ranking, view)
@@ -294,11 +288,112 @@ def retrieve_then_read(
         no_answer_probability=result.no_answer_probability,
         notes=[
             (
-                f"Found the {len(regions)} passages closest to the question in everything it read "
-                "(by words in common, meaning and context), then marked the exact answer inside them."
+                f"Read the {len(regions)} passages closest to the question (by words in common, meaning and "
+                f"context) as {len(regions)} separate pieces of {REGION_TOKENS} tokens, then marked the answer."
             )
         ],
     )
+
+
+def long_window_ranges(
+    reader: DocumentReader,
+    ranking: Ranking,
+    view: str,
+    capacity: int,
+    region_tokens: int = REGION_TOKENS,
+) -> list[tuple[int, int]]:
+    """Document-token ranges one long pass reads, in document order: the whole view when it holds at most
+    `capacity` tokens, else `region_tokens` around each of the best passages in rank order, merged where they
+    overlap or touch, for as long as the union fits in `capacity`."""
+    n = len(reader.tokens_for(view))
+    if n <= capacity:
+        return [(0, n)]
+    chosen: list[tuple[int, int]] = []
+    used = 0
+    # Regions that overlap chosen ones cost less than their length, so a few more are tried than fit end to end.
+    tries = 4 * max(1, capacity // region_tokens)
+    for lo, hi in itertools.islice(_passage_regions(reader, ranking, view, region_tokens), tries):
+        merged = _merge_ranges([*chosen, (lo, hi)])
+        size = sum(e - s for s, e in merged)
+        if size <= capacity:
+            chosen, used = merged, size
+        elif capacity - used < region_tokens // 4:
+            break  # full enough: a sliver of another passage would not hold its answer
+    return chosen
+
+
+def long_window_capacity(model: LoadedModel, n_question: int, max_tokens: int | None = None) -> int:
+    """Document tokens one long pass of `model` (`max_tokens`, default LONG_WINDOW_TOKENS) holds next to a
+    question of `n_question` tokens."""
+    return window_capacity(model.limited_to(max_tokens or LONG_WINDOW_TOKENS), model.tokenizer, n_question)
+
+
+def _merge_ranges(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges with those that overlap or touch joined."""
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(ranges):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def read_long_window(
+    reader: DocumentReader,
+    question: str,
+    view: str,
+    n_best: int = 3,
+    progress: Progress | None = None,
+    retrieval_weight: float = RETRIEVAL_WEIGHT,
+    max_tokens: int | None = None,
+    max_answer_tokens: int = 30,
+) -> QAResult:
+    """The Longformer with a long reader: the view's ranking, then ONE pass over the whole document or the best
+    passages with their neighbours (`long_window_ranges`), the question global (module docstring).
+
+    A yes/no answer (the reader's classifier) keeps the best span's place in the document as its evidence.
+    """
+    encode_seconds = prepare(reader, view, scaled(progress, 0.0, 0.9))
+    t0 = time.perf_counter()
+    model = reader.model_for(view)
+    ranking = rank_passages(reader, question, view)
+    q_ids = tokenizer_call(model.tokenizer, question, add_special_tokens=False)["input_ids"]
+    capacity = long_window_capacity(model, len(q_ids), max_tokens or LONG_WINDOW_TOKENS)
+    ranges = long_window_ranges(reader, ranking, view, capacity)
+    tokens = reader.tokens_for(view)
+    window = sub_tokens(tokens, ranges)
+    mask = reader.plan.doc_mask
+    doc_global = np.concatenate([mask[s:e] for s, e in ranges]) if len(mask) == len(tokens) else None
+    with torch.inference_mode():
+        start, end, type_probs = window_logits(
+            SpanModel.of(model), window, (0, len(window)), q_ids, doc_global=doc_global
+        )
+    focus = focus_ranges(reader, window, ranking)
+    found, _ = window_spans(start, end, 0, (0, len(window)), focus, max(n_best, 10), max_answer_tokens)
+    located = score_spans(reader, question, window, found, ranking, retrieval_weight)
+    answers, _ = span_answers(reader, question, located, n_best, ranking)
+    read = sum(e - s for s, e in ranges)
+    whole = ranges == [(0, len(tokens))]
+    notes = [
+        f"Read the whole document ({read:,} tokens) in one pass, the question global, and marked the answer."
+        if whole
+        else f"Read {read:,} tokens in one pass: the passages closest to the question (by words in common, "
+        f"meaning and context) with their neighbours, {len(ranges)} stretches of the document, the question global."
+    ]
+    kind = ANSWER_TYPES[int(np.argmax(type_probs))] if type_probs is not None else "span"
+    if kind != "span" and answers:
+        best = answers[0]
+        answers = [
+            Answer(
+                **{**vars(best), "text": kind, "score": float(type_probs.max()), "items": [], "cell": None}
+            )
+        ]
+        notes.append(
+            f"The reader judged this a yes/no question and answered {kind}; the highlight is its evidence."
+        )
+    run = model_run(reader, view, time.perf_counter() - t0, encode_seconds)
+    return QAResult(**run, question=question, method="long-window", answers=answers, notes=notes)
 
 
 def preliminary_answer(
@@ -325,7 +420,7 @@ def preliminary_answer(
             answers.append(
                 Answer(
                     **vars(loc),
-                    context=_paragraph_around(reader, spans[i]),
+                    context=paragraph_around(reader, spans[i]),
                     passage=spans[i],
                     signal="lexical",
                 )
@@ -339,140 +434,3 @@ def preliminary_answer(
     result.seconds = time.perf_counter() - t0
     result.notes = [PRELIMINARY_NOTE]
     return result
-
-
-def _plain_words(text: str) -> set[str]:
-    return set(re.findall(r"\w+", text.lower()))
-
-
-def answer_spans(
-    reader: DocumentReader,
-    question: str,
-    view: str,
-    n_best: int = 3,
-    progress: Progress | None = None,
-    max_answer_tokens: int = 30,
-    regions: Sequence[tuple[int, int]] | None = None,
-    ranking: Ranking | None = None,
-    retrieval_weight: float = RETRIEVAL_WEIGHT,
-) -> QAResult:
-    """Extract answer spans with a QA head: every window the view reads (or the given document-token
-    regions), best spans over all of them. Uses the model's own head, else its `span_model`.
-
-    ranking: when given, each span's score adds `retrieval_weight` x the fused score of its passage, and the
-        answer records its passage and the signal that found it.
-    """
-    t0 = time.perf_counter()
-    located, nulls, seen_end = span_candidates(
-        reader, question, view, n_best, progress, max_answer_tokens, regions, ranking, retrieval_weight
-    )
-    located = _dedupe(sorted(located, key=lambda c: -c[0]))[:n_best]
-    null_score = (
-        min(nulls) if nulls else None
-    )  # the window most sure an answer exists sets the no-answer score
-    probs = span_probabilities([c[0] for c in located], null_score)
-    intent = question_intent(question)
-    answers = []
-    for (score, span, passage), p in zip(located, probs):
-        loc = Located.of(reader.document, span)
-        extra = {}
-        if passage >= 0:
-            extra = {"passage": reader.passages.spans[passage], "signal": ranking.main_signal(passage)}
-        extra.update(answer_layout(reader.document, reader.passages, span, intent))
-        answers.append(Answer(**vars(loc), score=float(p), context=_paragraph_around(reader, span), **extra))
-    run = windows_run(reader, view, seen_end, time.perf_counter() - t0)
-    return QAResult(
-        **run,
-        question=question,
-        method="span",
-        answers=answers,
-        no_answer_probability=float(probs[-1]) if null_score is not None and len(probs) else None,
-    )
-
-
-def span_candidates(
-    reader: DocumentReader,
-    question: str,
-    view: str,
-    n_best: int = 3,
-    progress: Progress | None = None,
-    max_answer_tokens: int = 30,
-    regions: Sequence[tuple[int, int]] | None = None,
-    ranking: Ranking | None = None,
-    retrieval_weight: float = RETRIEVAL_WEIGHT,
-) -> tuple[list[tuple[float, tuple[int, int], int]], list[float], int]:
-    """Run the QA head over the windows (or regions) and score every candidate span.
-
-    Returns:
-        ([(score, char span, passage index or -1)], no-answer score per window, last document token read).
-    """
-    model = reader.model_for(view)
-    tokens = reader.tokens_for(view)
-    q_ids = tokenizer_call(model.tokenizer, question, add_special_tokens=False)["input_ids"]
-    candidates: list[tuple[float, int, int]] = []  # (score, first doc token, last doc token)
-    nulls: list[float] = []
-    seen_end = 0
-    # The best-ranked passages each put forward their own best spans, so a passage retrieval trusts is never
-    # out-voted only because the reader liked some other place in the same region better.
-    focus = (
-        [tokens.tokens_in(*reader.passages.spans[int(i)]) for i in ranking.order[:FOCUS_PASSAGES]]
-        if ranking
-        else []
-    )
-    for win, out in run_windows(
-        model,
-        tokens,
-        view,
-        question_ids=q_ids,
-        doc_global=reader.plan.doc_mask if view == "longformer" else None,
-        global_first=reader.plan.global_first,
-        global_question=True,  # the paper's QA setting, whatever the document strategy
-        progress=progress,
-        windows=regions,
-        module=None if model.head == "qa" else model.span_model,
-    ):
-        s, e = win.doc_range
-        seen_end = max(seen_end, e)
-        start = out.start_logits[0].float().cpu().numpy()
-        end = out.end_logits[0].float().cpu().numpy()
-        spans, null = best_spans(
-            start, end, (win.doc_start, win.doc_start + e - s), n_best, max_answer_tokens
-        )
-        for pa, pb in focus:
-            if s <= pa and pb <= e and pb > pa:
-                context = (win.doc_start + pa - s, win.doc_start + pb - s)
-                spans += best_spans(start, end, context, 2, max_answer_tokens)[0]
-        nulls.append(null)
-        candidates += [(sp.score, s + sp.start - win.doc_start, s + sp.end - win.doc_start) for sp in spans]
-    located = []  # (score, char span, passage index or -1)
-    question_words = _plain_words(question)
-    intent = question_intent(question)
-    for score, a, b in candidates:
-        span = tokens.char_span(a, b + 1)
-        passage = reader.passages.holding(span[0]) if ranking is not None else -1
-        # The answer's shape (qa.shaping): a whole entry, cell, list or definition; never a caption for a
-        # question about content.
-        shaped = shape_span(reader.document, reader.passages, span, passage, intent)
-        if shaped is None:
-            continue
-        span, bonus = shaped
-        score += bonus
-        if (
-            reader.passages.touches_excluded(span)
-            or _plain_words(reader.document.text[span[0] : span[1]]) <= question_words
-        ):
-            continue  # a running header, or the question's own words ("MSSP" for "What does MSSP stand for?")
-        if passage >= 0 and np.isfinite(ranking.fused[passage]):
-            score += retrieval_weight * float(ranking.fused[passage])
-        located.append((score, span, passage))
-    return located, nulls, seen_end
-
-
-def _dedupe(cands: list[tuple[float, tuple[int, int], int]]) -> list[tuple[float, tuple[int, int], int]]:
-    """Drop spans repeated by overlapping windows (same characters), keeping the best-scored copy."""
-    seen, out = set(), []
-    for c in cands:
-        if c[1] not in seen:
-            seen.add(c[1])
-            out.append(c)
-    return out

@@ -22,12 +22,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from longformer_core.model.qa_head import ANSWER_TYPES, AnswerTypeHead
 from longformer_core.model.registry import LoadedModel
 from longformer_core.qa.spans import best_spans
 from longformer_core.reading.encoding import (
@@ -42,41 +42,7 @@ from longformer_core.reading.encoding import (
 
 ONE_PASS_TOKENS = 4096  # longest single pass (special tokens and question included); the paper's length
 REGION_TOKENS = 2048  # shortest retrieved region when the document does not fit in one pass
-ANSWER_TYPES = ("span", "yes", "no")
 MAX_ANSWER_TOKENS = 30
-
-
-class AnswerTypeHead(nn.Module):
-    """span / yes / no from the mean of the [CLS] and question states: (batch, hidden) -> (batch, 3)."""
-
-    def __init__(self, hidden_size: int) -> None:
-        super().__init__()
-        self.classifier = nn.Linear(hidden_size, len(ANSWER_TYPES))
-
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.classifier(pooled)
-
-
-def load_answer_type_head(head_dir: str | Path, hidden_size: int) -> AnswerTypeHead | None:
-    """The answer-type classifier saved next to a QA head (`answer_type.weight` / `.bias`), or None."""
-    from safetensors.torch import load_file
-
-    path = Path(head_dir) / "adapter.safetensors"
-    if not path.is_file():
-        return None
-    state = load_file(str(path))
-    if "answer_type.weight" not in state:
-        return None
-    head = AnswerTypeHead(hidden_size)
-    if tuple(state["answer_type.weight"].shape) != tuple(head.classifier.weight.shape):
-        raise ValueError(
-            f"The answer-type classifier in {path} expects hidden size {state['answer_type.weight'].shape[1]}, "
-            f"the model has {hidden_size}: the head was trained for another model."
-        )
-    with torch.no_grad():
-        head.classifier.weight.copy_(state["answer_type.weight"].float())
-        head.classifier.bias.copy_(state["answer_type.bias"].float())
-    return head.eval()
 
 
 @dataclass
@@ -92,6 +58,8 @@ class SpanModel:
         cls, model: LoadedModel, answer_type: AnswerTypeHead | None = None, module: nn.Module | None = None
     ) -> SpanModel:
         """The reader of a loaded model: its own QA head, else its `span_model`; refuses a model with neither."""
+        if module is None and answer_type is None and model.head != "qa":
+            answer_type = model.answer_type  # the embedded Longformer's long reader brings its classifier
         module = module or (model.model if model.head == "qa" else model.span_model)
         if module is None:
             raise ValueError(
@@ -218,10 +186,16 @@ def _decide(
 
 
 def window_logits(
-    reader: SpanModel, tokens: DocumentTokens, doc_range: tuple[int, int], q_ids: list[int]
+    reader: SpanModel,
+    tokens: DocumentTokens,
+    doc_range: tuple[int, int],
+    q_ids: list[int],
+    doc_global: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """One forward pass over document tokens `doc_range` with the question (global on a Longformer).
+    """One forward pass over document tokens `doc_range` with the question (global on a Longformer), in the
+    model's arithmetic (bf16 autocast where the hardware has it).
 
+    doc_global: (len(tokens),) global attention of document tokens (a strategy's mask; Longformer only).
     Returns:
         (start logits (e - s,), end logits (e - s,) of the window's document tokens, answer-type probabilities
         (3,) or None).
@@ -233,12 +207,14 @@ def window_logits(
         tokens,
         doc_range,
         question_ids=q_ids,
+        doc_global=doc_global if model.is_longformer else None,
         global_first=model.is_longformer,
         global_question=model.is_longformer,
     )
-    start, end, type_logits = qa_forward(
-        reader.module, model_kwargs(model, win), pool_mask_of(win).to(model.device), reader.answer_type
-    )
+    with model.autocast():
+        start, end, type_logits = qa_forward(
+            reader.module, model_kwargs(model, win), pool_mask_of(win).to(model.device), reader.answer_type
+        )
     doc = slice(win.doc_start, win.doc_start + e - s)
     probs = None if type_logits is None else torch.softmax(type_logits[0].float(), -1).cpu().numpy()
     return start[0, doc].float().cpu().numpy(), end[0, doc].float().cpu().numpy(), probs

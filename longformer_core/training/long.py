@@ -51,8 +51,8 @@ from torch import nn
 
 from longformer_core.machine import cpu_model_name
 from longformer_core.model.lora import LoraConfig, adapter_state
+from longformer_core.model.qa_head import AnswerTypeHead
 from longformer_core.model.registry import EMBEDDED, QA_HEAD_DIR
-from longformer_core.qa.one_pass import AnswerTypeHead
 from longformer_core.training.checkpoints import LOOP_MARKER, latest_checkpoint
 from longformer_core.training.long_data import (  # re-exported: bench/ and tests import the data API from here
     CHUNK_TOKENS,

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from longformer_core.model.lora import LoraConfig, add_lora
-from longformer_core.qa.one_pass import AnswerTypeHead, qa_forward
+from longformer_core.model.qa_head import AnswerTypeHead
+from longformer_core.qa.one_pass import qa_forward
 from longformer_core.training.long_data import TrainWindow
 
 
