@@ -54,9 +54,9 @@ KNOWN_BASELINES = {  # Longformer checkpoint -> the short model it was converted
 }
 LONG_MODEL_TYPES = ("longformer",)
 QA_HEAD_DIR = settings.REPO_ROOT / "assets" / "qa_head"  # the shipped embedded QA head
-LONG_HEAD_DIR = (
-    settings.REPO_ROOT / "assets" / "long_head"
-)  # the embedded Longformer's long reader, when shipped
+# The embedded Longformer's long reader (`finetune-long`), when one is shipped: the Longformer column then reads
+# one long window per question (qa.answering.read_long_window).
+LONG_HEAD_DIR = settings.REPO_ROOT / "assets" / "long_head"
 HUB_PROBE_TIMEOUT_S = 3.0  # how long to wait for the hub before treating the machine as offline
 DTYPE_ENV = "LONGDOC_DTYPE"  # auto (default) | fp32 | bf16: the arithmetic inference runs in
 DTYPE_CHOICES = {
