@@ -114,6 +114,30 @@ def test_windows_hold_the_answer_and_chunks_point_elsewhere_at_cls(tiny_checkpoi
             assert any(c.starts != [0] for c in cs) and all(c.starts and c.ends for c in cs)
 
 
+def test_paragraph_starts_can_be_global_in_the_long_window_only(tiny_checkpoint, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_checkpoint("longformer-qa")))
+    examples = fl.hotpot_train_examples(_hotpot(tmp_path / "h.json"))[:1]
+    [plain] = fl.build_windows(tokenizer, examples, window_tokens=256)  # the whole document
+    [marked] = fl.build_windows(tokenizer, examples, window_tokens=256, doc_global="paragraphs")
+    assert plain.input_ids == marked.input_ids
+    # after [CLS] and the question (global): [SEP], then the document
+    doc = plain.global_attention_mask.index(0)
+    assert not any(plain.global_attention_mask[doc:])  # question-only: no document token is global
+    starts = [i for i in range(doc, len(marked.input_ids)) if marked.global_attention_mask[i]]
+    # HotpotQA paragraphs are "title\nbody" joined by blank lines: each title and each body starts a paragraph
+    words = [tokenizer.decode(marked.input_ids[i : i + 1]).strip().lower() for i in starts]
+    expected = ["paris", "the", "filler", "longformer", "berlin", "berlin"]
+    assert len(words) == 6 and all(w and word.startswith(w) for w, word in zip(words, expected))
+    assert marked.global_attention_mask[:doc] == plain.global_attention_mask[:doc]
+    plans = fl.plan_training_windows(tokenizer, examples, 128, doc_global="paragraphs")
+    [chunk, *_] = fl.TrainingWindows(plans, chunk_tokens=40)[0]
+    assert not any(chunk.global_attention_mask)  # the chunked twin has no global attention
+    with pytest.raises(ValueError, match="paragraphs"):
+        fl.plan_training_windows(tokenizer, examples, 128, doc_global="keywords")
+
+
 @pytest.mark.slow
 def test_loss_falls_when_overfitting_one_window(tiny_checkpoint, tmp_path: Path) -> None:
     from longformer_core.model.lora import LoraConfig

@@ -149,6 +149,39 @@ def test_long_reader_logits_equal_hf_longformer_qa(tiny_pair, tiny_checkpoint) -
     assert result.text == text[slice(*result.char_span)] and result.kind == "span"
 
 
+def test_one_pass_makes_the_strategys_document_tokens_global(tiny_pair, tiny_checkpoint) -> None:
+    """A reader trained with paragraph starts global (`finetune-long --doc-global paragraphs`) reads them global:
+    one pass with `doc_global` = HF's Longformer given the same global mask, and differs from question-only."""
+    from transformers import LongformerForQuestionAnswering
+
+    hf = LongformerForQuestionAnswering.from_pretrained(str(tiny_checkpoint("longformer-qa"))).eval()
+    model = tiny_pair.longformer
+    text, _ = hotpot.build_document(PARAGRAPHS * 4)
+    tokens = tokenize(model.tokenizer, text)
+    question = "What is the capital of France?"
+    q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
+    mask = np.zeros(len(tokens), dtype=bool)
+    mask[:: max(1, len(tokens) // 6)] = True
+    win = build_input(
+        model.tokenizer,
+        tokens,
+        (0, len(tokens)),
+        q_ids,
+        doc_global=mask,
+        global_first=True,
+        global_question=True,
+    )
+    with torch.inference_mode():
+        ref = hf(**{k: getattr(win, k) for k in ("input_ids", "attention_mask", "global_attention_mask")})
+    doc = slice(win.doc_start, win.doc_start + len(tokens))
+    s, e = ref.start_logits[0, doc].numpy(), ref.end_logits[0, doc].numpy()
+    best = max(s[i] + e[j] for i in range(len(s)) for j in range(i, min(i + 30, len(s))))
+    reader = SpanModel.of(model)
+    marked = read_one_pass(reader, tokens, text, question, doc_global=mask)
+    assert marked.score == pytest.approx(best, abs=1e-3)
+    assert marked.score != pytest.approx(read_one_pass(reader, tokens, text, question).score, abs=1e-4)
+
+
 def test_long_document_reads_retrieved_regions_in_one_pass(tiny_pair) -> None:
     model = tiny_pair.longformer
     text = " ".join(s for _, sents in PARAGRAPHS * 30 for s in sents)
@@ -161,6 +194,16 @@ def test_long_document_reads_retrieved_regions_in_one_pass(tiny_pair) -> None:
     assert all(b - a >= 64 for a, b in ranges) and ranges == sorted(ranges)
     assert all(b1 <= a2 for (_, b1), (a2, _) in itertools.pairwise(ranges))
     assert result.char_span is not None and text[slice(*result.char_span)] == result.text
+    none_global = read_one_pass(
+        SpanModel.of(model),
+        tokens,
+        text,
+        "What reads long documents?",
+        max_tokens=256,
+        region_tokens=64,
+        doc_global=np.zeros(len(tokens), dtype=bool),  # cut to the regions like the tokens
+    )
+    assert none_global.passes == result.passes and none_global.score == pytest.approx(result.score, abs=1e-4)
 
 
 def test_select_regions_prefers_the_matching_text(tiny_pair) -> None:

@@ -128,7 +128,7 @@ def finetune_long_parser(sub: argparse._SubParsersAction) -> None:
 def _long_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `finetune-long` (see `training/long.py`)."""
     from longformer_core.settings import data_dir
-    from longformer_core.training.long_data import CHUNK_TOKENS, WINDOW_TOKENS
+    from longformer_core.training.long_data import CHUNK_TOKENS, DOC_GLOBALS, WINDOW_TOKENS
 
     hotpot = (
         "hotpotqa-train-distractor.json",
@@ -156,6 +156,13 @@ def _long_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window-tokens", type=int, default=WINDOW_TOKENS)
     p.add_argument("--chunk-tokens", type=int, default=CHUNK_TOKENS)
     p.add_argument("--readers", nargs="+", default=["long", "chunked"], choices=["long", "chunked"])
+    p.add_argument(
+        "--doc-global",
+        default="question",
+        choices=DOC_GLOBALS,
+        help="the Longformer reader's document tokens global besides [CLS] and the question "
+        "('paragraphs': each paragraph's first token, the paper's HotpotQA choice; read with --strategy paragraphs)",
+    )
     p.add_argument(
         "--init-head",
         default="default",
@@ -232,6 +239,7 @@ def _finetune_long(args: argparse.Namespace) -> int:
         window_tokens=args.window_tokens,
         chunk_tokens=args.chunk_tokens,
         readers=args.readers,
+        doc_global=args.doc_global,
         settings=settings,
         init_head=None if args.init_head == "none" else args.init_head,
         lora_rank=args.lora_rank,

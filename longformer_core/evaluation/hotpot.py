@@ -176,16 +176,24 @@ def _retrieve_then_read(pair: ModelPair, q: HotpotQuestion, strategy: str) -> di
     return out
 
 
-def _one_pass(readers: dict[str, SpanModel], pair: ModelPair, q: HotpotQuestion) -> dict[str, dict]:
-    """The one-pass reader for the Longformer; every chunk (chunked) and the first chunk (truncated)."""
+def _one_pass(
+    readers: dict[str, SpanModel], pair: ModelPair, q: HotpotQuestion, strategy: str
+) -> dict[str, dict]:
+    """The one-pass reader for the Longformer (the question global, and the document tokens `strategy` marks);
+    every chunk (chunked) and the first chunk (truncated)."""
+    from longformer_core.reading.strategies import plan_global
+
     out = {}
     t0 = time.perf_counter()
     long_tokens = tokenize(pair.longformer.tokenizer, q.text)
+    doc_global = plan_global(strategy, text_document(q.text, q.id), long_tokens).doc_mask
     t_tok = time.perf_counter() - t0
     base_tokens = long_tokens if pair.same_tokenizer else tokenize(pair.baseline.tokenizer, q.text)
     for view in VIEWS:
         if view == "longformer":
-            result = read_one_pass(readers["longformer"], long_tokens, q.text, q.question)
+            result = read_one_pass(
+                readers["longformer"], long_tokens, q.text, q.question, doc_global=doc_global
+            )
         else:
             result = read_chunks(
                 readers["chunked"], base_tokens, q.text, q.question, truncated=view == "truncated"
@@ -277,7 +285,8 @@ def evaluate_hotpot(
         heldout: only the questions `is_heldout` keeps aside (never trained on); refused for a train file (its
             name says "train"), which training uses whole.
         methods: "retrieve-then-read" and/or "one-pass".
-        strategy: the Longformer's global-attention strategy for retrieve-then-read.
+        strategy: the Longformer's global-attention strategy (one-pass: the document tokens it marks are global
+            besides the question, e.g. "paragraphs" for a reader trained with `finetune-long --doc-global paragraphs`).
         long_head, chunk_head: trained heads for the one-pass readers (default: the pair's QA readers).
         progress: called with a line of text every few questions.
         rows_out: append each question's row to this JSON-lines file as soon as it is scored (a run
@@ -309,7 +318,7 @@ def evaluate_hotpot(
             views = (
                 _retrieve_then_read(pair, q, strategy)
                 if method == "retrieve-then-read"
-                else _one_pass(readers, pair, q)
+                else _one_pass(readers, pair, q, strategy)
             )
             for view, got in views.items():
                 together = len(gold_ranges) >= 2 and any(

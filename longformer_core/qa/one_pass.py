@@ -226,13 +226,14 @@ def _read_window(
     doc_range: tuple[int, int],
     q_ids: list[int],
     max_answer_tokens: int,
+    doc_global: np.ndarray | None = None,
 ) -> tuple[list[tuple[float, int, int]], np.ndarray | None]:
     """The best span of one forward pass (`window_logits`).
 
     Returns:
         ([(score, first doc token, last doc token)] of the best span, answer-type probabilities or None).
     """
-    start, end, probs = window_logits(reader, tokens, doc_range, q_ids)
+    start, end, probs = window_logits(reader, tokens, doc_range, q_ids, doc_global)
     spans, _ = best_spans(start, end, (0, len(start)), 1, max_answer_tokens)
     s = doc_range[0]
     return [(sp.score, s + sp.start, s + sp.end) for sp in spans], probs
@@ -247,6 +248,7 @@ def read_one_pass(
     max_tokens: int = ONE_PASS_TOKENS,
     region_tokens: int = REGION_TOKENS,
     max_answer_tokens: int = MAX_ANSWER_TOKENS,
+    doc_global: np.ndarray | None = None,
 ) -> ReadAnswer:
     """Answer with one forward pass over the whole document, or over retrieved regions when it is longer.
 
@@ -258,6 +260,7 @@ def read_one_pass(
         max_tokens: longest pass, special tokens and question included (capped by the model's limit).
         region_tokens: shortest retrieved region when the document does not fit.
         max_answer_tokens: longest answer span.
+        doc_global: (len(tokens),) document tokens global besides the question (a strategy's mask), or None.
     Returns:
         ReadAnswer with one entry in `passes`.
     """
@@ -267,8 +270,11 @@ def read_one_pass(
     limited = model.limited_to(min(max_tokens, model.max_tokens))
     capacity = window_capacity(limited, model.tokenizer, len(q_ids))
     ranges = select_regions(tokens, text, question, capacity, region_tokens)
-    sub = sub_tokens(tokens, ranges) if ranges != [(0, len(tokens))] else tokens
-    found, type_probs = _read_window(reader, sub, (0, len(sub)), q_ids, max_answer_tokens)
+    whole = ranges == [(0, len(tokens))]
+    sub = tokens if whole else sub_tokens(tokens, ranges)
+    if doc_global is not None and not whole:
+        doc_global = np.concatenate([doc_global[s:e] for s, e in ranges])
+    found, type_probs = _read_window(reader, sub, (0, len(sub)), q_ids, max_answer_tokens, doc_global)
     answer, kind, score, span = _decide(found, sub, text, type_probs)
     return ReadAnswer(
         answer,

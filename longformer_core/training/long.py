@@ -130,6 +130,7 @@ def finetune_long(
     window_tokens: int = WINDOW_TOKENS,
     chunk_tokens: int = CHUNK_TOKENS,
     readers: Sequence[str] = READERS,
+    doc_global: str = "question",
     settings: LongTrainSettings | None = None,
     init_head: str | Path | None = "default",
     lora_rank: int | None = None,
@@ -147,6 +148,9 @@ def finetune_long(
         window_tokens: Longformer window, special tokens and question included (>= 2,048 for real runs).
         chunk_tokens: the chunked reader's chunk length.
         readers: which to train: "long", "chunked".
+        doc_global: the Longformer reader's document tokens global besides [CLS] and the question (a strategy of
+            `long_data.DOC_GLOBALS`: "question" none, "paragraphs" each paragraph's first token); the chunked
+            reader has no global attention.
         settings: optimisation, precision, checkpoints (`checkpoint_dir`: the run's folder, one subfolder per
             reader; `resume`: a stopped run's folder).
         init_head: start from this head folder or `finetune` checkpoint ("default": the shipped one; None: zero).
@@ -174,12 +178,13 @@ def finetune_long(
         **_data_report(model, squad_paths, hotpot_paths, heldout_titles, len(squad), len(hot)),
         "window_tokens": window_tokens,
         "chunk_tokens": chunk_tokens,
+        "doc_global": doc_global,
         "init_head": str(head_dir) if head_dir else None,
         **_run_environment(settings, device),
     }
     plans = None
     for which in readers:
-        plans = plans or _plans(sources["long"], squad + hot, window_tokens, settings.seed)
+        plans = plans or _plans(sources["long"], squad + hot, window_tokens, settings.seed, doc_global)
         stats, trained = _train_reader(
             which, sources[which], plans, chunk_tokens, lora, head_dir, per_reader[which], device, progress
         )
@@ -197,7 +202,9 @@ def finetune_long(
     return report
 
 
-def _plans(source: Path, examples: list[LongExample], window_tokens: int, seed: int) -> WindowPlans:
+def _plans(
+    source: Path, examples: list[LongExample], window_tokens: int, seed: int, doc_global: str
+) -> WindowPlans:
     """Every question's window plan in the tokens of `source` (both readers read the same document ranges).
 
     Raises:
@@ -205,7 +212,8 @@ def _plans(source: Path, examples: list[LongExample], window_tokens: int, seed: 
     """
     from transformers import AutoTokenizer
 
-    plans = plan_training_windows(AutoTokenizer.from_pretrained(str(source)), examples, window_tokens, seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    plans = plan_training_windows(tokenizer, examples, window_tokens, seed, doc_global)
     if not plans.plans:
         raise ValueError(
             f"None of the {len(examples)} questions fits a window of {window_tokens} tokens with its answer: "

@@ -32,6 +32,8 @@ from longformer_core.reading.encoding import (
 )
 
 WINDOW_TOKENS = 2048  # the Longformer reader's training window (special tokens and question included)
+# what the Longformer reader may see global besides [CLS] and the question: strategies that need no user input
+DOC_GLOBALS = ("question", "paragraphs", "sentences")
 CHUNK_TOKENS = 512  # the chunked reader's chunk length
 
 
@@ -188,6 +190,7 @@ def _window(
     example: int,
     longformer: bool,
     cls_when_outside: bool,
+    doc_global: np.ndarray | None = None,
 ) -> TrainWindow:
     """The TrainWindow of one document range: the gold spans inside it labelled; a span question whose answer is
     outside points at [CLS] when `cls_when_outside` (the chunked reader's SQuAD convention).
@@ -202,10 +205,17 @@ def _window(
         example: index of the example.
         longformer: [CLS] and the question global.
         cls_when_outside: see above.
+        doc_global: (len(tokens),) bool, document tokens global as well (Longformer only), or None.
     """
     s, e = doc_range
     win = build_input(
-        tokenizer, tokens, doc_range, question_ids=q_ids, global_first=longformer, global_question=longformer
+        tokenizer,
+        tokens,
+        doc_range,
+        question_ids=q_ids,
+        doc_global=doc_global if longformer else None,
+        global_first=longformer,
+        global_question=longformer,
     )
     inside = [(a, b) for a, b in gold if s <= a and b < e]
     fallback = [0] if cls_when_outside and answer_type == ANSWER_TYPES.index("span") else []
@@ -225,14 +235,29 @@ def _window(
 class WindowPlans:
     """Every question's window plan, with the tokens of every document and question (`plan_training_windows`)."""
 
-    def __init__(self, tokenizer, examples: Sequence[LongExample], window_tokens: int) -> None:
+    def __init__(
+        self, tokenizer, examples: Sequence[LongExample], window_tokens: int, doc_global: str = "question"
+    ) -> None:
         self.tokenizer, self.examples, self.window_tokens = tokenizer, examples, window_tokens
+        self.doc_global = doc_global  # a strategy whose document tokens the Longformer reader sees global too
         self.plans: list[WindowPlan] = []
         self.tokens: dict[str, DocumentTokens] = {}  # by document text
         self.question_ids: list[np.ndarray] = []  # by example
+        self._global_masks: dict[str, np.ndarray | None] = {}  # by document text
+
+    def global_mask(self, text: str) -> np.ndarray | None:
+        """The document tokens of `text` that `doc_global` makes global (None when it marks none: "question")."""
+        if text not in self._global_masks:
+            from longformer_core.documents.loading import text_document
+            from longformer_core.reading.strategies import plan_global
+
+            mask = plan_global(self.doc_global, text_document(text), self.tokens[text]).doc_mask
+            self._global_masks[text] = mask if mask.any() else None
+        return self._global_masks[text]
 
     def long_window(self, i: int, longformer: bool = True) -> TrainWindow:
-        """Plan i's window for the Longformer reader ([CLS] and the question global when `longformer`)."""
+        """Plan i's window for the Longformer reader ([CLS], the question and `doc_global`'s document tokens
+        global when `longformer`)."""
         plan = self.plans[i]
         ex = self.examples[plan.example]
         q_ids = self.question_ids[plan.example][: self.window_tokens // 4].tolist()
@@ -246,6 +271,7 @@ class WindowPlans:
             plan.example,
             longformer,
             False,
+            self.global_mask(ex.text) if longformer else None,
         )
 
     def chunks(self, i: int, chunk_tokens: int = CHUNK_TOKENS) -> list[TrainWindow]:
@@ -273,7 +299,11 @@ class WindowPlans:
 
 
 def plan_training_windows(
-    tokenizer, examples: Sequence[LongExample], window_tokens: int, seed: int = 0
+    tokenizer,
+    examples: Sequence[LongExample],
+    window_tokens: int,
+    seed: int = 0,
+    doc_global: str = "question",
 ) -> WindowPlans:
     """One window plan of at most `window_tokens` per example, holding its evidence (or first answer) at a seeded
     random place; examples whose answer cannot be placed are left out.
@@ -283,9 +313,14 @@ def plan_training_windows(
         examples: the questions.
         window_tokens: input length, special tokens and question included.
         seed: where in the window the evidence lands.
+        doc_global: a global-attention strategy (`reading.strategies`) whose document tokens the Longformer reader
+            sees global besides [CLS] and the question ("question": none; "paragraphs": the paper's HotpotQA
+            choice, every paragraph's first token).
     """
+    if doc_global not in DOC_GLOBALS:
+        raise ValueError(f"Unknown document globals '{doc_global}': choose one of {', '.join(DOC_GLOBALS)}.")
     rng = np.random.default_rng(seed)
-    out = WindowPlans(tokenizer, examples, window_tokens)
+    out = WindowPlans(tokenizer, examples, window_tokens, doc_global)
     questions = (
         tokenizer([ex.question for ex in examples], add_special_tokens=False)["input_ids"] if examples else []
     )
@@ -332,8 +367,13 @@ class TrainingWindows(Sequence):
 
 
 def build_windows(
-    tokenizer, examples: Sequence[LongExample], window_tokens: int, seed: int = 0, longformer: bool = True
+    tokenizer,
+    examples: Sequence[LongExample],
+    window_tokens: int,
+    seed: int = 0,
+    longformer: bool = True,
+    doc_global: str = "question",
 ) -> list[TrainWindow]:
     """Every example's Longformer window, built now (tests and benchmarks; training builds them as it goes)."""
-    plans = plan_training_windows(tokenizer, examples, window_tokens, seed)
+    plans = plan_training_windows(tokenizer, examples, window_tokens, seed, doc_global)
     return [plans.long_window(i, longformer) for i in range(len(plans.plans))]
