@@ -88,6 +88,64 @@ def test_gradient_times_input_is_the_autograd_gradient(tiny_reader, monkeypatch)
     assert all(p.grad is None for p in model.model.parameters())  # the shared model is untouched
 
 
+def test_a_long_window_is_explained_over_the_stretches_it_read(tiny_reader, monkeypatch):
+    """A long-window answer (`QAResult.read_ranges`) is explained on the same stretches, back to back, as read."""
+    monkeypatch.setattr(tiny_reader.pair.longformer, "dtype", torch.float32)
+    tokens, text = tiny_reader.long_tokens, tiny_reader.document.text
+    a = text.index("Paris", len(text) // 2)
+    t = tokens.token_at(a)
+    ranges = [(0, 40), (t - 30, t + 30), (len(tokens) - 20, len(tokens))]
+    answer = Located.of(tiny_reader.document, (a, a + 5))
+    question = "What is the capital of France?"
+    ex = explain_answer(tiny_reader, "longformer", question, answer, ranges=ranges, aggregate="signed")
+    assert (
+        ex.window_ranges == ranges and ex.window_tokens == (0, len(tokens)) and "3 stretches" in ex.notes[0]
+    )
+    read = [
+        (pa, pb)
+        for pa, pb in tiny_reader.passages.spans
+        if any(max(s, tokens.tokens_in(pa, pb)[0]) < min(e, tokens.tokens_in(pa, pb)[1]) for s, e in ranges)
+    ]
+    assert sorted(e.char_span for e in ex.evidence) == sorted(
+        read
+    )  # passages between the stretches: no score
+
+    # by hand: the stretches' tokens back to back after the question, the target at the answer's input position
+    model = tiny_reader.pair.longformer
+    q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
+    ids = np.concatenate([tokens.ids[s:e] for s, e in ranges])
+    win = build_input(
+        model.tokenizer,
+        type(tokens)(ids, np.concatenate([tokens.offsets[s:e] for s, e in ranges])),
+        (0, len(ids)),
+        question_ids=q_ids,
+        global_first=True,
+        global_question=True,
+    )
+    kwargs = model_kwargs(model, win)
+    emb = model.model.get_input_embeddings()(kwargs.pop("input_ids")).detach().requires_grad_(True)
+    out = model.model(inputs_embeds=emb, **kwargs)
+    t0, t1 = tokens.tokens_in(a, a + 5)
+    s, e = win.doc_start + 40 + t0 - (t - 30), win.doc_start + 40 + t1 - 1 - (t - 30)
+    (grad,) = torch.autograd.grad(out.start_logits[0, s] + out.end_logits[0, e], emb)
+    assert ex.target_logit == pytest.approx(
+        float((out.start_logits[0, s] + out.end_logits[0, e]).detach()), abs=1e-4
+    )
+    per_token = (grad * emb).sum(-1)[0].detach().numpy()
+    starts = np.cumsum([0] + [e - s for s, e in ranges])  # where each stretch begins after the question
+    raw = {}
+    for span in read:
+        p0, p1 = tokens.tokens_in(*span)
+        raw[span] = sum(
+            per_token[win.doc_start + o + max(p0, s) - s : win.doc_start + o + min(p1, e) - s].sum()
+            for (s, e), o in zip(ranges, starts)
+            if max(p0, s) < min(p1, e)
+        )
+    total = sum(abs(v) for v in raw.values())
+    for ev in ex.evidence:
+        assert ev.score == pytest.approx(raw[ev.char_span] / total, abs=1e-4)
+
+
 def test_bf16_evidence_agrees_with_fp32(tiny_reader, monkeypatch):
     """Under bf16 autocast (the default where the CPU has it natively) the shares stay close to fp32's."""
     text = tiny_reader.document.text

@@ -20,6 +20,7 @@ from longformer_core.qa.answering import (
     prepare,
     rank_passages,
 )
+from longformer_core.qa.evidence import explain
 from longformer_core.qa.spans import best_spans, span_probabilities
 from longformer_core.reading.document_reading import DocumentReader
 
@@ -102,6 +103,9 @@ def test_long_window_reads_the_best_passages_in_one_pass(long_reader_pair):
     assert result.method == "long-window" and "one pass" in result.notes[0]
     assert fact <= result.best.char_span[0] < result.best.char_span[1] <= fact + len(DEEP_FACT)
     assert "Marguerite Olsen" in result.best.text
+    assert result.read_ranges == ranges
+    explained = explain(reader, question, {"longformer": result}, views=["longformer"])["longformer"]
+    assert explained.window_ranges == ranges  # the evidence view explains what the reader read
 
 
 def test_long_window_reads_a_short_document_whole_and_can_say_yes(long_reader_pair):

@@ -393,7 +393,9 @@ def read_long_window(
             f"The reader judged this a yes/no question and answered {kind}; the highlight is its evidence."
         )
     run = model_run(reader, view, time.perf_counter() - t0, encode_seconds)
-    return QAResult(**run, question=question, method="long-window", answers=answers, notes=notes)
+    return QAResult(
+        **run, question=question, method="long-window", answers=answers, notes=notes, read_ranges=ranges
+    )
 
 
 def preliminary_answer(

@@ -5,8 +5,9 @@ Method (what we chose and why):
 * **Gradient x input on the input embeddings.** One forward + backward pass of the view's QA model over the
   window around the answer: `[CLS] question [SEP] doc[lo:hi] [SEP]`, at most `EXPLAIN_TOKENS` (4,096)
   tokens for the Longformer (question tokens global, plus the reader's strategy mask, as when answering),
-  the view's own 512-token window for the truncated/chunked baselines. The target is the answer's
-  **start logit + end logit** (not its probability: the softmax saturates, so a confident answer would
+  the view's own 512-token window for the truncated/chunked baselines; a long-window answer
+  (`QAResult.read_ranges`) on the same stretches of the document its one pass read, back to back. The
+  target is the answer's **start logit + end logit** (not its probability: the softmax saturates, so a confident answer would
   get near-zero gradients everywhere). Each token's score is `sum_d grad_d * embedding_d` over the word
   embedding of that token (before positions and LayerNorm): a first-order estimate of the change in the
   target when the token is removed (embedding -> 0). A passage's score is, by default, the **sum of
@@ -49,6 +50,7 @@ import torch
 from longformer_core.model.grad_attention import autograd_attention
 from longformer_core.model.registry import LoadedModel
 from longformer_core.qa.answering import QAResult, ask
+from longformer_core.qa.one_pass import sub_tokens
 from longformer_core.reading.document_reading import DocumentReader
 from longformer_core.reading.encoding import (
     VIEWS,
@@ -89,13 +91,14 @@ class Explanation:
     question: str
     answer: Located
     evidence: list[Evidence]  # every passage the pass read, best first
-    window_tokens: tuple[int, int]  # document tokens [lo, hi) the explanation pass read
+    window_tokens: tuple[int, int]  # document tokens [lo, hi) the explanation pass read (first to last range)
     window_chars: tuple[int, int]
     target_logit: float  # start + end logit of the answer in the explanation pass
     seconds: float  # gradient pass
     occlusion_seconds: float = 0.0
     occlusion_agrees: bool | None = None  # occlusion's best sampled passage == the gradient's best
     notes: list[str] = field(default_factory=list)
+    window_ranges: list[tuple[int, int]] = field(default_factory=list)  # the document-token ranges it read
 
     def top(self, k: int = 5) -> list[Evidence]:
         return self.evidence[:k]
@@ -111,6 +114,7 @@ class Explanation:
                 "evidence": [asdict(e) for e in ev],
                 "window_tokens": self.window_tokens,
                 "window_chars": self.window_chars,
+                "window_ranges": self.window_ranges,
                 "target_logit": round(self.target_logit, 4),
                 "seconds": round(self.seconds, 3),
                 "occlusion_seconds": round(self.occlusion_seconds, 3),
@@ -177,13 +181,6 @@ def explanation_window(
     return max(0, hi - capacity), hi
 
 
-def _answer_positions(win: WindowInput, tokens_range: tuple[int, int], lo: int, hi: int) -> tuple[int, int]:
-    a, b = tokens_range
-    if not (lo <= a and b <= hi and b > a):
-        raise ValueError("The answer lies outside the window this view read; nothing to explain.")
-    return win.doc_start + a - lo, win.doc_start + b - 1 - lo
-
-
 def _forward_target(module: torch.nn.Module, kwargs: dict, start_pos: int, end_pos: int) -> torch.Tensor:
     out = module(**kwargs)
     return out.start_logits[:, start_pos] + out.end_logits[:, end_pos]  # (batch,)
@@ -195,42 +192,67 @@ class _ExplanationPass:
 
     model: LoadedModel
     module: torch.nn.Module  # the view's QA model
-    window: tuple[int, int]  # document tokens [lo, hi)
+    ranges: list[tuple[int, int]]  # document tokens read, back to back in the input, in document order
     win: WindowInput
     input_ids: torch.Tensor  # (1, L)
     kwargs: dict[str, torch.Tensor]  # the other forward arguments (attention and global masks, ...)
     answer_positions: tuple[int, int]  # input positions of the answer's first and last token
 
+    @property
+    def window(self) -> tuple[int, int]:
+        """Document tokens [lo, hi) from the first range read to the end of the last."""
+        return self.ranges[0][0], self.ranges[-1][1]
+
     def input_positions(self, token_range: tuple[int, int]) -> tuple[int, int] | None:
-        """Input positions [p0, p1) of document tokens [a, b) clipped to the window; None outside it."""
-        lo, hi = self.window
-        p0, p1 = max(token_range[0], lo), min(token_range[1], hi)
-        return (self.win.doc_start + p0 - lo, self.win.doc_start + p1 - lo) if p1 > p0 else None
+        """Input positions [p0, p1) of document tokens [a, b) clipped to the ranges read (contiguous in the input:
+        the ranges sit back to back); None outside them."""
+        found, offset = [], self.win.doc_start
+        for lo, hi in self.ranges:
+            p0, p1 = max(token_range[0], lo), min(token_range[1], hi)
+            if p1 > p0:
+                found.append((offset + p0 - lo, offset + p1 - lo))
+            offset += hi - lo
+        return (found[0][0], found[-1][1]) if found else None
 
 
 def _prepare_pass(
-    reader: DocumentReader, view: str, question: str, answer: Located, max_tokens: int
+    reader: DocumentReader,
+    view: str,
+    question: str,
+    answer: Located,
+    max_tokens: int,
+    ranges: Sequence[tuple[int, int]] | None = None,
 ) -> _ExplanationPass:
-    """Build the explanation pass's input: the view's window around the answer, masks as when answering."""
+    """Build the explanation pass's input, masks as when answering: the document-token `ranges` one pass read
+    (a long window), else the view's window around the answer."""
     model = reader.model_for(view)
     module = _qa_module(model)
     tokens = reader.tokens_for(view)
     q_ids = model.tokenizer(question, add_special_tokens=False)["input_ids"]
-    lo, hi = explanation_window(reader, view, answer.char_span, len(q_ids), max_tokens)
+    ranges = list(ranges or [explanation_window(reader, view, answer.char_span, len(q_ids), max_tokens)])
+    read = tokens if len(ranges) == 1 else sub_tokens(tokens, ranges)
     long = model.is_longformer
+    mask = reader.plan.doc_mask if long and view == "longformer" else None
+    if mask is not None and len(ranges) > 1:
+        mask = np.concatenate([mask[s:e] for s, e in ranges])
     win = build_input(
         model.tokenizer,
-        tokens,
-        (lo, hi),
+        read,
+        ranges[0] if len(ranges) == 1 else (0, len(read)),
         question_ids=q_ids,
-        doc_global=reader.plan.doc_mask if long and view == "longformer" else None,
+        doc_global=mask,
         global_first=reader.plan.global_first and long,
         global_question=long,
     )
-    positions = _answer_positions(win, tokens.tokens_in(*answer.char_span), lo, hi)
     kwargs = model_kwargs(model, win)
     input_ids = kwargs.pop("input_ids")  # (1, L)
-    return _ExplanationPass(model, module, (lo, hi), win, input_ids, kwargs, positions)
+    run = _ExplanationPass(model, module, ranges, win, input_ids, kwargs, (0, 0))
+    a, b = tokens.tokens_in(*answer.char_span)
+    first, last = run.input_positions((a, a + 1)), run.input_positions((max(a, b - 1), max(a, b - 1) + 1))
+    if b <= a or first is None or last is None:
+        raise ValueError("The answer lies outside the window this view read; nothing to explain.")
+    run.answer_positions = (first[0], last[0])
+    return run
 
 
 def _gradient_x_input(run: _ExplanationPass) -> tuple[np.ndarray, float]:
@@ -283,6 +305,7 @@ def explain_answer(
     occlusion: int = DEFAULT_OCCLUSION,
     seed: int = 0,
     aggregate: str = "absolute",
+    ranges: Sequence[tuple[int, int]] | None = None,
 ) -> Explanation:
     """Score every passage in the window around one answer by gradient x input (and check with occlusion).
 
@@ -297,6 +320,8 @@ def explain_answer(
         seed: which random passages occlusion samples.
         aggregate: "absolute" (sum of the token scores' magnitudes: how much the passage mattered, the
             default; see the module docstring) or "signed" (their sum: positive pushed towards the answer).
+        ranges: the document-token ranges the answer's pass read (a long window, `QAResult.read_ranges`): the
+            explanation reads the same ones, back to back; None: the window around the answer.
     Returns:
         Explanation with the evidence best first.
     Raises:
@@ -304,7 +329,7 @@ def explain_answer(
     """
     if aggregate not in AGGREGATES:
         raise ValueError(f"Unknown aggregate '{aggregate}': choose one of {', '.join(AGGREGATES)}.")
-    run = _prepare_pass(reader, view, question, answer, max_tokens)
+    run = _prepare_pass(reader, view, question, answer, max_tokens, ranges)
     t0 = time.perf_counter()
     token_scores, target = _gradient_x_input(run)
     seconds = time.perf_counter() - t0
@@ -326,9 +351,15 @@ def explain_answer(
         ],
         window_tokens=(lo, hi),
         window_chars=tokens.char_span(lo, hi) if hi > lo else (0, 0),
+        window_ranges=list(run.ranges),
         target_logit=target,
         seconds=seconds,
     )
+    if len(run.ranges) > 1:
+        explanation.notes.append(
+            f"Explained the same {len(run.ranges)} stretches of the document the reader read in its one pass; "
+            "passages between them were not read and get no score."
+        )
     if occlusion > 0 and explanation.evidence:
         _occlude(explanation, run, [scored[i][1] for i in order], occlusion, seed)
     return explanation
@@ -419,6 +450,7 @@ def explain(
                 passages=passages,
                 max_tokens=max_tokens,
                 occlusion=occlusion,
+                ranges=result.read_ranges or None,
             )
         except ValueError as exc:  # e.g. a view without a QA head: explain the others
             failure = exc

@@ -29,6 +29,8 @@ class QAResult(ModelRun):
     method: str = "sentence"  # "sentence" | "span" | "retrieve-then-read" | "long-window"
     answers: list[Answer] = field(default_factory=list)  # best first
     no_answer_probability: float | None = None  # span method with a SQuAD 2.0 head
+    # long-window: the document-token ranges its one pass read, in document order (the evidence view explains them)
+    read_ranges: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def best(self) -> Answer | None:
