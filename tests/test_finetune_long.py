@@ -203,6 +203,7 @@ def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, t
         settings=settings,
         init_head=None,
         lora_rank=4,
+        doc_global="paragraphs",  # the long reader trains with each paragraph's first token global
     )
     assert report["squad_questions"] == 2 and report["hotpot_questions"] == 2
     for which in ("long", "chunked"):
@@ -211,6 +212,7 @@ def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, t
         assert report[which]["precision"] == ("bf16" if fl.native_bf16(torch.device("cpu")) else "fp32")
         card = json.loads((tmp_path / "out" / which / "adapter.json").read_text())
         assert card["lora"]["rank"] == 4 and card["split"]["hotpot"].startswith("train files whole")
+        assert card["doc_global"] == "paragraphs"
         # the shipped head's held-out SQuAD articles stay out even when training starts from zero
         shipped = json.loads((QA_HEAD_DIR / "adapter.json").read_text())["val_articles"]
         assert card["split"]["squad_excluded_articles"] == sorted(shipped)
@@ -229,6 +231,11 @@ def test_finetune_long_few_steps_saves_heads_the_readers_load(tiny_checkpoint, t
     )
     assert set(result.type_probabilities) == set(ANSWER_TYPES)
     assert sum(result.type_probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    # given to a Longformer as its long reader, the head brings what it saw global in training
+    from longformer_core.model.registry import _use_long_reader
+
+    assert _use_long_reader(pair.longformer, model, head, fast_attention=True)
+    assert pair.longformer.long_reader and pair.longformer.reader_globals == "paragraphs"
 
 
 def _squad_paragraphs(path: Path) -> Path:

@@ -14,6 +14,7 @@ from longformer_core.documents import load_path, text_document
 from longformer_core.model.qa_head import AnswerTypeHead
 from longformer_core.qa.answering import (
     LONG_WINDOW_TOKENS,
+    answering_mask,
     ask,
     check_question,
     long_window_ranges,
@@ -21,6 +22,7 @@ from longformer_core.qa.answering import (
     rank_passages,
 )
 from longformer_core.qa.evidence import explain
+from longformer_core.qa.one_pass import window_logits
 from longformer_core.qa.spans import best_spans, span_probabilities
 from longformer_core.reading.document_reading import DocumentReader
 
@@ -106,6 +108,28 @@ def test_long_window_reads_the_best_passages_in_one_pass(long_reader_pair):
     assert result.read_ranges == ranges
     explained = explain(reader, question, {"longformer": result}, views=["longformer"])["longformer"]
     assert explained.window_ranges == ranges  # the evidence view explains what the reader read
+
+
+def test_a_long_reader_trained_with_paragraph_starts_global_reads_them_global(long_reader_pair, monkeypatch):
+    from longformer_core.qa import answering
+
+    longformer = dataclasses.replace(long_reader_pair.longformer, reader_globals="paragraphs")
+    pair = dataclasses.replace(long_reader_pair, longformer=longformer)
+    text = "\n\n".join([FILLER * 3, DEEP_FACT + " " + FILLER, FILLER * 2])
+    reader = DocumentReader(pair, text_document(text, "paras.txt"), strategy="question")
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["doc_global"])
+        return window_logits(*args, **kwargs)
+
+    monkeypatch.setattr(answering, "window_logits", spy)
+    result = ask(reader, "Who painted the tower?", views=["longformer"])["longformer"]
+    tokens = reader.tokens_for("longformer")
+    starts = sorted(tokens.token_at(a) for a, _ in reader.paragraphs)
+    assert len(starts) == 3 and np.flatnonzero(seen[0]).tolist() == starts  # the whole document in one pass
+    assert "paragraph starts (as the reader was trained) global" in result.notes[0]
+    assert np.array_equal(answering_mask(reader, longformer), seen[0])  # the evidence view uses the same mask
 
 
 def test_long_window_reads_a_short_document_whole_and_can_say_yes(long_reader_pair):

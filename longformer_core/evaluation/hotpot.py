@@ -186,7 +186,11 @@ def _one_pass(
     out = {}
     t0 = time.perf_counter()
     long_tokens = tokenize(pair.longformer.tokenizer, q.text)
-    doc_global = plan_global(strategy, text_document(q.text, q.id), long_tokens).doc_mask
+    document = text_document(q.text, q.id)
+    doc_global = plan_global(strategy, document, long_tokens).doc_mask
+    trained = readers["longformer"].reader_globals  # what the long reader saw global in training stays global
+    if trained != "question":
+        doc_global = doc_global | plan_global(trained, document, long_tokens).doc_mask
     t_tok = time.perf_counter() - t0
     base_tokens = long_tokens if pair.same_tokenizer else tokenize(pair.baseline.tokenizer, q.text)
     for view in VIEWS:
@@ -242,6 +246,10 @@ def one_pass_readers(
         hidden = model.encoder.config.hidden_size
         answer_type = load_answer_type_head(head_dir, hidden) if head_dir is not None else None
         readers[key] = SpanModel.of(model, answer_type=answer_type, module=module)
+        if head is not None and key == "longformer":
+            from longformer_core.model.qa_head import read_qa_head
+
+            readers[key].reader_globals = str(read_qa_head(head).card.get("doc_global", "question"))
         if answer_type is not None:
             answer_type.to(model.device)
     return readers
@@ -286,7 +294,7 @@ def evaluate_hotpot(
             name says "train"), which training uses whole.
         methods: "retrieve-then-read" and/or "one-pass".
         strategy: the Longformer's global-attention strategy (one-pass: the document tokens it marks are global
-            besides the question, e.g. "paragraphs" for a reader trained with `finetune-long --doc-global paragraphs`).
+            besides the question and those the long reader saw global in training, `finetune-long --doc-global`).
         long_head, chunk_head: trained heads for the one-pass readers (default: the pair's QA readers).
         progress: called with a line of text every few questions.
         rows_out: append each question's row to this JSON-lines file as soon as it is scored (a run

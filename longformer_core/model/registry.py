@@ -96,6 +96,9 @@ class LoadedModel:
     # (qa.answering.read_long_window) instead of short regions, and `answer_type` tells span / yes / no.
     long_reader: bool = False
     answer_type: torch.nn.Module | None = None
+    # What else the long reader saw global in training besides the question (its card's "doc_global", a strategy
+    # key such as "paragraphs"): its long window keeps those tokens global whatever strategy the user picks.
+    reader_globals: str = "question"
     # The arithmetic of inference: bfloat16 runs the matmuls under autocast (weights stay fp32).
     dtype: torch.dtype = torch.float32
 
@@ -129,6 +132,7 @@ class LoadedModel:
             span_model=self.span_model,
             long_reader=self.long_reader,
             answer_type=self.answer_type,
+            reader_globals=self.reader_globals,
             dtype=self.dtype,
         )
 
@@ -374,11 +378,12 @@ def load_span_model(
 def _use_long_reader(lf: LoadedModel, source: Path, head_dir: Path, fast_attention: bool) -> bool:
     """Give the embedded Longformer the long reader in `head_dir` (span model + answer-type classifier); False
     when the head does not load (the Longformer then reads short regions with the QA head)."""
-    from longformer_core.model.qa_head import load_answer_type_head
+    from longformer_core.model.qa_head import load_answer_type_head, read_qa_head
 
     try:
         span_model = load_span_model(source, head_dir, lf.device, fast_attention)
         answer_type = load_answer_type_head(head_dir, lf.encoder.config.hidden_size)
+        lf.reader_globals = str(read_qa_head(head_dir).card.get("doc_global", "question"))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         log.warning(
             "Long reader %s not loaded (%s); the Longformer reads short regions instead", head_dir, exc
@@ -439,7 +444,7 @@ def load_embedded(
         except (OSError, ValueError, KeyError, RuntimeError) as exc:  # a damaged head must not stop the app
             log.warning("QA head %s not loaded (%s); questions get answer sentences instead", head, exc)
             lf.span_model = base.span_model = None
-            lf.long_reader, lf.answer_type = False, None
+            lf.long_reader, lf.answer_type, lf.reader_globals = False, None, "question"
     return ModelPair(longformer=lf, baseline=base, name="Embedded MiniLM-Longformer (offline)")
 
 

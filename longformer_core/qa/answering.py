@@ -59,6 +59,7 @@ from longformer_core.reading.encoding import (
 )
 from longformer_core.reading.results import Located, model_run, windows_run
 from longformer_core.reading.retrieval import Ranking, fuse
+from longformer_core.reading.strategies import STRATEGIES
 
 SENTENCE_TEMPERATURE = 0.5  # softmax temperature turning fused passage scores (z units) into confidences
 PRELIMINARY_NOTE = (
@@ -339,6 +340,14 @@ def _merge_ranges(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+def answering_mask(reader: DocumentReader, model: LoadedModel) -> np.ndarray:
+    """The Longformer's global document tokens when it answers: the strategy's, and those its long reader saw
+    global in training (`LoadedModel.reader_globals`), which stay global whatever the strategy."""
+    if model.reader_globals == "question":
+        return reader.plan.doc_mask
+    return reader.plan.doc_mask | reader.global_mask_of(model.reader_globals)
+
+
 def read_long_window(
     reader: DocumentReader,
     question: str,
@@ -363,8 +372,9 @@ def read_long_window(
     ranges = long_window_ranges(reader, ranking, view, capacity)
     tokens = reader.tokens_for(view)
     window = sub_tokens(tokens, ranges)
-    mask = reader.plan.doc_mask
+    mask = answering_mask(reader, model)
     doc_global = np.concatenate([mask[s:e] for s, e in ranges]) if len(mask) == len(tokens) else None
+    trained = model.reader_globals != "question"
     with torch.inference_mode():
         start, end, type_probs = window_logits(
             SpanModel.of(model), window, (0, len(window)), q_ids, doc_global=doc_global
@@ -375,11 +385,17 @@ def read_long_window(
     answers, _ = span_answers(reader, question, located, n_best, ranking)
     read = sum(e - s for s, e in ranges)
     whole = ranges == [(0, len(tokens))]
+    also = (
+        f" and the {STRATEGIES[model.reader_globals].label.lower()} (as the reader was trained)"
+        if trained
+        else ""
+    )
     notes = [
-        f"Read the whole document ({read:,} tokens) in one pass, the question global, and marked the answer."
+        f"Read the whole document ({read:,} tokens) in one pass, the question{also} global, and marked the answer."
         if whole
         else f"Read {read:,} tokens in one pass: the passages closest to the question (by words in common, "
-        f"meaning and context) with their neighbours, {len(ranges)} stretches of the document, the question global."
+        f"meaning and context) with their neighbours, {len(ranges)} stretches of the document, the question{also} "
+        "global."
     ]
     kind = ANSWER_TYPES[int(np.argmax(type_probs))] if type_probs is not None else "span"
     if kind != "span" and answers:

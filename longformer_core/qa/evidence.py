@@ -49,7 +49,7 @@ import torch
 
 from longformer_core.model.grad_attention import autograd_attention
 from longformer_core.model.registry import LoadedModel
-from longformer_core.qa.answering import QAResult, ask
+from longformer_core.qa.answering import QAResult, answering_mask, ask
 from longformer_core.qa.one_pass import sub_tokens
 from longformer_core.reading.document_reading import DocumentReader
 from longformer_core.reading.encoding import (
@@ -232,7 +232,7 @@ def _prepare_pass(
     ranges = list(ranges or [explanation_window(reader, view, answer.char_span, len(q_ids), max_tokens)])
     read = tokens if len(ranges) == 1 else sub_tokens(tokens, ranges)
     long = model.is_longformer
-    mask = reader.plan.doc_mask if long and view == "longformer" else None
+    mask = answering_mask(reader, model) if long and view == "longformer" else None
     if mask is not None and len(ranges) > 1:
         mask = np.concatenate([mask[s:e] for s, e in ranges])
     win = build_input(

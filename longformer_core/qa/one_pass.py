@@ -52,6 +52,7 @@ class SpanModel:
     model: LoadedModel  # tokenizer, max_tokens, device, is_longformer
     module: nn.Module  # a *ForQuestionAnswering model (e.g. LoadedModel.span_model)
     answer_type: AnswerTypeHead | None = None
+    reader_globals: str = "question"  # what else it saw global in training (LoadedModel.reader_globals)
 
     @classmethod
     def of(
@@ -66,7 +67,8 @@ class SpanModel:
                 f"'{model.name}' has no extractive QA head: load the embedded default with its QA head "
                 "(assets/qa_head) or a checkpoint fine-tuned for question answering."
             )
-        return cls(model=model, module=module, answer_type=answer_type)
+        globals_ = model.reader_globals if model.long_reader and module is model.span_model else "question"
+        return cls(model=model, module=module, answer_type=answer_type, reader_globals=globals_)
 
 
 def qa_forward(

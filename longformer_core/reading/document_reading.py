@@ -200,6 +200,7 @@ class DocumentReader:
         self.every_k = every_k
         self._passes: dict[str, DocumentPass] = {}
         self._passage_states: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._global_masks: dict[str, np.ndarray] = {}  # other strategies' masks (`global_mask_of`)
         self._lock = threading.RLock()  # one reader may be shared by several app sessions
         _ = self.plan  # validate the strategy now, not at the first task
 
@@ -230,6 +231,19 @@ class DocumentReader:
         return plan_global(
             self.strategy, self.document, self.long_tokens, every_k=self.every_k, keywords=self.keywords
         )
+
+    def global_mask_of(self, strategy: str) -> np.ndarray:
+        """(len(long_tokens),) bool: the Longformer's document tokens `strategy` marks global, computed once per
+        strategy (e.g. the paragraph starts a long reader was trained to see global, whatever `self.strategy`)."""
+        if strategy == self.strategy:
+            return self.plan.doc_mask
+        with self._lock:
+            if strategy not in self._global_masks:
+                plan = plan_global(
+                    strategy, self.document, self.long_tokens, every_k=self.every_k, keywords=self.keywords
+                )
+                self._global_masks[strategy] = plan.doc_mask
+            return self._global_masks[strategy]
 
     @cached_property
     def sentences(self) -> list[tuple[int, int]]:
