@@ -20,6 +20,8 @@ Usage (a quiet machine: the timings are the point):
     .venv/bin/python scripts/make_samples.py --bible          # the 1,147-page test book, built once, cached
     .venv/bin/python bench/big_document.py --json             # that book and its default questions
     .venv/bin/python bench/big_document.py --pdf manual.pdf --question "..." --second-question "..." --json out.json
+    .venv/bin/python bench/big_document.py --pdf "$(.venv/bin/python scripts/make_samples.py --manual)" \
+        --question "What does json.dumps return?" --second-question "How do I read a CSV file?" --json out.json
     LONGDOC_DTYPE=fp32 .venv/bin/python bench/big_document.py --json
 Exit status 1 with --check when a bar of issue 27 is missed (peak RSS <= 4,000 MB, preliminary answer <= 5 s,
 full reading <= 3x the FLOP bound, later question <= 1 s).

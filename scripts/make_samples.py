@@ -6,11 +6,19 @@ build the big test document on demand.
     .venv/bin/pip install fpdf2      # renders the PDF sample (requirements-test.txt)
     .venv/bin/python scripts/make_samples.py --devil artifacts/devil/usr/share/dictd/devil.dict.dz
     .venv/bin/python scripts/make_samples.py --bible   # prints the path of the whole Bible as a PDF
+    .venv/bin/python scripts/make_samples.py --manual  # prints the path of a 1,200-page reference manual
 
 `--bible` typesets the whole King James Bible (66 books, 31,102 verses, ~4.3 M characters, ~1.04 M tokens of the
 embedded model) as a PDF of more than 1,000 Letter pages, for the tests and benchmarks of book-length documents
 (issue 27). It is built once and cached under LONGDOC_CACHE/samples (never committed); later calls return the
 cached file at once.
+
+`--manual` builds a second book-length test document, unlike the Bible (prose in short verses): a reference
+manual, the Python standard library's own documentation as `pydoc` renders it in text (every importable public
+module of this Python in name order, one chapter each, until 1,200 pages: `abc` to `pathlib` on Python 3.11,
+1,221 Letter pages), monospaced, with headings, signatures, indented code and tables of constants. It stands in
+for "a manual the project has never seen" in issue 27's measurements; cached the same way, never committed (the
+text is the PSF-licensed documentation of the Python that runs the script; the file name carries its version).
 
 Writes:
 - book_of_esther_kjv.pdf: the Book of Esther (KJV, 1611), typeset as a multi-page PDF (the PDF path);
@@ -23,17 +31,37 @@ Sources and licences: assets/samples/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gzip
+import importlib
+import io
 import os
+import pydoc
 import re
 import subprocess
 import sys
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUT = REPO_ROOT / "assets" / "samples"
 BIBLE_PDF_NAME = "kjv_bible_v1.pdf"  # the version changes when the layout does (a new name is built again)
+MANUAL_PDF_NAME = f"python{sys.version_info.major}{sys.version_info.minor}_library_manual_v1.pdf"
+MANUAL_PAGES = 1200
+# Modules that start programs, open windows or print on import, and test packages: not a manual's content.
+MANUAL_SKIP = {
+    "antigravity",
+    "this",
+    "idlelib",
+    "turtledemo",
+    "tkinter",
+    "turtle",
+    "test",
+    "lib2to3",
+    "pydoc_data",
+}
 
 # (book, last chapter, section) for the collection: short books, so each reads in one Longformer pass.
 SHORT_BOOKS = [
@@ -151,19 +179,7 @@ def bible_pdf(path: Path) -> None:
     pdf.set_title("The Holy Bible (King James Version, 1611)")
     pdf.set_author("King James Version (public domain)")
     current = {"book": ""}
-
-    def header() -> None:
-        if pdf.page_no() > 1:
-            pdf.set_font("Times", "I", 9)
-            pdf.cell(0, 6, current["book"], new_x="LMARGIN", new_y="NEXT", align="C")
-            pdf.ln(2)
-
-    def footer() -> None:
-        pdf.set_y(-13)
-        pdf.set_font("Times", size=9)
-        pdf.cell(0, 6, f"{pdf.page_no()}", align="C")
-
-    pdf.header, pdf.footer = header, footer
+    _running_header_and_page_numbers(pdf, lambda: current["book"], "Times")
     pdf.add_page()
     pdf.set_font("Times", "B", 24)
     pdf.cell(0, 40, "The Holy Bible", new_x="LMARGIN", new_y="NEXT", align="C")
@@ -183,24 +199,96 @@ def bible_pdf(path: Path) -> None:
     pdf.output(str(path))
 
 
-def cached_bible_pdf(cache: Path | None = None) -> Path:
-    """The whole-Bible PDF, built on first use under `cache` (default LONGDOC_CACHE/samples) and reused after.
+def _running_header_and_page_numbers(pdf, title: Callable[[], str], font: str) -> None:
+    """A running header (`title()`, from page 2) and the page number at the foot of every page."""
 
-    Raises:
-        SystemExit: the `bible` program (Debian's bible-kjv) or fpdf2 is missing.
-    """
+    def header() -> None:
+        if pdf.page_no() > 1:
+            pdf.set_font(font, "I", 9)
+            pdf.cell(0, 6, title(), new_x="LMARGIN", new_y="NEXT", align="C")
+            pdf.ln(2)
+
+    def footer() -> None:
+        pdf.set_y(-13)
+        pdf.set_font(font, size=9)
+        pdf.cell(0, 6, f"{pdf.page_no()}", align="C")
+
+    pdf.header, pdf.footer = header, footer
+
+
+def cached_pdf(name: str, build: Callable[[Path], object], cache: Path | None = None) -> Path:
+    """The PDF `name`, built by `build(path)` on first use under `cache` (default LONGDOC_CACHE/samples) and reused
+    after."""
     if cache is None:
         sys.path.insert(0, str(REPO_ROOT))
         from longformer_core.settings import cache_dir
 
         cache = cache_dir() / "samples"
-    path = cache / BIBLE_PDF_NAME
+    path = cache / name
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
-        bible_pdf(partial)
+        build(partial)
         partial.replace(path)  # atomic: a reader never sees half a file
     return path
+
+
+def cached_bible_pdf(cache: Path | None = None) -> Path:
+    """The whole-Bible PDF (`cached_pdf`).
+
+    Raises:
+        SystemExit: the `bible` program (Debian's bible-kjv) or fpdf2 is missing.
+    """
+    return cached_pdf(BIBLE_PDF_NAME, bible_pdf, cache)
+
+
+def module_docs() -> Iterator[tuple[str, str]]:
+    """(module name, its pydoc text) for every importable public standard-library module, in name order."""
+    for name in sorted(sys.stdlib_module_names):
+        if name.startswith("_") or name in MANUAL_SKIP:
+            continue
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            try:
+                text = pydoc.render_doc(importlib.import_module(name), renderer=pydoc.plaintext)
+            except Exception:  # noqa: BLE001, S112 - a module this platform lacks (e.g. winreg) is left out
+                continue
+        yield name, text
+
+
+def manual_pdf(path: Path, min_pages: int = MANUAL_PAGES) -> int:
+    """Typeset the standard library's documentation until the PDF has `min_pages` pages; returns the count."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="Letter")
+    pdf.set_margins(18, 18, 18)
+    pdf.set_auto_page_break(True, margin=16)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    pdf.set_title(f"The Python {version} Standard Library, as pydoc renders it")
+    current = {"module": ""}
+    _running_header_and_page_numbers(
+        pdf, lambda: f"Python {version} library: {current['module']}", "Helvetica"
+    )
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 22)
+    pdf.cell(0, 40, f"The Python {version} Standard Library", new_x="LMARGIN", new_y="NEXT", align="C")
+    pdf.set_font("Helvetica", "I", 11)
+    pdf.cell(0, 8, "Module reference, as pydoc renders it", new_x="LMARGIN", new_y="NEXT", align="C")
+    for name, text in module_docs():
+        if pdf.page_no() >= min_pages:
+            break
+        current["module"] = name
+        pdf.add_page()
+        pdf.set_font("Helvetica", "B", 16)
+        pdf.cell(0, 10, f"Module {name}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Courier", size=8)
+        for line in text.splitlines():
+            latin1 = (
+                line.rstrip().encode("latin-1", errors="replace").decode("latin-1")
+            )  # the core fonts' range
+            pdf.multi_cell(0, 3.6, latin1 or " ", new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return pdf.page_no()
 
 
 def devils_dictionary(dict_dz: Path, path: Path) -> None:
@@ -230,9 +318,14 @@ def main() -> None:
         action="store_true",
         help="only build (or find) the whole-Bible PDF under LONGDOC_CACHE/samples and print its path",
     )
+    parser.add_argument(
+        "--manual",
+        action="store_true",
+        help="only build (or find) the 1,200-page reference manual under LONGDOC_CACHE/samples and print its path",
+    )
     args = parser.parse_args()
-    if args.bible:
-        print(cached_bible_pdf())
+    if args.bible or args.manual:
+        print(cached_bible_pdf() if args.bible else cached_pdf(MANUAL_PDF_NAME, manual_pdf))
         return
     if args.devil is None:
         parser.error("--devil is needed to rebuild assets/samples (or use --bible)")
