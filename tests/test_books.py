@@ -432,6 +432,16 @@ def _make_samples():
     return module
 
 
+def test_the_manual_sample_is_typeset_until_its_page_count(tmp_path: Path) -> None:
+    """`make_samples.py --manual` (the second book-length test document) stops at the page count it is given."""
+    pytest.importorskip("fpdf", reason="fpdf2 typesets the manual (requirements-test.txt)")
+    pages = _make_samples().manual_pdf(tmp_path / "manual.pdf", min_pages=3)
+    document = load_path(tmp_path / "manual.pdf")
+    assert pages >= 3 and len(document.pages) == pages
+    second = document.pages[1]
+    assert "Module abc" in document.text and "Python 3." in document.text[second.start : second.end]  # header
+
+
 @pytest.fixture(scope="module")
 def bible_pdf() -> Path:
     """The whole KJV Bible as a PDF, built once under LONGDOC_CACHE/samples (about a minute) and reused."""
