@@ -171,9 +171,7 @@ def finetune_long(
     heldout_titles = _heldout_titles(head_dir)
     squad, hot = _training_examples(squad_paths, hotpot_paths, squad_questions, heldout_titles, settings.seed)
     sources = _reader_sources(model, baseline)
-    per_reader = {which: _reader_settings(settings, which) for which in readers}
-    if settings.resume and not any(s.resume for s in per_reader.values()):
-        latest_checkpoint(Path(settings.resume) / readers[0], LOOP_MARKER)  # raises, naming the folder
+    per_reader = _settings_per_reader(settings, readers)
     report: dict = {
         **_data_report(model, squad_paths, hotpot_paths, heldout_titles, len(squad), len(hot)),
         "window_tokens": window_tokens,
@@ -260,6 +258,18 @@ def _train_reader(
     log = train(module, type_head, batches, settings, longformer, pad_id, device, say, card)
     stats = {**_log_stats(log), "train_windows": len(batches), "source": str(source)}
     return stats, (module, adapters, type_head)
+
+
+def _settings_per_reader(settings: LongTrainSettings, readers: Sequence[str]) -> dict[str, LongTrainSettings]:
+    """Each reader's settings (`_reader_settings`).
+
+    Raises:
+        ValueError: `settings.resume` holds no checkpoint of any of `readers` (the message names the folder).
+    """
+    per_reader = {which: _reader_settings(settings, which) for which in readers}
+    if settings.resume and not any(s.resume for s in per_reader.values()):
+        latest_checkpoint(Path(settings.resume) / readers[0], LOOP_MARKER)  # raises, naming the folder
+    return per_reader
 
 
 def _reader_settings(settings: LongTrainSettings, which: str) -> LongTrainSettings:
