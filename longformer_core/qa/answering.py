@@ -36,7 +36,7 @@ import torch
 
 from longformer_core.model.registry import LoadedModel
 from longformer_core.qa.intent import question_intent
-from longformer_core.qa.one_pass import ANSWER_TYPES, SpanModel, sub_tokens, window_logits
+from longformer_core.qa.one_pass import ANSWER_TYPES, SpanModel, sub_mask, sub_tokens, window_logits
 from longformer_core.qa.results import Answer, QAResult
 from longformer_core.qa.shaping import answer_layout, shape_span
 from longformer_core.qa.span_reading import (
@@ -373,7 +373,7 @@ def read_long_window(
     tokens = reader.tokens_for(view)
     window = sub_tokens(tokens, ranges)
     mask = answering_mask(reader, model)
-    doc_global = np.concatenate([mask[s:e] for s, e in ranges]) if len(mask) == len(tokens) else None
+    doc_global = sub_mask(mask, ranges) if len(mask) == len(tokens) else None
     trained = model.reader_globals != "question"
     with torch.inference_mode():
         start, end, type_probs = window_logits(

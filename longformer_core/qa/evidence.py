@@ -50,7 +50,7 @@ import torch
 from longformer_core.model.grad_attention import autograd_attention
 from longformer_core.model.registry import LoadedModel
 from longformer_core.qa.answering import QAResult, answering_mask, ask
-from longformer_core.qa.one_pass import sub_tokens
+from longformer_core.qa.one_pass import sub_mask, sub_tokens
 from longformer_core.reading.document_reading import DocumentReader
 from longformer_core.reading.encoding import (
     VIEWS,
@@ -234,7 +234,7 @@ def _prepare_pass(
     long = model.is_longformer
     mask = answering_mask(reader, model) if long and view == "longformer" else None
     if mask is not None and len(ranges) > 1:
-        mask = np.concatenate([mask[s:e] for s, e in ranges])
+        mask = sub_mask(mask, ranges)
     win = build_input(
         model.tokenizer,
         read,

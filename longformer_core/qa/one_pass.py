@@ -130,6 +130,11 @@ def sub_tokens(tokens: DocumentTokens, ranges: Sequence[tuple[int, int]]) -> Doc
     return DocumentTokens(ids, offsets)
 
 
+def sub_mask(mask: np.ndarray, ranges: Sequence[tuple[int, int]]) -> np.ndarray:
+    """A per-token mask of the document cut to several ranges, concatenated (as `sub_tokens` cuts the tokens)."""
+    return np.concatenate([mask[s:e] for s, e in ranges])
+
+
 def select_regions(
     tokens: DocumentTokens, text: str, question: str, capacity: int, region_tokens: int = REGION_TOKENS
 ) -> list[tuple[int, int]]:
@@ -275,7 +280,7 @@ def read_one_pass(
     whole = ranges == [(0, len(tokens))]
     sub = tokens if whole else sub_tokens(tokens, ranges)
     if doc_global is not None and not whole:
-        doc_global = np.concatenate([doc_global[s:e] for s, e in ranges])
+        doc_global = sub_mask(doc_global, ranges)
     found, type_probs = _read_window(reader, sub, (0, len(sub)), q_ids, max_answer_tokens, doc_global)
     answer, kind, score, span = _decide(found, sub, text, type_probs)
     return ReadAnswer(
