@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 from pathlib import Path
 
 import pytest
@@ -426,6 +427,9 @@ def test_finetune_long_command_stops_resumes_and_exports(tiny_checkpoint, tmp_pa
     assert main([*args, "--stop-after-steps", "1"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["stopped"] and first["long"]["steps"] == 1
+    assert first["malloc_keeps_freed_memory"] is (
+        platform.libc_ver()[0] == "glibc"
+    )  # the command asked for it
     folder = Path(first["settings"]["checkpoint_dir"])
     assert folder.parent == Path(os.environ["LONGDOC_CHECKPOINTS"]) and folder.name == "out"
     assert main([*args, "--resume", str(folder)]) == 0

@@ -61,9 +61,11 @@ def finetune_parser(sub: argparse._SubParsersAction) -> None:
 def _finetune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from longformer_core.machine import keep_freed_memory
     from longformer_core.settings import checkpoints_dir
     from longformer_core.training import finetune as ft
 
+    keep_freed_memory()  # far less time in page faults on glibc (longformer_core.machine)
     lora = args.task == "qa" and (args.model == EMBEDDED or args.lora_rank)
     settings = ft.TrainSettings(
         epochs=args.epochs,
@@ -212,9 +214,11 @@ def _finetune_long(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from longformer_core.machine import keep_freed_memory
     from longformer_core.settings import checkpoints_dir
     from longformer_core.training.long import READERS, LongTrainSettings, finetune_long
 
+    keep_freed_memory()  # far less time in page faults on glibc (longformer_core.machine)
     settings = LongTrainSettings(
         epochs=args.epochs,
         learning_rate=args.lr,

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from longformer_core.evaluation.squad import exact_match, f1_score
+from longformer_core.machine import keeps_freed_memory
 from longformer_core.model.lora import LoraConfig, adapter_state, add_lora
 from longformer_core.model.qa_head import HEAD_FILES as QA_HEAD_FILES
 from longformer_core.model.qa_head import write_qa_head
@@ -235,6 +236,7 @@ def finetune_qa(
         "settings": vars(settings),
         "torch": torch.__version__,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "malloc_keeps_freed_memory": keeps_freed_memory(),
     }
     if (
         lora is not None

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from longformer_core.machine import cpu_model_name
+from longformer_core.machine import cpu_model_name, keeps_freed_memory
 from longformer_core.model.lora import LoraConfig, adapter_state
 from longformer_core.model.qa_head import AnswerTypeHead
 from longformer_core.model.registry import EMBEDDED, QA_HEAD_DIR
@@ -361,7 +361,7 @@ def _data_report(
 
 
 def _run_environment(settings: LongTrainSettings, device: torch.device) -> dict:
-    """What the report records about the run: settings, torch, device, CPU, threads, bf16, the command."""
+    """What the report records about the run: settings, torch, device, CPU, threads, bf16, malloc, the command."""
     return {
         "settings": asdict(settings),
         "torch": torch.__version__,
@@ -369,6 +369,7 @@ def _run_environment(settings: LongTrainSettings, device: torch.device) -> dict:
         "cpu": cpu_model_name(),
         "threads": torch.get_num_threads(),
         "bf16_native": native_bf16(device),
+        "malloc_keeps_freed_memory": keeps_freed_memory(),
         "command": " ".join(sys.argv),
     }
 
