@@ -89,6 +89,12 @@ SETTINGS: tuple[Setting, ...] = (
         "auto",
         "Inference arithmetic: auto (bf16 where the CPU/GPU does it natively, else fp32), fp32 or bf16.",
     ),
+    Setting(
+        "LONGDOC_CPU_KERNEL",
+        "1",
+        "0 turns off the C attention kernel the BERT-family encoders use on the CPU (built on first use with the "
+        "machine's C compiler; PyTorch's attention where it cannot be).",
+    ),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 

@@ -264,13 +264,19 @@ def _reachable(url: str, timeout_s: float) -> bool:
 
 
 def _finish(model: PreTrainedModel, device: torch.device, fast_attention: bool) -> PreTrainedModel:
+    """Eval mode on `device`; with fast_attention, our attention: the band kernel for a Longformer, the C kernel
+    for a BERT-family encoder on the CPU (both exact; each falls back to transformers' where it does not apply)."""
     model.eval().to(device)
-    if fast_attention and getattr(model.config, "model_type", "") == "longformer":
-        try:
-            from longformer_core.model.attention import use_fast_attention
-        except ImportError:  # the fast kernel is optional; HF's attention is exact too
-            return model
+    if not fast_attention:
+        return model
+    if getattr(model.config, "model_type", "") == "longformer":
+        from longformer_core.model.attention import use_fast_attention
+
         use_fast_attention(model)
+    elif device.type == "cpu":
+        from longformer_core.model import cpu_attention
+
+        cpu_attention.enable(model)
     return model
 
 
@@ -286,7 +292,7 @@ def load_checkpoint(
     Args:
         name_or_path: a Hugging Face id (`allenai/longformer-base-4096`) or a local folder.
         device: where to run; default CUDA if available else CPU.
-        fast_attention: swap in longformer_core.model.attention for Longformer models (inference only).
+        fast_attention: our attention kernels (inference only; see `_finish`).
         head: force "none" | "qa" | "classification"; default: what the checkpoint's config says.
     Returns:
         the LoadedModel.
@@ -427,7 +433,7 @@ def load_embedded(
     )
     base = LoadedModel(
         name="MiniLM-L6 (512 tokens)",
-        model=_finish(baseline, device, False),
+        model=_finish(baseline, device, fast_attention),
         tokenizer=AutoTokenizer.from_pretrained(source),
         max_tokens=BASELINE_TOKENS,
         is_longformer=False,
@@ -437,7 +443,7 @@ def load_embedded(
     head = embedded_qa_head() if qa_head == "default" else (Path(qa_head) if qa_head else None)
     if head is not None:
         try:
-            base.span_model = load_span_model(source, head, device, False)
+            base.span_model = load_span_model(source, head, device, fast_attention)
             long_head = embedded_long_head()
             if long_head is None or not _use_long_reader(lf, long_dir, long_head, fast_attention):
                 lf.span_model = load_span_model(long_dir, head, device, fast_attention)
