@@ -143,7 +143,7 @@ def test_worker_pool_and_inline_loop_agree(monkeypatch: pytest.MonkeyPatch) -> N
         assert torch.get_num_threads() == 2  # the single-threaded workers leave the caller's setting alone
     finally:
         torch.set_num_threads(threads)
-    monkeypatch.setattr(attention, "_worker_pool", lambda: None)
+    monkeypatch.setattr(attention, "worker_pool", lambda: None)
     assert torch.equal(sliding_window_attention(q, k, v, 4, block=4)[0], pooled)
 
 
@@ -188,6 +188,21 @@ def test_layer_matches_hf(case: str) -> None:
     for ours, theirs in zip(got, expected):
         assert ours.shape == theirs.shape
         assert (ours - theirs).abs().max() <= LAYER_TOL
+
+
+@pytest.mark.skipif(attention.cpu_attention.library() is None, reason="no C compiler to build the kernel")
+@pytest.mark.parametrize("case", LAYER_CASES)
+def test_layer_with_the_c_kernel_matches_hf(case: str) -> None:
+    """Head width 32 (MiniLM's): the band and global columns go through cpu_attention.c."""
+    lengths, globals_ = LAYER_CASES[case]
+    hf, fast = hf_and_fast_layer(window=8, hidden=64, heads=2)
+    seq = -(-max(lengths) // 8) * 8
+    attention_mask, global_ = masks(lengths, globals_, seq)
+    inputs = hf_layer_inputs(attention_mask, global_)
+    hidden = torch.randn(len(lengths), seq, 64)
+    with torch.no_grad():
+        expected, got = hf(hidden, **inputs)[0], fast(hidden, **inputs)[0]
+    assert (got - expected).abs().max() <= LAYER_TOL
 
 
 def test_many_globals_use_hf_projection_path() -> None:

@@ -57,6 +57,34 @@ def test_bf16_is_as_close_to_exact_as_pytorch():
     assert ours_err < 1.5 * theirs_err + 1e-4
 
 
+def _band_reference(q, k, v, window, keep, global_k, global_v, global_keep):
+    """Dense attention with Longformer's band: query i sees kept key j when |i - j| <= window, plus the globals."""
+    n = q.shape[2]
+    idx = torch.arange(n)
+    allowed = ((idx[:, None] - idx[None, :]).abs() <= window)[None, None] & keep[:, None, None, :]
+    scores = (q.double() @ k.double().transpose(-1, -2)).masked_fill(~allowed, float("-inf"))
+    extra = (q.double() @ global_k.double().transpose(-1, -2)).masked_fill(
+        ~global_keep[:, None, None, :], float("-inf")
+    )
+    probs = torch.cat([extra, scores], dim=-1).softmax(-1)
+    return (probs @ torch.cat([global_v, v], dim=2).double()).transpose(1, 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("n, window", [(100, 8), (70, 40), (33, 100)])
+def test_band_with_global_keys_matches_the_dense_definition(dtype, n, window):
+    q, k, v = _qkv(2, n, n, 3, 32, dtype, seed=n)
+    global_k, global_v, _ = _qkv(2, 3, 3, 3, 32, dtype, seed=n + 1)
+    keep = torch.rand(2, n, generator=torch.Generator().manual_seed(n)) > 0.2
+    global_keep = torch.tensor([[True, True, True], [True, False, True]])
+    out = cpu_attention.attention(
+        q, k, v, keep, 1.0, window=window, global_k=global_k, global_v=global_v, global_keep=global_keep
+    )
+    expected = _band_reference(q, k, v, window, keep, global_k, global_v, global_keep)
+    tol = {"atol": 2e-6, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 0.05, "rtol": 0.02}
+    torch.testing.assert_close(out.double(), expected, **tol)
+
+
 def test_no_mask_and_fully_masked_rows():
     q, k, v = _qkv(2, 20, 20, 3, 32, torch.float32, seed=1)
     out = cpu_attention.attention(q, k, v, None, 0.2)

@@ -17,7 +17,7 @@ Same results as `transformers`' `LongformerSelfAttention` (to fp32 rounding), wi
 
   Each block's scores stay in cache: scores -> softmax (fp32 arithmetic) -> probs @ values, then the next
   block. The global columns' scores and their values are one matmul each per layer, outside the blocks.
-  Blocks are shared out to single-threaded workers (see _worker_pool) rather than split by OpenMP.
+  Blocks are shared out to single-threaded workers (see worker_pool) rather than split by OpenMP.
 * Global columns: every query also scores the global tokens' keys (the *local* key projection, as HF).
 * bf16 (autocast): q, k and v are laid out once per layer the way the blocks read them, since the bf16
   matmuls copy any operand not contiguous in its last dimension (bench/bf16_profile.py; docs/results.md).
@@ -30,16 +30,16 @@ Same results as `transformers`' `LongformerSelfAttention` (to fp32 rounding), wi
 from __future__ import annotations
 
 import math
-import os
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
 from transformers.models.longformer.modeling_longformer import LongformerSelfAttention
+
+from longformer_core.model import cpu_attention
+from longformer_core.model.workers import worker_pool
 
 DEFAULT_BLOCK = 64  # query rows per block: fastest or tied among 32..256 at w=256 on the 2-core CPU
 _M = TypeVar("_M", bound=nn.Module)
@@ -226,17 +226,13 @@ def _hf_order_probs(p: Tensor, n_global: int, window: int, first: int, heads: Se
     return torch.cat([p[picked, :, :n_global], band], dim=-1).transpose(0, 1)
 
 
-_POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool) of _worker_pool
-_POOL_LOCK = threading.Lock()
-
-
 def _for_each(fn: Callable[[tuple[int, int]], None], tasks: list[tuple[int, int]], threads_ok: bool) -> None:
     """fn(task) for every task, on the worker pool when allowed and useful, else in this thread.
 
     Grad mode, inference mode and autocast are thread-local: workers run without autograd (threads
     are only allowed when no gradient is needed) and under the caller's inference mode and CPU autocast.
     """
-    pool = _worker_pool() if threads_ok and len(tasks) > 1 else None
+    pool = worker_pool() if threads_ok and len(tasks) > 1 else None
     if pool is None:
         for task in tasks:
             fn(task)
@@ -254,42 +250,6 @@ def _for_each(fn: Callable[[tuple[int, int]], None], tasks: list[tuple[int, int]
 
     for _ in pool.map(in_caller_modes, tasks):  # consuming the results re-raises a worker's exception
         pass
-
-
-def _worker_pool() -> ThreadPoolExecutor | None:
-    """One single-threaded torch worker per intra-op thread of the caller (None when that is 1).
-
-    Why not torch's own intra-op threads: a block's ops are small, and each OpenMP parallel region ends
-    in a barrier. On a 2-core machine shared with other work a descheduled thread stalls every barrier
-    for a scheduler tick, which made the block loop several times slower than HF under load. Workers
-    that each take the next block never wait for one another.
-    """
-    global _POOL
-    workers = torch.get_num_threads()
-    if workers < 2:
-        return None
-    with _POOL_LOCK:
-        if _POOL is None or _POOL[:2] != (os.getpid(), workers):  # a forked child has no worker threads
-            if _POOL is not None and _POOL[0] == os.getpid():
-                _POOL[2].shutdown(wait=False)
-            _POOL = (os.getpid(), workers, _start_pool(workers))
-        return _POOL[2]
-
-
-def _start_pool(workers: int) -> ThreadPoolExecutor:
-    """Start `workers` threads, each set to one intra-op thread, and wait until all are ready."""
-    ready = threading.Barrier(workers + 1)
-
-    def single_threaded() -> None:
-        torch.set_num_threads(1)  # thread-local for OpenMP and MKL
-        ready.wait()
-
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="longformer-attention", initializer=single_threaded)
-    for _ in range(workers):  # each submit starts a worker, since none is idle before the barrier
-        pool.submit(int)
-    ready.wait()
-    torch.set_num_threads(workers)  # the workers also lowered torch's default for threads started later
-    return pool
 
 
 # --------------------------------------------------------------------------------------------------
@@ -445,6 +405,8 @@ class FastLongformerSelfAttention(LongformerSelfAttention):
         q /= math.sqrt(self.head_dim)  # divide like HF, so fp32 results match to the last bits
         k = self.key(hidden_states).view(shape)
         v = self.value(hidden_states).view(shape)
+        if probs_heads is None and cpu_attention.supports(q.view(shape), k, v):
+            return self._c_kernel(q.view(shape), k, v, key_mask, glob), None
         if probs_heads is None and n <= 2 * self.one_sided_attn_window_size + 1:
             return self._dense_local(q.view(shape), k, v, key_mask, glob), None
         extra = {}
@@ -457,6 +419,28 @@ class FastLongformerSelfAttention(LongformerSelfAttention):
             self.one_sided_attn_window_size,
             key_mask=key_mask,
             probs_heads=probs_heads,
+            **extra,
+        )
+
+    def _c_kernel(
+        self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, glob: _GlobalIndex | None
+    ) -> Tensor:
+        """The band + global columns in longformer_core/model/cpu_attention.c: one pass per (example, head),
+        ~2x faster than the blocks' matmuls at MiniLM's head width 32 (docs/results.md, issue 27)."""
+        extra = {}
+        if glob is not None:
+            extra = {
+                "global_k": glob.gather(k).transpose(1, 2),
+                "global_v": glob.gather(v).transpose(1, 2),
+                "global_keep": glob.valid,
+            }
+        return cpu_attention.attention(
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            ~key_mask,
+            1.0,  # q is already scaled
+            window=self.one_sided_attn_window_size,
             **extra,
         )
 

@@ -107,9 +107,8 @@ static void scores_tile_dot(const uint32_t *q, const uint32_t *kt, int64_t strid
 #endif
 }
 
-/* o[r][0..32] = sum over keys c of p[r][c] * v[c][d0..d0+32], for 8 rows; p rows of `stride` floats. */
+/* o[r][0..32] += sum over keys c of p[r][c] * v[c][d0..d0+32], for 8 rows; p rows of `stride` floats. */
 static void values_tile(const float *p, int64_t stride, const float *v, int dim, int d0, int n, v16f o[8][2]) {
-    for (int r = 0; r < 8; r++) o[r][0] = o[r][1] = splat(0.0f);
     for (int c = 0; c < n; c++) {
         v16f v0, v1 = splat(0.0f);
         memcpy(&v0, v + (int64_t)c * dim + d0, sizeof v0);
@@ -128,8 +127,8 @@ static void values_tile_dot(const uint16_t *p, int64_t stride, const uint32_t *v
                             v16f o[8][2]) {
 #if HAVE_DPBF16
     __m512 a[8][2];
-    for (int r = 0; r < 8; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
-    for (int c2 = 0; c2 < (n + 1) / 2; c2++) {
+    for (int r = 0; r < 8; r++) a[r][0] = (__m512)o[r][0], a[r][1] = (__m512)o[r][1];
+    for (int c2 = 0; c2 < n / 2; c2++) {
         __m512bh v0 = (__m512bh)_mm512_loadu_si512(v + (int64_t)c2 * dim + d0);
         __m512bh v1 = d0 + 16 < dim ? (__m512bh)_mm512_loadu_si512(v + (int64_t)c2 * dim + d0 + 16)
                                     : (__m512bh)_mm512_setzero_si512();
@@ -147,68 +146,133 @@ static void values_tile_dot(const uint16_t *p, int64_t stride, const uint32_t *v
 #endif
 }
 
-/* Layout of one task's scratch (floats): key indices, keys, values, a tile's scores, its queries, its bf16 probs. */
+/* What one call computes, shared by its tasks. Strides are in elements, three per tensor (q, k, v, global k,
+   global v, out): between batch rows, between heads, between positions; the head dimension is contiguous. */
 typedef struct {
-    int *idx;
+    const char *q, *k, *v, *gk, *gv;
+    char *out;
+    const int64_t *st;
+    const uint8_t *keep, *gkeep;
+    int heads, lq, lk, n_global, dim, window, bf16, dot;
+    float scale;
+} Call;
+
+/* One task's scratch: the columns' source rows, their dead flags, keys (transposed), values, a tile's scores,
+   queries and bf16 probabilities. Columns: the keys (dense: only the kept ones; band: every position), padded
+   to 16, then the global keys, padded to 16. */
+typedef struct {
+    const char **krow, **vrow;
+    uint8_t *dead;
     float *kt, *vv, *s, *qq;
     uint16_t *pp;
-} Scratch;
+    int n_pad, cols; /* key columns, all columns (the row stride of kt and s) */
+} Work;
 
-static Scratch carve(float *scratch, int lk, int dim, int n_pad) {
-    Scratch w;
-    w.idx = (int *)scratch;
-    w.kt = scratch + lk;
-    w.vv = w.kt + (int64_t)dim * n_pad;
-    w.s = w.vv + (int64_t)n_pad * dim;
-    w.qq = w.s + (int64_t)QB * n_pad;
+static Work carve(float *scratch, int cols, int dim) {
+    Work w;
+    w.krow = (const char **)scratch;
+    w.vrow = w.krow + cols;
+    w.dead = (uint8_t *)(w.vrow + cols);
+    w.kt = (float *)(w.dead + cols + 64 - cols % 64);
+    w.vv = w.kt + (int64_t)dim * cols;
+    w.s = w.vv + (int64_t)cols * dim;
+    w.qq = w.s + (int64_t)QB * cols;
     w.pp = (uint16_t *)(w.qq + QB * MAX_DIM);
     return w;
 }
 
-/* The kept keys and their values, laid out for the tiles: transposed keys (fp32, or bf16 pairs of dimensions)
-   and values (fp32 rows, or bf16 pairs of keys); columns past n are zeros. */
-static void gather(const void *k, int64_t k_row, const void *v, int64_t v_row, int n, int n_pad, int dim, int bf16,
-                   int dot, Scratch w) {
-    if (dot) {
-        uint32_t *kt = (uint32_t *)w.kt, *vv = (uint32_t *)w.vv;
-        for (int c = 0; c < n_pad; c++) {
-            const uint32_t *row = (const uint32_t *)((const uint16_t *)k + (c < n ? w.idx[c] * k_row : 0));
-            for (int d2 = 0; d2 < dim / 2; d2++) kt[(int64_t)d2 * n_pad + c] = c < n ? row[d2] : 0u;
-        }
-        for (int c2 = 0; c2 < n_pad / 2; c2++)
-            for (int d = 0; d < dim; d++) {
-                int c = 2 * c2;
-                uint32_t lo = c < n ? ((const uint16_t *)v)[w.idx[c] * v_row + d] : 0u;
-                uint32_t hi = c + 1 < n ? ((const uint16_t *)v)[w.idx[c + 1] * v_row + d] : 0u;
-                vv[(int64_t)c2 * dim + d] = lo | hi << 16;
-            }
-        return;
+/* Which keys are columns, in what order, and which columns no query may see (padding columns included). */
+static void plan_columns(const Call *c, int b, int h, Work *w) {
+    const int64_t *ks = c->st + 3, *vs = c->st + 6, *gks = c->st + 9, *gvs = c->st + 12;
+    int64_t unit = c->bf16 ? 2 : 4;
+    const uint8_t *keep = c->keep ? c->keep + (int64_t)b * c->lk : NULL;
+    int n = 0;
+    for (int j = 0; j < c->lk; j++) {
+        int kept = !keep || keep[j];
+        if (!kept && c->window < 0) continue; /* dense: padding is left out, not masked */
+        w->krow[n] = c->k + (b * ks[0] + h * ks[1] + j * ks[2]) * unit;
+        w->vrow[n] = c->v + (b * vs[0] + h * vs[1] + j * vs[2]) * unit;
+        w->dead[n++] = !kept;
     }
-    for (int d = 0; d < dim; d++)
-        for (int c = 0; c < n_pad; c++) w.kt[(int64_t)d * n_pad + c] = c < n ? load1(k, w.idx[c] * k_row + d, bf16) : 0.0f;
-    for (int c = 0; c < n_pad; c++)
-        for (int d = 0; d < dim; d++) w.vv[(int64_t)c * dim + d] = c < n ? load1(v, w.idx[c] * v_row + d, bf16) : 0.0f;
+    w->n_pad = (n + KB - 1) / KB * KB;
+    for (int j = n; j < w->n_pad; j++) w->krow[j] = w->vrow[j] = NULL, w->dead[j] = 1;
+    int g_pad = (c->n_global + KB - 1) / KB * KB;
+    for (int g = 0; g < g_pad; g++) {
+        int col = w->n_pad + g, real = g < c->n_global;
+        w->krow[col] = real ? c->gk + (b * gks[0] + h * gks[1] + g * gks[2]) * unit : NULL;
+        w->vrow[col] = real ? c->gv + (b * gvs[0] + h * gvs[1] + g * gvs[2]) * unit : NULL;
+        w->dead[col] = !real || (c->gkeep && !c->gkeep[(int64_t)b * c->n_global + g]);
+    }
+    w->cols = w->n_pad + g_pad;
 }
 
-/* Scores of a tile of query rows (already in w.qq) into w.s, scaled, padded columns at -3e38; row maxima in mx. */
-static void tile_scores(Scratch w, int n, int n_pad, int dim, float scale, int dot, float *mx_out) {
+/* The columns' keys transposed (fp32, or bf16 pairs of dimensions) and values (fp32 rows, or bf16 pairs of
+   columns); a column with no source row is zeros. */
+static void gather(const Call *c, const Work *w) {
+    int dim = c->dim, cols = w->cols;
+    if (c->dot) {
+        uint32_t *kt = (uint32_t *)w->kt, *vv = (uint32_t *)w->vv;
+        for (int col = 0; col < cols; col++) {
+            const uint32_t *row = (const uint32_t *)w->krow[col];
+            for (int d2 = 0; d2 < dim / 2; d2++) kt[(int64_t)d2 * cols + col] = row ? row[d2] : 0u;
+        }
+        for (int c2 = 0; c2 < cols / 2; c2++) {
+            const uint16_t *lo = (const uint16_t *)w->vrow[2 * c2], *hi = (const uint16_t *)w->vrow[2 * c2 + 1];
+            for (int d = 0; d < dim; d++)
+                vv[(int64_t)c2 * dim + d] = (lo ? lo[d] : 0u) | (uint32_t)(hi ? hi[d] : 0u) << 16;
+        }
+        return;
+    }
+    for (int col = 0; col < cols; col++)
+        for (int d = 0; d < dim; d++) {
+            w->kt[(int64_t)d * cols + col] = w->krow[col] ? load1(w->krow[col], d, c->bf16) : 0.0f;
+            w->vv[(int64_t)col * dim + d] = w->vrow[col] ? load1(w->vrow[col], d, c->bf16) : 0.0f;
+        }
+}
+
+/* The column ranges query rows [i0, i0 + rows) may see: [lo, hi) pairs, at most two (keys, global keys). */
+static int ranges_for(const Call *c, const Work *w, int i0, int rows, int *range) {
+    int n = 0;
+    if (c->window < 0) {
+        range[n++] = 0, range[n++] = w->n_pad;
+    } else {
+        int lo = i0 - c->window, hi = i0 + rows + c->window; /* hi exclusive */
+        lo = lo < 0 ? 0 : lo / KB * KB;
+        hi = hi > w->n_pad ? w->n_pad : (hi + KB - 1) / KB * KB;
+        if (hi > lo) range[n++] = lo, range[n++] = hi;
+    }
+    if (w->cols > w->n_pad) range[n++] = w->n_pad, range[n++] = w->cols;
+    return n / 2;
+}
+
+/* Scores of a tile of query rows (in w->qq) over the ranges, packed into w->s, scaled; columns a row may not
+   see at -3e38 (dead columns, and in band mode keys farther than the window); row maxima in mx_out. */
+static void tile_scores(const Call *c, const Work *w, int i0, const int *range, int n_ranges, float *mx_out) {
     v16f acc[QB], mx[QB];
+    const v16i lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     for (int r = 0; r < QB; r++) mx[r] = splat(-3.0e38f);
-    for (int c = 0; c < n_pad; c += KB) {
-        if (dot) {
-            scores_tile_dot((const uint32_t *)w.qq, (const uint32_t *)w.kt + c, n_pad, dim, acc);
-            for (int r = 0; r < QB; r++) acc[r] *= splat(scale);
-        } else {
-            scores_tile(w.qq, w.kt + c, n_pad, dim, acc);
-        }
-        if (c + KB > n) {
-            v16i lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-            v16i dead = lane >= (n - c);
-            for (int r = 0; r < QB; r++) acc[r] = pick(dead, splat(-3.0e38f), acc[r]);
-        }
-        for (int r = 0; r < QB; r++) {
-            mx[r] = pick(acc[r] > mx[r], acc[r], mx[r]);
-            memcpy(w.s + (int64_t)r * n_pad + c, &acc[r], sizeof acc[r]);
+    int at = 0; /* column of w->s */
+    for (int k = 0; k < n_ranges; k++) {
+        int band = c->window >= 0 && k == 0 && range[0] < w->n_pad;
+        for (int col = range[2 * k]; col < range[2 * k + 1]; col += KB, at += KB) {
+            if (c->dot) {
+                scores_tile_dot((const uint32_t *)w->qq, (const uint32_t *)w->kt + col, w->cols, c->dim, acc);
+                for (int r = 0; r < QB; r++) acc[r] *= splat(c->scale);
+            } else {
+                scores_tile(w->qq, w->kt + col, w->cols, c->dim, acc);
+            }
+            v16i dead;
+            for (int l = 0; l < 16; l++) dead[l] = -(int)w->dead[col + l];
+            for (int r = 0; r < QB; r++) {
+                v16i off = dead;
+                if (band) {
+                    v16i dist = lane + (col - i0 - r); /* key - query */
+                    off |= (dist > c->window) | (dist < -c->window);
+                }
+                acc[r] = pick(off, splat(-3.0e38f), acc[r]);
+                mx[r] = pick(acc[r] > mx[r], acc[r], mx[r]);
+                memcpy(w->s + (int64_t)r * w->cols + at, &acc[r], sizeof acc[r]);
+            }
         }
     }
     for (int r = 0; r < QB; r++) {
@@ -218,23 +282,25 @@ static void tile_scores(Scratch w, int n, int n_pad, int dim, float scale, int d
     }
 }
 
-/* exp(score - row max) in place (and as bf16 in w.pp for the dot path); returns 1 / row sums in inv. */
-static void tile_softmax(Scratch w, int n_pad, const float *mx, int dot, float *inv) {
+/* exp(score - row max) over the first `width` packed columns, in place (bf16 copies in w->pp for the dot
+   path); 1 / row sums in inv. */
+static void tile_softmax(const Work *w, int width, const float *mx, int dot, float *inv) {
     for (int r = 0; r < QB; r++) {
         v16f sum = splat(0.0f);
-        float *row = w.s + (int64_t)r * n_pad;
-        for (int c = 0; c < n_pad; c += KB) {
+        float *row = w->s + (int64_t)r * w->cols;
+        for (int col = 0; col < width; col += KB) {
             v16f x;
-            memcpy(&x, row + c, sizeof x);
+            memcpy(&x, row + col, sizeof x);
             x = vexp(x - splat(mx[r]));
             sum += x;
             if (dot) {
 #if HAVE_DPBF16
-                __m256bh b = _mm512_cvtneps_pbh((__m512)x); /* round to nearest even, as to_bf16 */
-                memcpy(w.pp + (int64_t)r * n_pad + c, &b, sizeof b);
+                __m256bh b = _mm512_cvtneps_pbh((__m512)x); /* round to nearest even */
+                memcpy(w->pp + (int64_t)r * w->cols + col, &b, sizeof b);
 #endif
-            } else
-                memcpy(row + c, &x, sizeof x);
+            } else {
+                memcpy(row + col, &x, sizeof x);
+            }
         }
         float total = 0.0f;
         for (int l = 0; l < 16; l++) total += sum[l];
@@ -242,77 +308,83 @@ static void tile_softmax(Scratch w, int n_pad, const float *mx, int dot, float *
     }
 }
 
-/* One (batch, head) task: q (lq x dim), k and v (lk x dim), element (i, d) at base + i * stride + d. */
-static void one_task(const void *q, int64_t q_row, const void *k, int64_t k_row, const void *v, int64_t v_row,
-                     void *out, int64_t out_row, int lq, int lk, int dim, const uint8_t *keep, float scale,
-                     int bf16, float *scratch) {
-    int dot = bf16 && HAVE_DPBF16;
-    int n = 0;
-    int *idx = (int *)scratch;
-    for (int j = 0; j < lk; j++)
-        if (!keep || keep[j]) idx[n++] = j;
-    int n_pad = (n + KB - 1) / KB * KB;
-    Scratch w = carve(scratch, lk, dim, n_pad);
-    gather(k, k_row, v, v_row, n, n_pad, dim, bf16, dot, w);
+/* Query rows [i0, i0 + rows) into w->qq: fp32 scaled, or raw bf16 pairs (the dot path scales the scores). */
+static void load_queries(const Call *c, const char *q, int i0, int rows, Work *w) {
+    int64_t q_row = c->st[2], unit = c->bf16 ? 2 : 4;
+    for (int r = 0; r < QB; r++) {
+        const char *src = q + (int64_t)(i0 + r) * q_row * unit;
+        if (c->dot) {
+            uint32_t *qp = (uint32_t *)w->qq + r * (MAX_DIM / 2);
+            if (r < rows) memcpy(qp, src, 2 * c->dim);
+            else memset(qp, 0, 2 * c->dim);
+        } else {
+            for (int d = 0; d < c->dim; d++) w->qq[r * MAX_DIM + d] = r < rows ? load1(src, d, c->bf16) * c->scale : 0.0f;
+        }
+    }
+}
 
-    for (int i0 = 0; i0 < lq; i0 += QB) {
-        int rows = lq - i0 < QB ? lq - i0 : QB;
-        if (n == 0) { /* every key masked: zeros, as a fully masked row has no weights */
+/* One (batch, head) task. */
+static void one_task(const Call *c, int b, int h, float *scratch) {
+    int64_t unit = c->bf16 ? 2 : 4;
+    const char *q = c->q + (b * c->st[0] + h * c->st[1]) * unit;
+    char *out = c->out + (b * c->st[15] + h * c->st[16]) * unit;
+    int64_t out_row = c->st[17];
+    int g_pad = (c->n_global + KB - 1) / KB * KB;
+    Work w = carve(scratch, (c->lk + KB - 1) / KB * KB + g_pad, c->dim);
+    plan_columns(c, b, h, &w);
+    gather(c, &w);
+    for (int i0 = 0; i0 < c->lq; i0 += QB) {
+        int rows = c->lq - i0 < QB ? c->lq - i0 : QB, range[4];
+        int n_ranges = ranges_for(c, &w, i0, rows, range), width = 0;
+        for (int k = 0; k < n_ranges; k++) width += range[2 * k + 1] - range[2 * k];
+        if (width == 0) { /* no key to see (dense, everything padded): zeros, as a row with no weights */
             for (int r = 0; r < rows; r++)
-                for (int d = 0; d < dim; d++) store1(out, (int64_t)(i0 + r) * out_row + d, 0.0f, bf16);
+                for (int d = 0; d < c->dim; d++) store1(out, (int64_t)(i0 + r) * out_row + d, 0.0f, c->bf16);
             continue;
         }
-        for (int r = 0; r < QB; r++) {
-            if (dot) {
-                uint32_t *qp = (uint32_t *)w.qq + r * (MAX_DIM / 2);
-                if (r < rows) memcpy(qp, (const uint16_t *)q + (int64_t)(i0 + r) * q_row, 2 * dim);
-                else memset(qp, 0, 2 * dim);
-            } else {
-                for (int d = 0; d < dim; d++)
-                    w.qq[r * MAX_DIM + d] = r < rows ? load1(q, (int64_t)(i0 + r) * q_row + d, bf16) * scale : 0.0f;
-            }
-        }
+        load_queries(c, q, i0, rows, &w);
         float mx[QB], inv[QB];
-        tile_scores(w, n, n_pad, dim, scale, dot, mx);
-        tile_softmax(w, n_pad, mx, dot, inv);
+        tile_scores(c, &w, i0, range, n_ranges, mx);
+        tile_softmax(&w, width, mx, c->dot, inv);
         for (int r0 = 0; r0 < rows; r0 += 8)
-            for (int d0 = 0; d0 < dim; d0 += 32) {
+            for (int d0 = 0; d0 < c->dim; d0 += 32) {
                 v16f o[8][2];
-                if (dot) values_tile_dot(w.pp + (int64_t)r0 * n_pad, n_pad, (const uint32_t *)w.vv, dim, d0, n, o);
-                else values_tile(w.s + (int64_t)r0 * n_pad, n_pad, w.vv, dim, d0, n, o);
+                for (int r = 0; r < 8; r++) o[r][0] = o[r][1] = splat(0.0f);
+                for (int k = 0, at = 0; k < n_ranges; k++) {
+                    int lo = range[2 * k], count = range[2 * k + 1] - lo;
+                    if (c->dot)
+                        values_tile_dot(w.pp + (int64_t)r0 * w.cols + at, w.cols, (const uint32_t *)w.vv + (int64_t)lo / 2 * c->dim,
+                                        c->dim, d0, count, o);
+                    else
+                        values_tile(w.s + (int64_t)r0 * w.cols + at, w.cols, w.vv + (int64_t)lo * c->dim, c->dim, d0, count, o);
+                    at += count;
+                }
                 for (int r = 0; r < 8 && r0 + r < rows; r++) {
                     int64_t base = (int64_t)(i0 + r0 + r) * out_row;
-                    for (int d = 0; d < 32 && d0 + d < dim; d++)
-                        store1(out, base + d0 + d, o[r][d / 16][d % 16] * inv[r0 + r], bf16);
+                    for (int d = 0; d < 32 && d0 + d < c->dim; d++)
+                        store1(out, base + d0 + d, o[r][d / 16][d % 16] * inv[r0 + r], c->bf16);
                 }
             }
     }
 }
 
 /* Scratch floats one task needs (the caller allocates one buffer per thread). */
-int64_t ld_scratch_floats(int lk, int dim) {
-    int64_t n_pad = (lk + KB - 1) / KB * KB;
-    return lk + 2 * (int64_t)dim * n_pad + (int64_t)QB * n_pad * 3 / 2 + (int64_t)QB * MAX_DIM + 64;
+int64_t ld_scratch_floats(int lk, int n_global, int dim) {
+    int64_t cols = (lk + KB - 1) / KB * KB + (n_global + KB - 1) / KB * KB;
+    return 5 * cols + 64 + 2 * (int64_t)dim * cols + (int64_t)QB * cols * 3 / 2 + (int64_t)QB * MAX_DIM + 64;
 }
 
-/* Tasks [task_begin, task_end) of batch x heads: task t is batch t / heads, head t % heads.
-   Strides are in elements: *_b between batch rows, *_h between heads, *_i between sequence positions (the head
-   dimension is contiguous). keep: (batch, lk) bytes, nonzero for keys every query may see, or NULL.
+/* Tasks [task_begin, task_end) of batch x heads (task t: batch t / heads, head t % heads) of
+   softmax(q k^T * scale) v, where query i sees key j when keep[j] (NULL: every key) and, for window >= 0, when
+   |i - j| <= window; and every query also sees the n_global global keys gk / gv whose gkeep is set (NULL: all).
+   strides: 18 (see Call). Inputs and out are fp32 (bf16 = 0) or bf16 (bf16 = 1).
    Returns 0, or -1 when dim is not a multiple of 16 or above MAX_DIM. */
-int ld_attention(const void *q, const void *k, const void *v, void *out, int bf16, int heads, int lq, int lk,
-                 int dim, const int64_t *strides, const uint8_t *keep, float scale, int task_begin, int task_end,
-                 float *scratch) {
+int ld_attention(const void *q, const void *k, const void *v, const void *gk, const void *gv, void *out, int bf16,
+                 int heads, int lq, int lk, int n_global, int dim, const int64_t *strides, const uint8_t *keep,
+                 const uint8_t *gkeep, int window, float scale, int task_begin, int task_end, float *scratch) {
     if (dim % 16 != 0 || dim > MAX_DIM) return -1;
-    const int64_t *qs = strides, *ks = strides + 3, *vs = strides + 6, *os = strides + 9;
-    int64_t unit = bf16 ? 2 : 4;
-    for (int t = task_begin; t < task_end; t++) {
-        int b = t / heads, h = t % heads;
-        const char *qp = (const char *)q + (b * qs[0] + h * qs[1]) * unit;
-        const char *kp = (const char *)k + (b * ks[0] + h * ks[1]) * unit;
-        const char *vp = (const char *)v + (b * vs[0] + h * vs[1]) * unit;
-        char *op = (char *)out + (b * os[0] + h * os[1]) * unit;
-        one_task(qp, qs[2], kp, ks[2], vp, vs[2], op, os[2], lq, lk, dim, keep ? keep + (int64_t)b * lk : NULL,
-                 scale, bf16, scratch);
-    }
+    Call c = {(const char *)q, (const char *)k, (const char *)v, (const char *)gk, (const char *)gv, (char *)out,
+              strides, keep, gkeep, heads, lq, lk, n_global, dim, window, bf16, bf16 && HAVE_DPBF16, scale};
+    for (int t = task_begin; t < task_end; t++) one_task(&c, t / heads, t % heads, scratch);
     return 0;
 }

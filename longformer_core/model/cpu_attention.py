@@ -31,10 +31,10 @@ import torch
 from torch import Tensor
 
 from longformer_core import settings
+from longformer_core.model.workers import worker_pool
 
 SOURCE = Path(__file__).with_name("cpu_attention.c")
 IMPLEMENTATION = "longdoc_cpu"  # the name it is registered under in transformers' attention interface
-_TASKS_PER_CALL = 4  # (batch, head) pairs one ctypes call takes: small enough to balance two workers
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _state: dict[str, object] = {}  # "lib": the loaded library, or None after a failed build
@@ -86,7 +86,7 @@ def library() -> ctypes.CDLL | None:
                 lib = ctypes.CDLL(str(_build()))
                 lib.ld_attention.restype = ctypes.c_int
                 lib.ld_scratch_floats.restype = ctypes.c_int64
-                lib.ld_scratch_floats.argtypes = (ctypes.c_int, ctypes.c_int)
+                lib.ld_scratch_floats.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int)
                 _state["lib"] = lib
             except (OSError, subprocess.SubprocessError) as error:
                 _log.warning(
@@ -111,55 +111,63 @@ def supports(q: Tensor, k: Tensor, v: Tensor) -> bool:
     )
 
 
-def attention(q: Tensor, k: Tensor, v: Tensor, keep: Tensor | None, scale: float) -> Tensor:
-    """softmax(q k^T * scale, over the kept keys) v, exact to fp32 arithmetic.
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    keep: Tensor | None,
+    scale: float,
+    *,
+    window: int | None = None,
+    global_k: Tensor | None = None,
+    global_v: Tensor | None = None,
+    global_keep: Tensor | None = None,
+) -> Tensor:
+    """softmax(q k^T * scale) v over the keys each query may see, in fp32 arithmetic.
 
     Args:
         q: (batch, heads, lq, dim); k, v: (batch, heads, lk, dim); any strides but the last (see `supports`).
-        keep: (batch, lk) bool, True for keys every query sees (False: padding), or None for all.
-        scale: multiplies the scores (1/sqrt(dim) for BERT).
+        keep: (batch, lk) bool, True for keys the queries may see (False: padding), or None for all.
+        scale: multiplies the scores (1/sqrt(dim) for BERT; 1 for queries already scaled).
+        window: None: every kept key; w: query i sees kept key j only when |i - j| <= w (Longformer's band).
+        global_k, global_v: (batch, heads, n_global, dim) keys every query also sees (Longformer's global
+            tokens' keys), or None.
+        global_keep: (batch, n_global) bool, False for unused global slots, or None for all.
     Returns:
-        (batch, lq, heads, dim), contiguous, in q's dtype; a query whose keys are all masked gets zeros.
+        (batch, lq, heads, dim), contiguous, in q's dtype. A dense query with no key to see gets zeros; a band
+        query whose keys are all masked gets an arbitrary finite row (Longformer overwrites such rows).
     """
-    from longformer_core.model.attention import (
-        _worker_pool,
-    )  # the Longformer kernel's single-threaded workers
-
     lib = library()
     batch, heads, lq, dim = q.shape
-    lk = k.shape[2]
+    lk, n_global = k.shape[2], 0 if global_k is None else global_k.shape[2]
     out = torch.empty(batch, lq, heads, dim, dtype=q.dtype)
-    keep_bytes = None if keep is None else keep.to(torch.uint8).contiguous()
+    masks = [None if m is None else m.to(torch.uint8).contiguous() for m in (keep, global_keep)]
+    globals_ = (global_k, global_v) if n_global else (k, v)  # unused when n_global is 0
     strides = []
-    for t in (q, k, v):
+    for t in (q, k, v, *globals_):
         strides += [t.stride(0), t.stride(1), t.stride(2)]
     strides += [out.stride(0), out.stride(2), out.stride(1)]
-    stride_array = (ctypes.c_int64 * 12)(*strides)
-    scratch_floats = lib.ld_scratch_floats(lk, dim)
+    scratch_floats = lib.ld_scratch_floats(lk, n_global, dim)
+    pointer = ctypes.c_void_p
     args = (
-        ctypes.c_void_p(q.data_ptr()),
-        ctypes.c_void_p(k.data_ptr()),
-        ctypes.c_void_p(v.data_ptr()),
-        ctypes.c_void_p(out.data_ptr()),
+        *(pointer(t.data_ptr()) for t in (q, k, v, *globals_, out)),
         ctypes.c_int(q.dtype == torch.bfloat16),
-        ctypes.c_int(heads),
-        ctypes.c_int(lq),
-        ctypes.c_int(lk),
-        ctypes.c_int(dim),
-        stride_array,
-        ctypes.c_void_p(None if keep_bytes is None else keep_bytes.data_ptr()),
+        *(ctypes.c_int(x) for x in (heads, lq, lk, n_global, dim)),
+        (ctypes.c_int64 * 18)(*strides),
+        *(pointer(None if m is None else m.data_ptr()) for m in masks),
+        ctypes.c_int(-1 if window is None else window),
         ctypes.c_float(scale),
     )
 
     def run(span: tuple[int, int]) -> None:
         scratch = torch.empty(scratch_floats, dtype=torch.float32)
-        code = lib.ld_attention(*args, span[0], span[1], ctypes.c_void_p(scratch.data_ptr()))
-        if code != 0:
+        if lib.ld_attention(*args, span[0], span[1], pointer(scratch.data_ptr())) != 0:
             raise ValueError(f"the CPU attention kernel refused head width {dim}")
 
     tasks = batch * heads
-    spans = [(t, min(t + _TASKS_PER_CALL, tasks)) for t in range(0, tasks, _TASKS_PER_CALL)]
-    pool = _worker_pool() if len(spans) > 1 else None
+    pool = worker_pool() if tasks > 1 else None
+    per_call = max(1, tasks // (4 * torch.get_num_threads()))  # a few calls per worker: they even out
+    spans = [(t, min(t + per_call, tasks)) for t in range(0, tasks, per_call)]
     if pool is None:
         for span in spans:
             run(span)
