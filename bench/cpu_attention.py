@@ -62,10 +62,12 @@ def attention_op() -> dict[str, dict[str, float]]:
     out = {}
     for dtype in (torch.bfloat16, torch.float32):
         x = torch.randn(batch, n, 3, heads, dim).to(dtype)
-        q, k, v = (x[:, :, i].transpose(1, 2) for i in range(3))
+        qkv = tuple(x[:, :, i].transpose(1, 2) for i in range(3))
         out[str(dtype).removeprefix("torch.")] = _median_pair(
-            lambda: cpu_attention.attention(q, k, v, keep, dim**-0.5),
-            lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None, :]),
+            lambda qkv=qkv: cpu_attention.attention(*qkv, keep, dim**-0.5),
+            lambda qkv=qkv: torch.nn.functional.scaled_dot_product_attention(
+                *qkv, attn_mask=keep[:, None, None, :]
+            ),
         )
     return out
 
@@ -108,7 +110,9 @@ def encoders() -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args()
     if cpu_attention.library() is None:

@@ -111,11 +111,38 @@ def latency(reports: list[SessionReport], which: str) -> dict:
 BIG_LATER_P95_S = 2.0  # issue 27: while a book is read, the other sessions' later questions stay under this
 
 
-def big_document_summary(args: argparse.Namespace, reports: list[SessionReport]) -> dict:
+def slowest_later_questions(reports: list[SessionReport], started: float, count: int = 5) -> list[dict]:
+    """The other sessions' slowest later questions, each with what every session was doing meanwhile.
+
+    Times are seconds since the soak started; `meanwhile` lists the requests that overlapped the question
+    (session, label, start, seconds), the book's upload and question (session 0) among them.
+    """
+    requests = [(r.session, *event) for r in reports for event in r.timeline]
+    later = [q for q in requests if q[0] != 0 and q[3].startswith("later question")]
+    out = []
+    for session, start, seconds, label in sorted(later, key=lambda q: -q[2])[:count]:
+        meanwhile = [
+            f"session {s}: {lab[:40]} at {t - started:.0f} s for {d:.1f} s"
+            for s, t, d, lab in requests
+            if (s, t) != (session, start) and t < start + seconds and t + d > start
+        ]
+        out.append(
+            {
+                "session": session,
+                "at_s": round(start - started, 1),
+                "seconds": round(seconds, 2),
+                "meanwhile": meanwhile,
+            }
+        )
+    return out
+
+
+def big_document_summary(args: argparse.Namespace, reports: list[SessionReport], started: float) -> dict:
     """With --big: session 0's upload and question about the book, and the other sessions' later questions."""
     book, others = reports[0], reports[1:]
     later = latency(others, "later_latency_s")
     return {
+        "slowest_later_questions": slowest_later_questions(reports, started),
         "pdf": str(args.big),
         "upload_s": book.upload_latency_s[0] if book.upload_latency_s else None,
         "question_s": book.first_latency_s[0] if book.first_latency_s else None,
@@ -161,7 +188,7 @@ def summarize(
         "first_question_s": latency(reports, "first_latency_s"),
         "later_question_s": latency(reports, "later_latency_s"),
         "upload_s": latency(reports, "upload_latency_s"),
-        "big_document": big_document_summary(args, reports) if args.big is not None else None,
+        "big_document": big_document_summary(args, reports, rss["started"]) if args.big is not None else None,
         "peak_rss_mb": {
             "server": round(watch.peak_server / MB),
             "pdf_workers": round(watch.peak_workers / MB),

@@ -51,6 +51,9 @@ class SessionReport:
     stale_highlights: list[str] = field(default_factory=list)  # text of this session's earlier document
     worker_killed: bool = False
     upload_after_kill_ok: bool | None = None
+    timeline: list[tuple[float, float, str]] = field(
+        default_factory=list
+    )  # (started, seconds, label) of requests
 
 
 class RequestCutShort(Exception):
@@ -137,6 +140,7 @@ class Session:
                 await page.wait_for_function(_NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
         finally:
             self.current = None
+            self.report.timeline.append((started, time.monotonic() - started, label))
         seconds = time.monotonic() - started
         await asyncio.sleep(self.args.think * self.rng.uniform(0.5, 1.5))  # reading what came back
         return seconds
@@ -311,7 +315,7 @@ class Session:
         latencies = self.report.first_latency_s if first else self.report.later_latency_s
         self.report.requests += 1
         self.report.questions += 1
-        label = f"question {question!r}"
+        label = f"{'first' if first else 'later'} question {question!r}"
         # The Ask page numbers each answered question: done when this one's number (or an error) is shown.
         answered = page.get_by_text(f"Question {self.answered + 1} of this session", exact=False)
         done = answered.or_(page.get_by_test_id("stAlertContentError")).first
