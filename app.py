@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from longformer_core.reading.priority import foreground
 from ui.explain import cached_samples
 
 PAGES = [
@@ -20,4 +21,7 @@ PAGES = [
 ]
 
 cached_samples()  # the bundled samples are read once per server process, so a demo never waits for them
-st.navigation(PAGES).run()
+# Someone waits for every page run: background readings (a book takes minutes) pause at their next layer until
+# the page is drawn. A page that waits for a reading itself stops counting while it waits (priority.py).
+with foreground():
+    st.navigation(PAGES).run()

@@ -153,3 +153,12 @@ def test_turned_off_by_the_setting(monkeypatch):
     monkeypatch.setenv("LONGDOC_CPU_KERNEL", "0")
     assert cpu_attention.library() is None
     assert not cpu_attention.enable(_bert("bert"))
+
+
+def test_a_mask_other_than_padding_goes_to_pytorch():
+    """A (batch, 1, lq, lk) mask (a pattern, not padding) is not the kernel's: PyTorch's SDPA gets it as it is."""
+    q, k, v = _qkv(2, 12, 12, 2, 32, torch.float32)
+    causal = torch.ones(12, 12, dtype=torch.bool).tril()[None, None].expand(2, 1, 12, 12)
+    out, _ = cpu_attention._forward(torch.nn.Module().eval(), q, k, v, causal, scaling=0.2)
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=causal, scale=0.2)
+    torch.testing.assert_close(out, expected.transpose(1, 2))

@@ -181,16 +181,19 @@ def _forward(module, query, key, value, attention_mask, dropout=0.0, scaling=Non
     """transformers' attention-function signature; PyTorch's SDPA wherever the kernel does not apply.
 
     `attention_mask` is the (batch, keys) padding mask that transformers gives flash-style implementations
-    (registered below), or None when nothing is padded.
+    (registered below), or None when nothing is padded; any other mask goes to SDPA as it is.
     """
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    plain = not kwargs.get("output_attentions") and kwargs.get("position_bias") is None
+    padding_only = attention_mask is None or attention_mask.dim() == 2
+    plain = padding_only and not kwargs.get("output_attentions") and kwargs.get("position_bias") is None
     if plain and (dropout == 0.0 or not module.training) and supports(query, key, value):
         keep = None if attention_mask is None else attention_mask.bool()
         return attention(query, key, value, keep, scale), None
-    mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]
+    mask = attention_mask
+    if attention_mask is not None and attention_mask.dim() == 2:
+        mask = attention_mask.bool()[:, None, None, :]
     return sdpa_attention_forward(module, query, key, value, mask, dropout=dropout, scaling=scale, **kwargs)
 
 
