@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import platform
 
 import pytest
 import torch
@@ -162,3 +163,19 @@ def test_a_mask_other_than_padding_goes_to_pytorch():
     out, _ = cpu_attention._forward(torch.nn.Module().eval(), q, k, v, causal, scaling=0.2)
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=causal, scale=0.2)
     torch.testing.assert_close(out, expected.transpose(1, 2))
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="builds for an x86-64 level")
+def test_a_build_without_avx512_is_correct_but_not_used(tmp_path, monkeypatch):
+    """Built for AVX2 the kernel still computes the same, but says it is not fast here (the loader skips it)."""
+    lib = cpu_attention.load(cpu_attention.build(tmp_path, march="x86-64-v3"))
+    assert lib.ld_fast_here() == 0
+    monkeypatch.setitem(cpu_attention._state, "lib", lib)
+    q, k, v = _qkv(2, 40, 40, 2, 32, torch.float32, seed=3)
+    keep = torch.ones(2, 40, dtype=torch.bool)
+    keep[1, 30:] = False
+    out = cpu_attention.attention(q, k, v, keep, 1.0, window=8)
+    expected = _band_reference(q, k, v, 8, keep, q[:, :, :0], v[:, :, :0], torch.ones(2, 0, dtype=torch.bool))
+    seen = expected.isfinite().all(-1)  # rows 38-39 of example 1 have no key to see: any row will do there
+    assert seen.sum() == 2 * 40 * 2 - 2 * 2
+    torch.testing.assert_close(out.double()[seen], expected[seen], atol=2e-6, rtol=1e-5)

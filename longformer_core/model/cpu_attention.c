@@ -6,8 +6,8 @@
    not masked), then 16 query rows at a time get their scores in 16 x 16 register tiles, an exact softmax in
    fp32 (the whole row of scores stays in L1: no online rescaling), and the 16 x head_dim output.
 
-   Written with GCC vector extensions, not intrinsics, so one source builds for whatever the machine has
-   (AVX-512, AVX2, SSE, NEON): the loader compiles it with -march=native. Inputs and outputs are fp32 or bf16
+   Written with GCC vector extensions (and two AVX-512 intrinsics behind #ifdef): the loader compiles it with
+   -march=native and uses it where that means AVX-512 (see ld_fast_here). Inputs and outputs are fp32 or bf16
    (rounded to nearest even); arithmetic is fp32. No threads here: the caller shares tasks out. */
 
 #include <stdint.h>
@@ -366,6 +366,17 @@ static void one_task(const Call *c, int b, int h, float *scratch) {
                 }
             }
     }
+}
+
+/* 1 when built with AVX-512: the 16 x 16 tiles assume 32 vector registers of 16 floats. Built without it (AVX2,
+   NEON) the code is still correct, but its tiles spill and it runs ~10x slower than with it: the loader then
+   uses PyTorch's attention instead. */
+int ld_fast_here(void) {
+#ifdef __AVX512F__
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 /* Scratch floats one task needs (the caller allocates one buffer per thread). */

@@ -6,9 +6,8 @@ reach ~740, so attention took 47 % of a chunk batch for 18 % of its FLOPs (docs/
 kernel gathers one (batch, head)'s kept keys once, skips padding instead of masking it, and keeps each row of
 scores in L1 for an exact fp32 softmax.
 
-Nothing depends on it: without a C compiler, on another OS, with gradients, dropout, attention weights asked
-for, a GPU, or a head width it does not handle, the encoders use PyTorch's `scaled_dot_product_attention` as
-before. `LONGDOC_CPU_KERNEL=0` turns it off (to compare, or to rule it out).
+Nothing depends on it: without a C compiler or AVX-512, on another OS, with gradients, dropout, attention
+weights asked for, a GPU, or a head width it does not handle, the encoders use PyTorch's attention as before. `LONGDOC_CPU_KERNEL=0` turns it off (to compare, or to rule it out).
 
     enable(model)                  # after loading a BERT/RoBERTa-family encoder; False where it stays on SDPA
     attention(q, k, v, keep, s)    # (batch, heads, seq, dim) q/k/v -> (batch, seq, heads, dim)
@@ -58,17 +57,17 @@ def _build_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def _build() -> Path:
-    """Compile the kernel into LONGDOC_CACHE/kernels (once per source, compiler and CPU), return the library."""
+def build(target_dir: Path, march: str = "native") -> Path:
+    """Compile the kernel for `-march=march` into target_dir (once per source, compiler and CPU); the library."""
     if shutil.which("cc") is None:
         raise OSError("no C compiler (cc) on this machine")
-    target = settings.cache_dir() / "kernels" / f"cpu_attention-{_build_key()}.so"
+    target = target_dir / f"cpu_attention-{march}-{_build_key()}.so"
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+    target_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target_dir) as tmp:
         built = Path(tmp) / target.name
-        command = ["cc", "-O3", "-march=native", "-shared", "-fPIC", "-o", str(built), str(SOURCE)]
+        command = ["cc", "-O3", f"-march={march}", "-shared", "-fPIC", "-o", str(built), str(SOURCE)]
         done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise OSError(f"cc failed: {done.stderr.strip()[:500]}")
@@ -76,23 +75,35 @@ def _build() -> Path:
     return target
 
 
+def load(path: Path) -> ctypes.CDLL:
+    """The library at `path`, its functions typed."""
+    lib = ctypes.CDLL(str(path))
+    lib.ld_attention.restype = ctypes.c_int
+    lib.ld_fast_here.restype = ctypes.c_int
+    lib.ld_scratch_floats.restype = ctypes.c_int64
+    lib.ld_scratch_floats.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int)
+    return lib
+
+
 def library() -> ctypes.CDLL | None:
-    """The compiled kernel, built on first call; None where it cannot be (logged once) or is turned off."""
+    """The compiled kernel, built on first call; None where it cannot be built, where it would be slower than
+    PyTorch's (no AVX-512: its 16-float tiles spill out of 16 AVX2 registers, ~10x slower), or where it is
+    turned off. Logged once."""
     if settings.value("LONGDOC_CPU_KERNEL").strip() in {"0", "false", "no", "off"}:
         return None
     with _lock:
         if "lib" not in _state:
+            _state["lib"] = None
             try:
-                lib = ctypes.CDLL(str(_build()))
-                lib.ld_attention.restype = ctypes.c_int
-                lib.ld_scratch_floats.restype = ctypes.c_int64
-                lib.ld_scratch_floats.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int)
-                _state["lib"] = lib
+                lib = load(build(settings.cache_dir() / "kernels"))
+                if lib.ld_fast_here():
+                    _state["lib"] = lib
+                else:
+                    _log.info("the CPU attention kernel needs AVX-512; using PyTorch's attention")
             except (OSError, subprocess.SubprocessError) as error:
                 _log.warning(
                     "the CPU attention kernel is not available (%s); using PyTorch's attention", error
                 )
-                _state["lib"] = None
         return _state["lib"]  # type: ignore[return-value]
 
 
