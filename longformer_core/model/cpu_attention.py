@@ -154,6 +154,7 @@ def attention(
     out = torch.empty(batch, lq, heads, dim, dtype=q.dtype)
     masks = [None if m is None else m.to(torch.uint8).contiguous() for m in (keep, global_keep)]
     globals_ = (global_k, global_v) if n_global else (k, v)  # unused when n_global is 0
+    globals_ = tuple(t if t.stride(-1) == 1 else t.contiguous() for t in globals_)
     strides = []
     for t in (q, k, v, *globals_):
         strides += [t.stride(0), t.stride(1), t.stride(2)]
