@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import platform
 import sys
+from pathlib import Path
+
+import pytest
 
 from longformer_core import machine
 
@@ -18,3 +22,34 @@ def test_training_keeps_freed_memory_where_malloc_is_glibc() -> None:
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert machine.keep_freed_memory() is glibc
     assert machine.keep_freed_memory() is glibc and machine.keeps_freed_memory() is glibc  # once is enough
+
+
+def _rss_mb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"), reason="glibc's malloc_trim"
+)
+def test_a_reading_hands_freed_memory_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory freed in holes of malloc's heap stays resident until a trim gives it back (what a reading leaves)."""
+    monkeypatch.setattr(machine, "_kept", False)  # another test may have asked this process to keep it
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
+    libc.free.argtypes = (ctypes.c_void_p,)
+    blocks = [libc.malloc(16384) for _ in range(12000)]  # ~190 MB in blocks malloc keeps in its heap
+    for block in blocks:
+        ctypes.memset(block, 1, 16384)
+    for block in blocks[::2]:  # half of it freed, in holes between blocks still in use
+        libc.free(block)
+    before = _rss_mb()
+    assert machine.return_freed_memory()
+    after = _rss_mb()
+    for block in blocks[1::2]:
+        libc.free(block)
+    assert before - after >= 40, (before, after)
+    monkeypatch.setattr(machine, "_kept", True)
+    assert not machine.return_freed_memory()  # a training process keeps what it frees

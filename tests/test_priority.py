@@ -311,3 +311,16 @@ def test_the_ask_page_answers_inside_foreground_sections(make_pdf, monkeypatch):
     assert [name for name, _ in seen].count("ask") == 3  # one per view
     assert all(inside for _, inside in seen), seen
     assert "red and white" in at.session_state["ask_history"][-1].answers["longformer"].result.best.text
+
+
+def test_a_reading_hands_freed_memory_back_after_each_step_and_as_it_goes(
+    tiny_pair, one_window_per_batch, monkeypatch
+):
+    from longformer_core.reading import background
+
+    trims: list[float] = []
+    monkeypatch.setattr(background, "return_freed_memory", lambda: trims.append(time.monotonic()) or True)
+    monkeypatch.setattr(background, "TRIM_EVERY_S", 0.0)  # at every batch too
+    reading = BackgroundReading(_reader(tiny_pair))
+    assert reading.join(120) and reading.error is None
+    assert len(trims) > len(reading.steps)  # once per step, and between batches
