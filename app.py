@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from longformer_core.machine import share_the_interpreter_finely
 from longformer_core.reading.priority import foreground
 from ui.explain import cached_samples
 
@@ -20,6 +21,7 @@ PAGES = [
     st.Page("pages/attention.py", title="Attention", icon=":material/visibility:"),
 ]
 
+share_the_interpreter_finely()  # sessions' threads take turns on the GIL every 0.25 ms, not 5 ms
 cached_samples()  # the bundled samples are read once per server process, so a demo never waits for them
 # Someone waits for every page run: background readings (a book takes minutes) pause at their next layer until
 # the page is drawn. A page that waits for a reading itself stops counting while it waits (priority.py).

@@ -143,6 +143,12 @@ def big_document_summary(args: argparse.Namespace, reports: list[SessionReport],
     later = latency(others, "later_latency_s")
     return {
         "slowest_later_questions": slowest_later_questions(reports, started),
+        # Every request of every session (session, start s, seconds, what), to look at the tail over time.
+        "requests": sorted(
+            (r.session, round(t - started, 1), round(d, 2), label[:40])
+            for r in reports
+            for t, d, label in r.timeline
+        ),
         "pdf": str(args.big),
         "upload_s": book.upload_latency_s[0] if book.upload_latency_s else None,
         "question_s": book.first_latency_s[0] if book.first_latency_s else None,

@@ -114,3 +114,19 @@ def return_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     return True
+
+
+SERVER_SWITCH_INTERVAL_S = 0.00025  # Python's default is 0.005 (docs/results.md, "Books": the soak's tail)
+
+
+def share_the_interpreter_finely() -> None:
+    """Let a thread that wants Python's GIL take it after 0.25 ms instead of 5 ms (`sys.setswitchinterval`).
+
+    For the app's server, where every session's questions share one interpreter. A question runs hundreds of
+    torch ops and takes the GIL back after each; beside a thread that runs plain Python (another session
+    tokenizing or indexing a book it just uploaded), each of those takes waited up to the whole interval. Three
+    later questions asked while a book was prepared: the slowest 3.0 s with 5 ms, 1.9-2.1 s with 1 ms, 1.6-1.8 s
+    with 0.25 ms (`bench/switch_interval.py`; docs/results.md, "Books"). Threads that do not compete never
+    switch, so a lone question is not slower.
+    """
+    sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)

@@ -53,3 +53,13 @@ def test_a_reading_hands_freed_memory_back(monkeypatch: pytest.MonkeyPatch) -> N
     assert before - after >= 40, (before, after)
     monkeypatch.setattr(machine, "_kept", True)
     assert not machine.return_freed_memory()  # a training process keeps what it frees
+
+
+def test_the_server_lets_threads_take_the_interpreter_every_quarter_millisecond():
+    default = sys.getswitchinterval()
+    try:
+        machine.share_the_interpreter_finely()
+        assert sys.getswitchinterval() == pytest.approx(0.00025)
+        assert sys.getswitchinterval() < default
+    finally:
+        sys.setswitchinterval(default)
