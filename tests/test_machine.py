@@ -56,10 +56,10 @@ def test_a_reading_hands_freed_memory_back(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_the_server_lets_threads_take_the_interpreter_every_quarter_millisecond():
-    default = sys.getswitchinterval()
+    before = sys.getswitchinterval()  # tests that ran the app set it already
     try:
+        sys.setswitchinterval(0.005)  # Python's default
         machine.share_the_interpreter_finely()
         assert sys.getswitchinterval() == pytest.approx(0.00025)
-        assert sys.getswitchinterval() < default
     finally:
-        sys.setswitchinterval(default)
+        sys.setswitchinterval(before)

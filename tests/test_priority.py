@@ -324,3 +324,18 @@ def test_a_reading_hands_freed_memory_back_after_each_step_and_as_it_goes(
     reading = BackgroundReading(_reader(tiny_pair))
     assert reading.join(120) and reading.error is None
     assert len(trims) > len(reading.steps)  # once per step, and between batches
+
+
+def test_a_question_waiting_for_the_passages_gets_them_while_the_reading_pauses_for_nobody_else(
+    tiny_pair, monkeypatch
+):
+    monkeypatch.setattr(priority, "MAX_PAUSE_S", 120.0)  # a deadlock would show as a timeout, not as the cap
+    forwards = _count_forwards(tiny_pair)
+    reader = _reader(tiny_pair)
+    with foreground():  # the question's page run
+        reading = BackgroundReading(reader)
+        assert reading.wait_prepared(timeout=60)  # built while this section waits, not after the cap
+        assert {"passages", "lexical_index", "paragraph_starts"} <= set(vars(reader))
+        _wait_until(lambda: priority.paused_threads() == 1)  # then the reading pauses for the question
+        assert forwards[0] == 0 and not reading.done
+    assert reading.join(120) and reading.error is None

@@ -210,3 +210,17 @@ def test_preliminary_answer_needs_no_reading(embedded_pair, handbook):
     assert result.best.text == "VTS Vessel Traffic Service" and result.best.page == 5
     assert not reader.has_pass("longformer")  # the view did not read the document for it
     assert "first answer" in result.notes[0]
+
+
+def test_a_background_reading_can_pause_between_pages_and_chunks_of_passages(handbook, monkeypatch):
+    from longformer_core.reading import retrieval
+
+    pages: list[int] = []
+    found = passages(handbook, pause=lambda: pages.append(1))
+    assert len(pages) == handbook.n_pages and found.spans == passages(handbook).spans  # same passages
+    monkeypatch.setattr(retrieval, "WORDS_AT_ONCE", 2)
+    chunks: list[int] = []
+    paused = LexicalIndex(found.texts, pause=lambda: chunks.append(1))
+    assert len(chunks) == -(-len(found.texts) // 2)
+    question = "What does VTS stand for?"
+    assert np.array_equal(paused.scores(question), LexicalIndex(found.texts).scores(question))

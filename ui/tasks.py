@@ -166,6 +166,11 @@ def answer_question(
     reading = start_reading(reader)  # already going since the page opened, usually (shared by sessions)
     with working("Answering...") as progress:
         pending: list[View] = list(VIEWS)
+        if not all(reading.is_ready(v) for v in pending):
+            # A preliminary answer needs the passages and their index, which the reading builds first (seconds
+            # for a book, pausing while others' questions run); waiting for them does not pause it.
+            progress(0.0, "Finding the document's passages...")
+            reading.wait_prepared()
         # Someone is waiting: background readings (every session's) pause while this section is open.
         # One section for all the views, so no reading slips a batch in between two of them.
         with foreground():

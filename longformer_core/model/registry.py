@@ -16,6 +16,7 @@ Longformer limited to 512 tokens.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -145,8 +146,8 @@ class ModelPair:
     baseline: LoadedModel
     name: str  # what the UI shows
 
-    @property
-    def same_tokenizer(self) -> bool:
+    @functools.cached_property
+    def same_tokenizer(self) -> bool:  # compared once: two 30k-word vocabularies take ~50 ms of Python
         return self.longformer.tokenizer.get_vocab() == self.baseline.tokenizer.get_vocab()
 
 

@@ -4,7 +4,9 @@ A `BackgroundReading` runs, on one daemon thread, everything a question needs th
 question (what `qa.prepare` does on first use): the passages, their lexical index and embeddings
 (`DocumentReader.embed_passages`), then each view's pass over the document and its passage states
 (`DocumentReader.encoded`, `DocumentReader.passage_states`). Callers never wait for the whole reading: `wait(view, timeout)`
-returns as soon as that one view is ready, and `ready_views()` / `fractions()` say where it stands.
+returns as soon as that one view is ready, `wait_prepared()` as soon as the passages and their lexical index are
+built (before anything else: all a preliminary answer needs), and `ready_views()` / `fractions()` say where it
+stands.
 
 Readings are shared across sessions: `start_reading(reader)` returns the running (or finished) reading
 of the same document hash, model pair and strategy instead of starting a second one. Nothing here
@@ -82,6 +84,9 @@ class BackgroundReading:
         self.steps: list[str] = [s for s in ordered[:1] + [PASSAGES] + ordered[1:] if s in wanted]
         self._fraction = {step: 0.0 for step in self.steps}
         self._done = {step: threading.Event() for step in self.steps}
+        self._prepared = (
+            threading.Event()
+        )  # the passages, paragraphs and lexical index are built (or it ended)
         self._finished = threading.Event()
         self._lock = threading.Lock()  # guards _fraction and error; never held while a model runs
         self.error: BaseException | None = None
@@ -131,6 +136,13 @@ class BackgroundReading:
                     self._done[step].wait(0.05 if left is None else min(0.05, left))
         return True
 
+    def wait_prepared(self, timeout: float | None = None) -> bool:
+        """Block until the document's passages, paragraphs and lexical index are built (what a preliminary answer
+        needs), at most `timeout` seconds; True when they are, or when the reading ended (its error, if any,
+        comes from `wait`). The caller stops counting as foreground while it waits, so the reading goes on."""
+        with priority.waiting_for_background():
+            return self._prepared.wait(timeout)
+
     def fractions(self) -> dict[str, float]:
         """Fraction done of each step (each view, and "passages"), in reading order."""
         with self._lock:
@@ -175,15 +187,13 @@ class BackgroundReading:
                 yield_between_layers(model.encoder)
             with torch.inference_mode(), priority.background_work() as pauses:
                 self._pauses = pauses
+                self._prepare()
                 for step in self.steps:
                     priority.yield_in_background()  # a question asked meanwhile goes first
                     with self._lock:
                         self._step_started[step] = time.monotonic()
                     progress = self._progress_of(step)
                     if step == PASSAGES:
-                        # The passages, their lexical index and the paragraphs first: a preliminary answer needs
-                        # them and nothing else (seconds for a book, so before the minutes of embedding).
-                        _ = self.reader.lexical_index, self.reader.paragraph_starts
                         self.reader.embed_passages(progress)
                     else:
                         self.reader.encoded(step, progress)
@@ -197,7 +207,19 @@ class BackgroundReading:
             with self._lock:
                 self.error = exc
         finally:
+            self._prepared.set()
             self._finished.set()
+
+    def _prepare(self) -> None:
+        """The document's passages and paragraphs (and their lexical index, when a step ranks passages) first: a
+        preliminary answer needs them and nothing else. For a book that is seconds of plain Python, which would
+        hold Python's lock against every session's questions: it pauses between pages and chunks of passages
+        while any question runs, as the passes do between layers."""
+        priority.yield_in_background()  # a question asked meanwhile goes first
+        _ = self.reader.passages, self.reader.paragraph_starts
+        if PASSAGES in self.steps:
+            _ = self.reader.lexical_index
+        self._prepared.set()
 
     def _progress_of(self, step: str) -> priority.Progress:
         """The step's progress callback: it records the fraction, after yielding to foreground work, and hands

@@ -31,6 +31,7 @@ from longformer_core.reading.encoding import (
     encode_document,
     tokenize,
 )
+from longformer_core.reading.priority import yield_in_background
 from longformer_core.reading.retrieval import LexicalIndex
 from longformer_core.reading.states import STATE_DTYPE, StateStore, is_mapped
 from longformer_core.reading.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
@@ -260,13 +261,16 @@ class DocumentReader:
 
     @cached_property
     def passages(self) -> Passages:
-        """The units retrieval ranks and answers come from (layout-aware for PDFs; see passages.py)."""
-        return passages(self.document)
+        """The units retrieval ranks and answers come from (layout-aware for PDFs; see passages.py). Built by a
+        background reading first thing, pausing between pages while a question runs (`priority`)."""
+        return passages(self.document, pause=yield_in_background)
 
     @cached_property
     def lexical_index(self) -> LexicalIndex:
-        """BM25 over the passages, built once per reading."""
-        return LexicalIndex(self.passages.texts)  # a table cell's text carries its caption and headers
+        """BM25 over the passages, built once per reading (pausing as `passages` does)."""
+        return LexicalIndex(
+            self.passages.texts, pause=yield_in_background
+        )  # a table cell's text carries its caption and headers
 
     def passage_vectors_ready(self) -> bool:
         # No lock to read: a background reading may hold it while it embeds (issue 16).

@@ -38,6 +38,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from longformer_core.model.registry import LoadedModel
+from longformer_core.reading.priority import yield_in_background
 from longformer_core.reading.states import DocumentPass, window_owners  # re-exported, as above
 from longformer_core.reading.tokenization import (  # re-exported: callers import the whole encoding API from here
     DocumentTokens,
@@ -406,6 +407,7 @@ def _token_ids(model: LoadedModel, texts: Sequence[str], limit: int) -> tuple[np
     pieces: list[np.ndarray] = []
     lengths: list[int] = []
     for i in range(0, len(texts), _TOKENIZE_TEXTS):
+        yield_in_background()  # a background reading pauses here too while a question runs (~0.1 s a chunk)
         chunk = list(texts[i : i + _TOKENIZE_TEXTS])
         encoded = tokenizer_call(
             model.tokenizer,
