@@ -16,9 +16,6 @@ later-question answer latency (p50/p95), peak RSS of the server and of its PDF w
 0.5 s from /proc) against the cache budget plus the loaded models, and whether every session saw only its
 own documents (no other session's file name on its pages, every highlighted answer inside its own text).
 
-The browsers (and this driver) stand in for the users' own machines, so they run at niceness 10
-(--client-nice): they draw every page and answer, after the server's work rather than beside it.
-
 Bounded: no new action starts after --minutes; every request ends by --minutes + --grace; at most
 --max-requests actions per session. Linux only (/proc), like the server it measures.
 
@@ -55,9 +52,6 @@ from bench.soak_session import Session, SessionReport
 from longformer_core.machine import machine_info
 
 MB = 2**20
-# The browsers stand in for users' own machines: on one machine with the server they took ~0.6 of its 2 cores
-# (`ps` over a book soak, session 13). At niceness 10 they still draw every answer, after the server's work.
-CLIENT_NICENESS = 10
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -186,7 +180,6 @@ def summarize(
         "sessions": args.sessions,
         "minutes": args.minutes,
         "think_s": args.think,
-        "client_nice": args.client_nice,
         "wall_s": round(time.monotonic() - rss["started"], 1),
         "requests": sum(r.requests for r in reports),
         "uploads": sum(r.uploads for r in reports),
@@ -244,13 +237,6 @@ def parse_args() -> argparse.Namespace:
         help="seconds a person takes between two actions (reading the page, typing), drawn at random from "
         "half to one and a half times this; 0: every session clicks again the moment a request ends",
     )
-    parser.add_argument(
-        "--client-nice",
-        type=int,
-        default=CLIENT_NICENESS,
-        help="niceness of the browsers and this driver, which stand in for the users' own machines (0: they "
-        "share the server's cores equally, as before session 13)",
-    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-kill", action="store_true", help="do not kill a PDF worker")
     parser.add_argument(
@@ -287,8 +273,6 @@ def main() -> int:
     with running_app(log_path, env) as server:
         watch = MemoryWatch(server.process.pid)
         watch.start()
-        # From here on the browsers this process starts inherit the niceness; the server keeps its own.
-        os.nice(args.client_nice)
         try:
             reports, rss["model_loaded"] = asyncio.run(drive(args, server.url, server.process.pid))
             rss["at_end"] = rss_bytes(server.process.pid)
