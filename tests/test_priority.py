@@ -339,3 +339,37 @@ def test_a_question_waiting_for_the_passages_gets_them_while_the_reading_pauses_
         _wait_until(lambda: priority.paused_threads() == 1)  # then the reading pauses for the question
         assert forwards[0] == 0 and not reading.done
     assert reading.join(120) and reading.error is None
+
+
+def test_a_question_needing_what_a_paused_reading_is_building_waits_without_pausing_it(
+    tiny_pair, monkeypatch
+):
+    from longformer_core.reading import document_reading, retrieval
+
+    monkeypatch.setattr(priority, "MAX_PAUSE_S", 120.0)  # a deadlock would show as a timeout, not as the cap
+    monkeypatch.setattr(retrieval, "WORDS_AT_ONCE", 1)  # a pause between any two passages of the index
+    inside, go = threading.Event(), threading.Event()
+
+    def pause_inside_the_index() -> float:
+        if not inside.is_set():  # the first pause: the reading holds the lexical index's lock
+            inside.set()
+            go.wait(60)
+        return priority.yield_in_background()  # pauses: a question is running
+
+    monkeypatch.setattr(document_reading, "yield_in_background", pause_inside_the_index)
+    reader = _reader(tiny_pair)
+    reading = BackgroundReading(reader)
+    assert inside.wait(60)
+    got = []
+
+    def question() -> None:
+        with foreground():  # a question that needs the index (a preliminary answer, say)
+            go.set()
+            _wait_until(lambda: priority.paused_threads() == 1)
+            got.append(reader.lexical_index)
+
+    asking = threading.Thread(target=question, daemon=True)
+    asking.start()
+    asking.join(60)
+    assert got and got[0] is reader.lexical_index
+    assert reading.join(120) and reading.error is None

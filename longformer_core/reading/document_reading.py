@@ -31,7 +31,7 @@ from longformer_core.reading.encoding import (
     encode_document,
     tokenize,
 )
-from longformer_core.reading.priority import yield_in_background
+from longformer_core.reading.priority import waiting_for_background, yield_in_background
 from longformer_core.reading.retrieval import LexicalIndex
 from longformer_core.reading.states import STATE_DTYPE, StateStore, is_mapped
 from longformer_core.reading.strategies import DEFAULT_EVERY_K, GlobalPlan, plan_global
@@ -102,6 +102,9 @@ class cached_property(functools.cached_property):
 
     Until Python 3.12 the standard one holds a single lock per attribute for all instances while it computes:
     tokenizing or splitting one long document (seconds under load) held up every other session's reader.
+    A thread that finds another computing the value waits as `priority.waiting_for_background` does: the other
+    may be a background reading that pauses (between pages of its passages) while foreground work runs, and the
+    waiting thread's own question must not be what it pauses for.
     """
 
     def __get__(self, instance: object, owner: type | None = None) -> object:
@@ -112,11 +115,16 @@ class cached_property(functools.cached_property):
         if value is _MISSING:
             # dict.setdefault is atomic: every thread gets the same lock
             lock = cache.setdefault("_property_locks", {}).setdefault(self.attrname, threading.Lock())
-            with lock:
+            if not lock.acquire(blocking=False):
+                with waiting_for_background():
+                    lock.acquire()
+            try:
                 value = cache.get(self.attrname, _MISSING)
                 if value is _MISSING:
                     value = self.func(instance)
                     cache[self.attrname] = value
+            finally:
+                lock.release()
         return value
 
 
