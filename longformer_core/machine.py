@@ -116,7 +116,7 @@ def return_freed_memory() -> bool:
     return True
 
 
-SERVER_SWITCH_INTERVAL_S = 0.00025  # Python's default is 0.005 (docs/results.md, "Books": the soak's tail)
+SERVER_SWITCH_INTERVAL_S = 0.00025  # Python's default is 0.005
 
 
 def share_the_interpreter_finely() -> None:
@@ -125,8 +125,7 @@ def share_the_interpreter_finely() -> None:
     For the app's server, where every session's questions share one interpreter. A question runs hundreds of
     torch ops and takes the GIL back after each; beside a thread that runs plain Python (another session
     tokenizing or indexing a book it just uploaded), each of those takes waited up to the whole interval. Three
-    later questions asked while a book was prepared: the slowest 3.0 s with 5 ms, 1.9-2.1 s with 1 ms, 1.6-1.8 s
-    with 0.25 ms (`bench/switch_interval.py`; docs/results.md, "Books"). Threads that do not compete never
-    switch, so a lone question is not slower.
+    sessions' later questions while a fourth prepared a book: the slowest 2.30 s with 5 ms, 1.78 s with 1 ms,
+    1.46 s with 0.25 ms, and none slower without the book (`bench/switch_interval.py`; docs/results.md, "Books").
     """
     sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)

@@ -84,9 +84,8 @@ class BackgroundReading:
         self.steps: list[str] = [s for s in ordered[:1] + [PASSAGES] + ordered[1:] if s in wanted]
         self._fraction = {step: 0.0 for step in self.steps}
         self._done = {step: threading.Event() for step in self.steps}
-        self._prepared = (
-            threading.Event()
-        )  # the passages, paragraphs and lexical index are built (or it ended)
+        # The passages, paragraphs and lexical index are built (or the reading ended).
+        self._prepared = threading.Event()
         self._finished = threading.Event()
         self._lock = threading.Lock()  # guards _fraction and error; never held while a model runs
         self.error: BaseException | None = None

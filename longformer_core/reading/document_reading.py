@@ -276,9 +276,8 @@ class DocumentReader:
     @cached_property
     def lexical_index(self) -> LexicalIndex:
         """BM25 over the passages, built once per reading (pausing as `passages` does)."""
-        return LexicalIndex(
-            self.passages.texts, pause=yield_in_background
-        )  # a table cell's text carries its caption and headers
+        # A table cell's text carries its caption and headers.
+        return LexicalIndex(self.passages.texts, pause=yield_in_background)
 
     def passage_vectors_ready(self) -> bool:
         # No lock to read: a background reading may hold it while it embeds (issue 16).
