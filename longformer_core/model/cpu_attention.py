@@ -7,7 +7,8 @@ kernel gathers one (batch, head)'s kept keys once, skips padding instead of mask
 scores in L1 for an exact fp32 softmax.
 
 Nothing depends on it: without a C compiler or AVX-512, on another OS, with gradients, dropout, attention
-weights asked for, a GPU, or a head width it does not handle, the encoders use PyTorch's attention as before. `LONGDOC_CPU_KERNEL=0` turns it off (to compare, or to rule it out).
+weights asked for, a GPU, or a head width it does not handle, the encoders use PyTorch's attention as before.
+`LONGDOC_CPU_KERNEL=0` turns it off (to compare, or to rule it out).
 
     enable(model)                  # after loading a BERT/RoBERTa-family encoder; False where it stays on SDPA
     attention(q, k, v, keep, s)    # (batch, heads, seq, dim) q/k/v -> (batch, seq, heads, dim)
