@@ -6,9 +6,13 @@ shared UI helpers are in the ui/ package and the models in longformer_core/.
 
 from __future__ import annotations
 
+from longformer_core.machine import let_idle_torch_threads_sleep, share_the_interpreter_finely
+
+# Before anything imports torch (the imports below do): its threads will sleep between ops, not spin.
+let_idle_torch_threads_sleep()
+
 import streamlit as st
 
-from longformer_core.machine import share_the_interpreter_finely
 from longformer_core.reading.priority import foreground
 from ui.explain import cached_samples
 

@@ -4,6 +4,11 @@ A request is done when the page shows its result and no script run is going: an 
 names the document (or a new message is shown), a question when its numbered answers are shown (or a message),
 a page switch when the page's heading is.
 
+A question's latency is taken on the page's own clock: from its click on Ask to the moment its numbered answers
+appeared in the page and no run was going (a script in every page, `PAGE_CLOCK`, notes both). Playwright's waits,
+which the bench also uses, look again after 0, 20, 50, 100, 100 and then every 500 ms, so the time at which the
+bench noticed an answer could be up to half a second late; that time is kept too (`*_polled_s`), to compare.
+
 Accounting, so that a slow machine is never reported as a broken app:
 - an **error** is something the app did wrong: an error message or a traceback where none was due, a
   hostile file without its message, a document not shown after its upload, another session's document;
@@ -44,6 +49,9 @@ class SessionReport:
     )  # upload to the document shown (or its message)
     first_latency_s: list[float] = field(default_factory=list)  # first question about a document (reads it)
     later_latency_s: list[float] = field(default_factory=list)  # later questions (the reading is cached)
+    # The same questions as Playwright noticed them (its waits look again every 500 ms at most).
+    first_polled_s: list[float] = field(default_factory=list)
+    later_polled_s: list[float] = field(default_factory=list)
     timed_out: list[str] = field(default_factory=list)  # ran past --action-timeout (not an app error)
     unfinished: list[str] = field(default_factory=list)  # still running at the hard stop (not an app error)
     censored_questions: int = 0  # questions in the latency lists at their time so far (a lower bound)
@@ -67,11 +75,45 @@ class RequestCutShort(Exception):
 _SCRIPT_STATE = (
     "() => document.querySelector('[data-testid=\"stApp\"]').getAttribute('data-test-script-state')"
 )
-_NOT_RUNNING = _SCRIPT_STATE + " !== 'running'"
+NOT_RUNNING = _SCRIPT_STATE + " !== 'running'"
 # Check the page every 50 ms, not on every animation frame (Playwright's default): four pages polled at
 # 60 Hz took the cores the server needs (Chromium 260 CPU s against the server's 122 s four and a half minutes
 # into one soak; 123 s against 123 s in the next, polling every 50 ms).
 POLL_MS = 50
+# Installed in every page before Streamlit's own scripts: notes the last click, the first moment each "Question
+# N of this session" caption was in the page, and every change of the app's script state (page clock, ms).
+PAGE_CLOCK = """(() => {
+  const t = (window.__soak = { click: null, answered: {}, states: [] });
+  document.addEventListener("click", () => { t.click = performance.now(); }, true);
+  const seen = (node) => {
+    const m = /Question (\\d+) of this session/.exec(node.textContent || "");
+    if (m && !(m[1] in t.answered)) t.answered[m[1]] = performance.now();
+  };
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === "attributes") t.states.push([performance.now(), r.target.getAttribute(r.attributeName)]);
+      else if (r.type === "characterData") seen(r.target);
+      else r.addedNodes.forEach(seen);
+    }
+  }).observe(document, {
+    childList: true, subtree: true, characterData: true, attributes: true,
+    attributeFilter: ["data-test-script-state"],
+  });
+})()"""
+# Seconds from the last click to the moment question N's caption was shown and no run was going (None when the
+# page did not see both, e.g. a reloaded page); forgets the script states before that moment.
+ANSWERED_AFTER_CLICK = """(n) => {
+  const t = window.__soak, shown = t && t.answered[n];
+  if (shown === undefined || t.click === null) return null;
+  let before = null, after = null;
+  for (const [at, state] of t.states) {
+    if (at <= shown) before = state;
+    else if (after === null && state !== "running") after = at;
+  }
+  const done = before === "running" ? after : before === null ? null : shown;
+  t.states = t.states.slice(-1);
+  return done === null ? null : (done - t.click) / 1000;
+}"""
 PAGE_HEADINGS = {"Document": "Your document", "Ask": "Ask a question"}  # what each page shows first
 SOAK_SHOTS = (
     Path(__file__).resolve().parent.parent / "artifacts" / "soak"
@@ -120,9 +162,11 @@ class Session:
         label: str,
         action: Callable[[], Awaitable[None]],
         shown: Callable[[float], Awaitable[None]],
+        on_page_clock: Callable[[float], Awaitable[float]] | None = None,
     ) -> float:
         """Do `action`, wait for `shown(limit)` (what the page shows once the request is served) and for no run
-        to be going; seconds it took.
+        to be going; seconds it took: as the bench noticed it, or what `on_page_clock(those seconds)` makes of
+        them (a question: the page's own clock, see the module's docstring).
 
         Runs are not counted: a short run can reach the page start and end in one update and never show the
         'running' state (missed runs left requests waiting 240 s while the page was drawn and idle).
@@ -131,17 +175,20 @@ class Session:
             RequestCutShort: not finished within --action-timeout or by the hard stop.
         """
         started = time.monotonic()
+        seconds: float | None = None
         limit = min(started + self.action_timeout, self.hard_stop)
         self.current = (label, started)
         try:
             async with self._cut_short_on_timeout(label, started):
                 await action()
                 await shown(limit)
-                await page.wait_for_function(_NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
+                await page.wait_for_function(NOT_RUNNING, polling=POLL_MS, timeout=self._ms_left(limit))
+                seconds = time.monotonic() - started
+                if on_page_clock is not None:
+                    seconds = await on_page_clock(seconds)
         finally:
             self.current = None
-            self.report.timeline.append((started, time.monotonic() - started, label))
-        seconds = time.monotonic() - started
+            self.report.timeline.append((started, seconds or time.monotonic() - started, label))
         await asyncio.sleep(self.args.think * self.rng.uniform(0.5, 1.5))  # reading what came back
         return seconds
 
@@ -319,12 +366,20 @@ class Session:
         # The Ask page numbers each answered question: done when this one's number (or an error) is shown.
         answered = page.get_by_text(f"Question {self.answered + 1} of this session", exact=False)
         done = answered.or_(page.get_by_test_id("stAlertContentError")).first
+
+        noticed: list[float] = []
+
+        async def on_page_clock(polled: float) -> float:
+            noticed.append(polled)
+            return await page.evaluate(ANSWERED_AFTER_CLICK, self.answered + 1) or polled
+
         try:
             seconds = await self._request(
                 page,
                 label,
                 page.get_by_role("button", name="Ask").click,
                 lambda limit: done.wait_for(timeout=self._ms_left(limit)),
+                on_page_clock,
             )
         except RequestCutShort as cut:
             latencies.append(cut.seconds)  # at least this long: p95 keeps its slowest requests
@@ -336,6 +391,7 @@ class Session:
             return
         self.answered += 1
         latencies.append(seconds)
+        (self.report.first_polled_s if first else self.report.later_polled_s).extend(noticed)
         await self._check_isolation(page, f"answer to {question!r}")
 
     # ----------------------------------------------------------------------------------------------
@@ -343,6 +399,7 @@ class Session:
 
     async def run(self) -> SessionReport:
         context = await self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        await context.add_init_script(script=PAGE_CLOCK)
         context.set_default_timeout(300_000)  # a loaded 2-core machine: 30 s (Playwright's default) is short
         context.set_default_navigation_timeout(300_000)
         page = await context.new_page()

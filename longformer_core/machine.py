@@ -1,7 +1,8 @@
 """What a measurement records about the machine it ran on: the CPU model as `lscpu` names it (CPUs of the same
 kind differ, some with bf16 matrix units and some without), cores, memory, the software and the load; how a
 training process asks glibc's malloc to keep the memory it frees (`keep_freed_memory`), and how a reading hands
-it back (`return_freed_memory`)."""
+it back (`return_freed_memory`); how the app's server shares the cores among sessions
+(`let_idle_torch_threads_sleep`, `share_the_interpreter_finely`)."""
 
 from __future__ import annotations
 
@@ -129,3 +130,25 @@ def share_the_interpreter_finely() -> None:
     1.46 s with 0.25 ms, and none slower without the book (`bench/switch_interval.py`; docs/results.md, "Books").
     """
     sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)
+
+
+def let_idle_torch_threads_sleep() -> bool:
+    """Have torch's OpenMP threads sleep as soon as an op is done (`OMP_WAIT_POLICY=PASSIVE`), not spin.
+
+    For the app's server, where the cores are shared: every session's questions, other sessions' readings, the
+    PDF workers and, on a demo machine, the browsers. By default GNU OpenMP (the one torch's wheel ships) keeps
+    each intra-op thread spinning for a while after every op, waiting for the next; beside other busy threads
+    that burns the cores they need, and an op whose thread was descheduled waits for it. One person in a browser
+    on the 2-core VM, the browser beside the server: a later question p50 0.88 / 0.99 s from click to answers with
+    the default, 0.70 / 0.78 s with PASSIVE (`bench/browser_question.py`); the NIST guide's first answer in one
+    process no slower (docs/results.md, "Books").
+
+    Must run before torch is first imported: OpenMP reads the environment once, when it loads. A value of
+    `OMP_WAIT_POLICY` set by whoever started the server is kept.
+
+    Returns:
+        True where it applies (torch not imported yet, and no other policy asked for), False otherwise.
+    """
+    if "torch" in sys.modules:
+        return False
+    return os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE").upper() == "PASSIVE"

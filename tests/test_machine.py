@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import ctypes
+import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from longformer_core import machine
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_machine_info_names_the_cpu_and_the_software() -> None:
@@ -63,3 +68,48 @@ def test_the_server_lets_threads_take_the_interpreter_every_quarter_millisecond(
         assert sys.getswitchinterval() == pytest.approx(0.00025)
     finally:
         sys.setswitchinterval(before)
+
+
+_IN_A_FRESH_PROCESS = """
+import os, sys
+from longformer_core import machine
+applied = machine.let_idle_torch_threads_sleep()
+policy = os.environ.get("OMP_WAIT_POLICY")
+import torch
+print(applied, policy, machine.let_idle_torch_threads_sleep())
+"""
+
+
+@pytest.mark.parametrize(
+    ("asked", "printed"), [(None, "True PASSIVE False"), ("ACTIVE", "False ACTIVE False")]
+)
+def test_the_server_has_torch_threads_sleep_between_ops_unless_told_otherwise(asked, printed) -> None:
+    """Set before torch loads OpenMP (it reads the environment then), kept when whoever started it chose."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if asked:
+        env["OMP_WAIT_POLICY"] = asked
+    run = subprocess.run(
+        [sys.executable, "-c", _IN_A_FRESH_PROCESS],
+        check=False,
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == printed.split()
+
+
+def test_the_app_sets_the_wait_policy_before_its_first_import_that_reaches_torch() -> None:
+    tree = ast.parse((REPO_ROOT / "app.py").read_text())
+    statements = [
+        s for s in tree.body if not isinstance(s, ast.Expr) or not isinstance(s.value, ast.Constant)
+    ]
+    call = next(
+        i
+        for i, s in enumerate(statements)
+        if isinstance(s, ast.Expr) and getattr(s.value.func, "id", "") == "let_idle_torch_threads_sleep"
+    )
+    before = [s for s in statements[:call] if isinstance(s, ast.ImportFrom)]
+    assert {s.module for s in before} <= {"__future__", "longformer_core.machine"}
+    assert not [s for s in statements[:call] if isinstance(s, ast.Import)]
