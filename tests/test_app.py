@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from longformer_core.documents import load_path
 from ui.charts import heatmap
 from ui.columns import best_pairs_table
+from ui.render import seen_bar
 from ui.tasks import history_csv, history_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -171,7 +172,7 @@ def test_ask_classify_and_compare_on_a_small_pdf(make_pdf):
     answer = record.answers["longformer"].result.best
     assert "red and white" in answer.text and answer.page == 2
     assert any("<mark>" in h.value and "red and white" in h.value for h in at.get("html"))
-    assert len(at.get("plotly_chart")) == 3  # one "what this model saw" bar per model
+    assert sum('aria-label="read tokens' in h.value for h in at.get("html")) == 3  # what each model read
     # A view still reading when the question came gave a first answer, which the final one replaced.
     assert not any("Preliminary answer" in c.value for c in at.caption)
     assert all(not a.preliminary for a in record.answers.values())
@@ -372,3 +373,11 @@ def test_longformer_finds_an_answer_the_truncated_model_never_saw(make_pdf):
     assert rows[0]["results"]["longformer"]["answers"][0]["page"] == fact_pages[0]
     csv = history_csv(history).splitlines()
     assert csv[0].startswith("asked_at,document,question,model,answer") and len(csv) == 1 + 2 * 3
+
+
+def test_a_columns_reading_bar_marks_what_it_read_and_where_its_answer_is():
+    bar = seen_bar("chunked", 2000, (500, 1000), 1500, "page 3")
+    assert "left:25.00%" in bar and "width:calc(50.00% - 25.00%)" in bar  # tokens 500 to 1,000 of 2,000
+    assert 'title="answer at token 1,500 (page 3)"' in bar and "left:75.00%" in bar
+    assert 'aria-label="read tokens 500 to 1,000 of 2,000"' in bar and "2,000 tokens" in bar
+    assert "answer at" not in seen_bar("chunked", 2000, (0, 512), None, "")  # no answer, no diamond

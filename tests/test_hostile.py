@@ -610,14 +610,14 @@ def test_default_token_limit_shrinks_for_wider_models(embedded_pair, monkeypatch
 
 def test_every_html_helper_escapes_document_text() -> None:
     from longformer_core.documents import text_document
-    from ui import charts, render
+    from ui import render
 
     document = text_document(HTML_TEXT, 'x"><img src=y onerror=alert(1)>.txt')
     start = HTML_TEXT.index("<script>")
     shown = [
         render.highlight(document, (start, start + 40), (0, len(HTML_TEXT))),
         render.text_box(document.text),
-        charts.seen_chart("longformer", 100, (0, 50), 10, "<img src=x onerror=alert(1)>").to_json(),
+        render.seen_bar("longformer", 100, (0, 50), 10, "<img src=x onerror=alert(1)>"),
     ]
     for html in shown:
         assert "<script" not in html and "<img" not in html and "<b>" not in html

@@ -1,4 +1,4 @@
-"""Plotly figures of the app: coverage, what a view read, label scores, passage heatmap, collection map."""
+"""Plotly figures of the app: coverage, label scores, passage heatmap, collection map."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from longformer_core.choices import View
 from longformer_core.classify import ClassifyResult
 from longformer_core.similarity import PassageMatrix
 from ui.render import VIEW_COLORS, VIEW_TITLES, flat, snippet
@@ -36,53 +35,6 @@ def coverage_chart(n_tokens: int, baseline_reads: int, longformer_limit: int) ->
         xaxis_title="tokens",
         yaxis={"autorange": "reversed"},
         showlegend=False,
-    )
-    return fig
-
-
-def seen_chart(
-    view: View, n_tokens: int, seen: tuple[int, int], answer_token: int | None, answer_where: str
-) -> go.Figure:
-    """One bar over the whole document: the part this view read, and a marker where its answer starts."""
-    fig = go.Figure()
-    fig.add_bar(
-        x=[n_tokens],
-        y=[""],
-        orientation="h",
-        marker_color="#e5e7eb",
-        name="not read",
-        hovertemplate=f"whole document: {n_tokens:,} tokens<extra></extra>",
-    )
-    fig.add_bar(
-        x=[max(1, seen[1] - seen[0])],
-        base=[seen[0]],
-        y=[""],
-        orientation="h",
-        marker_color=VIEW_COLORS[view],
-        name="read",
-        hovertemplate=f"read tokens {seen[0]:,} to {seen[1]:,}<extra></extra>",
-    )
-    if answer_token is not None:
-        fig.add_scatter(
-            x=[answer_token],
-            y=[""],
-            mode="markers",
-            name="answer",
-            marker={
-                "symbol": "diamond",
-                "size": 14,
-                "color": "#111827",
-                "line": {"color": "white", "width": 1},
-            },
-            hovertemplate=f"answer at token {answer_token:,} ({html.escape(answer_where)})<extra></extra>",
-        )
-    fig.update_layout(
-        barmode="overlay",
-        height=90,
-        margin={"l": 0, "r": 0, "t": 0, "b": 25},
-        showlegend=False,
-        xaxis={"range": [0, max(1, n_tokens)], "title": None, "tickformat": ","},
-        yaxis={"visible": False},
     )
     return fig
 

@@ -14,7 +14,6 @@ from longformer_core.documents import Document
 from longformer_core.qa.answering import Answer
 from longformer_core.reading.results import Located
 from longformer_core.similarity import PassageMatrix, SimilarityResult
-from ui.charts import seen_chart
 from ui.records import ViewAnswer
 from ui.render import (
     VIEW_HELP,
@@ -24,10 +23,10 @@ from ui.render import (
     list_html,
     md,
     page_text,
+    seen_bar,
     seen_caption,
     table_html,
 )
-from ui.state import PRELIMINARY, SEEN_CHART, widget_key
 
 
 def model_header(view: View) -> None:
@@ -68,11 +67,7 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
         st.html(highlight(document, best.char_span, best.context))
         st.caption(source_line(best, document))
     where = page_text(best.page, best.page_label) if best else ""
-    st.plotly_chart(
-        seen_chart(view, result.n_tokens, result.seen_tokens, answer.answer_token, where),
-        config={"displayModeBar": False},
-        key=widget_key(SEEN_CHART, view, PRELIMINARY) if answer.preliminary else widget_key(SEEN_CHART, view),
-    )
+    st.html(seen_bar(view, result.n_tokens, result.seen_tokens, answer.answer_token, where))
     st.caption(seen_caption(result.seen_tokens, result.n_tokens))
     for note in result.notes:
         st.caption(note)

@@ -73,6 +73,39 @@ def seen_caption(seen_tokens: Sequence[int], n_tokens: int) -> str:
     return f"Read {(e - s) / max(1, n_tokens):.0%} of the document (tokens {s:,} to {e:,} of {n_tokens:,})."
 
 
+def seen_bar(
+    view: View, n_tokens: int, seen: tuple[int, int], answer_token: int | None, answer_where: str
+) -> str:
+    """HTML of one bar over the whole document: the part `view` read, and a diamond where its answer starts.
+
+    Plain HTML, not a Plotly figure: a page draws it in well under a millisecond, where three Plotly bars (one a
+    column) kept the browser busy for a good part of every answer (docs/results.md, "Books", session 14).
+    """
+    total = max(1, n_tokens)
+
+    def percent(token: int) -> str:
+        return f"{100 * min(max(token, 0), total) / total:.2f}%"
+
+    read = html.escape(f"read tokens {seen[0]:,} to {seen[1]:,} of {n_tokens:,}")
+    box = "position:absolute;top:0;bottom:0"
+    marker = ""
+    if answer_token is not None:
+        where = html.escape(f"answer at token {answer_token:,} ({answer_where})")
+        marker = (
+            f'<div title="{where}" style="position:absolute;top:50%;left:{percent(answer_token)};width:11px;'
+            'height:11px;margin:-6px 0 0 -6px;background:#111827;border:1px solid #fff;transform:rotate(45deg)">'
+            "</div>"
+        )
+    return (
+        f'<div role="img" aria-label="{read}" title="whole document: {n_tokens:,} tokens" style="position:relative;'
+        'height:18px;margin-top:4px;background:#e5e7eb">'
+        f'<div title="{read}" style="{box};left:{percent(seen[0])};min-width:2px;'
+        f'width:calc({percent(seen[1])} - {percent(seen[0])});background:{VIEW_COLORS[view]}"></div>{marker}</div>'
+        '<div style="display:flex;justify-content:space-between;font-size:0.75rem;color:#6b7280">'
+        f"<span>0</span><span>{n_tokens:,} tokens</span></div>"
+    )
+
+
 def flat(text: str, n: int = 400) -> str:
     """Text on one line, cut at n characters (for tables and titles; not HTML-escaped)."""
     one_line = " ".join(text.split())

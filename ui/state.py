@@ -76,8 +76,6 @@ QUESTION = "question"
 ASK_BUTTON = "ask_button"
 SUGGESTED_QUESTION = "suggested"  # one button per sample question: widget_key(SUGGESTED_QUESTION, index)
 READING_PROGRESS = "reading_progress"  # the sidebar's box of reading progress
-SEEN_CHART = "seen"  # a column's "what this model read" bar: widget_key(SEEN_CHART, view[, PRELIMINARY])
-PRELIMINARY = "preliminary"
 CSV_DOWNLOAD = "csv"
 JSON_DOWNLOAD = "json"
 REPORT_DOWNLOAD = "report"
@@ -144,7 +142,7 @@ def widget_key(*parts: str | int) -> str:
 
     Args:
         parts: a slot, a key constant, a view, an index..., joined by "_" (DOCUMENT, UPLOADER ->
-            "document_upload"; SEEN_CHART, "longformer", PRELIMINARY -> "seen_longformer_preliminary").
+            "document_upload"; EVIDENCE_TABLE, "longformer" -> "evidence_longformer").
     Returns:
         the key.
     """
