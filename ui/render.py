@@ -78,8 +78,9 @@ def seen_bar(
 ) -> str:
     """HTML of one bar over the whole document: the part `view` read, and a diamond where its answer starts.
 
-    Plain HTML, not a Plotly figure: a page draws it in well under a millisecond, where three Plotly bars (one a
-    column) kept the browser busy for a good part of every answer (docs/results.md, "Books", session 14).
+    Plain HTML, not a Plotly figure: three of those (six with preliminary answers) were built by the server and
+    drawn by the browser on every question; without them the page's main thread was busy p50 0.66-0.68 s per later
+    question instead of 0.70-0.89 s (`bench/browser_question.py`; docs/results.md, "Books", session 14).
     """
     total = max(1, n_tokens)
 
@@ -87,7 +88,6 @@ def seen_bar(
         return f"{100 * min(max(token, 0), total) / total:.2f}%"
 
     read = html.escape(f"read tokens {seen[0]:,} to {seen[1]:,} of {n_tokens:,}")
-    box = "position:absolute;top:0;bottom:0"
     marker = ""
     if answer_token is not None:
         where = html.escape(f"answer at token {answer_token:,} ({answer_where})")
@@ -99,7 +99,7 @@ def seen_bar(
     return (
         f'<div role="img" aria-label="{read}" title="whole document: {n_tokens:,} tokens" style="position:relative;'
         'height:18px;margin-top:4px;background:#e5e7eb">'
-        f'<div title="{read}" style="{box};left:{percent(seen[0])};min-width:2px;'
+        f'<div title="{read}" style="position:absolute;top:0;bottom:0;left:{percent(seen[0])};min-width:2px;'
         f'width:calc({percent(seen[1])} - {percent(seen[0])});background:{VIEW_COLORS[view]}"></div>{marker}</div>'
         '<div style="display:flex;justify-content:space-between;font-size:0.75rem;color:#6b7280">'
         f"<span>0</span><span>{n_tokens:,} tokens</span></div>"
