@@ -12,9 +12,10 @@ message, and uploads it again.
 Reports: requests, errors (what the app did wrong: anything but the expected messages for hostile files
 and the killed worker), requests that ran past --action-timeout or were still running at the hard stop
 (listed, not errors; counted in the percentiles at the time they had run), first-question and
-later-question answer latency (p50/p95, on the page's own clock: bench/soak_session.py), peak RSS of the server and of its PDF workers (sampled every
-0.5 s from /proc) against the cache budget plus the loaded models, and whether every session saw only its
-own documents (no other session's file name on its pages, every highlighted answer inside its own text).
+later-question answer latency (p50/p95, on the page's own clock: bench/soak_session.py), peak RSS of the
+server and of its PDF workers (sampled every 0.5 s from /proc) against the cache budget plus the loaded
+models, and whether every session saw only its own documents (no other session's file name on its pages,
+every highlighted answer inside its own text).
 
 Bounded: no new action starts after --minutes; every request ends by --minutes + --grace; at most
 --max-requests actions per session. Linux only (/proc), like the server it measures.
