@@ -7,7 +7,7 @@ contexts and BBC news as text, the Alice PDF; every third upload a hostile file)
 and switches between the Document and Ask pages, pausing between actions as a person reading the page would
 (--think seconds on average; 0 clicks again at once, a stress test whose latency only measures the queue). Session 0, after its first document, uploads the NIST
 PDF while the bench kills the server's busy PDF worker (SIGKILL), expects the "stopped unexpectedly"
-message, and uploads it again.
+message or the PDF read again without tables (what the app does when a worker dies), and uploads it again.
 
 Reports: requests, errors (what the app did wrong: anything but the expected messages for hostile files
 and the killed worker), requests that ran past --action-timeout or were still running at the hard stop

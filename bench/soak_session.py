@@ -322,11 +322,16 @@ class Session:
         if upload.expect_error is not None:
             if any(upload.expect_error in e for e in errors):
                 self.report.expected_errors.append(f"{upload.name}: {upload.expect_error}")
+                return False
+            if upload.expect_error == KILLED_WORKER_WORDS and not errors and await sidebar_name.count():
+                # The app reads a PDF again (without tables) when its worker dies (documents/loading.py); only
+                # a second death gets the message. Either way the user is told or served, never left hanging.
+                self.report.expected_errors.append(f"{upload.name}: read again after its worker was killed")
             else:
                 self.report.errors.append(
                     f"upload {upload.name}: expected '{upload.expect_error}', got {errors}"
                 )
-            return False
+                return False
         if errors:
             self.report.errors.append(f"upload {upload.name}: {errors}")
             return False
