@@ -120,3 +120,52 @@ def running_app(
         yield server
     finally:
         stop_app(server)
+
+
+class ServerMessages:
+    """What the server sent one page over its websocket (Streamlit's ForwardMsg), decoded as it arrives.
+
+    Tells a full run of the page from a run of one fragment (`runs_ended`) and how much was drawn where
+    (`deltas`). Works with Playwright's sync and async pages alike (it only registers callbacks):
+
+        messages = ServerMessages(page)   # before page.goto
+        messages.clear()
+        ...click...
+        messages.runs_ended()             # ["FINISHED_FRAGMENT_RUN_SUCCESSFULLY"]
+    """
+
+    def __init__(self, page) -> None:
+        self.received: list = []  # ForwardMsg, oldest first
+        self.bytes = 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
+
+    def _received(self, payload: str | bytes) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(
+            payload, bytes | bytearray
+        ):  # Streamlit's messages are binary; anything else is not one
+            self.bytes += len(payload)
+            self.received.append(ForwardMsg.FromString(bytes(payload)))
+
+    def clear(self) -> None:
+        self.received.clear()
+        self.bytes = 0
+
+    def runs_ended(self) -> list[str]:
+        """How each script run that ended since `clear` ended (ForwardMsg.ScriptFinishedStatus names)."""
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        return [
+            ForwardMsg.ScriptFinishedStatus.Name(m.script_finished)
+            for m in self.received
+            if m.WhichOneof("type") == "script_finished"
+        ]
+
+    def deltas(self, root: str = "") -> int:
+        """Elements drawn since `clear`: all, or only those in `root` ("main", "sidebar")."""
+        roots = {"": None, "main": 0, "sidebar": 1}[root]
+        return sum(
+            m.WhichOneof("type") == "delta" and (roots is None or m.metadata.delta_path[:1] == [roots])
+            for m in self.received
+        )

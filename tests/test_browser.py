@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.app_server import CHROMIUM, CHROMIUM_ARGS, running_app
+from bench.app_server import CHROMIUM, CHROMIUM_ARGS, ServerMessages, running_app
+from bench.soak_session import NOT_RUNNING, POLL_MS
 
 pytestmark = pytest.mark.browser
 
@@ -60,6 +61,7 @@ def ask_about_the_harbour(page, app_url: str, make_pdf) -> None:
 
 def test_upload_ask_and_see_the_answer(browser, app_url, make_pdf):
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    messages = ServerMessages(page)
     ask_about_the_harbour(page, app_url, make_pdf)
 
     # Every column highlights its answer, the sentence on page 2. An error message ends the wait early.
@@ -74,6 +76,20 @@ def test_upload_ask_and_see_the_answer(browser, app_url, make_pdf):
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "ask.png"), full_page=True)
+
+    # A later question reruns and redraws only the question-and-answers fragment, not the sidebar.
+    page.wait_for_function(NOT_RUNNING, polling=POLL_MS)
+    # The sidebar's reading progress reruns the page once more when the reading ends: let that pass first.
+    page.wait_for_timeout(1500)
+    page.wait_for_function(NOT_RUNNING, polling=POLL_MS)
+    messages.clear()
+    page.get_by_label("Your question").fill("Where are tickets sold?")
+    page.get_by_role("button", name="Ask").click()
+    page.get_by_text("Question 2 of this session").wait_for(timeout=60_000)
+    page.wait_for_function(NOT_RUNNING, polling=POLL_MS)
+    assert messages.runs_ended() == ["FINISHED_FRAGMENT_RUN_SUCCESSFULLY"]
+    assert messages.deltas("main") > 0 and messages.deltas("sidebar") == 0
+    assert page.locator("mark", has_text="kiosk").count() == 3
     page.close()
 
 
