@@ -8,6 +8,7 @@ sample guide and is marked slow.
 from __future__ import annotations
 
 import gc
+import html
 import json
 import re
 import textwrap
@@ -17,6 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from longformer_core.documents import load_path
+from ui import render
 from ui.charts import heatmap
 from ui.columns import best_pairs_table
 from ui.render import seen_bar
@@ -173,6 +175,12 @@ def test_ask_classify_and_compare_on_a_small_pdf(make_pdf):
     assert "red and white" in answer.text and answer.page == 2
     assert any("<mark>" in h.value and "red and white" in h.value for h in at.get("html"))
     assert sum('aria-label="read tokens' in h.value for h in at.get("html")) == 3  # what each model read
+    # Each column's other candidates: a plain HTML table (an st.dataframe per column cost the browser more).
+    assert any(len(a.result.answers) > 1 for a in record.answers.values())
+    for view_answer in record.answers.values():
+        for other in view_answer.result.answers[1:]:
+            cell = f">{html.escape(render.flat(other.text, 200))}<"
+            assert any("<table" in h.value and cell in h.value for h in at.get("html"))
     # A view still reading when the question came gave a first answer, which the final one replaced.
     assert not any("Preliminary answer" in c.value for c in at.caption)
     assert all(not a.preliminary for a in record.answers.values())

@@ -618,6 +618,7 @@ def test_every_html_helper_escapes_document_text() -> None:
         render.highlight(document, (start, start + 40), (0, len(HTML_TEXT))),
         render.text_box(document.text),
         render.seen_bar("longformer", 100, (0, 50), 10, "<img src=x onerror=alert(1)>"),
+        render.rows_html([{"<b>answer</b>": HTML_TEXT, "page": "<img src=x onerror=alert(1)>"}]),
     ]
     for html in shown:
         assert "<script" not in html and "<img" not in html and "<b>" not in html

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from longformer_core.choices import View
@@ -23,6 +22,7 @@ from ui.render import (
     list_html,
     md,
     page_text,
+    rows_html,
     seen_bar,
     seen_caption,
     table_html,
@@ -74,15 +74,13 @@ def render_answer(view: View, answer: ViewAnswer, document: Document) -> None:
     st.caption(_timing(result.seconds, answer.reading_seconds))
     if len(result.answers) > 1:
         with st.expander("Other candidates"):
-            st.dataframe(
-                pd.DataFrame(
-                    {
-                        "answer": [flat(a.text, 200) for a in result.answers[1:]],
-                        "confidence": [f"{a.score:.0%}" for a in result.answers[1:]],
-                        "page": [a.page_label for a in result.answers[1:]],
-                    }
-                ),
-                hide_index=True,
+            st.html(
+                rows_html(
+                    [
+                        {"answer": flat(a.text, 200), "confidence": f"{a.score:.0%}", "page": a.page_label}
+                        for a in result.answers[1:]
+                    ]
+                )
             )
 
 

@@ -158,3 +158,23 @@ def list_html(document: Document, items: Sequence[tuple[int, int]]) -> str:
         + "".join(f"<li>{html.escape(flat(t, 300))}</li>" for t in shown)
         + "</ul>"
     )
+
+
+def rows_html(rows: Sequence[dict[str, object]]) -> str:
+    """A small table as plain HTML (headers from the first row's keys, every cell escaped).
+
+    For a few rows that need no sorting or scrolling: an `st.dataframe` is a canvas grid whose drawing costs the
+    browser more than the rest of an answer's column (three per question on the Ask page).
+    """
+    if not rows:
+        return ""
+    cell = "padding:2px 6px;text-align:left;vertical-align:top;border-bottom:1px solid #e5e7eb"
+    head = "".join(f'<th style="{cell}">{html.escape(str(k))}</th>' for k in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f'<td style="{cell}">{html.escape(str(v))}</td>' for v in row.values()) + "</tr>"
+        for row in rows
+    )
+    return (
+        '<div style="overflow-x:auto;font-size:0.85rem"><table style="border-collapse:collapse">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
