@@ -142,9 +142,8 @@ class ServerMessages:
     def _received(self, payload: str | bytes) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-        if isinstance(
-            payload, bytes | bytearray
-        ):  # Streamlit's messages are binary; anything else is not one
+        # Streamlit's messages are binary; a text frame is not one of them.
+        if isinstance(payload, bytes | bytearray):
             self.bytes += len(payload)
             self.received.append(ForwardMsg.FromString(bytes(payload)))
 
