@@ -165,6 +165,33 @@ def _reader(pair, text: str = TEXT):
     return DocumentReader(pair, text_document(text, name="speed.txt"), strategy="cls")
 
 
+def test_a_reader_keeps_its_passage_vectors_after_the_shared_cache_dropped_them(tiny_pair, monkeypatch):
+    """The shared cache keeps the last few documents' passage vectors; a reader that outlives them (a book read
+    while other sessions upload) must not embed its passages again: in a soak that was minutes of foreground work."""
+    from longformer_core.documents import text_document
+    from longformer_core.reading import document_reading
+    from longformer_core.reading.document_reading import DocumentReader
+
+    monkeypatch.setattr(document_reading, "_PASSAGE_CACHE_SIZE", 1)
+    embedded: list[int] = []
+    real = document_reading.embed_texts
+
+    def counting(model, texts, **kwargs):
+        embedded.append(len(texts))
+        return real(model, texts, **kwargs)
+
+    monkeypatch.setattr(document_reading, "embed_texts", counting)
+    book = _reader(tiny_pair)
+    vectors = book.embed_passages()
+    other = DocumentReader(
+        tiny_pair, text_document("Another upload. " * 40, name="other.txt"), strategy="cls"
+    )
+    other.embed_passages()  # the shared cache now holds only this one
+    assert book.document.sha256 not in document_reading._PASSAGE_VECTORS[tiny_pair.baseline.model]
+    assert book.passage_vectors_ready() and book.embed_passages() is vectors
+    assert len(embedded) == 2 and "passage vectors" in book.memory_by_component()
+
+
 def test_background_reading_answers_each_view_when_ready_and_blocks_no_one(tiny_pair):
     """Two threads: one waits for the Longformer, held up inside its forward pass (the reader's lock
     held); the other gets the same reading and answers with the chunked view meanwhile."""

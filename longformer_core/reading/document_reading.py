@@ -209,6 +209,9 @@ class DocumentReader:
         self.every_k = every_k
         self._passes: dict[str, DocumentPass] = {}
         self._passage_states: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # This reader's passage vectors once embedded or found: the shared cache below keeps only the last
+        # documents embedded, and a book's must not be embedded again (minutes) after other sessions' uploads.
+        self._passage_vectors: np.ndarray | None = None
         self._global_masks: dict[str, np.ndarray] = {}  # other strategies' masks (`global_mask_of`)
         self._lock = threading.RLock()  # one reader may be shared by several app sessions
         _ = self.plan  # validate the strategy now, not at the first task
@@ -281,23 +284,30 @@ class DocumentReader:
 
     def passage_vectors_ready(self) -> bool:
         # No lock to read: a background reading may hold it while it embeds (issue 16).
-        return self.document.sha256 in _PASSAGE_VECTORS.get(self.pair.baseline.model, {})
+        return self._passage_vectors is not None or self.document.sha256 in _PASSAGE_VECTORS.get(
+            self.pair.baseline.model, {}
+        )
 
     def embed_passages(self, progress: Progress | None = None) -> np.ndarray:
         """Each passage embedded on its own by the baseline: (n_passages, hidden), L2-normalised.
 
         They depend only on the document and the baseline, not on the strategy, so readers of the same
         document share them (switching strategy or task does not embed the passages again). Two sessions
-        asking at once embed once: the second waits for the first.
+        asking at once embed once: the second waits for the first. The reader keeps its own (the shared cache
+        keeps the last `_PASSAGE_CACHE_SIZE` documents), so they live as long as it does.
         """
+        if self._passage_vectors is not None:
+            return self._passage_vectors
         model = self.pair.baseline.model
         done = _PASSAGE_VECTORS.get(model, {}).get(self.document.sha256)  # no lock to read (issue 16)
         if done is not None:
+            self._passage_vectors = done
             return done
         sha256 = self.document.sha256
         with _embedding_lock(model, sha256):
             done = _PASSAGE_VECTORS.get(model, {}).get(sha256)  # embedded meanwhile by another session
             if done is not None:
+                self._passage_vectors = done
                 return done
             texts = self.passages.texts
             vectors = embed_texts(self.pair.baseline, texts, progress=progress)
@@ -308,6 +318,7 @@ class DocumentReader:
                     oldest = next(iter(per_model))
                     del per_model[oldest]
                     _EMBEDDING_LOCKS.pop((id(model), oldest), None)
+            self._passage_vectors = vectors
             return vectors
 
     @property
@@ -447,7 +458,9 @@ class DocumentReader:
             out[f"window states {view}"] = p.window_first.nbytes
         for view, (vectors, seen) in list(self._passage_states.items()):
             out[f"passage states {view}"] = vectors.nbytes + seen.nbytes
-        vectors = _PASSAGE_VECTORS.get(self.pair.baseline.model, {}).get(self.document.sha256)
+        vectors = self._passage_vectors
+        if vectors is None:
+            vectors = _PASSAGE_VECTORS.get(self.pair.baseline.model, {}).get(self.document.sha256)
         if vectors is not None:
             out["passage vectors"] = vectors.nbytes
         cached = self.__dict__  # cached properties computed so far
